@@ -1,0 +1,176 @@
+//! API keys: creation, verification with an in-memory cache, revocation, and `last_used_at`.
+
+pub mod api_key;
+pub mod password;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use moka::future::Cache;
+use sha2::{Digest, Sha256};
+
+use crate::db::{ApiKeyRow, Database, DbError, User};
+
+/// Who is calling: the user and the key used.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: i64,
+    pub username: String,
+    pub is_admin: bool,
+    pub key_db_id: i64,
+    pub key_id: String,
+    pub key_label: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("Invalid API key")]
+    InvalidKey,
+    #[error("no such user: {0}")]
+    UnknownUser(String),
+    #[error("hashing failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Verifies keys. bcrypt is paid once per key per cache TTL; the cache is keyed by SHA-256 of the
+/// whole key, so a hit proves the caller holds the exact key without keeping it in memory.
+#[derive(Clone)]
+pub struct Authenticator {
+    db: Database,
+    cost: u32,
+    cache: Cache<[u8; 32], Principal>,
+    /// key id → last use, flushed to the database in batches instead of one write per request.
+    last_used: Arc<Mutex<HashMap<String, NaiveDateTime>>>,
+    /// A hash to verify against for unknown key ids, so they take as long as wrong secrets.
+    decoy_hash: Arc<String>,
+}
+
+impl Authenticator {
+    pub fn new(db: Database, cost: u32, cache_ttl: Duration) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(cache_ttl)
+            .support_invalidation_closures()
+            .build();
+        let decoy = bcrypt::hash("decoy-secret-never-matches", cost).unwrap_or_default();
+        Authenticator {
+            db,
+            cost,
+            cache,
+            last_used: Arc::default(),
+            decoy_hash: Arc::new(decoy),
+        }
+    }
+
+    pub async fn verify(&self, presented: &str) -> Result<Principal, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        if let Some(p) = self.cache.get(&digest).await {
+            self.note_use(&p.key_id);
+            return Ok(p);
+        }
+        let parsed = api_key::parse(presented).ok_or(AuthError::InvalidKey)?;
+        let Some((row, user)) = self.db.active_key(parsed.id).await? else {
+            password::verify(parsed.secret.to_string(), self.decoy_hash.to_string()).await;
+            return Err(AuthError::InvalidKey);
+        };
+        if !password::verify(parsed.secret.to_string(), row.secret_hash.clone()).await {
+            return Err(AuthError::InvalidKey);
+        }
+        let principal = principal(&row, &user);
+        self.cache.insert(digest, principal.clone()).await;
+        self.note_use(&principal.key_id);
+        Ok(principal)
+    }
+
+    fn note_use(&self, key_id: &str) {
+        let mut map = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(key_id.to_string(), crate::db::now());
+    }
+
+    /// Creates a key for `username`; returns the row and the full key, which is never shown again.
+    pub async fn create_key(&self, username: &str, label: &str) -> Result<(ApiKeyRow, String), AuthError> {
+        let user = self
+            .db
+            .user_by_name(username)
+            .await?
+            .ok_or_else(|| AuthError::UnknownUser(username.to_string()))?;
+        self.create_key_for(user.id, label).await
+    }
+
+    pub async fn create_key_for(&self, user_id: i64, label: &str) -> Result<(ApiKeyRow, String), AuthError> {
+        let (id, secret, full) = api_key::generate();
+        let hash = password::hash(secret, self.cost).await?;
+        let row = self.db.insert_api_key(user_id, &id, hash, label).await?;
+        Ok((row, full))
+    }
+
+    /// Revokes a key by row id; a cached copy stops working at once. False when already revoked
+    /// or unknown.
+    pub async fn revoke(&self, id: i64) -> Result<bool, AuthError> {
+        match self.db.revoke_key(id).await? {
+            Some(key_id) => {
+                self.forget(&key_id);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn forget(&self, key_id: &str) {
+        let key_id = key_id.to_string();
+        // moka never returns an entry matching a registered predicate, even before it is evicted.
+        let _ = self.cache.invalidate_entries_if(move |_, p| p.key_id == key_id);
+    }
+
+    pub async fn hash_password(&self, password: String) -> Result<String, AuthError> {
+        password::hash(password, self.cost).await
+    }
+
+    /// Background upkeep: writes `last_used_at` and picks up keys revoked by another process
+    /// (the CLI), so they stop working within one period rather than one cache TTL.
+    pub async fn run_maintenance(self, period: Duration) {
+        let mut since = crate::db::now();
+        let mut tick = tokio::time::interval(period);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.flush_last_used().await {
+                tracing::warn!(error = %e, "could not record API key use");
+            }
+            let checked_at = crate::db::now();
+            match self.db.keys_revoked_since(since - chrono::TimeDelta::seconds(1)).await {
+                Ok(ids) => {
+                    ids.iter().for_each(|id| self.forget(id));
+                    since = checked_at;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not check for revoked API keys"),
+            }
+        }
+    }
+
+    pub async fn flush_last_used(&self) -> Result<(), DbError> {
+        let used: Vec<(String, NaiveDateTime)> = {
+            let mut map = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+            map.drain().collect()
+        };
+        if used.is_empty() {
+            return Ok(());
+        }
+        self.db.touch_keys(&used).await
+    }
+}
+
+fn principal(row: &ApiKeyRow, user: &User) -> Principal {
+    Principal {
+        user_id: user.id,
+        username: user.username.clone(),
+        is_admin: user.is_admin,
+        key_db_id: row.id,
+        key_id: row.key_id.clone(),
+        key_label: row.label.clone(),
+    }
+}

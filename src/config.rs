@@ -1,0 +1,274 @@
+//! Settings: built-in defaults → `config/default.toml` → `--config FILE` → `WAGATE__SECTION__KEY`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The defaults compiled into the binary (the same file ships as `config/default.toml`).
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// Carries the config crate's message, which names the offending key.
+    #[error("configuration error: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration error: invalid value for key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub browser: BrowserSettings,
+    pub sessions: SessionSettings,
+    pub media: MediaSettings,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub max_json_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub dir: PathBuf,
+    pub level: String,
+    pub format: LogFormat,
+    pub max_files: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSettings {
+    pub chromedriver_path: PathBuf,
+    pub webdriver_url: String,
+    pub chromium_path: PathBuf,
+    pub headless: bool,
+    pub extra_args: Vec<String>,
+    pub user_agent: String,
+    pub whatsapp_url: String,
+    pub window_width: u32,
+    pub window_height: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    pub max_concurrent: usize,
+    pub idle_timeout_secs: u64,
+    pub qr_wait_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSettings {
+    pub dir: PathBuf,
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub bcrypt_cost: u32,
+    pub cache_ttl_secs: u64,
+}
+
+/// Which database a URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Settings {
+    /// Loads the layered configuration. `file` is the `--config` argument, if any.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_from(file, Environment::with_prefix("WAGATE"))
+    }
+
+    /// The built-in defaults alone (tests start from these and override fields).
+    pub fn defaults() -> Result<Self, SettingsError> {
+        let cfg = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()?;
+        cfg.try_deserialize::<Settings>()?.resolve()
+    }
+
+    fn load_from(file: Option<&Path>, env: Environment) -> Result<Self, SettingsError> {
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::new("config/default.toml", FileFormat::Toml).required(false));
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+        }
+        let env = env
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(" ")
+            .with_list_parse_key("browser.extra_args");
+        let cfg = builder.add_source(env).build()?;
+        cfg.try_deserialize::<Settings>()?.resolve()
+    }
+
+    /// Fills derived defaults (paths under `data_dir`) and checks values serde cannot.
+    fn resolve(mut self) -> Result<Self, SettingsError> {
+        if self.log.dir.as_os_str().is_empty() {
+            self.log.dir = self.data_dir.join("logs");
+        }
+        if self.media.dir.as_os_str().is_empty() {
+            self.media.dir = self.data_dir.join("media");
+        }
+        if self.database.url.trim().is_empty() {
+            self.database.url = format!("sqlite://{}", self.data_dir.join("wagate.db").display());
+        }
+        self.database_url()?;
+        let invalid = |key, reason: &str| SettingsError::Invalid {
+            key,
+            reason: reason.to_string(),
+        };
+        if self.database.pool_size == 0 {
+            return Err(invalid("database.pool_size", "must be at least 1"));
+        }
+        if !(4..=31).contains(&self.auth.bcrypt_cost) {
+            return Err(invalid("auth.bcrypt_cost", "must be between 4 and 31"));
+        }
+        if self.sessions.max_concurrent == 0 {
+            return Err(invalid("sessions.max_concurrent", "must be at least 1"));
+        }
+        if url::Url::parse(&self.browser.whatsapp_url).is_err() {
+            return Err(invalid("browser.whatsapp_url", "is not a URL"));
+        }
+        if !self.browser.webdriver_url.is_empty() && url::Url::parse(&self.browser.webdriver_url).is_err() {
+            return Err(invalid("browser.webdriver_url", "is not a URL"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", &e.to_string()))?;
+        Ok(self)
+    }
+
+    pub fn database_url(&self) -> Result<DatabaseUrl, SettingsError> {
+        let url = self.database.url.trim();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(SettingsError::Invalid {
+                    key: "database.url",
+                    reason: "sqlite:// needs a file path".into(),
+                });
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_string()))
+        } else {
+            Err(SettingsError::Invalid {
+                key: "database.url",
+                reason: "must start with sqlite:// or postgres://".into(),
+            })
+        }
+    }
+
+    pub fn auth_cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.auth.cache_ttl_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> Environment {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Environment::with_prefix("WAGATE").source(Some(map))
+    }
+
+    #[test]
+    fn defaults_derive_paths_from_data_dir() {
+        let s = Settings::load_from(None, env(&[("WAGATE__DATA_DIR", "/srv/wg")])).unwrap();
+        assert_eq!(s.database.url, "sqlite:///srv/wg/wagate.db");
+        assert_eq!(s.log.dir, PathBuf::from("/srv/wg/logs"));
+        assert_eq!(s.media.dir, PathBuf::from("/srv/wg/media"));
+        assert_eq!(s.sessions.max_concurrent, 50);
+        assert_eq!(s.sessions.idle_timeout_secs, 1800);
+        assert_eq!(s.database_url().unwrap(), DatabaseUrl::Sqlite("/srv/wg/wagate.db".into()));
+    }
+
+    #[test]
+    fn environment_overrides_a_setting() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("WAGATE__SERVER__PORT", "9123"),
+                ("WAGATE__LOG__FORMAT", "json"),
+                ("WAGATE__BROWSER__EXTRA_ARGS", "--a --b"),
+                ("WAGATE__DATABASE__URL", "postgres://u@h/db"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 9123);
+        assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.browser.extra_args, vec!["--a", "--b"]);
+        assert_eq!(s.database_url().unwrap(), DatabaseUrl::Postgres("postgres://u@h/db".into()));
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("WAGATE__SERVER__PORT", "eighty", "server.port"),
+            ("WAGATE__LOG__FORMAT", "xml", "log.format"),
+            ("WAGATE__DATABASE__URL", "mysql://x", "database.url"),
+            ("WAGATE__AUTH__BCRYPT_COST", "2", "auth.bcrypt_cost"),
+            ("WAGATE__SESSIONS__MAX_CONCURRENT", "-1", "sessions.max_concurrent"),
+        ];
+        for (var, value, key) in cases {
+            let err = Settings::load_from(None, env(&[(var, value)])).unwrap_err().to_string();
+            assert!(err.contains(key), "{var}={value}: error `{err}` does not name {key}");
+        }
+    }
+
+    #[test]
+    fn a_config_file_overrides_defaults_and_bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, "[server]\nport = 7777\n[sessions]\nqr_wait_secs = 5\n").unwrap();
+        let s = Settings::load_from(Some(&good), env(&[])).unwrap();
+        assert_eq!((s.server.port, s.sessions.qr_wait_secs), (7777, 5));
+
+        let typo = dir.path().join("typo.toml");
+        std::fs::write(&typo, "[server]\nprot = 1\n").unwrap();
+        let err = Settings::load_from(Some(&typo), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("prot"), "{err}");
+
+        let err = Settings::load_from(Some(&dir.path().join("missing.toml")), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing.toml"), "{err}");
+    }
+}

@@ -1,0 +1,208 @@
+//! The database: one set of query functions over SQLite (default) and PostgreSQL.
+//!
+//! Backend-specific code lives here only: pools, connection setup and migrations. Query modules
+//! use [`dispatch!`], which writes the diesel DSL once and type-checks it for each backend.
+
+mod api_keys;
+pub mod models;
+pub mod schema;
+mod users;
+
+use std::time::Duration;
+
+use diesel::ConnectionError;
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures_util::FutureExt;
+
+use crate::config::DatabaseUrl;
+
+pub use models::*;
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Every connection of the SQLite pool runs this: without `busy_timeout` concurrent writers fail
+/// at once with "database is locked", and foreign keys (so `ON DELETE CASCADE`) are off by default.
+const SQLITE_SETUP: &str = "PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database connection failed: {0}")]
+    Connect(String),
+    #[error("database pool: {0}")]
+    Pool(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("already exists")]
+    Conflict,
+    #[error("database query failed: {0}")]
+    Query(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => DbError::Conflict,
+            other => DbError::Query(other),
+        }
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+#[derive(Clone)]
+enum Pools {
+    Sqlite(Pool<SqliteConn>),
+    Pg(Pool<AsyncPgConnection>),
+}
+
+/// A pooled connection of either backend.
+pub enum Conn {
+    Sqlite(Object<SqliteConn>),
+    Pg(Object<AsyncPgConnection>),
+}
+
+/// Runs the same diesel expression on whichever backend the connection is.
+macro_rules! dispatch {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Sqlite(o) => {
+                let $c: &mut $crate::db::SqliteConn = &mut *o;
+                $body
+            }
+            $crate::db::Conn::Pg(o) => {
+                let $c: &mut diesel_async::AsyncPgConnection = &mut *o;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// Waits at most 10 s for a connection, so a dead database gives errors instead of hung requests.
+macro_rules! build_pool {
+    ($mgr:expr, $size:expr) => {
+        Pool::builder($mgr)
+            .max_size($size.max(1))
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| DbError::Pool(e.to_string()))
+    };
+}
+
+/// The application's handle on the database (cheap to clone).
+#[derive(Clone)]
+pub struct Database {
+    pools: Pools,
+}
+
+impl Database {
+    /// Connects, runs pending migrations and builds the pool.
+    pub async fn connect(url: &DatabaseUrl, pool_size: usize) -> DbResult<Self> {
+        migrate(url).await?;
+        let pools = match url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut cfg = ManagerConfig::<SqliteConn>::default();
+                cfg.custom_setup = Box::new(|url| {
+                    async move {
+                        let mut c = SqliteConn::establish(url).await?;
+                        c.batch_execute(SQLITE_SETUP)
+                            .await
+                            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(c)
+                    }
+                    .boxed()
+                });
+                let mgr = AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), cfg);
+                // SQLite has a single writer: a few connections serve reads without queueing writes.
+                Pools::Sqlite(build_pool!(mgr, pool_size.min(4))?)
+            }
+            DatabaseUrl::Postgres(url) => {
+                Pools::Pg(build_pool!(AsyncDieselConnectionManager::new(url.as_str()), pool_size)?)
+            }
+        };
+        Ok(Database { pools })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.pools {
+            Pools::Sqlite(_) => "sqlite",
+            Pools::Pg(_) => "postgres",
+        }
+    }
+
+    pub async fn conn(&self) -> DbResult<Conn> {
+        let err = |e: diesel_async::pooled_connection::deadpool::PoolError| DbError::Pool(e.to_string());
+        Ok(match &self.pools {
+            Pools::Sqlite(p) => Conn::Sqlite(p.get().await.map_err(err)?),
+            Pools::Pg(p) => Conn::Pg(p.get().await.map_err(err)?),
+        })
+    }
+
+    /// A round trip to the database, for health checks.
+    pub async fn ping(&self) -> DbResult<()> {
+        let mut conn = self.conn().await?;
+        dispatch!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+
+    pub fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite(p) => p.close(),
+            Pools::Pg(p) => p.close(),
+        }
+    }
+}
+
+/// Applies pending migrations; returns how many ran. Also the `wagate migrate` subcommand.
+pub async fn migrate(url: &DatabaseUrl) -> DbResult<usize> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| DbError::Connect(format!("{}: {e}", dir.display())))?;
+            }
+            let mut c = SqliteConn::establish(&path.to_string_lossy())
+                .await
+                .map_err(|e| DbError::Connect(e.to_string()))?;
+            // WAL persists in the file: readers no longer block the writer.
+            c.batch_execute("PRAGMA journal_mode=WAL;").await?;
+            c.batch_execute(SQLITE_SETUP).await?;
+            c.spawn_blocking(|inner| {
+                inner
+                    .run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|v| v.len())
+                    .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
+            })
+            .await
+            .map_err(|e| DbError::Migration(e.to_string()))
+        }
+        DatabaseUrl::Postgres(url) => {
+            let c = AsyncPgConnection::establish(url)
+                .await
+                .map_err(|e| DbError::Connect(e.to_string()))?;
+            // The harness blocks (block_in_place): it needs the multi-thread runtime.
+            let mut harness = diesel_async::AsyncMigrationHarness::new(c);
+            harness
+                .run_pending_migrations(PG_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|e| DbError::Migration(e.to_string()))
+        }
+    }
+}
+
+/// Now, in UTC, at microsecond precision (what PostgreSQL keeps), so values round-trip exactly.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{DurationRound, TimeDelta};
+    let t = chrono::Utc::now().naive_utc();
+    t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
+}

@@ -1,0 +1,71 @@
+//! Written by hand for both backends: never regenerate it from SQLite (it would map ids as Integer).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Nullable<Text>,
+        is_admin -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        key_id -> Text,
+        secret_hash -> Text,
+        label -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    whatsapp_sessions (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        phone_number -> Nullable<Text>,
+        wid -> Nullable<Text>,
+        push_name -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        connected_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        session_id -> Nullable<BigInt>,
+        direction -> Text,
+        chat_id -> Text,
+        sender -> Nullable<Text>,
+        msg_type -> Text,
+        body -> Nullable<Text>,
+        caption -> Nullable<Text>,
+        media_path -> Nullable<Text>,
+        media_mime -> Nullable<Text>,
+        media_filename -> Nullable<Text>,
+        media_size -> Nullable<BigInt>,
+        status -> Text,
+        error_message -> Nullable<Text>,
+        wa_message_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(whatsapp_sessions -> users (user_id));
+diesel::joinable!(messages -> users (user_id));
+diesel::joinable!(messages -> whatsapp_sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(users, api_keys, whatsapp_sessions, messages);

@@ -1,0 +1,111 @@
+//! The error envelope: `{"success":false,"message","error","error_code"}` with the right status.
+//! `error` repeats `message` because existing clients read that field.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Invalid API key")]
+    InvalidApiKey,
+    #[error("{message}")]
+    Validation { field: String, message: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Service unavailable: {0}")]
+    Unavailable(String),
+    #[error("Internal server error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidApiKey => "INVALID_API_KEY",
+            ApiError::Validation { .. } => "VALIDATION_ERROR",
+            ApiError::BadRequest(_) => "BAD_REQUEST",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            ApiError::Validation { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(detail = %detail, "internal error");
+        }
+        let message = self.to_string();
+        let mut body = json!({
+            "success": false,
+            "message": message,
+            "error": message,
+            "error_code": self.code(),
+        });
+        if let ApiError::Validation { field, .. } = self {
+            body["field"] = json!(field);
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::InvalidApiKey) {
+            resp.insert_header(("WWW-Authenticate", "ApiKey"));
+        }
+        resp.json(body)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Connect(_) | DbError::Pool(_) => ApiError::Unavailable("database unreachable".into()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidKey => ApiError::InvalidApiKey,
+            AuthError::UnknownUser(u) => ApiError::NotFound(format!("No user named {u}")),
+            AuthError::Db(db) => db.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The success envelope.
+pub fn ok<T: serde::Serialize>(data: T) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "success": true, "data": data }))
+}

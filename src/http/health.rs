@@ -1,0 +1,33 @@
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, web};
+use serde_json::json;
+
+use crate::AppState;
+
+/// Liveness plus a database round trip: 503 and `"unhealthy"` when the database does not answer.
+#[get("/health")]
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let db = match tokio::time::timeout(Duration::from_secs(3), state.db.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_string()),
+    };
+    let healthy = db.is_ok();
+    let body = json!({
+        "success": healthy,
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "uptime": state.started.elapsed().as_secs(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": {
+            "backend": state.db.backend(),
+            "ok": healthy,
+            "error": db.err(),
+        },
+    });
+    if healthy {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

@@ -1,0 +1,45 @@
+//! The HTTP surface: routes, extractors and the envelope.
+
+pub mod error;
+pub mod extract;
+mod health;
+mod me;
+pub(crate) mod request_log;
+
+use actix_web::error::{JsonPayloadError, PayloadError};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use error::ApiError;
+
+/// Registers every route, the JSON/payload limits and the envelope for framework errors.
+pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(max_json_bytes)
+            .error_handler(|e, _req| json_error(e).into()),
+    )
+    .app_data(web::PayloadConfig::default().limit(max_json_bytes))
+    .service(health::health)
+    .service(me::me)
+    .default_service(web::to(not_found));
+}
+
+fn json_error(e: JsonPayloadError) -> ApiError {
+    match e {
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::PayloadTooLarge(format!("Request body is larger than {limit} bytes"))
+        }
+        JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::PayloadTooLarge("Request body is too large".into()),
+        JsonPayloadError::ContentType => ApiError::BadRequest("Content-Type must be application/json".into()),
+        JsonPayloadError::Deserialize(err) => ApiError::BadRequest(format!("Malformed JSON: {err}")),
+        other => ApiError::BadRequest(format!("Malformed JSON: {other}")),
+    }
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::NotFound(format!(
+        "No route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}

@@ -1,0 +1,133 @@
+//! wagate: a self-hosted WhatsApp HTTP API gateway.
+//!
+//! [`Application::build`] wires settings, database, authentication and the HTTP server, binds the
+//! listener (port 0 allowed) and returns the running server, so tests start the real app in-process.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod telemetry;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use auth::Authenticator;
+use bootstrap::FirstStart;
+use config::Settings;
+use db::Database;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Database,
+    pub auth: Authenticator,
+    pub started: Instant,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] config::SettingsError),
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let context = context.into();
+    move |source| StartError::Io { context, source }
+}
+
+/// How often key usage is flushed and CLI revocations are picked up.
+const AUTH_UPKEEP: Duration = Duration::from_secs(5);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    /// Set on the very first start: the generated admin credentials, to be shown once.
+    pub first_start: Option<FirstStart>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        for dir in [&settings.data_dir, &settings.media.dir] {
+            std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        }
+        let db = Database::connect(&settings.database_url()?, settings.database.pool_size).await?;
+        let auth = Authenticator::new(db.clone(), settings.auth.bcrypt_cost, settings.auth_cache_ttl());
+        let first_start = bootstrap::first_start(&db, &auth).await?;
+        tokio::spawn(auth.clone().run_maintenance(AUTH_UPKEEP));
+
+        let state = web::Data::new(AppState {
+            settings: Arc::new(settings.clone()),
+            db,
+            auth,
+            started: Instant::now(),
+        });
+        let addr = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&addr).map_err(io_err(format!("binding {addr}")))?;
+        let port = listener.local_addr().map_err(io_err("reading the bound address"))?.port();
+
+        let max_json = settings.server.max_json_bytes;
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(from_fn(http::request_log::log_requests))
+                .configure(|cfg| http::configure(cfg, max_json))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(io_err(format!("listening on {addr}")))?
+            .run();
+        Ok(Application {
+            port,
+            server,
+            state,
+            first_start,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Stops the server gracefully (what SIGTERM does).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT or [`ServerHandle::stop`]: stops accepting, lets in-flight
+    /// requests finish, then flushes key usage and closes the pools.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        if let Err(e) = self.state.auth.flush_last_used().await {
+            tracing::warn!(error = %e, "could not record API key use at shutdown");
+        }
+        self.state.db.close();
+        tracing::info!("wagate stopped");
+        result
+    }
+}
