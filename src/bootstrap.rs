@@ -18,7 +18,11 @@ pub async fn first_start(db: &Database, auth: &Authenticator) -> Result<Option<F
     if db.count_users().await? > 0 {
         return Ok(None);
     }
-    let password: String = rand::rng().sample_iter(&Alphanumeric).take(20).map(char::from).collect();
+    let password: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect();
     let hash = auth.hash_password(password.clone()).await?;
     let user = match db.create_user("admin", Some(hash), true).await {
         Ok(u) => u,

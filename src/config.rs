@@ -169,8 +169,7 @@ impl Settings {
         if !self.browser.webdriver_url.is_empty() && url::Url::parse(&self.browser.webdriver_url).is_err() {
             return Err(invalid("browser.webdriver_url", "is not a URL"));
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| invalid("log.level", &e.to_string()))?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| invalid("log.level", &e.to_string()))?;
         Ok(self)
     }
 
@@ -217,7 +216,10 @@ mod tests {
         assert_eq!(s.media.dir, PathBuf::from("/srv/wg/media"));
         assert_eq!(s.sessions.max_concurrent, 50);
         assert_eq!(s.sessions.idle_timeout_secs, 1800);
-        assert_eq!(s.database_url().unwrap(), DatabaseUrl::Sqlite("/srv/wg/wagate.db".into()));
+        assert_eq!(
+            s.database_url().unwrap(),
+            DatabaseUrl::Sqlite("/srv/wg/wagate.db".into())
+        );
     }
 
     #[test]
@@ -235,7 +237,10 @@ mod tests {
         assert_eq!(s.server.port, 9123);
         assert_eq!(s.log.format, LogFormat::Json);
         assert_eq!(s.browser.extra_args, vec!["--a", "--b"]);
-        assert_eq!(s.database_url().unwrap(), DatabaseUrl::Postgres("postgres://u@h/db".into()));
+        assert_eq!(
+            s.database_url().unwrap(),
+            DatabaseUrl::Postgres("postgres://u@h/db".into())
+        );
     }
 
     #[test]

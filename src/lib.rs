@@ -40,10 +40,7 @@ pub enum StartError {
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
@@ -80,7 +77,10 @@ impl Application {
         });
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(io_err(format!("binding {addr}")))?;
-        let port = listener.local_addr().map_err(io_err("reading the bound address"))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(io_err("reading the bound address"))?
+            .port();
 
         let max_json = settings.server.max_json_bytes;
         let app_state = state.clone();

@@ -142,7 +142,10 @@ async fn user(settings: &Settings, cmd: UserCmd) -> CliResult {
     let (db, auth) = open(settings).await?;
     match cmd {
         UserCmd::Create { name, admin, password } => {
-            if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            if name.is_empty()
+                || name.len() > 64
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
                 return Err("a user name has 1 to 64 characters: letters, digits, '-', '_' or '.'".into());
             }
             let hash = if password {
@@ -154,7 +157,12 @@ async fn user(settings: &Settings, cmd: UserCmd) -> CliResult {
                 db::DbError::Conflict => format!("a user named {name} already exists").into(),
                 other => Box::<dyn std::error::Error>::from(other),
             })?;
-            println!("created user {} (id {}{})", user.username, user.id, if user.is_admin { ", admin" } else { "" });
+            println!(
+                "created user {} (id {}{})",
+                user.username,
+                user.id,
+                if user.is_admin { ", admin" } else { "" }
+            );
         }
         UserCmd::List => {
             for u in db.list_users().await? {
@@ -174,9 +182,14 @@ async fn apikey(settings: &Settings, cmd: KeyCmd) -> CliResult {
             println!("{key}");
         }
         KeyCmd::List { user } => {
-            let u = db.user_by_name(&user).await?.ok_or_else(|| format!("no user named {user}"))?;
+            let u = db
+                .user_by_name(&user)
+                .await?
+                .ok_or_else(|| format!("no user named {user}"))?;
             println!("id\tkey_id\tlabel\tcreated\tlast_used\trevoked");
-            let show = |t: Option<chrono::NaiveDateTime>| t.map(|t| t.format("%F %T").to_string()).unwrap_or_else(|| "-".into());
+            let show = |t: Option<chrono::NaiveDateTime>| {
+                t.map(|t| t.format("%F %T").to_string()).unwrap_or_else(|| "-".into())
+            };
             for k in db.list_keys(u.id).await? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",

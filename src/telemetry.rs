@@ -3,6 +3,8 @@
 //! Secrets (API keys, passwords, QR payloads, message bodies) are never passed to `tracing` at any
 //! level; first-start credentials go to stdout with `println!` so they never reach the files.
 
+use std::io::IsTerminal;
+
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::filter::LevelFilter;
@@ -46,14 +48,12 @@ pub fn init(settings: &LogSettings) -> std::io::Result<TelemetryGuard> {
     let filter = EnvFilter::try_new(&settings.level).map_err(std::io::Error::other)?;
     let result = tracing_subscriber::registry()
         .with(filter)
-        .with(layer(settings.format, std::io::stdout, true))
+        .with(layer(settings.format, std::io::stdout, std::io::stdout().is_terminal()))
         .with(layer(settings.format, combined, false))
         .with(layer(settings.format, errors, false).with_filter(LevelFilter::ERROR))
         .try_init();
     if let Err(e) = result {
         return Err(std::io::Error::other(e));
     }
-    Ok(TelemetryGuard {
-        _guards: vec![g1, g2],
-    })
+    Ok(TelemetryGuard { _guards: vec![g1, g2] })
 }

@@ -23,7 +23,11 @@ pub fn generate() -> (String, String, String) {
         .take(ID_LEN)
         .map(|c| (c as char).to_ascii_lowercase())
         .collect();
-    let secret: String = rng.sample_iter(&Alphanumeric).take(SECRET_LEN).map(char::from).collect();
+    let secret: String = rng
+        .sample_iter(&Alphanumeric)
+        .take(SECRET_LEN)
+        .map(char::from)
+        .collect();
     let full = format!("{PREFIX}{id}_{secret}");
     (id, secret, full)
 }
@@ -44,7 +48,13 @@ mod tests {
     #[test]
     fn generated_keys_parse_back() {
         let (id, secret, full) = generate();
-        assert_eq!(parse(&full), Some(ParsedKey { id: &id, secret: &secret }));
+        assert_eq!(
+            parse(&full),
+            Some(ParsedKey {
+                id: &id,
+                secret: &secret
+            })
+        );
         assert_ne!(generate().2, full);
     }
 

@@ -160,7 +160,7 @@ impl Authenticator {
         if used.is_empty() {
             return Ok(());
         }
-        self.db.touch_keys(&used).await
+        self.db.touch_keys(used).await
     }
 }
 

@@ -6,7 +6,13 @@ use super::schema::{api_keys, users};
 use super::{ApiKeyRow, Database, DbResult, NewApiKey, User, dispatch, now};
 
 impl Database {
-    pub async fn insert_api_key(&self, user_id: i64, key_id: &str, secret_hash: String, label: &str) -> DbResult<ApiKeyRow> {
+    pub async fn insert_api_key(
+        &self,
+        user_id: i64,
+        key_id: &str,
+        secret_hash: String,
+        label: &str,
+    ) -> DbResult<ApiKeyRow> {
         let new = NewApiKey {
             user_id,
             key_id: key_id.to_string(),
@@ -14,79 +20,96 @@ impl Database {
             label: label.to_string(),
             created_at: now(),
         };
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| diesel::insert_into(api_keys::table)
-            .values(&new)
-            .returning(ApiKeyRow::as_returning())
-            .get_result(c)
-            .await)?)
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| diesel::insert_into(api_keys::table)
+                .values(&new)
+                .returning(ApiKeyRow::as_returning())
+                .get_result(c)
+                .await)?)
+        })
+        .await
     }
 
     /// The unrevoked key with this public id, with its user.
     pub async fn active_key(&self, key_id: &str) -> DbResult<Option<(ApiKeyRow, User)>> {
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| api_keys::table
-            .inner_join(users::table)
-            .filter(api_keys::key_id.eq(key_id))
-            .filter(api_keys::revoked_at.is_null())
-            .select((ApiKeyRow::as_select(), User::as_select()))
-            .first(c)
-            .await
-            .optional())?)
+        let key_id = key_id.to_string();
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| api_keys::table
+                .inner_join(users::table)
+                .filter(api_keys::key_id.eq(&key_id))
+                .filter(api_keys::revoked_at.is_null())
+                .select((ApiKeyRow::as_select(), User::as_select()))
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
     }
 
     pub async fn list_keys(&self, user_id: i64) -> DbResult<Vec<ApiKeyRow>> {
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| api_keys::table
-            .filter(api_keys::user_id.eq(user_id))
-            .order(api_keys::id)
-            .select(ApiKeyRow::as_select())
-            .load(c)
-            .await)?)
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| api_keys::table
+                .filter(api_keys::user_id.eq(user_id))
+                .order(api_keys::id)
+                .select(ApiKeyRow::as_select())
+                .load(c)
+                .await)?)
+        })
+        .await
     }
 
     pub async fn key_by_id(&self, id: i64) -> DbResult<Option<ApiKeyRow>> {
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| api_keys::table
-            .find(id)
-            .select(ApiKeyRow::as_select())
-            .first(c)
-            .await
-            .optional())?)
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| api_keys::table
+                .find(id)
+                .select(ApiKeyRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
     }
 
     /// Marks a key revoked; returns its public id, or None when there is no such unrevoked key.
     pub async fn revoke_key(&self, id: i64) -> DbResult<Option<String>> {
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| diesel::update(
-            api_keys::table.find(id).filter(api_keys::revoked_at.is_null())
-        )
-        .set(api_keys::revoked_at.eq(now()))
-        .returning(api_keys::key_id)
-        .get_result::<String>(c)
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| diesel::update(
+                api_keys::table.find(id).filter(api_keys::revoked_at.is_null())
+            )
+            .set(api_keys::revoked_at.eq(now()))
+            .returning(api_keys::key_id)
+            .get_result::<String>(c)
+            .await
+            .optional())?)
+        })
         .await
-        .optional())?)
     }
 
     /// Public ids of keys revoked at or after `since` (lets a server see revocations made by the CLI).
     pub async fn keys_revoked_since(&self, since: NaiveDateTime) -> DbResult<Vec<String>> {
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| api_keys::table
-            .filter(api_keys::revoked_at.ge(since))
-            .select(api_keys::key_id)
-            .load(c)
-            .await)?)
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| api_keys::table
+                .filter(api_keys::revoked_at.ge(since))
+                .select(api_keys::key_id)
+                .load(c)
+                .await)?)
+        })
+        .await
     }
 
     /// Writes the `last_used_at` times collected in memory since the last flush.
-    pub async fn touch_keys(&self, used: &[(String, NaiveDateTime)]) -> DbResult<()> {
-        let mut conn = self.conn().await?;
-        for (key_id, at) in used {
-            dispatch!(&mut conn, |c| diesel::update(api_keys::table.filter(api_keys::key_id.eq(key_id)))
+    pub async fn touch_keys(&self, used: Vec<(String, NaiveDateTime)>) -> DbResult<()> {
+        self.run(move |mut conn| async move {
+            for (key_id, at) in &used {
+                dispatch!(&mut conn, |c| diesel::update(
+                    api_keys::table.filter(api_keys::key_id.eq(key_id))
+                )
                 .set(api_keys::last_used_at.eq(at))
                 .execute(c)
                 .await)?;
-        }
-        Ok(())
+            }
+            Ok(())
+        })
+        .await
     }
 }

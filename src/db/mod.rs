@@ -64,7 +64,8 @@ enum Pools {
     Pg(Pool<AsyncPgConnection>),
 }
 
-/// A pooled connection of either backend.
+/// A pooled connection of either backend. Moved once into its query task, so its size is moot.
+#[allow(clippy::large_enum_variant)]
 pub enum Conn {
     Sqlite(Object<SqliteConn>),
     Pg(Object<AsyncPgConnection>),
@@ -104,6 +105,12 @@ macro_rules! build_pool {
 #[derive(Clone)]
 pub struct Database {
     pools: Pools,
+    /// The SQLite file: if it is deleted under us, writes go to an unlinked inode and are lost.
+    sqlite_path: Option<std::path::PathBuf>,
+    /// Queries run as tasks on this (multi-thread) runtime. A dropped request future then never
+    /// cancels a query half-way: diesel-async's SQLite wrapper would block the thread to finish it,
+    /// which panics on actix's single-threaded worker runtimes.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Database {
@@ -131,7 +138,15 @@ impl Database {
                 Pools::Pg(build_pool!(AsyncDieselConnectionManager::new(url.as_str()), pool_size)?)
             }
         };
-        Ok(Database { pools })
+        let sqlite_path = match url {
+            DatabaseUrl::Sqlite(path) => Some(path.clone()),
+            DatabaseUrl::Postgres(_) => None,
+        };
+        Ok(Database {
+            pools,
+            sqlite_path,
+            runtime: tokio::runtime::Handle::current(),
+        })
     }
 
     pub fn backend(&self) -> &'static str {
@@ -141,7 +156,23 @@ impl Database {
         }
     }
 
-    pub async fn conn(&self) -> DbResult<Conn> {
+    /// Runs `f` with a pooled connection as a task of its own (see `runtime`). Every query
+    /// function goes through here; `f` owns its inputs.
+    pub(crate) async fn run<T, F, Fut>(&self, f: F) -> DbResult<T>
+    where
+        F: FnOnce(Conn) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = DbResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        // Taking a connection runs queries too (setup, recycle check): it belongs in the task.
+        let db = self.clone();
+        self.runtime
+            .spawn(async move { f(db.conn().await?).await })
+            .await
+            .map_err(|e| DbError::Pool(format!("query task failed: {e}")))?
+    }
+
+    async fn conn(&self) -> DbResult<Conn> {
         let err = |e: diesel_async::pooled_connection::deadpool::PoolError| DbError::Pool(e.to_string());
         Ok(match &self.pools {
             Pools::Sqlite(p) => Conn::Sqlite(p.get().await.map_err(err)?),
@@ -149,11 +180,16 @@ impl Database {
         })
     }
 
-    /// A round trip to the database, for health checks.
+    /// A round trip to the database that reads a table (so a broken SQLite file shows), for health checks.
     pub async fn ping(&self) -> DbResult<()> {
-        let mut conn = self.conn().await?;
-        dispatch!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
-        Ok(())
+        if let Some(path) = self.sqlite_path.as_ref().filter(|p| !p.exists()) {
+            return Err(DbError::Connect(format!("database file {} is gone", path.display())));
+        }
+        self.run(|mut conn| async move {
+            dispatch!(&mut conn, |c| c.batch_execute("SELECT 1 FROM users LIMIT 1").await)?;
+            Ok(())
+        })
+        .await
     }
 
     pub fn close(&self) {

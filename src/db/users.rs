@@ -13,54 +13,65 @@ impl Database {
             is_admin,
             created_at: now(),
         };
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| diesel::insert_into(users::table)
-            .values(&new)
-            .returning(User::as_returning())
-            .get_result(c)
-            .await)?)
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| diesel::insert_into(users::table)
+                .values(&new)
+                .returning(User::as_returning())
+                .get_result(c)
+                .await)?)
+        })
+        .await
     }
 
     pub async fn user_by_name(&self, username: &str) -> DbResult<Option<User>> {
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| users::table
-            .filter(users::username.eq(username))
-            .select(User::as_select())
-            .first(c)
-            .await
-            .optional())?)
+        let username = username.to_string();
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| users::table
+                .filter(users::username.eq(&username))
+                .select(User::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
     }
 
     pub async fn user_by_id(&self, id: i64) -> DbResult<Option<User>> {
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| users::table
-            .find(id)
-            .select(User::as_select())
-            .first(c)
-            .await
-            .optional())?)
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| users::table
+                .find(id)
+                .select(User::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
     }
 
     pub async fn list_users(&self) -> DbResult<Vec<User>> {
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| users::table
-            .order(users::id)
-            .select(User::as_select())
-            .load(c)
-            .await)?)
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| users::table
+                .order(users::id)
+                .select(User::as_select())
+                .load(c)
+                .await)?)
+        })
+        .await
     }
 
     pub async fn count_users(&self) -> DbResult<i64> {
-        let mut conn = self.conn().await?;
-        Ok(dispatch!(&mut conn, |c| users::table.count().get_result(c).await)?)
+        self.run(move |mut conn| async move { Ok(dispatch!(&mut conn, |c| users::table.count().get_result(c).await)?) })
+            .await
     }
 
     pub async fn set_password(&self, user_id: i64, password_hash: String) -> DbResult<bool> {
-        let mut conn = self.conn().await?;
-        let n = dispatch!(&mut conn, |c| diesel::update(users::table.find(user_id))
-            .set(users::password_hash.eq(&password_hash))
-            .execute(c)
-            .await)?;
-        Ok(n == 1)
+        self.run(move |mut conn| async move {
+            let n = dispatch!(&mut conn, |c| diesel::update(users::table.find(user_id))
+                .set(users::password_hash.eq(&password_hash))
+                .execute(c)
+                .await)?;
+            Ok(n == 1)
+        })
+        .await
     }
 }

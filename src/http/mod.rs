@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, extractors and the envelope.
 
+mod api_keys;
 pub mod error;
 pub mod extract;
 mod health;
@@ -19,8 +20,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
             .error_handler(|e, _req| json_error(e).into()),
     )
     .app_data(web::PayloadConfig::default().limit(max_json_bytes))
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _req| ApiError::BadRequest(format!("Invalid path parameter: {e}")).into()),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _req| ApiError::BadRequest(format!("Invalid query string: {e}")).into()),
+    )
     .service(health::health)
     .service(me::me)
+    .service(api_keys::list)
+    .service(api_keys::create)
+    .service(api_keys::revoke)
     .default_service(web::to(not_found));
 }
 
@@ -29,7 +41,9 @@ fn json_error(e: JsonPayloadError) -> ApiError {
         JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
             ApiError::PayloadTooLarge(format!("Request body is larger than {limit} bytes"))
         }
-        JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::PayloadTooLarge("Request body is too large".into()),
+        JsonPayloadError::Payload(PayloadError::Overflow) => {
+            ApiError::PayloadTooLarge("Request body is too large".into())
+        }
         JsonPayloadError::ContentType => ApiError::BadRequest("Content-Type must be application/json".into()),
         JsonPayloadError::Deserialize(err) => ApiError::BadRequest(format!("Malformed JSON: {err}")),
         other => ApiError::BadRequest(format!("Malformed JSON: {other}")),

@@ -1,0 +1,45 @@
+# wagate — the two commands: `make run` and `make test`.
+
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CARGO ?= cargo
+# Where `make run` keeps its database, logs, media and browser profiles.
+export WAGATE__DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: run test deps build demo lint fmt clean
+
+## Build and start the gateway on SQLite at http://127.0.0.1:8080
+run: deps build
+	mkdir -p "$(WAGATE__DATA_DIR)"
+	./target/release/wagate migrate
+	./target/release/wagate serve
+
+## The whole test suite. PostgreSQL variants run when WAGATE_TEST_POSTGRES_URL is set (.ci/run sets it).
+test: deps
+	$(CARGO) test --workspace
+
+build:
+	$(CARGO) build --release --bin wagate
+
+## Installs what is missing from Debian's packages: Chromium, chromedriver, SQLite headers, a C toolchain.
+deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v cc >/dev/null || missing="$$missing build-essential"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	pkg-config --exists sqlite3 2>/dev/null || missing="$$missing libsqlite3-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

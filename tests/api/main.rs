@@ -1,0 +1,9 @@
+//! End-to-end tests of the wagate service: the real server on port 0, real SQLite files and a
+//! real PostgreSQL server.
+
+mod common;
+
+mod auth;
+mod cli;
+mod database;
+mod envelope;
