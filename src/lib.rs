@@ -5,9 +5,11 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod browser;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod sessions;
 pub mod telemetry;
 
 use std::net::TcpListener;

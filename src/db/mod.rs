@@ -4,6 +4,7 @@
 //! use [`dispatch!`], which writes the diesel DSL once and type-checks it for each backend.
 
 mod api_keys;
+mod sessions;
 pub mod models;
 pub mod schema;
 mod users;

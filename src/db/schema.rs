@@ -69,3 +69,16 @@ diesel::joinable!(whatsapp_sessions -> users (user_id));
 diesel::joinable!(messages -> users (user_id));
 diesel::joinable!(messages -> whatsapp_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(users, api_keys, whatsapp_sessions, messages);
+
+diesel::table! {
+    session_events (id) {
+        id -> BigInt,
+        session_id -> BigInt,
+        state -> Text,
+        reason -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(session_events -> whatsapp_sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(session_events, whatsapp_sessions);

@@ -1,0 +1,175 @@
+//! The typed Rust side of `bridge.js`: install it, drain its event queue, call into it.
+
+use std::time::Duration;
+
+use base64::Engine;
+use fantoccini::Client;
+use fantoccini::error::CmdError;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// Embedded in the binary; installed once per document.
+pub const BRIDGE_JS: &str = include_str!("bridge.js");
+
+/// Raw bytes per `execute` when handing media to the page (base64 makes them 4/3 larger).
+const CHUNK_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// The page answered with an error code, e.g. `WA_MODULE_MISSING:WAWebSendMsgChatAction`.
+    #[error("{code}: {message}")]
+    Page { code: String, message: String },
+    /// The browser or chromedriver did not answer as WebDriver should.
+    #[error("browser error: {0}")]
+    Driver(String),
+    #[error("the page did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl From<CmdError> for BridgeError {
+    fn from(e: CmdError) -> Self {
+        BridgeError::Driver(e.to_string())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageEvent {
+    pub seq: u64,
+    pub kind: String,
+    #[serde(default)]
+    pub data: Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub state: Option<String>,
+    #[serde(default)]
+    pub has_synced: bool,
+    pub me: Option<Me>,
+    pub loading: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Me {
+    pub wid: Option<String>,
+    pub lid: Option<String>,
+    pub pushname: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Drain {
+    pub seq: u64,
+    pub events: Vec<PageEvent>,
+    #[serde(default)]
+    pub dropped: u64,
+    #[serde(default)]
+    pub missing: Vec<String>,
+    #[serde(default)]
+    pub snapshot: Snapshot,
+}
+
+#[derive(Debug, Deserialize)]
+struct CallAnswer {
+    ok: bool,
+    #[serde(default)]
+    value: Value,
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// A WhatsApp Web tab driven over WebDriver.
+#[derive(Clone)]
+pub struct Page {
+    pub client: Client,
+}
+
+impl Page {
+    pub fn new(client: Client) -> Self {
+        Page { client }
+    }
+
+    /// WhatsApp Web's build, once its module system is up (`window.Debug.VERSION`).
+    pub async fn wa_version(&self) -> Result<Option<String>, BridgeError> {
+        let v = self
+            .client
+            .execute("return (window.Debug && window.Debug.VERSION) || null", vec![])
+            .await?;
+        Ok(v.as_str().map(str::to_string))
+    }
+
+    pub async fn location(&self) -> Result<String, BridgeError> {
+        let v = self.client.execute("return location.href", vec![]).await?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    /// Installs the bridge (a no-op when this document already has it).
+    pub async fn install(&self) -> Result<(), BridgeError> {
+        let script = format!("return ({})", BRIDGE_JS.trim_end().trim_end_matches(';'));
+        self.client.execute(&script, vec![]).await?;
+        Ok(())
+    }
+
+    /// Events after `after`; None when the document has no bridge (it was reloaded).
+    pub async fn drain(&self, after: u64) -> Result<Option<Drain>, BridgeError> {
+        let v = self
+            .client
+            .execute(
+                "return window.__wagate ? window.__wagate.drain(arguments[0]) : null",
+                vec![json!(after)],
+            )
+            .await?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        serde_json::from_value(v).map(Some).map_err(|e| BridgeError::Driver(e.to_string()))
+    }
+
+    /// Calls a bridge function. Page-side failures come back as [`BridgeError::Page`].
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> Result<T, BridgeError> {
+        let script = "return window.__wagate ? window.__wagate.call(arguments[0], arguments[1]) \
+                      : {ok:false, code:'BRIDGE_MISSING', message:'the page reloaded'}";
+        let fut = self.client.execute(script, vec![json!(name), Value::Array(args)]);
+        let raw = tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| BridgeError::Timeout(timeout))??;
+        let answer: CallAnswer = serde_json::from_value(raw).map_err(|e| BridgeError::Driver(e.to_string()))?;
+        if answer.ok {
+            serde_json::from_value(answer.value).map_err(|e| BridgeError::Page {
+                code: "BRIDGE_BAD_ANSWER".into(),
+                message: e.to_string(),
+            })
+        } else {
+            Err(BridgeError::Page {
+                code: answer.code.unwrap_or_else(|| "WA_ERROR".into()),
+                message: answer.message.unwrap_or_default(),
+            })
+        }
+    }
+
+    /// Hands `bytes` to the page in chunks (one `execute` per MiB) under `upload_id`.
+    pub async fn upload(&self, upload_id: &str, bytes: &[u8], timeout: Duration) -> Result<(), BridgeError> {
+        let engine = base64::engine::general_purpose::STANDARD;
+        let chunks: Vec<&[u8]> = if bytes.is_empty() {
+            vec![&[][..]]
+        } else {
+            bytes.chunks(CHUNK_BYTES).collect()
+        };
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let _: u64 = self
+                .call(
+                    "putChunk",
+                    vec![json!(upload_id), json!(i), json!(engine.encode(chunk))],
+                    timeout,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}

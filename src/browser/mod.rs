@@ -1,0 +1,10 @@
+//! Chromium through chromedriver: the supervised driver process (or a remote WebDriver), the
+//! capabilities each session's browser gets, orphan sweeping, and the injected bridge.
+
+pub mod bridge;
+pub mod capabilities;
+pub mod driver;
+pub mod procs;
+
+pub use bridge::{BridgeError, Page};
+pub use driver::WebDriver;

@@ -1,0 +1,62 @@
+//! Finding and killing Chromium processes by their `--user-data-dir`, read from /proc.
+//! Killing chromedriver leaves its browsers running (re-parented to PID 1), so we sweep.
+
+use std::path::{Path, PathBuf};
+
+/// PIDs whose command line has `--user-data-dir=<dir>` with `dir` under `prefix`.
+pub fn profile_processes(prefix: &Path) -> Vec<(i32, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        for arg in cmdline.split(|b| *b == 0) {
+            if let Some(dir) = arg.strip_prefix(b"--user-data-dir=") {
+                let dir = PathBuf::from(String::from_utf8_lossy(dir).into_owned());
+                if dir.starts_with(prefix) {
+                    found.push((pid, dir));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Kills (SIGKILL) every process using a profile under `prefix`; returns how many.
+pub fn kill_profile_processes(prefix: &Path) -> usize {
+    let procs = profile_processes(prefix);
+    for (pid, _) in &procs {
+        // SAFETY: plain kill(2) on a pid we just read; a vanished pid only yields ESRCH.
+        unsafe {
+            libc::kill(*pid, libc::SIGKILL);
+        }
+    }
+    procs.len()
+}
+
+/// Removes Chromium's `Singleton*` lock files left by a crash in one profile directory.
+pub fn remove_stale_locks(profile: &Path) {
+    for name in ["SingletonLock", "SingletonSocket", "SingletonCookie"] {
+        let _ = std::fs::remove_file(profile.join(name));
+    }
+}
+
+/// Proportional set size (kB) summed over the processes using profiles under `prefix`.
+pub fn profile_pss_kb(prefix: &Path) -> u64 {
+    profile_processes(prefix)
+        .iter()
+        .filter_map(|(pid, _)| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+        .filter_map(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .sum()
+}

@@ -1,0 +1,118 @@
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::schema::{session_events, whatsapp_sessions as ws};
+use super::{Database, DbError, DbResult, SessionEventRow, SessionRow, SessionStatusUpdate, dispatch, now};
+
+impl Database {
+    /// The user's session row of this name, created (status `stopped`) when missing.
+    pub async fn get_or_create_session(&self, user_id: i64, name: &str) -> DbResult<SessionRow> {
+        let name = name.to_string();
+        self.run(move |mut conn| async move {
+            let t = now();
+            dispatch!(&mut conn, |c| diesel::insert_into(ws::table)
+                .values((
+                    ws::user_id.eq(user_id),
+                    ws::name.eq(&name),
+                    ws::status.eq("stopped"),
+                    ws::created_at.eq(t),
+                    ws::updated_at.eq(t),
+                ))
+                .on_conflict((ws::user_id, ws::name))
+                .do_nothing()
+                .execute(c)
+                .await)?;
+            Ok(dispatch!(&mut conn, |c| ws::table
+                .filter(ws::user_id.eq(user_id))
+                .filter(ws::name.eq(&name))
+                .select(SessionRow::as_select())
+                .first(c)
+                .await)?)
+        })
+        .await
+    }
+
+    pub async fn session_by_name(&self, user_id: i64, name: &str) -> DbResult<Option<SessionRow>> {
+        let name = name.to_string();
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| ws::table
+                .filter(ws::user_id.eq(user_id))
+                .filter(ws::name.eq(&name))
+                .select(SessionRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
+
+    pub async fn list_sessions(&self, user_id: Option<i64>) -> DbResult<Vec<SessionRow>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| {
+                let mut q = ws::table.select(SessionRow::as_select()).order(ws::id).into_boxed();
+                if let Some(u) = user_id {
+                    q = q.filter(ws::user_id.eq(u));
+                }
+                q.load(c).await
+            })?)
+        })
+        .await
+    }
+
+    /// Sessions that were linked when the gateway last ran: restored at start, without a QR.
+    pub async fn sessions_to_restore(&self) -> DbResult<Vec<SessionRow>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| ws::table
+                .filter(ws::status.eq_any(["connected", "syncing", "disconnected", "starting"]))
+                .filter(ws::phone_number.is_not_null())
+                .select(SessionRow::as_select())
+                .order(ws::id)
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// Records a transition: the row's status and a line of history, in one transaction.
+    pub async fn record_session_state(&self, session_id: i64, update: SessionStatusUpdate) -> DbResult<()> {
+        self.run(move |mut conn| async move {
+            dispatch!(&mut conn, |c| c
+                .transaction::<_, DbError, _>(async |c| {
+                    diesel::update(ws::table.find(session_id)).set(&update).execute(c).await?;
+                    diesel::insert_into(session_events::table)
+                        .values((
+                            session_events::session_id.eq(session_id),
+                            session_events::state.eq(&update.status),
+                            session_events::reason.eq(&update.status_reason),
+                            session_events::created_at.eq(update.updated_at),
+                        ))
+                        .execute(c)
+                        .await?;
+                    Ok(())
+                })
+                .await)
+        })
+        .await
+    }
+
+    pub async fn session_events(&self, session_id: i64, limit: i64) -> DbResult<Vec<SessionEventRow>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| session_events::table
+                .filter(session_events::session_id.eq(session_id))
+                .order(session_events::id.desc())
+                .limit(limit)
+                .select(SessionEventRow::as_select())
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+
+    pub async fn delete_session(&self, session_id: i64) -> DbResult<bool> {
+        self.run(move |mut conn| async move {
+            let n = dispatch!(&mut conn, |c| diesel::delete(ws::table.find(session_id)).execute(c).await)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}

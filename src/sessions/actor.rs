@@ -1,0 +1,578 @@
+//! One actor per WhatsApp session. It alone owns its browser: a `select!` over commands and an
+//! adaptive poll of the page's event queue. chromedriver runs one command per WebDriver session
+//! at a time, so every call is short and a send never waits behind more than one poll.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::events::{SessionEvent, SessionKey, WaMessage};
+use super::handle::{Command, OutgoingMedia, SentMessage, SessionError};
+use super::qr;
+use super::state::{SessionInfo, SessionState, map_wa_state};
+use crate::browser::bridge::{Me, PageEvent};
+use crate::browser::{BridgeError, Page, WebDriver, capabilities, procs};
+use crate::config::Settings;
+use crate::db::{Database, SessionStatusUpdate};
+
+/// Poll quickly after activity, backing off to `MAX_TICK` when the page is quiet.
+const MIN_TICK: Duration = Duration::from_millis(100);
+const MAX_TICK: Duration = Duration::from_millis(1000);
+/// How long a page gets to show `window.Debug.VERSION` (the reference client waits 30 s).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(45);
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const SEND_TIMEOUT: Duration = Duration::from_secs(90);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
+
+/// Why `drive` (or `open`) returned.
+enum Outcome {
+    /// Stop the actor. `record`: write `stopped` to the database (not at gateway shutdown, so the
+    /// session is restored at the next start).
+    Stop { reply: Option<Reply<()>>, record: bool },
+    Restart,
+    /// The browser or chromedriver died: reopen on the same profile, with backoff.
+    BrowserLost(String),
+    LoggedOut(String),
+    Failed(String),
+}
+
+pub(super) struct Actor {
+    pub key: SessionKey,
+    pub settings: Arc<Settings>,
+    pub db: Database,
+    pub driver: WebDriver,
+    pub sink: mpsc::Sender<SessionEvent>,
+    pub rx: mpsc::Receiver<Command>,
+    pub info: watch::Sender<SessionInfo>,
+    pub profile: PathBuf,
+    /// Linked before (a phone number is on record): a restored profile, no QR expected.
+    pub was_linked: bool,
+    pub connected_at: Option<chrono::NaiveDateTime>,
+    pub page: Option<Page>,
+    /// Per document: the bridge's last sequence number, WhatsApp's state, whether it synced.
+    pub last_seq: u64,
+    pub wa_state: Option<String>,
+    pub synced: bool,
+}
+
+impl Actor {
+    pub async fn run(mut self) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let starting = if self.was_linked { "restoring linked profile" } else { "starting browser" };
+            self.publish(SessionState::Starting, Some(starting.into())).await;
+            let outcome = match self.open().await {
+                Ok(()) => self.drive().await,
+                Err(outcome) => outcome,
+            };
+            self.close_browser().await;
+            match outcome {
+                Outcome::Stop { reply, record } => {
+                    if record {
+                        self.publish(SessionState::Stopped, Some("stopped".into())).await;
+                    } else {
+                        self.info.send_modify(|i| i.state = SessionState::Stopped);
+                    }
+                    if let Some(r) = reply {
+                        let _ = r.send(Ok(()));
+                    }
+                    break;
+                }
+                Outcome::Restart => backoff = Duration::from_secs(1),
+                Outcome::BrowserLost(reason) => {
+                    tracing::warn!(session = self.key.id, %reason, "browser lost; reopening");
+                    self.publish(SessionState::Disconnected, Some(reason)).await;
+                    if let Some(stop) = self.wait_out(backoff).await {
+                        if let Outcome::Stop { reply, record } = stop {
+                            if record {
+                                self.publish(SessionState::Stopped, Some("stopped".into())).await;
+                            }
+                            if let Some(r) = reply {
+                                let _ = r.send(Ok(()));
+                            }
+                        }
+                        break;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                Outcome::LoggedOut(reason) => {
+                    self.wipe_profile();
+                    self.was_linked = false;
+                    self.info.send_modify(|i| {
+                        i.phone = None;
+                        i.wid = None;
+                        i.lid = None;
+                        i.push_name = None;
+                        i.qr = None;
+                        i.qr_png = None;
+                    });
+                    self.publish(SessionState::LoggedOut, Some(reason)).await;
+                    break;
+                }
+                Outcome::Failed(reason) => {
+                    tracing::error!(session = self.key.id, %reason, "session failed");
+                    self.info.send_modify(|i| i.last_error = Some(reason.clone()));
+                    self.publish(SessionState::Failed, Some(reason)).await;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Sleeps through a backoff while still answering commands; Some(stop) when told to stop.
+    async fn wait_out(&mut self, d: Duration) -> Option<Outcome> {
+        let until = Instant::now() + d;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return None,
+                cmd = self.rx.recv() => match cmd {
+                    None => return Some(Outcome::Stop { reply: None, record: false }),
+                    Some(Command::Stop { reply }) => return Some(Outcome::Stop { reply: Some(reply), record: true }),
+                    Some(Command::Shutdown { reply }) => return Some(Outcome::Stop { reply: Some(reply), record: false }),
+                    Some(Command::Restart { reply }) => {
+                        let _ = reply.send(Ok(()));
+                        return None;
+                    }
+                    Some(other) => refuse(other, SessionError::BrowserUnavailable("the browser is restarting".into())),
+                },
+            }
+        }
+    }
+
+    // --- browser lifecycle --------------------------------------------------------------------
+
+    async fn open(&mut self) -> Result<(), Outcome> {
+        self.last_seq = 0;
+        self.synced = false;
+        self.wa_state = None;
+        make_private_dir(&self.profile).map_err(|e| Outcome::Failed(format!("profile directory: {e}")))?;
+        // A browser left over from a crash or a dead chromedriver would hold the profile's lock.
+        if procs::kill_profile_processes(&self.profile) > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        procs::remove_stale_locks(&self.profile);
+
+        let url = self
+            .driver
+            .url()
+            .await
+            .map_err(|e| Outcome::Failed(e.to_string()))?;
+        let caps = capabilities::capabilities(&self.settings.browser, &self.profile);
+        let mut builder = fantoccini::ClientBuilder::rustls().map_err(|e| Outcome::Failed(format!("TLS setup: {e}")))?;
+        let client = tokio::time::timeout(Duration::from_secs(60), builder.capabilities(caps).connect(&url))
+            .await
+            .map_err(|_| Outcome::BrowserLost("the browser did not start within 60 s".into()))?
+            .map_err(|e| Outcome::BrowserLost(format!("could not start the browser: {e}")))?;
+        let page = Page::new(client);
+        self.page = Some(page.clone());
+
+        let wa_url = &self.settings.browser.whatsapp_url;
+        if let Err(e) = page.client.goto(wa_url).await {
+            return Err(Outcome::Failed(format!("could not load {wa_url}: {e}")));
+        }
+        let deadline = Instant::now() + BOOT_TIMEOUT;
+        loop {
+            match page.wa_version().await {
+                Ok(Some(_)) => break,
+                Ok(None) => {}
+                Err(e) => return Err(Outcome::BrowserLost(e.to_string())),
+            }
+            let location = page.location().await.unwrap_or_default();
+            if location.starts_with("chrome-error://") {
+                return Err(Outcome::Failed(format!(
+                    "could not reach {wa_url}: the browser shows a network error page (is the network up?)"
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(Outcome::Failed(format!(
+                    "WhatsApp Web did not load: no window.Debug.VERSION after {}s at {wa_url}",
+                    BOOT_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        page.install().await.map_err(|e| Outcome::BrowserLost(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn close_browser(&mut self) {
+        if let Some(page) = self.page.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), page.client.close()).await;
+        }
+    }
+
+    fn wipe_profile(&self) {
+        // The profile's parent is the session's own directory (`sessions/<id>`).
+        if let Err(e) = std::fs::remove_dir_all(&self.profile)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(session = self.key.id, error = %e, "could not wipe the browser profile");
+        }
+    }
+
+    // --- the loop -------------------------------------------------------------------------------
+
+    async fn drive(&mut self) -> Outcome {
+        let mut tick = MIN_TICK;
+        let mut next = Instant::now();
+        let mut failures = 0u32;
+        loop {
+            tokio::select! {
+                cmd = self.rx.recv() => {
+                    let Some(cmd) = cmd else {
+                        return Outcome::Stop { reply: None, record: false };
+                    };
+                    if let Some(outcome) = self.command(cmd).await {
+                        return outcome;
+                    }
+                    tick = MIN_TICK;
+                    next = Instant::now();
+                }
+                _ = tokio::time::sleep_until(next) => {
+                    match self.poll().await {
+                        Ok(active) => {
+                            failures = 0;
+                            tick = if active { MIN_TICK } else { (tick * 3 / 2).min(MAX_TICK) };
+                        }
+                        Err(PollError::Outcome(o)) => return o,
+                        Err(PollError::Transient(e)) => {
+                            failures += 1;
+                            tracing::debug!(session = self.key.id, error = %e, failures, "poll failed");
+                            if failures >= 3 && !self.browser_alive().await {
+                                return Outcome::BrowserLost(format!("browser unreachable: {e}"));
+                            }
+                            if failures >= 50 {
+                                return Outcome::BrowserLost(format!("the page stopped answering: {e}"));
+                            }
+                            tick = MIN_TICK * 2;
+                        }
+                    }
+                    next = Instant::now() + tick;
+                }
+            }
+        }
+    }
+
+    async fn browser_alive(&self) -> bool {
+        let Some(page) = &self.page else { return false };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), page.client.windows()).await,
+            Ok(Ok(_))
+        )
+    }
+
+    async fn poll(&mut self) -> Result<bool, PollError> {
+        let page = self.page.clone().ok_or(PollError::Transient("no page".into()))?;
+        let drain = match page.drain(self.last_seq).await {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                // A new document (reload, logout redirect): re-install once WhatsApp's modules are up.
+                self.last_seq = 0;
+                self.synced = false;
+                if page.wa_version().await.map_err(|e| PollError::Transient(e.to_string()))?.is_some() {
+                    page.install().await.map_err(|e| PollError::Transient(e.to_string()))?;
+                }
+                return Ok(true);
+            }
+            Err(e) => return Err(PollError::Transient(e.to_string())),
+        };
+        if drain.dropped > 0 {
+            tracing::warn!(session = self.key.id, dropped = drain.dropped, "page event queue overflowed");
+        }
+        let active = !drain.events.is_empty();
+        for event in drain.events {
+            self.last_seq = self.last_seq.max(event.seq);
+            self.on_event(event).await?;
+        }
+        self.last_seq = self.last_seq.max(drain.seq);
+        // Resynchronise from state, in case an event was lost in a reload gap.
+        if drain.snapshot.has_synced && !self.synced && drain.snapshot.state.as_deref() == Some("CONNECTED") {
+            self.on_synced(drain.snapshot.me.unwrap_or_default()).await;
+        }
+        Ok(active)
+    }
+
+    async fn on_event(&mut self, event: PageEvent) -> Result<(), PollError> {
+        let data = event.data;
+        match event.kind.as_str() {
+            "state" => {
+                let wa = data.as_str().unwrap_or_default().to_string();
+                if wa.is_empty() {
+                    return Ok(());
+                }
+                if wa != "CONNECTED" {
+                    self.synced = false;
+                }
+                self.wa_state = Some(wa.clone());
+                let (state, reason) = map_wa_state(&wa, self.synced, self.was_linked);
+                match state {
+                    SessionState::LoggedOut => return Err(PollError::Outcome(Outcome::LoggedOut(reason.unwrap_or_default()))),
+                    SessionState::Failed => return Err(PollError::Outcome(Outcome::Failed(reason.unwrap_or_default()))),
+                    SessionState::QrPending if self.info.borrow().qr.is_none() => {
+                        // Keep `starting` until there is a QR to show.
+                    }
+                    _ => self.publish(state, reason).await,
+                }
+                if wa == "UNPAIRED_IDLE" {
+                    // WhatsApp stopped rotating the QR; re-arm it (wa-web-surface §3.3).
+                    if let Some(page) = &self.page {
+                        let _ = page.call::<bool>("refreshQr", vec![], CALL_TIMEOUT).await;
+                    }
+                }
+            }
+            "qr" => {
+                if let Some(payload) = data.as_str() {
+                    let png = qr::png_data_url(payload);
+                    self.info.send_modify(|i| {
+                        i.qr = Some(payload.to_string());
+                        i.qr_png = png;
+                    });
+                    if !matches!(self.current(), SessionState::Pairing | SessionState::QrPending) {
+                        self.publish(SessionState::QrPending, Some("scan the QR code with WhatsApp".into()))
+                            .await;
+                    }
+                }
+            }
+            "code" => {
+                let code = data.as_str().map(str::to_string);
+                self.info.send_modify(|i| i.pairing_code = code);
+            }
+            "loading" => {
+                let pct = data.as_u64().map(|p| p.min(100) as u32);
+                self.info.send_modify(|i| i.loading = pct);
+            }
+            "synced" => {
+                let me: Me = serde_json::from_value(data).unwrap_or_default();
+                self.on_synced(me).await;
+            }
+            "logout" => {
+                return Err(PollError::Outcome(Outcome::LoggedOut(format!(
+                    "logged out ({})",
+                    data.as_str().unwrap_or("logout")
+                ))));
+            }
+            "msg_add" | "msg_create" => {
+                if let Ok(message) = serde_json::from_value::<WaMessage>(data) {
+                    let session = self.key.clone();
+                    let event = if event.kind == "msg_add" {
+                        SessionEvent::Incoming { session, message }
+                    } else {
+                        SessionEvent::OwnMessage { session, message }
+                    };
+                    let _ = self.sink.send(event).await;
+                }
+            }
+            "msg_ack" => {
+                if let (Some(id), Some(ack)) = (data["id"].as_str(), data["ack"].as_i64()) {
+                    let event = SessionEvent::Ack {
+                        session: self.key.clone(),
+                        id: id.to_string(),
+                        ack: ack as i32,
+                    };
+                    let _ = self.sink.send(event).await;
+                }
+            }
+            "error" => tracing::debug!(session = self.key.id, detail = %data, "bridge reported an error"),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_synced(&mut self, me: Me) {
+        self.synced = true;
+        self.was_linked = true;
+        let phone = me
+            .wid
+            .as_deref()
+            .and_then(|w| w.split('@').next())
+            .map(str::to_string);
+        self.info.send_modify(|i| {
+            i.phone = phone.clone().or(i.phone.take());
+            i.wid = me.wid.clone().or(i.wid.take());
+            i.lid = me.lid.clone();
+            i.push_name = me.pushname.clone();
+            i.qr = None;
+            i.qr_png = None;
+            i.pairing_code = None;
+            i.loading = Some(100);
+        });
+        self.connected_at = Some(crate::db::now());
+        self.publish(SessionState::Connected, None).await;
+    }
+
+    fn current(&self) -> SessionState {
+        self.info.borrow().state
+    }
+
+    /// Publishes a transition (when the state or reason changed) to the watch, the database and
+    /// the event sink.
+    async fn publish(&mut self, state: SessionState, reason: Option<String>) {
+        let changed = {
+            let cur = self.info.borrow();
+            cur.state != state || cur.reason != reason
+        };
+        if !changed {
+            return;
+        }
+        self.info.send_modify(|i| {
+            i.state = state;
+            i.reason = reason.clone();
+            i.since = chrono::Utc::now();
+            if state != SessionState::QrPending {
+                i.qr = None;
+                i.qr_png = None;
+            }
+        });
+        let info = self.info.borrow().clone();
+        tracing::info!(session = self.key.id, state = state.as_str(), reason = reason.as_deref().unwrap_or(""), "session state");
+        let update = SessionStatusUpdate {
+            status: state.as_str().to_string(),
+            status_reason: reason,
+            phone_number: info.phone.clone(),
+            wid: info.wid.clone(),
+            push_name: info.push_name.clone(),
+            last_error: info.last_error.clone(),
+            updated_at: crate::db::now(),
+            connected_at: self.connected_at,
+        };
+        if let Err(e) = self.db.record_session_state(self.key.id, update).await {
+            tracing::error!(session = self.key.id, error = %e, "could not record the session state");
+        }
+        let _ = self
+            .sink
+            .send(SessionEvent::State {
+                session: self.key.clone(),
+                info,
+            })
+            .await;
+    }
+
+    // --- commands -------------------------------------------------------------------------------
+
+    async fn command(&mut self, cmd: Command) -> Option<Outcome> {
+        match cmd {
+            Command::Stop { reply } => return Some(Outcome::Stop { reply: Some(reply), record: true }),
+            Command::Shutdown { reply } => return Some(Outcome::Stop { reply: Some(reply), record: false }),
+            Command::Restart { reply } => {
+                let _ = reply.send(Ok(()));
+                return Some(Outcome::Restart);
+            }
+            Command::Logout { reply } => {
+                let result = self.call::<bool>("logout", vec![], CALL_TIMEOUT).await;
+                let _ = reply.send(result.map(|_| ()));
+                return Some(Outcome::LoggedOut("logged out through the API".into()));
+            }
+            Command::SendText { chat, body, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => self.call("sendText", vec![json!(chat.as_str()), json!(body)], SEND_TIMEOUT).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::SendMedia { chat, media, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => self.send_media(chat.as_str(), media).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::CheckNumber { chat, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => self.call("checkNumber", vec![json!(chat.as_str())], CALL_TIMEOUT).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::PairingCode { phone, reply } => {
+                let result = if self.current() == SessionState::QrPending {
+                    self.call::<String>("requestPairingCode", vec![json!(phone)], CALL_TIMEOUT).await
+                } else {
+                    Err(SessionError::Invalid(format!(
+                        "a pairing code can only be requested while the session shows a QR code (it is {})",
+                        self.current().as_str()
+                    )))
+                };
+                if let Ok(code) = &result {
+                    let code = code.clone();
+                    self.info.send_modify(|i| i.pairing_code = Some(code));
+                }
+                let _ = reply.send(result);
+            }
+        }
+        None
+    }
+
+    fn require_connected(&self) -> Result<(), SessionError> {
+        if self.current() == SessionState::Connected {
+            Ok(())
+        } else {
+            Err(SessionError::NotConnected)
+        }
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        args: Vec<serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<T, SessionError> {
+        let page = self.page.as_ref().ok_or(SessionError::NotConnected)?;
+        page.call(name, args, timeout).await.map_err(bridge_error)
+    }
+
+    async fn send_media(&self, chat: &str, media: OutgoingMedia) -> Result<SentMessage, SessionError> {
+        let page = self.page.as_ref().ok_or(SessionError::NotConnected)?;
+        let upload_id = uuid::Uuid::new_v4().simple().to_string();
+        page.upload(&upload_id, &media.bytes, CALL_TIMEOUT)
+            .await
+            .map_err(bridge_error)?;
+        let args = json!({
+            "uploadId": upload_id,
+            "chatId": chat,
+            "mimetype": media.mimetype,
+            "filename": media.filename,
+            "caption": media.caption,
+            "asDocument": media.as_document,
+            "asVoice": media.as_voice,
+        });
+        self.call("sendMedia", vec![args], SEND_TIMEOUT).await
+    }
+}
+
+enum PollError {
+    Outcome(Outcome),
+    Transient(String),
+}
+
+fn bridge_error(e: BridgeError) -> SessionError {
+    match e {
+        BridgeError::Page { code, message } => SessionError::Wa { code, message },
+        BridgeError::Timeout(d) => SessionError::Timeout(d),
+        BridgeError::Driver(m) => SessionError::BrowserUnavailable(m),
+    }
+}
+
+fn refuse(cmd: Command, err: SessionError) {
+    match cmd {
+        Command::SendText { reply, .. } | Command::SendMedia { reply, .. } => drop(reply.send(Err(err))),
+        Command::CheckNumber { reply, .. } => drop(reply.send(Err(err))),
+        Command::PairingCode { reply, .. } => drop(reply.send(Err(err))),
+        Command::Logout { reply }
+        | Command::Restart { reply }
+        | Command::Stop { reply }
+        | Command::Shutdown { reply } => drop(reply.send(Err(err))),
+    }
+}
+
+/// Creates `dir` (and parents) readable by us only: a profile holds the account's keys.
+pub(super) fn make_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}

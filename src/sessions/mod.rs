@@ -1,0 +1,16 @@
+//! WhatsApp sessions: one actor per session (owning its browser), the handles HTTP handlers
+//! hold, and the manager that starts, restores, limits and stops them.
+
+mod actor;
+pub mod chat_id;
+pub mod events;
+pub mod handle;
+pub mod manager;
+pub mod qr;
+pub mod state;
+
+pub use chat_id::ChatId;
+pub use events::{SessionEvent, SessionKey, WaMessage};
+pub use handle::{OutgoingMedia, SentMessage, SessionError, SessionHandle};
+pub use manager::SessionManager;
+pub use state::{SessionInfo, SessionState};
