@@ -24,12 +24,14 @@ use auth::Authenticator;
 use bootstrap::FirstStart;
 use config::Settings;
 use db::Database;
+use sessions::{SessionEvent, SessionManager};
 
 /// What every handler can reach.
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: Database,
     pub auth: Authenticator,
+    pub sessions: SessionManager,
     pub started: Instant,
 }
 
@@ -52,6 +54,8 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartErr
 
 /// How often key usage is flushed and CLI revocations are picked up.
 const AUTH_UPKEEP: Duration = Duration::from_secs(5);
+/// How often never-linked idle sessions are looked for.
+const REAP_PERIOD: Duration = Duration::from_secs(60);
 
 pub struct Application {
     port: u16,
@@ -71,10 +75,24 @@ impl Application {
         let first_start = bootstrap::first_start(&db, &auth).await?;
         tokio::spawn(auth.clone().run_maintenance(AUTH_UPKEEP));
 
+        let settings_arc = Arc::new(settings.clone());
+        let (sessions, events) = SessionManager::new(settings_arc.clone(), db.clone());
+        tokio::spawn(consume_events(events));
+        tokio::spawn(sessions.clone().run_reaper(REAP_PERIOD));
+        let restoring = sessions.clone();
+        tokio::spawn(async move {
+            match restoring.restore().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "restoring linked sessions"),
+                Err(e) => tracing::error!(error = %e, "could not restore sessions"),
+            }
+        });
+
         let state = web::Data::new(AppState {
-            settings: Arc::new(settings.clone()),
+            settings: settings_arc,
             db,
             auth,
+            sessions,
             started: Instant::now(),
         });
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
@@ -125,11 +143,26 @@ impl Application {
     /// requests finish, then flushes key usage and closes the pools.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.state.sessions.shutdown().await;
         if let Err(e) = self.state.auth.flush_last_used().await {
             tracing::warn!(error = %e, "could not record API key use at shutdown");
         }
         self.state.db.close();
         tracing::info!("wagate stopped");
         result
+    }
+}
+
+/// The consumer of session events. Persisting messages and acks and delivering webhooks build on
+/// this (the events issue); for now transitions are recorded by the actors themselves.
+async fn consume_events(mut events: tokio::sync::mpsc::Receiver<SessionEvent>) {
+    while let Some(event) = events.recv().await {
+        match event {
+            SessionEvent::Incoming { session, message } => {
+                tracing::info!(session = session.id, id = %message.id, kind = ?message.kind, "incoming message")
+            }
+            SessionEvent::Ack { session, id, ack } => tracing::debug!(session = session.id, %id, ack, "ack"),
+            SessionEvent::OwnMessage { .. } | SessionEvent::State { .. } => {}
+        }
     }
 }

@@ -420,16 +420,15 @@ impl Actor {
         if !changed {
             return;
         }
-        self.info.send_modify(|i| {
-            i.state = state;
-            i.reason = reason.clone();
-            i.since = chrono::Utc::now();
-            if state != SessionState::QrPending {
-                i.qr = None;
-                i.qr_png = None;
-            }
-        });
-        let info = self.info.borrow().clone();
+        // The database first: whoever sees the new state in the watch finds it recorded.
+        let mut info = self.info.borrow().clone();
+        info.state = state;
+        info.reason = reason.clone();
+        info.since = chrono::Utc::now();
+        if state != SessionState::QrPending {
+            info.qr = None;
+            info.qr_png = None;
+        }
         tracing::info!(session = self.key.id, state = state.as_str(), reason = reason.as_deref().unwrap_or(""), "session state");
         let update = SessionStatusUpdate {
             status: state.as_str().to_string(),
@@ -444,6 +443,7 @@ impl Actor {
         if let Err(e) = self.db.record_session_state(self.key.id, update).await {
             tracing::error!(session = self.key.id, error = %e, "could not record the session state");
         }
+        self.info.send_replace(info.clone());
         let _ = self
             .sink
             .send(SessionEvent::State {

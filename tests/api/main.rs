@@ -7,3 +7,4 @@ mod auth;
 mod cli;
 mod database;
 mod envelope;
+mod sessions_offline;
