@@ -123,7 +123,9 @@ impl Page {
         if v.is_null() {
             return Ok(None);
         }
-        serde_json::from_value(v).map(Some).map_err(|e| BridgeError::Driver(e.to_string()))
+        serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| BridgeError::Driver(e.to_string()))
     }
 
     /// Calls a bridge function. Page-side failures come back as [`BridgeError::Page`].

@@ -54,7 +54,10 @@ pub fn capabilities(b: &BrowserSettings, profile: &Path) -> Map<String, Value> {
     caps.insert("goog:chromeOptions".into(), chrome);
     // Return from navigation at DOMContentLoaded; readiness is `window.Debug.VERSION`, polled.
     caps.insert("pageLoadStrategy".into(), json!("eager"));
-    caps.insert("timeouts".into(), json!({ "script": 180_000, "pageLoad": 60_000, "implicit": 0 }));
+    caps.insert(
+        "timeouts".into(),
+        json!({ "script": 180_000, "pageLoad": 60_000, "implicit": 0 }),
+    );
     caps
 }
 
@@ -69,7 +72,12 @@ mod tests {
         s.extra_args = vec!["--lang=en".into()];
         let caps = capabilities(&s, Path::new("/d/sessions/7/profile"));
         let args: Vec<String> = serde_json::from_value(caps["goog:chromeOptions"]["args"].clone()).unwrap();
-        for want in ["--headless=new", "--no-sandbox", "--disable-blink-features=AutomationControlled", "--lang=en"] {
+        for want in [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-blink-features=AutomationControlled",
+            "--lang=en",
+        ] {
             assert!(args.iter().any(|a| a == want), "{want} missing in {args:?}");
         }
         assert!(args.contains(&"--user-data-dir=/d/sessions/7/profile".to_string()));

@@ -101,7 +101,17 @@ impl Chromedriver {
     }
 
     async fn spawn(&self, port: u16) -> Result<tokio::process::Child, DriverError> {
-        let child = Command::new(&self.path)
+        let mut cmd = Command::new(&self.path);
+        // SAFETY: prctl is async-signal-safe. If wagate dies (even by SIGKILL), chromedriver gets
+        // SIGTERM instead of lingering; the browsers it leaves are swept at the next start. The
+        // signal follows the spawning thread, which is a runtime worker that lives as long as we do.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdin(std::process::Stdio::null())
@@ -111,7 +121,8 @@ impl Chromedriver {
             .process_group(0)
             .spawn()
             .map_err(|e| self.start_error(e))?;
-        self.pgid.store(child.id().map(|p| p as i32).unwrap_or(0), Ordering::SeqCst);
+        self.pgid
+            .store(child.id().map(|p| p as i32).unwrap_or(0), Ordering::SeqCst);
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 tracing::info!(port, "chromedriver listening");

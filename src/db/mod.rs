@@ -4,9 +4,10 @@
 //! use [`dispatch!`], which writes the diesel DSL once and type-checks it for each backend.
 
 mod api_keys;
-mod sessions;
+mod messages;
 pub mod models;
 pub mod schema;
+mod sessions;
 mod users;
 
 use std::time::Duration;

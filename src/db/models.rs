@@ -89,3 +89,151 @@ pub struct SessionEventRow {
     pub reason: Option<String>,
     pub created_at: NaiveDateTime,
 }
+
+use super::schema::messages;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = messages, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct MessageRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub session_id: Option<i64>,
+    pub direction: String,
+    pub chat_id: String,
+    pub sender: Option<String>,
+    pub msg_type: String,
+    pub body: Option<String>,
+    pub caption: Option<String>,
+    pub media_path: Option<String>,
+    pub media_mime: Option<String>,
+    pub media_filename: Option<String>,
+    pub media_size: Option<i64>,
+    pub status: String,
+    pub error_message: Option<String>,
+    pub wa_message_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = messages)]
+pub struct NewMessage {
+    pub user_id: i64,
+    pub session_id: Option<i64>,
+    pub direction: String,
+    pub chat_id: String,
+    pub sender: Option<String>,
+    pub msg_type: String,
+    pub body: Option<String>,
+    pub caption: Option<String>,
+    pub media_path: Option<String>,
+    pub media_mime: Option<String>,
+    pub media_filename: Option<String>,
+    pub media_size: Option<i64>,
+    pub status: String,
+    pub error_message: Option<String>,
+    pub wa_message_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Filters of the message listing; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub session_id: Option<i64>,
+    pub status: Option<String>,
+    pub direction: Option<String>,
+    pub chat_id: Option<String>,
+    pub since: Option<NaiveDateTime>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// Where a message stands. Outgoing: pending → sent → delivered → read (→ played), or failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Pending,
+    Sent,
+    Delivered,
+    Read,
+    Played,
+    Failed,
+    /// An incoming message, stored.
+    Received,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 7] = [
+        MessageStatus::Pending,
+        MessageStatus::Sent,
+        MessageStatus::Delivered,
+        MessageStatus::Read,
+        MessageStatus::Played,
+        MessageStatus::Failed,
+        MessageStatus::Received,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Read => "read",
+            MessageStatus::Played => "played",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Received => "received",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// WhatsApp's ack values: -1 error, 0 pending, 1 server, 2 device, 3 read, 4 played.
+    pub fn from_ack(ack: i32) -> Self {
+        match ack {
+            i32::MIN..=-1 => MessageStatus::Failed,
+            0 => MessageStatus::Pending,
+            1 => MessageStatus::Sent,
+            2 => MessageStatus::Delivered,
+            3 => MessageStatus::Read,
+            _ => MessageStatus::Played,
+        }
+    }
+
+    /// The statuses an ack to `self` may replace: the ones behind it (the highest ack wins).
+    pub fn replaces(self) -> Vec<&'static str> {
+        let order = [
+            MessageStatus::Pending,
+            MessageStatus::Sent,
+            MessageStatus::Delivered,
+            MessageStatus::Read,
+            MessageStatus::Played,
+        ];
+        match self {
+            // An error ack fails a message only before it was delivered.
+            MessageStatus::Failed => vec!["pending", "sent"],
+            s => order.iter().filter(|o| **o < s).map(|o| o.as_str()).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::MessageStatus::{self, *};
+
+    #[test]
+    fn acks_only_move_forward() {
+        assert_eq!(MessageStatus::from_ack(3), Read);
+        assert_eq!(Read.replaces(), vec!["pending", "sent", "delivered"]);
+        assert!(!Delivered.replaces().contains(&"read"));
+        assert_eq!(Failed.replaces(), vec!["pending", "sent"]);
+        assert_eq!(MessageStatus::parse("delivered"), Some(Delivered));
+        assert_eq!(MessageStatus::parse("nope"), None);
+    }
+}

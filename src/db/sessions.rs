@@ -78,7 +78,10 @@ impl Database {
         self.run(move |mut conn| async move {
             dispatch!(&mut conn, |c| c
                 .transaction::<_, DbError, _>(async |c| {
-                    diesel::update(ws::table.find(session_id)).set(&update).execute(c).await?;
+                    diesel::update(ws::table.find(session_id))
+                        .set(&update)
+                        .execute(c)
+                        .await?;
                     diesel::insert_into(session_events::table)
                         .values((
                             session_events::session_id.eq(session_id),
@@ -110,7 +113,9 @@ impl Database {
 
     pub async fn delete_session(&self, session_id: i64) -> DbResult<bool> {
         self.run(move |mut conn| async move {
-            let n = dispatch!(&mut conn, |c| diesel::delete(ws::table.find(session_id)).execute(c).await)?;
+            let n = dispatch!(&mut conn, |c| diesel::delete(ws::table.find(session_id))
+                .execute(c)
+                .await)?;
             Ok(n == 1)
         })
         .await

@@ -26,6 +26,16 @@ pub enum ApiError {
     Unavailable(String),
     #[error("Internal server error")]
     Internal(String),
+    /// A domain error with its own status and code (sessions, messages, media).
+    #[error("{message}")]
+    Coded {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    /// An error code from WhatsApp Web through the bridge, e.g. `WA_MODULE_MISSING:WAWebSendMsgChatAction`.
+    #[error("{message} ({code})")]
+    Wa { code: String, message: String },
 }
 
 impl ApiError {
@@ -36,8 +46,27 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Coded {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn session_not_found(name: &str) -> Self {
+        Self::coded(
+            StatusCode::NOT_FOUND,
+            "SESSION_NOT_FOUND",
+            format!("No session named {name}"),
+        )
+    }
+
+    pub fn code(&self) -> &str {
         match self {
+            ApiError::Coded { code, .. } => code,
+            // The stable part of a bridge code: `WA_MODULE_MISSING` of `WA_MODULE_MISSING:<module>`.
+            ApiError::Wa { code, .. } => code.split(':').next().unwrap_or(code),
             ApiError::InvalidApiKey => "INVALID_API_KEY",
             ApiError::Validation { .. } => "VALIDATION_ERROR",
             ApiError::BadRequest(_) => "BAD_REQUEST",
@@ -60,6 +89,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Coded { status, .. } => *status,
+            ApiError::Wa { .. } => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -74,8 +105,10 @@ impl ResponseError for ApiError {
             "error": message,
             "error_code": self.code(),
         });
-        if let ApiError::Validation { field, .. } = self {
-            body["field"] = json!(field);
+        match self {
+            ApiError::Validation { field, .. } => body["field"] = json!(field),
+            ApiError::Wa { code, .. } => body["detail"] = json!(code),
+            _ => {}
         }
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::InvalidApiKey) {
@@ -101,6 +134,37 @@ impl From<AuthError> for ApiError {
             AuthError::UnknownUser(u) => ApiError::NotFound(format!("No user named {u}")),
             AuthError::Db(db) => db.into(),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::sessions::SessionError> for ApiError {
+    fn from(e: crate::sessions::SessionError) -> Self {
+        use crate::sessions::SessionError as S;
+        match e {
+            S::NotConnected | S::NotRunning => ApiError::coded(
+                StatusCode::CONFLICT,
+                "SESSION_NOT_CONNECTED",
+                "No active WhatsApp session. Please connect first.",
+            ),
+            S::LimitReached(n) => ApiError::coded(
+                StatusCode::TOO_MANY_REQUESTS,
+                "SESSION_LIMIT_REACHED",
+                format!("Session limit reached: {n} sessions are running"),
+            ),
+            S::BrowserUnavailable(detail) => ApiError::coded(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "BROWSER_UNAVAILABLE",
+                format!("WhatsApp service unavailable: {detail}"),
+            ),
+            S::Timeout(d) => ApiError::coded(
+                StatusCode::GATEWAY_TIMEOUT,
+                "SEND_TIMEOUT",
+                format!("WhatsApp did not answer within {} s", d.as_secs()),
+            ),
+            S::Wa { code, message } => ApiError::Wa { code, message },
+            S::Invalid(m) => ApiError::coded(StatusCode::CONFLICT, "SESSION_STATE", m),
+            S::Db(m) => ApiError::Internal(m),
         }
     }
 }

@@ -6,6 +6,8 @@ pub mod extract;
 mod health;
 mod me;
 pub(crate) mod request_log;
+pub mod selector;
+mod sessions;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -33,6 +35,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
     .service(api_keys::list)
     .service(api_keys::create)
     .service(api_keys::revoke)
+    .service(sessions::init)
+    .service(sessions::status)
+    .service(sessions::qr_code)
+    .service(sessions::logout)
+    .service(sessions::restart)
+    .service(sessions::remove)
+    .service(sessions::list)
+    .service(sessions::events)
     .default_service(web::to(not_found));
 }
 

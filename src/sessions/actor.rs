@@ -34,7 +34,10 @@ type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 enum Outcome {
     /// Stop the actor. `record`: write `stopped` to the database (not at gateway shutdown, so the
     /// session is restored at the next start).
-    Stop { reply: Option<Reply<()>>, record: bool },
+    Stop {
+        reply: Option<Reply<()>>,
+        record: bool,
+    },
     Restart,
     /// The browser or chromedriver died: reopen on the same profile, with backoff.
     BrowserLost(String),
@@ -65,7 +68,11 @@ impl Actor {
     pub async fn run(mut self) {
         let mut backoff = Duration::from_secs(1);
         loop {
-            let starting = if self.was_linked { "restoring linked profile" } else { "starting browser" };
+            let starting = if self.was_linked {
+                "restoring linked profile"
+            } else {
+                "starting browser"
+            };
             self.publish(SessionState::Starting, Some(starting.into())).await;
             let outcome = match self.open().await {
                 Ok(()) => self.drive().await,
@@ -158,13 +165,10 @@ impl Actor {
         }
         procs::remove_stale_locks(&self.profile);
 
-        let url = self
-            .driver
-            .url()
-            .await
-            .map_err(|e| Outcome::Failed(e.to_string()))?;
+        let url = self.driver.url().await.map_err(|e| Outcome::Failed(e.to_string()))?;
         let caps = capabilities::capabilities(&self.settings.browser, &self.profile);
-        let mut builder = fantoccini::ClientBuilder::rustls().map_err(|e| Outcome::Failed(format!("TLS setup: {e}")))?;
+        let mut builder =
+            fantoccini::ClientBuilder::rustls().map_err(|e| Outcome::Failed(format!("TLS setup: {e}")))?;
         let client = tokio::time::timeout(Duration::from_secs(60), builder.capabilities(caps).connect(&url))
             .await
             .map_err(|_| Outcome::BrowserLost("the browser did not start within 60 s".into()))?
@@ -275,7 +279,12 @@ impl Actor {
                 // A new document (reload, logout redirect): re-install once WhatsApp's modules are up.
                 self.last_seq = 0;
                 self.synced = false;
-                if page.wa_version().await.map_err(|e| PollError::Transient(e.to_string()))?.is_some() {
+                if page
+                    .wa_version()
+                    .await
+                    .map_err(|e| PollError::Transient(e.to_string()))?
+                    .is_some()
+                {
                     page.install().await.map_err(|e| PollError::Transient(e.to_string()))?;
                 }
                 return Ok(true);
@@ -283,7 +292,11 @@ impl Actor {
             Err(e) => return Err(PollError::Transient(e.to_string())),
         };
         if drain.dropped > 0 {
-            tracing::warn!(session = self.key.id, dropped = drain.dropped, "page event queue overflowed");
+            tracing::warn!(
+                session = self.key.id,
+                dropped = drain.dropped,
+                "page event queue overflowed"
+            );
         }
         let active = !drain.events.is_empty();
         for event in drain.events {
@@ -312,8 +325,12 @@ impl Actor {
                 self.wa_state = Some(wa.clone());
                 let (state, reason) = map_wa_state(&wa, self.synced, self.was_linked);
                 match state {
-                    SessionState::LoggedOut => return Err(PollError::Outcome(Outcome::LoggedOut(reason.unwrap_or_default()))),
-                    SessionState::Failed => return Err(PollError::Outcome(Outcome::Failed(reason.unwrap_or_default()))),
+                    SessionState::LoggedOut => {
+                        return Err(PollError::Outcome(Outcome::LoggedOut(reason.unwrap_or_default())));
+                    }
+                    SessionState::Failed => {
+                        return Err(PollError::Outcome(Outcome::Failed(reason.unwrap_or_default())));
+                    }
                     SessionState::QrPending if self.info.borrow().qr.is_none() => {
                         // Keep `starting` until there is a QR to show.
                     }
@@ -387,11 +404,7 @@ impl Actor {
     async fn on_synced(&mut self, me: Me) {
         self.synced = true;
         self.was_linked = true;
-        let phone = me
-            .wid
-            .as_deref()
-            .and_then(|w| w.split('@').next())
-            .map(str::to_string);
+        let phone = me.wid.as_deref().and_then(|w| w.split('@').next()).map(str::to_string);
         self.info.send_modify(|i| {
             i.phone = phone.clone().or(i.phone.take());
             i.wid = me.wid.clone().or(i.wid.take());
@@ -429,7 +442,12 @@ impl Actor {
             info.qr = None;
             info.qr_png = None;
         }
-        tracing::info!(session = self.key.id, state = state.as_str(), reason = reason.as_deref().unwrap_or(""), "session state");
+        tracing::info!(
+            session = self.key.id,
+            state = state.as_str(),
+            reason = reason.as_deref().unwrap_or(""),
+            "session state"
+        );
         let update = SessionStatusUpdate {
             status: state.as_str().to_string(),
             status_reason: reason,
@@ -457,8 +475,18 @@ impl Actor {
 
     async fn command(&mut self, cmd: Command) -> Option<Outcome> {
         match cmd {
-            Command::Stop { reply } => return Some(Outcome::Stop { reply: Some(reply), record: true }),
-            Command::Shutdown { reply } => return Some(Outcome::Stop { reply: Some(reply), record: false }),
+            Command::Stop { reply } => {
+                return Some(Outcome::Stop {
+                    reply: Some(reply),
+                    record: true,
+                });
+            }
+            Command::Shutdown { reply } => {
+                return Some(Outcome::Stop {
+                    reply: Some(reply),
+                    record: false,
+                });
+            }
             Command::Restart { reply } => {
                 let _ = reply.send(Ok(()));
                 return Some(Outcome::Restart);
@@ -470,7 +498,10 @@ impl Actor {
             }
             Command::SendText { chat, body, reply } => {
                 let result = match self.require_connected() {
-                    Ok(()) => self.call("sendText", vec![json!(chat.as_str()), json!(body)], SEND_TIMEOUT).await,
+                    Ok(()) => {
+                        self.call("sendText", vec![json!(chat.as_str()), json!(body)], SEND_TIMEOUT)
+                            .await
+                    }
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
@@ -491,7 +522,8 @@ impl Actor {
             }
             Command::PairingCode { phone, reply } => {
                 let result = if self.current() == SessionState::QrPending {
-                    self.call::<String>("requestPairingCode", vec![json!(phone)], CALL_TIMEOUT).await
+                    self.call::<String>("requestPairingCode", vec![json!(phone)], CALL_TIMEOUT)
+                        .await
                 } else {
                     Err(SessionError::Invalid(format!(
                         "a pairing code can only be requested while the session shows a QR code (it is {})",

@@ -27,7 +27,11 @@ impl ChatId {
                     Some((a, b)) => digits(a) && digits(b),
                     None => digits(user),
                 },
-                _ => return Err(ChatIdError(format!("unsupported chat id server @{server}: use @c.us, @g.us or @lid"))),
+                _ => {
+                    return Err(ChatIdError(format!(
+                        "unsupported chat id server @{server}: use @c.us, @g.us or @lid"
+                    )));
+                }
             };
             return if ok {
                 Ok(ChatId(s.to_string()))
@@ -35,7 +39,10 @@ impl ChatId {
                 Err(ChatIdError(format!("malformed chat id {s}")))
             };
         }
-        let cleaned: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+        let cleaned: String = s
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+            .collect();
         let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
         if phone_ok(digits) {
             Ok(ChatId(format!("{digits}@c.us")))
@@ -93,8 +100,19 @@ mod tests {
     #[test]
     fn refused_forms() {
         for input in [
-            "", "  ", "abc", "+", "123", "0123456789", "1234567890123456", "1555@c.us", "x@lid", "1@s.whatsapp.net",
-            "1@newsletter", "a-b@g.us", "+1555000123@c.us",
+            "",
+            "  ",
+            "abc",
+            "+",
+            "123",
+            "0123456789",
+            "1234567890123456",
+            "1555@c.us",
+            "x@lid",
+            "1@s.whatsapp.net",
+            "1@newsletter",
+            "a-b@g.us",
+            "+1555000123@c.us",
         ] {
             assert!(ChatId::parse(input).is_err(), "{input:?} accepted");
         }

@@ -60,15 +60,37 @@ pub struct OutgoingMedia {
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 
 pub(super) enum Command {
-    SendText { chat: ChatId, body: String, reply: Reply<SentMessage> },
-    SendMedia { chat: ChatId, media: OutgoingMedia, reply: Reply<SentMessage> },
-    CheckNumber { chat: ChatId, reply: Reply<Option<String>> },
-    PairingCode { phone: String, reply: Reply<String> },
-    Logout { reply: Reply<()> },
-    Restart { reply: Reply<()> },
-    Stop { reply: Reply<()> },
+    SendText {
+        chat: ChatId,
+        body: String,
+        reply: Reply<SentMessage>,
+    },
+    SendMedia {
+        chat: ChatId,
+        media: OutgoingMedia,
+        reply: Reply<SentMessage>,
+    },
+    CheckNumber {
+        chat: ChatId,
+        reply: Reply<Option<String>>,
+    },
+    PairingCode {
+        phone: String,
+        reply: Reply<String>,
+    },
+    Logout {
+        reply: Reply<()>,
+    },
+    Restart {
+        reply: Reply<()>,
+    },
+    Stop {
+        reply: Reply<()>,
+    },
     /// Gateway shutdown: close the browser but leave the recorded state, so it is restored.
-    Shutdown { reply: Reply<()> },
+    Shutdown {
+        reply: Reply<()>,
+    },
 }
 
 #[derive(Clone)]
@@ -97,11 +119,7 @@ impl SessionHandle {
         !self.tx.is_closed()
     }
 
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(Reply<T>) -> Command,
-        timeout: Duration,
-    ) -> Result<T, SessionError> {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command, timeout: Duration) -> Result<T, SessionError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(make(reply)).await.map_err(|_| SessionError::NotRunning)?;
         match tokio::time::timeout(timeout, rx).await {
@@ -112,21 +130,25 @@ impl SessionHandle {
     }
 
     pub async fn send_text(&self, chat: ChatId, body: String) -> Result<SentMessage, SessionError> {
-        self.ask(|reply| Command::SendText { chat, body, reply }, SEND_TIMEOUT).await
+        self.ask(|reply| Command::SendText { chat, body, reply }, SEND_TIMEOUT)
+            .await
     }
 
     pub async fn send_media(&self, chat: ChatId, media: OutgoingMedia) -> Result<SentMessage, SessionError> {
-        self.ask(|reply| Command::SendMedia { chat, media, reply }, SEND_TIMEOUT).await
+        self.ask(|reply| Command::SendMedia { chat, media, reply }, SEND_TIMEOUT)
+            .await
     }
 
     /// The chat id WhatsApp knows for a number, or None when it is not on WhatsApp.
     pub async fn check_number(&self, chat: ChatId) -> Result<Option<String>, SessionError> {
-        self.ask(|reply| Command::CheckNumber { chat, reply }, CONTROL_TIMEOUT).await
+        self.ask(|reply| Command::CheckNumber { chat, reply }, CONTROL_TIMEOUT)
+            .await
     }
 
     /// An 8-character code to enter on the phone instead of scanning the QR.
     pub async fn request_pairing_code(&self, phone: String) -> Result<String, SessionError> {
-        self.ask(|reply| Command::PairingCode { phone, reply }, CONTROL_TIMEOUT).await
+        self.ask(|reply| Command::PairingCode { phone, reply }, CONTROL_TIMEOUT)
+            .await
     }
 
     pub async fn logout(&self) -> Result<(), SessionError> {
@@ -149,11 +171,7 @@ impl SessionHandle {
     }
 
     /// Waits until `pred` holds for the published info, or `timeout` passes.
-    pub async fn wait_for(
-        &self,
-        timeout: Duration,
-        mut pred: impl FnMut(&SessionInfo) -> bool,
-    ) -> Option<SessionInfo> {
+    pub async fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&SessionInfo) -> bool) -> Option<SessionInfo> {
         let mut rx = self.info.clone();
         let fut = async {
             loop {

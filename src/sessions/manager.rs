@@ -39,7 +39,10 @@ impl SessionManager {
     /// run (their `--user-data-dir` is under our data dir) before anything starts.
     pub fn new(settings: Arc<Settings>, db: Database) -> (Self, mpsc::Receiver<SessionEvent>) {
         let (sink, events) = mpsc::channel(SINK_CAPACITY);
-        let driver = WebDriver::new(settings.browser.chromedriver_path.clone(), &settings.browser.webdriver_url);
+        let driver = WebDriver::new(
+            settings.browser.chromedriver_path.clone(),
+            &settings.browser.webdriver_url,
+        );
         let sessions_dir = settings.data_dir.join("sessions");
         let killed = procs::kill_profile_processes(&sessions_dir);
         if killed > 0 {
@@ -81,6 +84,15 @@ impl SessionManager {
         let map = self.inner.sessions.lock().unwrap_or_else(|e| e.into_inner());
         map.values()
             .find(|h| h.key.user_id == user_id && h.key.name == name && h.is_running())
+            .cloned()
+    }
+
+    /// The last handle (running or ended) of this user's session of this name.
+    pub fn find(&self, user_id: i64, name: &str) -> Option<SessionHandle> {
+        let map = self.inner.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .filter(|h| h.key.user_id == user_id && h.key.name == name)
+            .max_by_key(|h| h.is_running())
             .cloned()
     }
 
@@ -137,11 +149,7 @@ impl SessionManager {
             synced: false,
         };
         self.inner.runtime.spawn(actor.run());
-        let handle = SessionHandle {
-            key,
-            tx,
-            info: info_rx,
-        };
+        let handle = SessionHandle { key, tx, info: info_rx };
         map.insert(row.id, handle.clone());
         Ok(handle)
     }
@@ -162,11 +170,19 @@ impl SessionManager {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&session_id);
-        let dir = self.inner.settings.data_dir.join("sessions").join(session_id.to_string());
+        let dir = self
+            .inner
+            .settings
+            .data_dir
+            .join("sessions")
+            .join(session_id.to_string());
         if let Err(e) = std::fs::remove_dir_all(&dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            return Err(SessionError::Invalid(format!("could not delete {}: {e}", dir.display())));
+            return Err(SessionError::Invalid(format!(
+                "could not delete {}: {e}",
+                dir.display()
+            )));
         }
         self.inner.db.delete_session(session_id).await?;
         Ok(())

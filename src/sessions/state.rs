@@ -43,7 +43,10 @@ impl SessionState {
 
     /// States after which the actor has ended.
     pub fn is_terminal(self) -> bool {
-        matches!(self, SessionState::LoggedOut | SessionState::Failed | SessionState::Stopped)
+        matches!(
+            self,
+            SessionState::LoggedOut | SessionState::Failed | SessionState::Stopped
+        )
     }
 }
 
@@ -117,15 +120,22 @@ pub fn map_wa_state(wa: &str, synced: bool, was_linked: bool) -> (SessionState, 
             SessionState::Disconnected,
             reason("CONFLICT: WhatsApp Web is open in another browser"),
         ),
-        "TIMEOUT" => (SessionState::Disconnected, reason("TIMEOUT: WhatsApp's connection timed out")),
-        "PROXYBLOCK" | "TOS_BLOCK" | "SMB_TOS_BLOCK" => {
-            (SessionState::Failed, Some(format!("{wa}: WhatsApp blocked this account or connection")))
-        }
+        "TIMEOUT" => (
+            SessionState::Disconnected,
+            reason("TIMEOUT: WhatsApp's connection timed out"),
+        ),
+        "PROXYBLOCK" | "TOS_BLOCK" | "SMB_TOS_BLOCK" => (
+            SessionState::Failed,
+            Some(format!("{wa}: WhatsApp blocked this account or connection")),
+        ),
         "DEPRECATED_VERSION" => (
             SessionState::Failed,
             reason("DEPRECATED_VERSION: WhatsApp refuses this web build"),
         ),
-        other => (SessionState::Disconnected, Some(format!("unknown WhatsApp state {other}"))),
+        other => (
+            SessionState::Disconnected,
+            Some(format!("unknown WhatsApp state {other}")),
+        ),
     }
 }
 
@@ -151,7 +161,11 @@ mod tests {
             ("DEPRECATED_VERSION", false, false, Failed),
         ];
         for (wa, synced, linked, want) in cases {
-            assert_eq!(map_wa_state(wa, synced, linked).0, want, "{wa} synced={synced} linked={linked}");
+            assert_eq!(
+                map_wa_state(wa, synced, linked).0,
+                want,
+                "{wa} synced={synced} linked={linked}"
+            );
         }
         assert!(map_wa_state("TOS_BLOCK", true, true).1.unwrap().contains("TOS_BLOCK"));
         assert_eq!(map_wa_state("CONNECTED", true, true).1, None);

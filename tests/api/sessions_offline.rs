@@ -25,10 +25,16 @@ async fn unreachable_whatsapp_web_fails_with_a_reason() {
         .expect("the session ends within 90 s");
     assert_eq!(info.state, SessionState::Failed, "{info:?}");
     let reason = info.reason.unwrap_or_default();
-    assert!(reason.contains("web.whatsapp.com"), "the reason names the page: {reason}");
+    assert!(
+        reason.contains("web.whatsapp.com"),
+        "the reason names the page: {reason}"
+    );
     let row = db.session_by_name(user.id, "default").await.unwrap().unwrap();
     assert_eq!(row.status, "failed");
     let history = db.session_events(row.id, 10).await.unwrap();
-    assert!(history.iter().any(|e| e.state == "starting") && history[0].state == "failed", "{history:?}");
+    assert!(
+        history.iter().any(|e| e.state == "starting") && history[0].state == "failed",
+        "{history:?}"
+    );
     manager.shutdown().await;
 }

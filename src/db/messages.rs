@@ -1,0 +1,138 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::messages as m;
+use super::{Database, DbResult, MessageFilter, MessageRow, MessageStatus, NewMessage, dispatch, now};
+
+impl Database {
+    /// Inserts a message; `DbError::Conflict` when its idempotency key was used before.
+    pub async fn insert_message(&self, new: NewMessage) -> DbResult<MessageRow> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| diesel::insert_into(m::table)
+                .values(&new)
+                .returning(MessageRow::as_returning())
+                .get_result(c)
+                .await)?)
+        })
+        .await
+    }
+
+    pub async fn message_by_idempotency_key(&self, user_id: i64, key: &str) -> DbResult<Option<MessageRow>> {
+        let key = key.to_string();
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::user_id.eq(user_id))
+                .filter(m::idempotency_key.eq(&key))
+                .select(MessageRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
+
+    pub async fn message_for_user(&self, user_id: i64, id: i64) -> DbResult<Option<MessageRow>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::id.eq(id))
+                .filter(m::user_id.eq(user_id))
+                .select(MessageRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
+
+    /// A send succeeded: `sent` (or better, when an ack already arrived) with WhatsApp's id.
+    pub async fn mark_message_sent(
+        &self,
+        id: i64,
+        wa_id: String,
+        status: MessageStatus,
+        sent_at: NaiveDateTime,
+    ) -> DbResult<()> {
+        let status = status.as_str();
+        self.run(move |mut conn| async move {
+            dispatch!(&mut conn, |c| diesel::update(m::table.find(id))
+                .set((
+                    m::status.eq(status),
+                    m::wa_message_id.eq(&wa_id),
+                    m::sent_at.eq(sent_at),
+                    m::updated_at.eq(now()),
+                    m::error_message.eq(None::<String>),
+                ))
+                .execute(c)
+                .await)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn mark_message_failed(&self, id: i64, error: String) -> DbResult<()> {
+        self.run(move |mut conn| async move {
+            dispatch!(&mut conn, |c| diesel::update(m::table.find(id))
+                .set((
+                    m::status.eq("failed"),
+                    m::error_message.eq(&error),
+                    m::updated_at.eq(now())
+                ))
+                .execute(c)
+                .await)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Moves a message with this WhatsApp id to `status` if that is further along than what
+    /// it has (acks can arrive twice or out of order: the highest wins). Returns the rows changed.
+    pub async fn advance_message_status(&self, wa_id: &str, status: MessageStatus) -> DbResult<usize> {
+        let wa_id = wa_id.to_string();
+        let rank_below = status.replaces();
+        let status = status.as_str();
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| diesel::update(
+                m::table
+                    .filter(m::wa_message_id.eq(&wa_id))
+                    .filter(m::status.eq_any(&rank_below))
+            )
+            .set((m::status.eq(status), m::updated_at.eq(now())))
+            .execute(c)
+            .await)?)
+        })
+        .await
+    }
+
+    /// The user's messages, newest first, paged by id.
+    pub async fn list_messages(&self, user_id: i64, f: MessageFilter) -> DbResult<Vec<MessageRow>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| {
+                let mut q = m::table
+                    .filter(m::user_id.eq(user_id))
+                    .select(MessageRow::as_select())
+                    .into_boxed();
+                if let Some(s) = f.session_id {
+                    q = q.filter(m::session_id.eq(s));
+                }
+                if let Some(s) = &f.status {
+                    q = q.filter(m::status.eq(s.clone()));
+                }
+                if let Some(d) = &f.direction {
+                    q = q.filter(m::direction.eq(d.clone()));
+                }
+                if let Some(ch) = &f.chat_id {
+                    q = q.filter(m::chat_id.eq(ch.clone()));
+                }
+                if let Some(t) = f.since {
+                    q = q.filter(m::created_at.ge(t));
+                }
+                if let Some(b) = f.before_id {
+                    q = q.filter(m::id.lt(b));
+                }
+                q.order(m::id.desc()).limit(f.limit).load(c).await
+            })?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,283 @@
+//! `/api/v1/sessions/…`: the caller's WhatsApp sessions. A key only ever sees its own user's
+//! sessions; another user's session answers exactly like a missing one.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ACCEPT, ContentType};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ok};
+use super::extract::ApiKey;
+use super::selector::{SessionQuery, optional_json, session_name};
+use crate::AppState;
+use crate::db::SessionRow;
+use crate::sessions::{SessionHandle, SessionInfo, SessionState, qr};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InitBody {
+    session: Option<String>,
+    phone_number: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SessionBody {
+    session: Option<String>,
+}
+
+fn status_json(name: &str, info: &SessionInfo) -> Value {
+    json!({
+        "sessionId": name,
+        "status": info.state,
+        "reason": info.reason,
+        "phoneNumber": info.phone,
+        "pushName": info.push_name,
+        "isReady": info.is_ready(),
+        "since": info.since,
+        "loading": info.loading,
+    })
+}
+
+fn row_json(row: &SessionRow) -> Value {
+    json!({
+        "sessionId": row.name,
+        "status": row.status,
+        "reason": row.status_reason,
+        "phoneNumber": row.phone_number,
+        "pushName": row.push_name,
+        "isReady": false,
+        "since": row.updated_at.and_utc(),
+    })
+}
+
+/// The caller's session row of this name, or 404.
+async fn own_row(state: &AppState, user_id: i64, name: &str) -> Result<SessionRow, ApiError> {
+    state
+        .db
+        .session_by_name(user_id, name)
+        .await?
+        .ok_or_else(|| ApiError::session_not_found(name))
+}
+
+/// `POST /api/v1/sessions/init/`: starts (or returns) the session and waits a bounded time for
+/// the first QR code. With `phoneNumber`, a pairing code is requested instead.
+#[post("/api/v1/sessions/init/")]
+pub async fn init(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<SessionQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: InitBody = optional_json(&body)?;
+    let name = session_name(&query, body.session.as_deref())?;
+    let phone = match body.phone_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(raw) => {
+            let digits: String = raw
+                .trim_start_matches('+')
+                .chars()
+                .filter(|c| !" -()".contains(*c))
+                .collect();
+            if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::validation(
+                    "phoneNumber",
+                    "phoneNumber must be an international number of 7 to 15 digits",
+                ));
+            }
+            Some(digits)
+        }
+        None => None,
+    };
+    let handle = state.sessions.start(p.user_id, &name).await?;
+    let wait = Duration::from_secs(state.settings.sessions.qr_wait_secs);
+    let info = handle
+        .wait_for(wait, |i| {
+            i.qr_png.is_some() || i.state == SessionState::Connected || i.state.is_terminal()
+        })
+        .await
+        .unwrap_or_else(|| handle.info());
+    match info.state {
+        SessionState::Connected => Ok(ok(json!({
+            "sessionId": name,
+            "status": "connected",
+            "phoneNumber": info.phone,
+            "isReady": true,
+            "message": "Session already connected.",
+        }))),
+        SessionState::Failed | SessionState::LoggedOut | SessionState::Stopped => Err(ApiError::coded(
+            StatusCode::BAD_GATEWAY,
+            "SESSION_FAILED",
+            format!("The session could not start: {}", info.reason.unwrap_or_default()),
+        )),
+        _ if info.qr_png.is_some() => match phone {
+            Some(phone) => {
+                let code = handle.request_pairing_code(phone).await?;
+                Ok(ok(json!({
+                    "sessionId": name,
+                    "status": "qr_pending",
+                    "pairingCode": code,
+                    "qrCode": info.qr_png,
+                    "message": "Session initialized. Enter the pairing code in WhatsApp: Linked devices > Link with phone number.",
+                })))
+            }
+            None => Ok(ok(json!({
+                "sessionId": name,
+                "status": "qr_pending",
+                "qrCode": info.qr_png,
+                "message": "Session initialized. Please scan the QR code with WhatsApp.",
+            }))),
+        },
+        state => Ok(ok(json!({
+            "sessionId": name,
+            "status": state,
+            "reason": info.reason,
+            "message": "Session is starting; poll /api/v1/sessions/status/ or call init again.",
+        }))),
+    }
+}
+
+/// `GET /api/v1/sessions/status/`: from the actor's watch, never a browser round trip.
+#[get("/api/v1/sessions/status/")]
+pub async fn status(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = session_name(&query, None)?;
+    if let Some(h) = state.sessions.find(p.user_id, &name) {
+        return Ok(ok(status_json(&name, &h.info())));
+    }
+    let row = own_row(&state, p.user_id, &name).await?;
+    Ok(ok(row_json(&row)))
+}
+
+fn running(state: &AppState, user_id: i64, name: &str) -> Option<SessionHandle> {
+    state.sessions.get(user_id, name)
+}
+
+/// `GET /api/v1/sessions/qr/`: a PNG with `Accept: image/png`, else JSON `{qrCode, raw}`.
+#[get("/api/v1/sessions/qr/")]
+pub async fn qr_code(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<SessionQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let name = session_name(&query, None)?;
+    let handle = match running(&state, p.user_id, &name) {
+        Some(h) => h,
+        None => {
+            own_row(&state, p.user_id, &name).await?;
+            return Err(ApiError::coded(
+                StatusCode::CONFLICT,
+                "SESSION_NOT_STARTED",
+                "The session is not running: call POST /api/v1/sessions/init/ first",
+            ));
+        }
+    };
+    let info = handle.info();
+    let Some(raw) = info.qr.clone() else {
+        return Err(ApiError::coded(
+            StatusCode::NOT_FOUND,
+            "QR_NOT_AVAILABLE",
+            format!("No QR code to show: the session is {}", info.state.as_str()),
+        ));
+    };
+    let wants_png = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("image/png"));
+    if wants_png {
+        let png = qr::png(&raw).ok_or_else(|| ApiError::Internal("QR rendering failed".into()))?;
+        return Ok(HttpResponse::Ok()
+            .content_type(ContentType::png())
+            .insert_header(("Cache-Control", "no-store"))
+            .body(png));
+    }
+    Ok(ok(json!({ "sessionId": name, "qrCode": info.qr_png, "raw": raw })))
+}
+
+#[post("/api/v1/sessions/logout/")]
+pub async fn logout(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<SessionQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: SessionBody = optional_json(&body)?;
+    let name = session_name(&query, body.session.as_deref())?;
+    own_row(&state, p.user_id, &name).await?;
+    let handle =
+        running(&state, p.user_id, &name).ok_or_else(|| ApiError::from(crate::sessions::SessionError::NotConnected))?;
+    handle.logout().await?;
+    Ok(ok(
+        json!({ "sessionId": name, "status": "logged_out", "message": "Logged out; the device is unlinked." }),
+    ))
+}
+
+#[post("/api/v1/sessions/restart/")]
+pub async fn restart(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<SessionQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: SessionBody = optional_json(&body)?;
+    let name = session_name(&query, body.session.as_deref())?;
+    own_row(&state, p.user_id, &name).await?;
+    match running(&state, p.user_id, &name) {
+        Some(h) => h.restart().await?,
+        None => drop(state.sessions.start(p.user_id, &name).await?),
+    }
+    Ok(ok(
+        json!({ "sessionId": name, "status": "starting", "message": "Session restarting." }),
+    ))
+}
+
+/// `DELETE /api/v1/sessions/`: stop and forget: the browser profile and history are deleted.
+#[delete("/api/v1/sessions/")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<SessionQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: SessionBody = optional_json(&body)?;
+    let name = session_name(&query, body.session.as_deref())?;
+    let row = own_row(&state, p.user_id, &name).await?;
+    state.sessions.delete(row.id).await?;
+    Ok(ok(json!({ "sessionId": name, "deleted": true })))
+}
+
+#[get("/api/v1/sessions/")]
+pub async fn list(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpResponse, ApiError> {
+    let rows = state.db.list_sessions(Some(p.user_id)).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|row| match state.sessions.last_handle(row.id) {
+            Some(h) => status_json(&row.name, &h.info()),
+            None => row_json(row),
+        })
+        .collect();
+    Ok(ok(items))
+}
+
+/// `GET /api/v1/sessions/events/`: the state history with reasons, newest first.
+#[get("/api/v1/sessions/events/")]
+pub async fn events(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = session_name(&query, None)?;
+    let row = own_row(&state, p.user_id, &name).await?;
+    let events = state.db.session_events(row.id, 200).await?;
+    let items: Vec<Value> = events
+        .iter()
+        .map(|e| json!({ "state": e.state, "reason": e.reason, "at": e.created_at.and_utc() }))
+        .collect();
+    Ok(ok(json!({ "sessionId": name, "events": items })))
+}
