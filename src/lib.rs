@@ -33,6 +33,9 @@ pub struct AppState {
     pub auth: Authenticator,
     pub sessions: SessionManager,
     pub started: Instant,
+    /// The main (multi-thread) runtime: work that must finish even if its request is dropped
+    /// (a send and the update of its row) runs here, not on an HTTP worker.
+    pub runtime: tokio::runtime::Handle,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +97,7 @@ impl Application {
             auth,
             sessions,
             started: Instant::now(),
+            runtime: tokio::runtime::Handle::current(),
         });
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(io_err(format!("binding {addr}")))?;

@@ -122,6 +122,7 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Connect(_) | DbError::Pool(_) => ApiError::Unavailable("database unreachable".into()),
+            DbError::Conflict => ApiError::Conflict("It already exists".into()),
             other => ApiError::Internal(other.to_string()),
         }
     }

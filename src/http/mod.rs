@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod me;
+pub mod messages;
 pub(crate) mod request_log;
 pub mod selector;
 mod sessions;
@@ -43,6 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
     .service(sessions::remove)
     .service(sessions::list)
     .service(sessions::events)
+    .service(messages::send_text)
+    .service(messages::list)
+    .service(messages::get_one)
+    .service(messages::check)
     .default_service(web::to(not_found));
 }
 

@@ -1,0 +1,357 @@
+//! `/api/v1/messages/…` and `/api/v1/contacts/check/`.
+//!
+//! The seed's flow: the session must be connected; a row is created `pending`; the actor sends;
+//! the row becomes `sent` with WhatsApp's id or `failed` with the error — never left `pending`,
+//! even when the client hangs up mid-send (the send runs as a task of its own).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::NaiveDateTime;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ok};
+use super::extract::ApiKey;
+use super::selector::{SessionQuery, session_name};
+use crate::AppState;
+use crate::auth::Principal;
+use crate::db::{MessageFilter, MessageRow, MessageStatus, NewMessage};
+use crate::sessions::{ChatId, OutgoingMedia, SentMessage, SessionError, SessionHandle, SessionState};
+
+/// WhatsApp's own limit on a text message is 65,536 characters.
+pub const MAX_TEXT_CHARS: usize = 65_536;
+
+#[derive(Debug, Deserialize)]
+pub struct SendText {
+    recipient: Option<String>,
+    message: Option<String>,
+    session: Option<String>,
+}
+
+pub fn message_json(m: &MessageRow) -> Value {
+    json!({
+        "id": m.id,
+        "sessionId": m.session_id,
+        "direction": m.direction,
+        "chatId": m.chat_id,
+        "sender": m.sender,
+        "type": m.msg_type,
+        "body": m.body,
+        "caption": m.caption,
+        "media": m.media_path.as_ref().map(|p| json!({
+            "path": p, "mimetype": m.media_mime, "filename": m.media_filename, "size": m.media_size,
+        })),
+        "status": m.status,
+        "error": m.error_message,
+        "messageId": m.wa_message_id,
+        "createdAt": m.created_at.and_utc(),
+        "sentAt": m.sent_at.map(|t| t.and_utc()),
+    })
+}
+
+pub fn recipient(raw: Option<&str>) -> Result<ChatId, ApiError> {
+    let raw = raw.ok_or_else(|| ApiError::validation("recipient", "recipient is required"))?;
+    ChatId::parse(raw).map_err(|e| ApiError::validation("recipient", e.0))
+}
+
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match req.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let k = v.to_str().unwrap_or_default().trim();
+            if k.is_empty() || k.len() > 255 {
+                Err(ApiError::validation("Idempotency-Key", "Idempotency-Key must have 1 to 255 characters"))
+            } else {
+                Ok(Some(k.to_string()))
+            }
+        }
+    }
+}
+
+/// The connected session to send through, or the seed's 409.
+pub fn connected_session(state: &AppState, p: &Principal, name: &str) -> Result<SessionHandle, ApiError> {
+    state
+        .sessions
+        .get(p.user_id, name)
+        .filter(|h| h.info().state == SessionState::Connected)
+        .ok_or_else(|| SessionError::NotConnected.into())
+}
+
+/// Numbers must be on WhatsApp: sending to one that is not would sit undelivered forever.
+pub async fn resolve_recipient(handle: &SessionHandle, chat: ChatId) -> Result<ChatId, ApiError> {
+    if chat.phone().is_none() {
+        return Ok(chat);
+    }
+    match handle.check_number(chat.clone()).await? {
+        Some(id) => Ok(ChatId::parse(&id).unwrap_or(chat)),
+        None => Err(ApiError::coded(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "RECIPIENT_NOT_ON_WHATSAPP",
+            format!("{} is not on WhatsApp", chat.phone().unwrap_or_default()),
+        )),
+    }
+}
+
+/// The answer to a send, also what an idempotent retry gets again.
+pub fn send_answer(row: &MessageRow, success_message: &str) -> Result<HttpResponse, ApiError> {
+    match row.status.as_str() {
+        "pending" => Err(ApiError::coded(
+            StatusCode::CONFLICT,
+            "SEND_IN_PROGRESS",
+            "A send with this Idempotency-Key is still in progress",
+        )),
+        "failed" => Err(ApiError::coded(
+            StatusCode::BAD_GATEWAY,
+            "SEND_FAILED",
+            format!("Sending failed: {}", row.error_message.as_deref().unwrap_or("unknown error")),
+        )),
+        _ => {
+            let mut data = json!({
+                "messageId": row.wa_message_id,
+                "timestamp": row.sent_at.map(|t| t.and_utc().timestamp()),
+                "dbId": row.id,
+                "status": row.status,
+                "message": success_message,
+            });
+            if let Some(path) = &row.media_path {
+                data["filePath"] = json!(path);
+            }
+            Ok(ok(data))
+        }
+    }
+}
+
+pub enum Payload {
+    Text(String),
+    Media(OutgoingMedia),
+}
+
+/// Creates the `pending` row, sends, and settles the row — on the main runtime, so a client
+/// hanging up cannot leave it `pending`.
+pub async fn send_and_record(
+    state: &web::Data<AppState>,
+    handle: SessionHandle,
+    row: NewMessage,
+    chat: ChatId,
+    payload: Payload,
+) -> Result<(MessageRow, Result<SentMessage, SessionError>), ApiError> {
+    let db = state.db.clone();
+    let task = state.runtime.spawn(async move {
+        let row = db.insert_message(row).await?;
+        let result = match payload {
+            Payload::Text(body) => handle.send_text(chat, body).await,
+            Payload::Media(media) => handle.send_media(chat, media).await,
+        };
+        let settled = match &result {
+            Ok(sent) => {
+                let status = MessageStatus::from_ack(sent.ack).max(MessageStatus::Sent);
+                let at = chrono::DateTime::from_timestamp(sent.t, 0)
+                    .map(|t| t.naive_utc())
+                    .unwrap_or_else(crate::db::now);
+                db.mark_message_sent(row.id, sent.id.clone(), status, at).await
+            }
+            Err(e) => db.mark_message_failed(row.id, e.to_string()).await,
+        };
+        if let Err(e) = settled {
+            tracing::error!(message = row.id, error = %e, "could not record a send's outcome");
+        }
+        let row = db.message_for_user(row.user_id, row.id).await?.unwrap_or(row);
+        Ok::<_, crate::db::DbError>((row, result))
+    });
+    Ok(task.await.map_err(|e| ApiError::Internal(e.to_string()))??)
+}
+
+pub fn new_message(p: &Principal, session_id: i64, chat: &ChatId, kind: &str, idem: Option<String>) -> NewMessage {
+    let now = crate::db::now();
+    NewMessage {
+        user_id: p.user_id,
+        session_id: Some(session_id),
+        direction: "out".into(),
+        chat_id: chat.to_string(),
+        sender: None,
+        msg_type: kind.into(),
+        body: None,
+        caption: None,
+        media_path: None,
+        media_mime: None,
+        media_filename: None,
+        media_size: None,
+        status: MessageStatus::Pending.as_str().into(),
+        error_message: None,
+        wa_message_id: None,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+        idempotency_key: idem,
+    }
+}
+
+/// An idempotent retry: the first request's answer, without sending again.
+pub async fn replay(state: &AppState, p: &Principal, key: &Option<String>, msg: &str) -> Result<Option<HttpResponse>, ApiError> {
+    let Some(key) = key else { return Ok(None) };
+    match state.db.message_by_idempotency_key(p.user_id, key).await? {
+        Some(row) => send_answer(&row, msg).map(Some),
+        None => Ok(None),
+    }
+}
+
+#[post("/api/v1/messages/send-text/")]
+pub async fn send_text(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    req: HttpRequest,
+    query: web::Query<SessionQuery>,
+    body: web::Json<SendText>,
+) -> Result<HttpResponse, ApiError> {
+    const DONE: &str = "Message sent successfully";
+    let body = body.into_inner();
+    let name = session_name(&query, body.session.as_deref())?;
+    let chat = recipient(body.recipient.as_deref())?;
+    let text = body.message.unwrap_or_default();
+    if text.trim().is_empty() {
+        return Err(ApiError::validation("message", "message must not be empty"));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(ApiError::validation(
+            "message",
+            format!("message has {chars} characters; WhatsApp allows at most {MAX_TEXT_CHARS}"),
+        ));
+    }
+    let idem = idempotency_key(&req)?;
+    if let Some(answer) = replay(&state, &p, &idem, DONE).await? {
+        return Ok(answer);
+    }
+    let handle = connected_session(&state, &p, &name)?;
+    let chat = resolve_recipient(&handle, chat).await?;
+    let mut row = new_message(&p, handle.key.id, &chat, "chat", idem.clone());
+    row.body = Some(text.clone());
+    let (row, result) = match send_and_record(&state, handle, row, chat, Payload::Text(text)).await {
+        // Two retries raced: the other one holds the key.
+        Err(ApiError::Conflict(_)) if idem.is_some() => {
+            return replay(&state, &p, &idem, DONE).await?.ok_or_else(|| ApiError::Internal("idempotency".into()));
+        }
+        other => other?,
+    };
+    result?;
+    send_answer(&row, DONE)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    session: Option<String>,
+    status: Option<String>,
+    direction: Option<String>,
+    recipient: Option<String>,
+    since: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/messages/`: newest first; page with `before=<id>` (the response's `nextBefore`).
+#[get("/api/v1/messages/")]
+pub async fn list(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::validation("limit", "limit must be between 1 and 500"));
+    }
+    let session_id = match q.session.as_deref() {
+        Some(name) => Some(
+            state
+                .db
+                .session_by_name(p.user_id, name)
+                .await?
+                .ok_or_else(|| ApiError::session_not_found(name))?
+                .id,
+        ),
+        None => None,
+    };
+    if let Some(s) = q.status.as_deref()
+        && MessageStatus::parse(s).is_none()
+    {
+        return Err(ApiError::validation("status", format!("unknown status {s}")));
+    }
+    if let Some(d) = q.direction.as_deref()
+        && d != "in"
+        && d != "out"
+    {
+        return Err(ApiError::validation("direction", "direction is in or out"));
+    }
+    let since = match q.since.as_deref() {
+        Some(s) => Some(parse_time(s).ok_or_else(|| ApiError::validation("since", "since must be RFC 3339 or unix seconds"))?),
+        None => None,
+    };
+    let chat_id = match q.recipient.as_deref() {
+        Some(r) => Some(recipient(Some(r))?.to_string()),
+        None => None,
+    };
+    let rows = state
+        .db
+        .list_messages(
+            p.user_id,
+            MessageFilter {
+                session_id,
+                status: q.status,
+                direction: q.direction,
+                chat_id,
+                since,
+                before_id: q.before,
+                limit,
+            },
+        )
+        .await?;
+    let next = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    Ok(ok(json!({ "messages": rows.iter().map(message_json).collect::<Vec<_>>(), "nextBefore": next })))
+}
+
+fn parse_time(s: &str) -> Option<NaiveDateTime> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.naive_utc())
+}
+
+#[get("/api/v1/messages/{id}/")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let row = state
+        .db
+        .message_for_user(p.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND", format!("No message {id}")))?;
+    Ok(ok(message_json(&row)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckQuery {
+    phone: Option<String>,
+    session: Option<String>,
+}
+
+/// `GET /api/v1/contacts/check/?phone=` → `{exists, chatId}`.
+#[get("/api/v1/contacts/check/")]
+pub async fn check(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<CheckQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let name = session_name(&SessionQuery { session: q.session }, None)?;
+    let raw = q.phone.ok_or_else(|| ApiError::validation("phone", "phone is required"))?;
+    let chat = ChatId::parse(&raw).map_err(|e| ApiError::validation("phone", e.0))?;
+    if chat.phone().is_none() {
+        return Err(ApiError::validation("phone", "phone must be a phone number"));
+    }
+    let handle = connected_session(&state, &p, &name)?;
+    let found = handle.check_number(chat.clone()).await?;
+    Ok(ok(json!({ "phone": chat.phone(), "exists": found.is_some(), "chatId": found })))
+}
