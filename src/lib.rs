@@ -9,6 +9,7 @@ pub mod browser;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod media;
 pub mod sessions;
 pub mod telemetry;
 

@@ -60,7 +60,10 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         Some(v) => {
             let k = v.to_str().unwrap_or_default().trim();
             if k.is_empty() || k.len() > 255 {
-                Err(ApiError::validation("Idempotency-Key", "Idempotency-Key must have 1 to 255 characters"))
+                Err(ApiError::validation(
+                    "Idempotency-Key",
+                    "Idempotency-Key must have 1 to 255 characters",
+                ))
             } else {
                 Ok(Some(k.to_string()))
             }
@@ -103,7 +106,10 @@ pub fn send_answer(row: &MessageRow, success_message: &str) -> Result<HttpRespon
         "failed" => Err(ApiError::coded(
             StatusCode::BAD_GATEWAY,
             "SEND_FAILED",
-            format!("Sending failed: {}", row.error_message.as_deref().unwrap_or("unknown error")),
+            format!(
+                "Sending failed: {}",
+                row.error_message.as_deref().unwrap_or("unknown error")
+            ),
         )),
         _ => {
             let mut data = json!({
@@ -187,7 +193,12 @@ pub fn new_message(p: &Principal, session_id: i64, chat: &ChatId, kind: &str, id
 }
 
 /// An idempotent retry: the first request's answer, without sending again.
-pub async fn replay(state: &AppState, p: &Principal, key: &Option<String>, msg: &str) -> Result<Option<HttpResponse>, ApiError> {
+pub async fn replay(
+    state: &AppState,
+    p: &Principal,
+    key: &Option<String>,
+    msg: &str,
+) -> Result<Option<HttpResponse>, ApiError> {
     let Some(key) = key else { return Ok(None) };
     match state.db.message_by_idempotency_key(p.user_id, key).await? {
         Some(row) => send_answer(&row, msg).map(Some),
@@ -229,7 +240,9 @@ pub async fn send_text(
     let (row, result) = match send_and_record(&state, handle, row, chat, Payload::Text(text)).await {
         // Two retries raced: the other one holds the key.
         Err(ApiError::Conflict(_)) if idem.is_some() => {
-            return replay(&state, &p, &idem, DONE).await?.ok_or_else(|| ApiError::Internal("idempotency".into()));
+            return replay(&state, &p, &idem, DONE)
+                .await?
+                .ok_or_else(|| ApiError::Internal("idempotency".into()));
         }
         other => other?,
     };
@@ -283,7 +296,9 @@ pub async fn list(
         return Err(ApiError::validation("direction", "direction is in or out"));
     }
     let since = match q.since.as_deref() {
-        Some(s) => Some(parse_time(s).ok_or_else(|| ApiError::validation("since", "since must be RFC 3339 or unix seconds"))?),
+        Some(s) => {
+            Some(parse_time(s).ok_or_else(|| ApiError::validation("since", "since must be RFC 3339 or unix seconds"))?)
+        }
         None => None,
     };
     let chat_id = match q.recipient.as_deref() {
@@ -305,8 +320,12 @@ pub async fn list(
             },
         )
         .await?;
-    let next = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
-    Ok(ok(json!({ "messages": rows.iter().map(message_json).collect::<Vec<_>>(), "nextBefore": next })))
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    Ok(ok(
+        json!({ "messages": rows.iter().map(message_json).collect::<Vec<_>>(), "nextBefore": next }),
+    ))
 }
 
 fn parse_time(s: &str) -> Option<NaiveDateTime> {
@@ -346,12 +365,16 @@ pub async fn check(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let name = session_name(&SessionQuery { session: q.session }, None)?;
-    let raw = q.phone.ok_or_else(|| ApiError::validation("phone", "phone is required"))?;
+    let raw = q
+        .phone
+        .ok_or_else(|| ApiError::validation("phone", "phone is required"))?;
     let chat = ChatId::parse(&raw).map_err(|e| ApiError::validation("phone", e.0))?;
     if chat.phone().is_none() {
         return Err(ApiError::validation("phone", "phone must be a phone number"));
     }
     let handle = connected_session(&state, &p, &name)?;
     let found = handle.check_number(chat.clone()).await?;
-    Ok(ok(json!({ "phone": chat.phone(), "exists": found.is_some(), "chatId": found })))
+    Ok(ok(
+        json!({ "phone": chat.phone(), "exists": found.is_some(), "chatId": found }),
+    ))
 }

@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod me;
+mod media;
 pub mod messages;
 pub(crate) mod request_log;
 pub mod selector;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
     .service(sessions::list)
     .service(sessions::events)
     .service(messages::send_text)
+    .service(media::send_media)
     .service(messages::list)
     .service(messages::get_one)
     .service(messages::check)

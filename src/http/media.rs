@@ -1,0 +1,329 @@
+//! `POST /api/v1/messages/send-media/`: multipart (`recipient`, `media_type`, `file`, `caption`,
+//! `filename`, `session`) or JSON (`recipient`, `media_type`, `url` | `base64`, `filename`,
+//! `mimetype`, `caption`). The file is streamed to the media dir within the size limit, its
+//! bytes are checked against `media_type`, and nothing is stored when anything is wrong.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use base64::Engine;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use super::error::ApiError;
+use super::extract::ApiKey;
+use super::messages::{
+    MAX_TEXT_CHARS, Payload, connected_session, idempotency_key, new_message, recipient, replay, resolve_recipient,
+    send_and_record, send_answer,
+};
+use super::selector::{SessionQuery, session_name};
+use crate::AppState;
+use crate::media::{MediaKind, safe_filename, sniff, upload_path};
+use crate::sessions::OutgoingMedia;
+
+const DONE: &str = "Media sent successfully";
+/// Text fields of the form are small; only `file` may be large.
+const MAX_FIELD_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Default)]
+struct Form {
+    recipient: Option<String>,
+    media_type: Option<String>,
+    caption: Option<String>,
+    filename: Option<String>,
+    session: Option<String>,
+    mimetype: Option<String>,
+    /// Saved upload: (absolute path, path relative to the media dir, size).
+    file: Option<(PathBuf, String, u64)>,
+}
+
+/// Deletes a stored upload unless told to keep it (nothing half-stored on any error).
+struct Upload {
+    path: Option<PathBuf>,
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::coded(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "MEDIA_TOO_LARGE",
+        format!("The file is larger than the limit of {limit} bytes"),
+    )
+}
+
+async fn write_new(path: &PathBuf) -> Result<tokio::fs::File, ApiError> {
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    tokio::fs::File::create(path)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn read_multipart(
+    state: &AppState,
+    user_id: i64,
+    mut mp: Multipart,
+    upload: &mut Upload,
+) -> Result<Form, ApiError> {
+    let limit = state.settings.media.max_upload_bytes;
+    let mut form = Form::default();
+    while let Some(field) = mp.next().await {
+        let mut field = field.map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {e}")))?;
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            let original = field
+                .content_disposition()
+                .and_then(|cd| cd.get_filename())
+                .map(str::to_string)
+                .unwrap_or_default();
+            let (path, relative) = upload_path(&state.settings.media.dir, user_id, &original);
+            upload.path = Some(path.clone());
+            let mut out = write_new(&path).await?;
+            let mut size: u64 = 0;
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Upload interrupted: {e}")))?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(too_large(limit));
+                }
+                out.write_all(&chunk)
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+            }
+            out.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+            if form.filename.is_none() && !original.is_empty() {
+                form.filename = Some(original);
+            }
+            form.file = Some((path, relative, size));
+            continue;
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {e}")))?;
+            if value.len() + chunk.len() > MAX_FIELD_BYTES {
+                return Err(ApiError::validation(&name, format!("{name} is too long")));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        let value =
+            String::from_utf8(value).map_err(|_| ApiError::validation(&name, format!("{name} is not UTF-8")))?;
+        match name.as_str() {
+            "recipient" => form.recipient = Some(value),
+            "media_type" => form.media_type = Some(value),
+            "caption" => form.caption = Some(value),
+            "filename" => form.filename = Some(value),
+            "session" => form.session = Some(value),
+            "mimetype" => form.mimetype = Some(value),
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
+#[derive(Debug, Deserialize)]
+struct JsonMedia {
+    recipient: Option<String>,
+    media_type: Option<String>,
+    url: Option<String>,
+    base64: Option<String>,
+    filename: Option<String>,
+    mimetype: Option<String>,
+    caption: Option<String>,
+    session: Option<String>,
+}
+
+async fn read_json(
+    state: &AppState,
+    user_id: i64,
+    mut payload: web::Payload,
+    upload: &mut Upload,
+) -> Result<Form, ApiError> {
+    let limit = state.settings.media.max_upload_bytes;
+    // base64 is 4/3 of the bytes, plus room for the other fields.
+    let body_limit = (limit as usize) / 3 * 4 + 64 * 1024;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Body interrupted: {e}")))?;
+        if body.len() + chunk.len() > body_limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let j: JsonMedia =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?;
+    let bytes = match (j.base64.as_deref(), j.url.as_deref()) {
+        (Some(b64), None) => {
+            let data = b64.split_once(";base64,").map(|(_, d)| d).unwrap_or(b64);
+            base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|e| ApiError::validation("base64", format!("base64 is not valid: {e}")))?
+        }
+        (None, Some(url)) => fetch(url, limit).await?,
+        (Some(_), Some(_)) => return Err(ApiError::validation("url", "give either url or base64, not both")),
+        (None, None) => return Err(ApiError::validation("file", "url or base64 is required")),
+    };
+    if bytes.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    let name = j.filename.clone().unwrap_or_default();
+    let (path, relative) = upload_path(&state.settings.media.dir, user_id, &name);
+    upload.path = Some(path.clone());
+    let mut out = write_new(&path).await?;
+    out.write_all(&bytes)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    out.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Form {
+        recipient: j.recipient,
+        media_type: j.media_type,
+        caption: j.caption,
+        filename: j.filename,
+        session: j.session,
+        mimetype: j.mimetype,
+        file: Some((path, relative, bytes.len() as u64)),
+    })
+}
+
+/// Downloads `url` (http or https) within the size limit.
+async fn fetch(url: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let parsed = url::Url::parse(url).map_err(|_| ApiError::validation("url", "url is not a URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ApiError::validation("url", "url must be http or https"));
+    }
+    let fail = |e: String| {
+        ApiError::coded(
+            StatusCode::BAD_GATEWAY,
+            "MEDIA_DOWNLOAD_FAILED",
+            format!("Could not download {url}: {e}"),
+        )
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let resp = client.get(parsed).send().await.map_err(|e| fail(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(fail(format!("status {}", resp.status())));
+    }
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let mut bytes = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| fail(e.to_string()))?;
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Err(too_large(limit));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+#[post("/api/v1/messages/send-media/")]
+pub async fn send_media(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    req: HttpRequest,
+    query: web::Query<SessionQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let idem = idempotency_key(&req)?;
+    if let Some(answer) = replay(&state, &p, &idem, DONE).await? {
+        return Ok(answer);
+    }
+    let mut upload = Upload { path: None };
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let form = if content_type.starts_with("multipart/form-data") {
+        read_multipart(&state, p.user_id, Multipart::new(req.headers(), payload), &mut upload).await?
+    } else if content_type.starts_with("application/json") {
+        read_json(&state, p.user_id, payload, &mut upload).await?
+    } else {
+        return Err(ApiError::coded(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Send multipart/form-data or application/json",
+        ));
+    };
+
+    let name = session_name(&query, form.session.as_deref())?;
+    let chat = recipient(form.recipient.as_deref())?;
+    let kind_raw = form
+        .media_type
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("media_type", "media_type is required"))?;
+    let kind = MediaKind::parse(kind_raw.trim()).ok_or_else(|| {
+        ApiError::validation(
+            "media_type",
+            "media_type must be image, video, audio, voice or document",
+        )
+    })?;
+    let (path, relative, size) = form
+        .file
+        .clone()
+        .ok_or_else(|| ApiError::validation("file", "file is required"))?;
+    if size == 0 {
+        return Err(ApiError::validation("file", "file is empty"));
+    }
+    if let Some(c) = &form.caption
+        && c.chars().count() > MAX_TEXT_CHARS
+    {
+        return Err(ApiError::validation("caption", "caption is too long"));
+    }
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let filename = form.filename.as_deref().map(safe_filename);
+    let mimetype = sniff(kind, &bytes[..bytes.len().min(8192)], filename.as_deref())
+        .map_err(|e| ApiError::coded(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", e.0))?;
+
+    let handle = connected_session(&state, &p, &name)?;
+    let chat = resolve_recipient(&handle, chat).await?;
+    let mut row = new_message(&p, handle.key.id, &chat, kind.as_str(), idem.clone());
+    row.caption = form.caption.clone().filter(|c| !c.is_empty());
+    row.media_path = Some(relative);
+    row.media_mime = Some(mimetype.clone());
+    row.media_filename = filename.clone();
+    row.media_size = Some(size as i64);
+    let media = OutgoingMedia {
+        bytes: Arc::new(bytes),
+        mimetype,
+        filename,
+        caption: row.caption.clone(),
+        as_document: kind == MediaKind::Document,
+        as_voice: kind == MediaKind::Voice,
+    };
+    // From here the file belongs to the message row.
+    upload.path = None;
+    let (row, result) = match send_and_record(&state, handle, row, chat, Payload::Media(media)).await {
+        Err(ApiError::Conflict(_)) if idem.is_some() => {
+            let _ = std::fs::remove_file(&path);
+            return replay(&state, &p, &idem, DONE)
+                .await?
+                .ok_or_else(|| ApiError::Internal("idempotency".into()));
+        }
+        other => other?,
+    };
+    result?;
+    send_answer(&row, DONE)
+}
