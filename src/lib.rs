@@ -11,6 +11,7 @@ pub mod db;
 pub mod http;
 pub mod media;
 pub mod sessions;
+pub mod sink;
 pub mod telemetry;
 
 use std::net::TcpListener;
@@ -25,7 +26,7 @@ use auth::Authenticator;
 use bootstrap::FirstStart;
 use config::Settings;
 use db::Database;
-use sessions::{SessionEvent, SessionManager};
+use sessions::SessionManager;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -81,7 +82,7 @@ impl Application {
 
         let settings_arc = Arc::new(settings.clone());
         let (sessions, events) = SessionManager::new(settings_arc.clone(), db.clone());
-        tokio::spawn(consume_events(events));
+        tokio::spawn(sink::consume(db.clone(), events));
         tokio::spawn(sessions.clone().run_reaper(REAP_PERIOD));
         let restoring = sessions.clone();
         tokio::spawn(async move {
@@ -155,19 +156,5 @@ impl Application {
         self.state.db.close();
         tracing::info!("wagate stopped");
         result
-    }
-}
-
-/// The consumer of session events. Persisting messages and acks and delivering webhooks build on
-/// this (the events issue); for now transitions are recorded by the actors themselves.
-async fn consume_events(mut events: tokio::sync::mpsc::Receiver<SessionEvent>) {
-    while let Some(event) = events.recv().await {
-        match event {
-            SessionEvent::Incoming { session, message } => {
-                tracing::info!(session = session.id, id = %message.id, kind = ?message.kind, "incoming message")
-            }
-            SessionEvent::Ack { session, id, ack } => tracing::debug!(session = session.id, %id, ack, "ack"),
-            SessionEvent::OwnMessage { .. } | SessionEvent::State { .. } => {}
-        }
     }
 }

@@ -136,3 +136,18 @@ impl Database {
         .await
     }
 }
+
+impl Database {
+    pub async fn message_by_wa_id(&self, wa_id: &str) -> DbResult<Option<MessageRow>> {
+        let wa_id = wa_id.to_string();
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::wa_message_id.eq(&wa_id))
+                .select(MessageRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,77 @@
+//! The consumer of session events: incoming messages are stored (direction `in`, once per
+//! WhatsApp id) and acks move outgoing messages forward (the highest ack wins).
+
+use tokio::sync::mpsc;
+
+use crate::db::{Database, DbError, MessageStatus, NewMessage};
+use crate::sessions::{SessionEvent, SessionKey, WaMessage};
+
+pub async fn consume(db: Database, mut events: mpsc::Receiver<SessionEvent>) {
+    while let Some(event) = events.recv().await {
+        if let Err(e) = handle(&db, event).await {
+            tracing::error!(error = %e, "could not persist a session event");
+        }
+    }
+}
+
+async fn handle(db: &Database, event: SessionEvent) -> Result<(), DbError> {
+    match event {
+        SessionEvent::Incoming { session, message } => store_incoming(db, &session, message).await,
+        SessionEvent::Ack { id, ack, .. } => {
+            let status = MessageStatus::from_ack(ack);
+            if db.advance_message_status(&id, status).await? == 0 && db.message_by_wa_id(&id).await?.is_none() {
+                // The ack overtook the send's own bookkeeping (the row gets its WhatsApp id when
+                // the send returns): try again shortly rather than lose it.
+                let db = db.clone();
+                tokio::spawn(async move {
+                    for delay in [1, 3, 10] {
+                        tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+                        if db.advance_message_status(&id, status).await.is_ok_and(|n| n > 0) {
+                            break;
+                        }
+                    }
+                });
+            }
+            Ok(())
+        }
+        SessionEvent::OwnMessage { message, .. } => {
+            if let Some(ack) = message.ack.filter(|a| *a > 0) {
+                db.advance_message_status(&message.id, MessageStatus::from_ack(ack)).await?;
+            }
+            Ok(())
+        }
+        SessionEvent::State { .. } => Ok(()),
+    }
+}
+
+async fn store_incoming(db: &Database, session: &SessionKey, m: WaMessage) -> Result<(), DbError> {
+    if db.message_by_wa_id(&m.id).await?.is_some() {
+        return Ok(());
+    }
+    let now = crate::db::now();
+    let chat = m.remote.clone().or(m.from.clone()).unwrap_or_default();
+    let sent_at = m.t.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|t| t.naive_utc());
+    db.insert_message(NewMessage {
+        user_id: session.user_id,
+        session_id: Some(session.id),
+        direction: "in".into(),
+        chat_id: chat,
+        sender: m.author.clone().or(m.from.clone()),
+        msg_type: m.kind.clone().unwrap_or_else(|| "chat".into()),
+        body: m.body.clone(),
+        caption: m.caption.clone(),
+        media_path: None,
+        media_mime: m.mimetype.clone(),
+        media_filename: m.filename.clone(),
+        media_size: m.size,
+        status: MessageStatus::Received.as_str().into(),
+        error_message: None,
+        wa_message_id: Some(m.id.clone()),
+        created_at: now,
+        updated_at: now,
+        sent_at,
+        idempotency_key: None,
+    })
+    .await?;
+    Ok(())
+}
