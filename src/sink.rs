@@ -36,7 +36,8 @@ async fn handle(db: &Database, event: SessionEvent) -> Result<(), DbError> {
         }
         SessionEvent::OwnMessage { message, .. } => {
             if let Some(ack) = message.ack.filter(|a| *a > 0) {
-                db.advance_message_status(&message.id, MessageStatus::from_ack(ack)).await?;
+                db.advance_message_status(&message.id, MessageStatus::from_ack(ack))
+                    .await?;
             }
             Ok(())
         }
@@ -50,7 +51,9 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: WaMessage) -> Re
     }
     let now = crate::db::now();
     let chat = m.remote.clone().or(m.from.clone()).unwrap_or_default();
-    let sent_at = m.t.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|t| t.naive_utc());
+    let sent_at =
+        m.t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| t.naive_utc());
     db.insert_message(NewMessage {
         user_id: session.user_id,
         session_id: Some(session.id),

@@ -20,6 +20,7 @@ fn key_json(k: &ApiKeyRow) -> serde_json::Value {
     })
 }
 
+#[utoipa::path(tag = "api keys", security(("api_key" = [])), responses((status = 200, description = "The caller's keys (never the secrets)")))]
 #[get("/api/v1/apikeys/")]
 pub async fn list(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpResponse, ApiError> {
     let keys = state.db.list_keys(p.user_id).await?;
@@ -33,6 +34,7 @@ pub struct CreateKey {
     label: String,
 }
 
+#[utoipa::path(tag = "api keys", security(("api_key" = [])), request_body(content = serde_json::Value, example = json!({"label": "crm"})), responses((status = 200, description = "The new key, shown once in `data.key`")))]
 #[post("/api/v1/apikeys/")]
 pub async fn create(
     state: web::Data<AppState>,
@@ -49,6 +51,7 @@ pub async fn create(
     Ok(ok(data))
 }
 
+#[utoipa::path(tag = "api keys", security(("api_key" = [])), params(("id" = i64, Path, description = "Key id")), responses((status = 200, description = "Revoked"), (status = 404, description = "No such key of the caller's")))]
 #[delete("/api/v1/apikeys/{id}/")]
 pub async fn revoke(
     state: web::Data<AppState>,

@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::AppState;
 
 /// Liveness plus a database round trip: 503 and `"unhealthy"` when the database does not answer.
+#[utoipa::path(tag = "service", responses((status = 200, description = "Healthy: `{success, status:\"healthy\", uptime, version, database}`"), (status = 503, description = "The database does not answer")))]
 #[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let db = match tokio::time::timeout(Duration::from_secs(3), state.db.ping()).await {

@@ -5,6 +5,7 @@ use super::error::ok;
 use super::extract::ApiKey;
 
 /// The smallest authenticated call: who am I, and with which key.
+#[utoipa::path(tag = "service", security(("api_key" = [])), responses((status = 200, description = "The caller's user and key"), (status = 401, description = "INVALID_API_KEY")))]
 #[get("/api/v1/me")]
 pub async fn me(ApiKey(p): ApiKey) -> HttpResponse {
     ok(json!({

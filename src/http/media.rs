@@ -235,6 +235,7 @@ async fn fetch(url: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
+#[utoipa::path(tag = "messages", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name; also a form/body field"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first result")), request_body(description = "multipart/form-data: recipient, media_type (image|video|audio|voice|document), file, caption, filename; or JSON {recipient, media_type, url | base64, filename, mimetype, caption}", content = serde_json::Value, example = json!({"recipient": "15550002002", "media_type": "document", "base64": "JVBERi0xLjcK", "filename": "a.pdf"})), responses((status = 200, description = "`{messageId, timestamp, dbId, filePath, message: Media sent successfully}`"), (status = 400, description = "VALIDATION_ERROR"), (status = 409, description = "SESSION_NOT_CONNECTED"), (status = 413, description = "MEDIA_TOO_LARGE"), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE")))]
 #[post("/api/v1/messages/send-media/")]
 pub async fn send_media(
     state: web::Data<AppState>,

@@ -206,6 +206,7 @@ pub async fn replay(
     }
 }
 
+#[utoipa::path(tag = "messages", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name; also a body field"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first result")), request_body(content = serde_json::Value, example = json!({"recipient": "+15550002002", "message": "Hello"})), responses((status = 200, description = "`{messageId, timestamp, dbId, status, message: Message sent successfully}`"), (status = 400, description = "VALIDATION_ERROR (names the field)"), (status = 409, description = "SESSION_NOT_CONNECTED"), (status = 422, description = "RECIPIENT_NOT_ON_WHATSAPP"), (status = 502, description = "WA_* codes from WhatsApp Web"), (status = 503, description = "BROWSER_UNAVAILABLE"), (status = 504, description = "SEND_TIMEOUT")))]
 #[post("/api/v1/messages/send-text/")]
 pub async fn send_text(
     state: web::Data<AppState>,
@@ -262,6 +263,7 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/messages/`: newest first; page with `before=<id>` (the response's `nextBefore`).
+#[utoipa::path(tag = "messages", security(("api_key" = [])), params(("session" = Option<String>, Query), ("status" = Option<String>, Query, description = "pending|sent|delivered|read|played|failed|received"), ("direction" = Option<String>, Query, description = "in|out"), ("recipient" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339 or unix seconds"), ("before" = Option<i64>, Query, description = "Page: ids below this (`nextBefore`)"), ("limit" = Option<i64>, Query, description = "1..500, default 50")), responses((status = 200, description = "`{messages, nextBefore}`, newest first")))]
 #[get("/api/v1/messages/")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -335,6 +337,7 @@ fn parse_time(s: &str) -> Option<NaiveDateTime> {
     chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.naive_utc())
 }
 
+#[utoipa::path(tag = "messages", security(("api_key" = [])), params(("id" = i64, Path, description = "The message's dbId")), responses((status = 200, description = "The message"), (status = 404, description = "MESSAGE_NOT_FOUND")))]
 #[get("/api/v1/messages/{id}/")]
 pub async fn get_one(
     state: web::Data<AppState>,
@@ -357,6 +360,7 @@ pub struct CheckQuery {
 }
 
 /// `GET /api/v1/contacts/check/?phone=` → `{exists, chatId}`.
+#[utoipa::path(tag = "contacts", security(("api_key" = [])), params(("phone" = String, Query, description = "International number"), ("session" = Option<String>, Query)), responses((status = 200, description = "`{phone, exists, chatId}`"), (status = 409, description = "SESSION_NOT_CONNECTED")))]
 #[get("/api/v1/contacts/check/")]
 pub async fn check(
     state: web::Data<AppState>,

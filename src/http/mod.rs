@@ -7,6 +7,7 @@ mod health;
 mod me;
 mod media;
 pub mod messages;
+pub mod openapi;
 pub(crate) mod request_log;
 pub mod selector;
 mod sessions;
@@ -50,6 +51,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
     .service(messages::list)
     .service(messages::get_one)
     .service(messages::check)
+    .service(
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+            .url("/api/openapi.json", <openapi::ApiDoc as utoipa::OpenApi>::openapi()),
+    )
     .default_service(web::to(not_found));
 }
 

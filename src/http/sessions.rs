@@ -64,6 +64,7 @@ async fn own_row(state: &AppState, user_id: i64, name: &str) -> Result<SessionRo
 
 /// `POST /api/v1/sessions/init/`: starts (or returns) the session and waits a bounded time for
 /// the first QR code. With `phoneNumber`, a pairing code is requested instead.
+#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name (default `default`); also a body field")), request_body(content = serde_json::Value, example = json!({"session": "default", "phoneNumber": "15550001234"})), responses((status = 200, description = "`{sessionId, status: qr_pending, qrCode: data:image/png;base64,…, message}`, or `status: connected`, or a `pairingCode` when `phoneNumber` was given"), (status = 429, description = "SESSION_LIMIT_REACHED"), (status = 502, description = "SESSION_FAILED")))]
 #[post("/api/v1/sessions/init/")]
 pub async fn init(
     state: web::Data<AppState>,
@@ -139,6 +140,7 @@ pub async fn init(
 }
 
 /// `GET /api/v1/sessions/status/`: from the actor's watch, never a browser round trip.
+#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), responses((status = 200, description = "`{sessionId, status, phoneNumber, isReady, reason, since}`"), (status = 404, description = "SESSION_NOT_FOUND")))]
 #[get("/api/v1/sessions/status/")]
 pub async fn status(
     state: web::Data<AppState>,
@@ -158,6 +160,7 @@ fn running(state: &AppState, user_id: i64, name: &str) -> Option<SessionHandle> 
 }
 
 /// `GET /api/v1/sessions/qr/`: a PNG with `Accept: image/png`, else JSON `{qrCode, raw}`.
+#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), responses((status = 200, description = "PNG with `Accept: image/png`, else `{qrCode, raw}`"), (status = 404, description = "QR_NOT_AVAILABLE or SESSION_NOT_FOUND")))]
 #[get("/api/v1/sessions/qr/")]
 pub async fn qr_code(
     state: web::Data<AppState>,
@@ -200,6 +203,7 @@ pub async fn qr_code(
     Ok(ok(json!({ "sessionId": name, "qrCode": info.qr_png, "raw": raw })))
 }
 
+#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), request_body(content = serde_json::Value, example = json!({"session": "default"})), responses((status = 200, description = "Unlinked; the profile is wiped"), (status = 409, description = "SESSION_NOT_CONNECTED")))]
 #[post("/api/v1/sessions/logout/")]
 pub async fn logout(
     state: web::Data<AppState>,
@@ -218,6 +222,7 @@ pub async fn logout(
     ))
 }
 
+#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), request_body(content = serde_json::Value, example = json!({"session": "default"})), responses((status = 200, description = "Restarting (a linked session comes back without a QR)")))]
 #[post("/api/v1/sessions/restart/")]
 pub async fn restart(
     state: web::Data<AppState>,
@@ -238,6 +243,7 @@ pub async fn restart(
 }
 
 /// `DELETE /api/v1/sessions/`: stop and forget: the browser profile and history are deleted.
+#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), request_body(content = serde_json::Value, example = json!({"session": "default"})), responses((status = 200, description = "Stopped and forgotten: profile and history deleted"), (status = 404, description = "SESSION_NOT_FOUND")))]
 #[delete("/api/v1/sessions/")]
 pub async fn remove(
     state: web::Data<AppState>,
@@ -252,6 +258,7 @@ pub async fn remove(
     Ok(ok(json!({ "sessionId": name, "deleted": true })))
 }
 
+#[utoipa::path(tag = "sessions", security(("api_key" = [])), responses((status = 200, description = "The caller's sessions with their states")))]
 #[get("/api/v1/sessions/")]
 pub async fn list(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpResponse, ApiError> {
     let rows = state.db.list_sessions(Some(p.user_id)).await?;
@@ -266,6 +273,7 @@ pub async fn list(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpR
 }
 
 /// `GET /api/v1/sessions/events/`: the state history with reasons, newest first.
+#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), responses((status = 200, description = "State history with reasons, newest first")))]
 #[get("/api/v1/sessions/events/")]
 pub async fn events(
     state: web::Data<AppState>,

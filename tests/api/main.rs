@@ -7,4 +7,5 @@ mod auth;
 mod cli;
 mod database;
 mod envelope;
+mod openapi;
 mod sessions_offline;
