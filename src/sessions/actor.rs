@@ -346,13 +346,20 @@ impl Actor {
             "qr" => {
                 if let Some(payload) = data.as_str() {
                     let png = qr::png_data_url(payload);
-                    self.info.send_modify(|i| {
+                    let set = |i: &mut SessionInfo| {
                         i.qr = Some(payload.to_string());
-                        i.qr_png = png;
-                    });
-                    if !matches!(self.current(), SessionState::Pairing | SessionState::QrPending) {
-                        self.publish(SessionState::QrPending, Some("scan the QR code with WhatsApp".into()))
-                            .await;
+                        i.qr_png = png.clone();
+                    };
+                    if matches!(self.current(), SessionState::Pairing | SessionState::QrPending) {
+                        self.info.send_modify(set);
+                    } else {
+                        // State and QR change together: whoever sees the QR sees `qr_pending`.
+                        self.publish_with(
+                            SessionState::QrPending,
+                            Some("scan the QR code with WhatsApp".into()),
+                            set,
+                        )
+                        .await;
                     }
                 }
             }
@@ -426,6 +433,11 @@ impl Actor {
     /// Publishes a transition (when the state or reason changed) to the watch, the database and
     /// the event sink.
     async fn publish(&mut self, state: SessionState, reason: Option<String>) {
+        self.publish_with(state, reason, |_| {}).await
+    }
+
+    /// `publish`, applying `also` to the info in the same update.
+    async fn publish_with(&mut self, state: SessionState, reason: Option<String>, also: impl FnOnce(&mut SessionInfo)) {
         let changed = {
             let cur = self.info.borrow();
             cur.state != state || cur.reason != reason
@@ -442,6 +454,7 @@ impl Actor {
             info.qr = None;
             info.qr_png = None;
         }
+        also(&mut info);
         tracing::info!(
             session = self.key.id,
             state = state.as_str(),

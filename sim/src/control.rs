@@ -1,0 +1,698 @@
+//! The simulator's state and the operations that play the phone and WhatsApp's servers. The
+//! HTTP control API and the Rust handle both call these.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::SimConfig;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("stale or unknown QR payload: no open page shows it")]
+    StaleQr,
+    #[error("unknown pairing code")]
+    UnknownCode,
+    #[error("no linked device with phone {0}")]
+    UnknownDevice(String),
+    #[error("no sent message {0}")]
+    UnknownMessage(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PageInfo {
+    pub page_id: String,
+    pub device_id: String,
+    pub state: String,
+    pub qr: Option<String>,
+    pub phone: Option<String>,
+    pub pairing_code: Option<String>,
+    pub last_seen_ms_ago: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub device_id: String,
+    pub phone: String,
+    pub lid: String,
+    pub push_name: String,
+    pub linked_at: u64,
+    pub online: bool,
+}
+
+/// Media of an incoming message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncomingMedia {
+    pub mimetype: String,
+    pub filename: Option<String>,
+    #[serde(with = "b64")]
+    pub data: Vec<u8>,
+}
+
+/// A message "someone" sends to a linked device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncomingMessage {
+    /// The chat: `<n>@c.us`, `<n>@lid` or `<id>@g.us`.
+    pub from: String,
+    /// The member who wrote, for groups.
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub caption: Option<String>,
+    #[serde(default)]
+    pub media: Option<IncomingMedia>,
+    #[serde(default)]
+    pub notify_name: Option<String>,
+}
+
+impl IncomingMessage {
+    pub fn text(from: &str, body: &str) -> Self {
+        IncomingMessage {
+            from: from.into(),
+            author: None,
+            body: Some(body.into()),
+            caption: None,
+            media: None,
+            notify_name: None,
+        }
+    }
+}
+
+/// What a linked device sent, as WhatsApp's servers received it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentRecord {
+    pub id: String,
+    pub phone: String,
+    pub chat: String,
+    pub msg_type: String,
+    pub body: Option<String>,
+    pub caption: Option<String>,
+    pub mimetype: Option<String>,
+    pub filename: Option<String>,
+    pub size: Option<u64>,
+    /// Hex SHA-256 of the uploaded bytes.
+    pub sha256: Option<String>,
+    pub t: i64,
+    pub ack: i8,
+}
+
+struct Page {
+    device_id: String,
+    state: String,
+    qr: Option<String>,
+    pairing: Option<(String, String)>,
+    queue: Vec<Value>,
+    notify: Arc<Notify>,
+    last_seen: Instant,
+    gone: bool,
+}
+
+struct Device {
+    info: DeviceInfo,
+    /// Messages for a device with no open page: delivered when it comes back.
+    pending: Vec<Value>,
+}
+
+struct Upload {
+    size: u64,
+    sha256: String,
+}
+
+#[derive(Default)]
+struct State {
+    pages: HashMap<String, Page>,
+    devices: HashMap<String, Device>,
+    sent: Vec<SentRecord>,
+    uploads: HashMap<String, Upload>,
+    incoming_media: HashMap<String, Vec<u8>>,
+    codes: HashMap<String, String>,
+    missing_numbers: HashSet<String>,
+    send_latency: Duration,
+    fail_sends: Option<String>,
+    manual_acks: bool,
+    removed_modules: Vec<String>,
+    renamed_modules: Vec<(String, String)>,
+    next_phone: u64,
+}
+
+/// The clonable handle on a running simulator: all operations are async and shared with the
+/// HTTP control API.
+#[derive(Clone)]
+pub struct SimControl {
+    pub(crate) cfg: Arc<SimConfig>,
+    state: Arc<Mutex<State>>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+fn hex_id(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill(&mut b[..]);
+    hex::encode_upper(b)
+}
+
+impl SimControl {
+    pub(crate) fn new(cfg: SimConfig) -> Self {
+        let state = State {
+            manual_acks: !cfg.auto_acks,
+            next_phone: 1_555_010_0000,
+            ..State::default()
+        };
+        SimControl {
+            cfg: Arc::new(cfg),
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(st: &mut State, page_id: &str, cmd: Value) -> bool {
+        match st.pages.get_mut(page_id).filter(|p| !p.gone) {
+            Some(p) => {
+                p.queue.push(cmd);
+                p.notify.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The newest open page of a device.
+    fn page_of(st: &State, device_id: &str) -> Option<String> {
+        st.pages
+            .iter()
+            .filter(|(_, p)| p.device_id == device_id && !p.gone)
+            .max_by_key(|(_, p)| p.last_seen)
+            .map(|(id, _)| id.clone())
+    }
+
+    fn device_by_phone<'a>(st: &'a State, phone: &str) -> Option<&'a Device> {
+        let phone = phone.trim_start_matches('+');
+        st.devices.values().find(|d| d.info.phone == phone)
+    }
+
+    /// Sends to a device's page, or keeps it for when the device comes back.
+    fn to_device(st: &mut State, device_id: &str, cmd: Value) {
+        match Self::page_of(st, device_id) {
+            Some(page) => {
+                Self::push(st, &page, cmd);
+            }
+            None => {
+                if let Some(d) = st.devices.get_mut(device_id) {
+                    d.pending.push(cmd);
+                }
+            }
+        }
+    }
+
+    // --- page side --------------------------------------------------------------------------------
+
+    pub(crate) fn hello(&self, device_id: &str, page: Option<&str>) -> Value {
+        let mut st = self.lock();
+        let page_id = match page {
+            Some(p) if st.pages.contains_key(p) => {
+                if let Some(pg) = st.pages.get_mut(p) {
+                    pg.device_id = device_id.to_string();
+                }
+                p.to_string()
+            }
+            _ => {
+                let id = uuid_like();
+                st.pages.insert(
+                    id.clone(),
+                    Page {
+                        device_id: device_id.to_string(),
+                        state: "OPENING".into(),
+                        qr: None,
+                        pairing: None,
+                        queue: Vec::new(),
+                        notify: Arc::new(Notify::new()),
+                        last_seen: Instant::now(),
+                        gone: false,
+                    },
+                );
+                id
+            }
+        };
+        // Pages not seen for a while were closed.
+        st.pages.retain(|_, p| p.last_seen.elapsed() < Duration::from_secs(120));
+        let pending = st
+            .devices
+            .get_mut(device_id)
+            .map(|d| std::mem::take(&mut d.pending))
+            .unwrap_or_default();
+        for cmd in pending {
+            Self::push(&mut st, &page_id, cmd);
+        }
+        match st.devices.get(device_id) {
+            Some(d) => {
+                let info = d.info.clone();
+                if let Some(p) = st.pages.get_mut(&page_id) {
+                    p.state = "CONNECTED".into();
+                }
+                json!({ "page": page_id, "linked": true, "phone": info.phone, "lid": info.lid, "pushname": info.push_name })
+            }
+            None => json!({ "page": page_id, "linked": false }),
+        }
+    }
+
+    /// The page's queue, waiting up to `wait` for something. None: the page is unknown.
+    pub(crate) async fn poll(&self, page_id: &str, wait: Duration) -> Option<Vec<Value>> {
+        let notify = {
+            let mut st = self.lock();
+            let p = st.pages.get_mut(page_id)?;
+            p.last_seen = Instant::now();
+            if !p.queue.is_empty() {
+                return Some(std::mem::take(&mut p.queue));
+            }
+            p.notify.clone()
+        };
+        let _ = tokio::time::timeout(wait, notify.notified()).await;
+        let mut st = self.lock();
+        let p = st.pages.get_mut(page_id)?;
+        p.last_seen = Instant::now();
+        Some(std::mem::take(&mut p.queue))
+    }
+
+    pub(crate) fn report_qr(&self, page_id: &str, payload: Option<String>) {
+        let mut st = self.lock();
+        if let Some(p) = st.pages.get_mut(page_id) {
+            p.state = if payload.is_some() { "UNPAIRED" } else { "UNPAIRED_IDLE" }.into();
+            p.qr = payload;
+            p.last_seen = Instant::now();
+        }
+    }
+
+    pub(crate) fn new_pairing_code(&self, page_id: &str, phone: &str) -> Result<String, SimError> {
+        let phone: String = phone.chars().filter(char::is_ascii_digit).collect();
+        if !(7..=15).contains(&phone.len()) {
+            return Err(SimError::Invalid("the phone number must have 7 to 15 digits".into()));
+        }
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTVWXYZ23456789";
+        let mut rng = rand::rng();
+        let code: String = (0..8)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect();
+        let mut st = self.lock();
+        let p = st
+            .pages
+            .get_mut(page_id)
+            .ok_or(SimError::Invalid("unknown page".into()))?;
+        p.pairing = Some((code.clone(), phone));
+        st.codes.insert(code.clone(), page_id.to_string());
+        Ok(code)
+    }
+
+    pub(crate) fn number_exists(&self, number: &str) -> bool {
+        !self.lock().missing_numbers.contains(number)
+    }
+
+    pub(crate) fn store_upload(&self, bytes: &[u8]) -> Value {
+        let id = hex_id(16);
+        let sha = hex::encode(Sha256::digest(bytes));
+        self.lock().uploads.insert(
+            id.clone(),
+            Upload {
+                size: bytes.len() as u64,
+                sha256: sha.clone(),
+            },
+        );
+        json!({ "directPath": format!("/v/t62.sim/{id}"), "mediaKey": hex_id(16), "encFilehash": sha })
+    }
+
+    pub(crate) fn media_bytes(&self, direct_path: &str) -> Option<Vec<u8>> {
+        let id = direct_path.rsplit('/').next()?;
+        self.lock().incoming_media.get(id).cloned()
+    }
+
+    /// A page sends a message: latency, injected failure, then the record and the acks.
+    pub(crate) async fn record_send(&self, page_id: &str, m: &Value) -> Result<(), String> {
+        let (latency, failure) = {
+            let st = self.lock();
+            (st.send_latency, st.fail_sends.clone())
+        };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+        let id = s("id").ok_or("the message has no id")?;
+        let mut st = self.lock();
+        let device_id = st
+            .pages
+            .get(page_id)
+            .map(|p| p.device_id.clone())
+            .ok_or("unknown page")?;
+        let phone = st
+            .devices
+            .get(&device_id)
+            .map(|d| d.info.phone.clone())
+            .ok_or("the device is not linked")?;
+        let upload = s("directPath")
+            .and_then(|p| p.rsplit('/').next().map(str::to_string))
+            .and_then(|uid| st.uploads.get(&uid).map(|u| (u.size, u.sha256.clone())));
+        st.sent.push(SentRecord {
+            id: id.clone(),
+            phone,
+            chat: s("chat").unwrap_or_default(),
+            msg_type: s("type").unwrap_or_else(|| "chat".into()),
+            body: s("body"),
+            caption: s("caption"),
+            mimetype: s("mimetype"),
+            filename: s("filename"),
+            size: upload.as_ref().map(|u| u.0),
+            sha256: upload.map(|u| u.1),
+            t: m.get("t").and_then(Value::as_i64).unwrap_or(now_secs() as i64),
+            ack: 1,
+        });
+        let manual = st.manual_acks;
+        drop(st);
+        if !manual {
+            let me = self.clone();
+            tokio::spawn(async move {
+                for ack in [2, 3] {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    let _ = me.set_ack(&id, ack).await;
+                }
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remember_logout(&self, page_id: &str) {
+        let mut st = self.lock();
+        if let Some(device) = st.pages.get(page_id).map(|p| p.device_id.clone()) {
+            st.devices.remove(&device);
+        }
+    }
+
+    pub(crate) fn module_config(&self) -> (Vec<String>, Vec<(String, String)>) {
+        let st = self.lock();
+        (st.removed_modules.clone(), st.renamed_modules.clone())
+    }
+
+    // --- the phone and the servers (the control API) ----------------------------------------------
+
+    pub async fn pages(&self) -> Vec<PageInfo> {
+        let st = self.lock();
+        let mut pages: Vec<PageInfo> = st
+            .pages
+            .iter()
+            .filter(|(_, p)| !p.gone)
+            .map(|(id, p)| PageInfo {
+                page_id: id.clone(),
+                device_id: p.device_id.clone(),
+                state: p.state.clone(),
+                qr: p.qr.clone(),
+                phone: st.devices.get(&p.device_id).map(|d| d.info.phone.clone()),
+                pairing_code: p.pairing.as_ref().map(|(c, _)| c.clone()),
+                last_seen_ms_ago: p.last_seen.elapsed().as_millis() as u64,
+            })
+            .collect();
+        pages.sort_by_key(|p| p.last_seen_ms_ago);
+        pages
+    }
+
+    pub async fn devices(&self) -> Vec<DeviceInfo> {
+        let st = self.lock();
+        st.devices
+            .values()
+            .map(|d| {
+                let mut info = d.info.clone();
+                info.online = Self::page_of(&st, &d.info.device_id).is_some();
+                info
+            })
+            .collect()
+    }
+
+    fn link_page(&self, st: &mut State, page_id: &str, phone: Option<&str>) -> Result<DeviceInfo, SimError> {
+        let phone = match phone {
+            Some(p) => {
+                let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+                if !(7..=15).contains(&digits.len()) {
+                    return Err(SimError::Invalid("the phone number must have 7 to 15 digits".into()));
+                }
+                digits
+            }
+            None => {
+                st.next_phone += 1;
+                st.next_phone.to_string()
+            }
+        };
+        if Self::device_by_phone(st, &phone).is_some() {
+            // One phone, one linked device here: the newest link replaces the older one.
+            let old: Vec<String> = st
+                .devices
+                .values()
+                .filter(|d| d.info.phone == phone)
+                .map(|d| d.info.device_id.clone())
+                .collect();
+            for id in old {
+                st.devices.remove(&id);
+            }
+        }
+        let device_id = st
+            .pages
+            .get(page_id)
+            .map(|p| p.device_id.clone())
+            .ok_or(SimError::StaleQr)?;
+        let lid: String = {
+            let mut rng = rand::rng();
+            (0..15)
+                .map(|i| {
+                    char::from(
+                        b'0' + if i == 0 {
+                            rng.random_range(1..10)
+                        } else {
+                            rng.random_range(0..10)
+                        },
+                    )
+                })
+                .collect()
+        };
+        let info = DeviceInfo {
+            device_id: device_id.clone(),
+            phone: phone.clone(),
+            lid: lid.clone(),
+            push_name: format!("Sim {phone}"),
+            linked_at: now_secs(),
+            online: true,
+        };
+        st.devices.insert(
+            device_id,
+            Device {
+                info: info.clone(),
+                pending: Vec::new(),
+            },
+        );
+        if let Some(p) = st.pages.get_mut(page_id) {
+            p.qr = None;
+            p.pairing = None;
+            p.state = "PAIRING".into();
+        }
+        Self::push(
+            st,
+            page_id,
+            json!({ "type": "paired", "phone": phone, "lid": lid, "pushname": info.push_name }),
+        );
+        Ok(info)
+    }
+
+    /// Scans a QR code: the exact current payload of an open page, as the real server demands.
+    pub async fn scan(&self, qr_payload: &str, phone: Option<&str>) -> Result<DeviceInfo, SimError> {
+        let mut st = self.lock();
+        let page_id = st
+            .pages
+            .iter()
+            .find(|(_, p)| !p.gone && p.qr.as_deref() == Some(qr_payload))
+            .map(|(id, _)| id.clone())
+            .ok_or(SimError::StaleQr)?;
+        self.link_page(&mut st, &page_id, phone)
+    }
+
+    /// Enters a pairing code on "the phone" whose number the page asked the code for.
+    pub async fn enter_pairing_code(&self, code: &str) -> Result<DeviceInfo, SimError> {
+        let code = code.trim().to_ascii_uppercase().replace('-', "");
+        let mut st = self.lock();
+        let page_id = st.codes.remove(&code).ok_or(SimError::UnknownCode)?;
+        let phone = st
+            .pages
+            .get(&page_id)
+            .and_then(|p| p.pairing.as_ref())
+            .filter(|(c, _)| *c == code)
+            .map(|(_, phone)| phone.clone())
+            .ok_or(SimError::UnknownCode)?;
+        self.link_page(&mut st, &page_id, Some(&phone))
+    }
+
+    /// Delivers a message to the device linked to `device_phone`; returns its serialized id.
+    pub async fn deliver(&self, device_phone: &str, msg: IncomingMessage) -> Result<String, SimError> {
+        let server_ok = ["@c.us", "@lid", "@g.us"].iter().any(|s| msg.from.ends_with(s));
+        if !server_ok {
+            return Err(SimError::Invalid("from must be a @c.us, @lid or @g.us id".into()));
+        }
+        if msg.from.ends_with("@g.us") && msg.author.is_none() {
+            return Err(SimError::Invalid("a group message needs an author".into()));
+        }
+        let mut st = self.lock();
+        let device_id = Self::device_by_phone(&st, device_phone)
+            .map(|d| d.info.device_id.clone())
+            .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        let id = hex_id(16);
+        let mut serialized = format!("false_{}_{}", msg.from, id);
+        if let Some(a) = &msg.author {
+            serialized.push('_');
+            serialized.push_str(a);
+        }
+        let media = msg.media.as_ref().map(|m| {
+            let media_id = hex_id(16);
+            st.incoming_media.insert(media_id.clone(), m.data.clone());
+            json!({ "id": media_id, "mimetype": m.mimetype, "filename": m.filename, "size": m.data.len() })
+        });
+        let kind = match &msg.media {
+            None => "chat".to_string(),
+            Some(m) if m.mimetype.starts_with("image/") => "image".into(),
+            Some(m) if m.mimetype.starts_with("video/") => "video".into(),
+            Some(m) if m.mimetype.starts_with("audio/ogg") => "ptt".into(),
+            Some(m) if m.mimetype.starts_with("audio/") => "audio".into(),
+            Some(_) => "document".into(),
+        };
+        let cmd = json!({ "type": "incoming", "message": {
+            "id": id, "remote": msg.from, "author": msg.author, "type": kind, "body": msg.body,
+            "caption": msg.caption, "t": now_secs(), "notifyName": msg.notify_name, "media": media,
+        }});
+        Self::to_device(&mut st, &device_id, cmd);
+        Ok(serialized)
+    }
+
+    pub async fn sent(&self, device_phone: &str) -> Vec<SentRecord> {
+        let phone = device_phone.trim_start_matches('+');
+        self.lock().sent.iter().filter(|r| r.phone == phone).cloned().collect()
+    }
+
+    /// Moves a sent message's ack (−1 fails it).
+    pub async fn set_ack(&self, msg_id: &str, ack: i8) -> Result<(), SimError> {
+        if !(-1..=4).contains(&ack) {
+            return Err(SimError::Invalid("ack is -1 to 4".into()));
+        }
+        let mut st = self.lock();
+        let rec = st
+            .sent
+            .iter_mut()
+            .find(|r| r.id == msg_id)
+            .ok_or_else(|| SimError::UnknownMessage(msg_id.into()))?;
+        rec.ack = ack;
+        let phone = rec.phone.clone();
+        let device_id = Self::device_by_phone(&st, &phone).map(|d| d.info.device_id.clone());
+        if let Some(device_id) = device_id {
+            Self::to_device(&mut st, &device_id, json!({ "type": "ack", "id": msg_id, "ack": ack }));
+        }
+        Ok(())
+    }
+
+    pub async fn set_auto_acks(&self, on: bool) {
+        self.lock().manual_acks = !on;
+    }
+
+    pub async fn set_send_latency(&self, d: Duration) {
+        self.lock().send_latency = d;
+    }
+
+    pub async fn fail_sends(&self, error: Option<String>) {
+        self.lock().fail_sends = error;
+    }
+
+    /// "Linked devices → Log out" on the phone: the device is forgotten and its page logged out.
+    pub async fn logout_from_phone(&self, device_phone: &str) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let device_id = Self::device_by_phone(&st, device_phone)
+            .map(|d| d.info.device_id.clone())
+            .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        st.devices.remove(&device_id);
+        if let Some(page) = Self::page_of(&st, &device_id) {
+            Self::push(&mut st, &page, json!({ "type": "logout" }));
+        }
+        Ok(())
+    }
+
+    /// Puts a linked device's page into a WhatsApp state: CONFLICT, UNPAIRED (unlinked after
+    /// ready: the device is forgotten), TOS_BLOCK, TIMEOUT, DEPRECATED_VERSION, CONNECTED…
+    pub async fn force_state(&self, device_phone: &str, state: &str) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let device_id = Self::device_by_phone(&st, device_phone)
+            .map(|d| d.info.device_id.clone())
+            .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        if state == "UNPAIRED" {
+            st.devices.remove(&device_id);
+        }
+        if let Some(page) = Self::page_of(&st, &device_id) {
+            Self::push(&mut st, &page, json!({ "type": "state", "state": state }));
+        }
+        Ok(())
+    }
+
+    /// Every number exists unless marked missing here.
+    pub async fn set_number_exists(&self, number: &str, exists: bool) {
+        let n: String = number.chars().filter(char::is_ascii_digit).collect();
+        let mut st = self.lock();
+        if exists {
+            st.missing_numbers.remove(&n);
+        } else {
+            st.missing_numbers.insert(n);
+        }
+    }
+
+    /// Takes effect on the next page load.
+    pub async fn remove_module(&self, name: &str) {
+        self.lock().removed_modules.push(name.to_string());
+    }
+
+    pub async fn rename_module(&self, from: &str, to: &str) {
+        self.lock().renamed_modules.push((from.to_string(), to.to_string()));
+    }
+
+    pub async fn restore_modules(&self) {
+        let mut st = self.lock();
+        st.removed_modules.clear();
+        st.renamed_modules.clear();
+    }
+}
+
+fn uuid_like() -> String {
+    hex_id(12).to_ascii_lowercase()
+}
+
+mod b64 {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,361 @@
+//! HTTP: the WhatsApp Web page, the page's own API (`/sim/api/…`, what WhatsApp's servers would
+//! be), and the control API (`/control/api/…`) with its hand-driven page at `/control`.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::control::{IncomingMessage, SimControl, SimError};
+
+const PAGE_JS: &str = include_str!("page.js");
+const PAGE_CSS: &str = include_str!("page.css");
+const CONTROL_HTML: &str = include_str!("control.html");
+
+pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Server> {
+    let data = web::Data::new(control);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::default().limit(128 * 1024 * 1024))
+            .app_data(web::JsonConfig::default().limit(64 * 1024 * 1024))
+            .route("/", web::get().to(page))
+            .route("/sim/qr.png", web::get().to(qr_png))
+            .service(
+                web::scope("/sim/api")
+                    .route("/hello", web::post().to(hello))
+                    .route("/poll", web::get().to(poll))
+                    .route("/qr", web::post().to(report_qr))
+                    .route("/pairing-code", web::post().to(pairing_code))
+                    .route("/exists", web::post().to(exists))
+                    .route("/upload", web::post().to(upload))
+                    .route("/media", web::get().to(media))
+                    .route("/send", web::post().to(send))
+                    .route("/logout", web::post().to(page_logout)),
+            )
+            .route(
+                "/control",
+                web::get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("text/html; charset=utf-8")
+                        .body(CONTROL_HTML)
+                }),
+            )
+            .service(
+                web::scope("/control/api")
+                    .route("/pages", web::get().to(c_pages))
+                    .route("/devices", web::get().to(c_devices))
+                    .route("/scan", web::post().to(c_scan))
+                    .route("/pair", web::post().to(c_pair))
+                    .route("/deliver", web::post().to(c_deliver))
+                    .route("/sent", web::get().to(c_sent))
+                    .route("/ack", web::post().to(c_ack))
+                    .route("/auto-acks", web::post().to(c_auto_acks))
+                    .route("/latency", web::post().to(c_latency))
+                    .route("/fail-sends", web::post().to(c_fail_sends))
+                    .route("/logout", web::post().to(c_logout))
+                    .route("/state", web::post().to(c_state))
+                    .route("/numbers", web::post().to(c_numbers))
+                    .route("/modules/remove", web::post().to(c_remove_module))
+                    .route("/modules/rename", web::post().to(c_rename_module))
+                    .route("/modules/restore", web::post().to(c_restore_modules)),
+            )
+    })
+    .workers(2)
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
+fn err(status: StatusCode, e: impl ToString) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": e.to_string() }))
+}
+
+fn sim_err(e: SimError) -> HttpResponse {
+    let status = match e {
+        SimError::StaleQr | SimError::UnknownCode => StatusCode::CONFLICT,
+        SimError::UnknownDevice(_) | SimError::UnknownMessage(_) => StatusCode::NOT_FOUND,
+        SimError::Invalid(_) => StatusCode::BAD_REQUEST,
+    };
+    err(status, e)
+}
+
+async fn page(c: web::Data<SimControl>) -> HttpResponse {
+    let (removed, renamed) = c.module_config();
+    let cfg = json!({
+        "qrRotationMs": c.cfg.qr_rotation.as_millis() as u64,
+        "qrMaxRotations": c.cfg.qr_max_rotations,
+        "versionDelayMs": c.cfg.version_delay.as_millis() as u64,
+        "syncMs": c.cfg.sync_duration.as_millis() as u64,
+        "version": c.cfg.version,
+        "platform": c.cfg.platform,
+        "removedModules": removed,
+        "renamedModules": renamed.into_iter().collect::<std::collections::HashMap<_, _>>(),
+    });
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>WhatsApp</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{PAGE_CSS}</style></head>\
+         <body><div id=\"app\"></div><script>window.__SIM_CONFIG = {cfg};</script><script>{PAGE_JS}</script></body></html>"
+    );
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(html)
+}
+
+#[derive(Deserialize)]
+struct QrQuery {
+    data: String,
+}
+
+async fn qr_png(q: web::Query<QrQuery>) -> HttpResponse {
+    let Ok(code) = qrcode::QrCode::new(q.data.as_bytes()) else {
+        return err(StatusCode::BAD_REQUEST, "cannot encode");
+    };
+    let img = code.render::<image::Luma<u8>>().min_dimensions(264, 264).build();
+    let mut out = std::io::Cursor::new(Vec::new());
+    if img.write_to(&mut out, image::ImageFormat::Png).is_err() {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "png");
+    }
+    HttpResponse::Ok().content_type("image/png").body(out.into_inner())
+}
+
+// --- the page's API ----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Hello {
+    device_id: String,
+    page: Option<String>,
+}
+
+async fn hello(c: web::Data<SimControl>, b: web::Json<Hello>) -> HttpResponse {
+    HttpResponse::Ok().json(c.hello(&b.device_id, b.page.as_deref()))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: String,
+}
+
+async fn poll(c: web::Data<SimControl>, q: web::Query<PageQuery>) -> HttpResponse {
+    match c.poll(&q.page, Duration::from_secs(20)).await {
+        Some(cmds) => HttpResponse::Ok().json(cmds),
+        None => err(StatusCode::GONE, "unknown page"),
+    }
+}
+
+#[derive(Deserialize)]
+struct QrReport {
+    page: String,
+    payload: Option<String>,
+}
+
+async fn report_qr(c: web::Data<SimControl>, b: web::Json<QrReport>) -> HttpResponse {
+    let b = b.into_inner();
+    c.report_qr(&b.page, b.payload);
+    HttpResponse::Ok().json(json!({}))
+}
+
+#[derive(Deserialize)]
+struct CodeRequest {
+    page: String,
+    phone: String,
+}
+
+async fn pairing_code(c: web::Data<SimControl>, b: web::Json<CodeRequest>) -> HttpResponse {
+    match c.new_pairing_code(&b.page, &b.phone) {
+        Ok(code) => HttpResponse::Ok().json(json!({ "code": code })),
+        Err(e) => sim_err(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ExistsRequest {
+    number: String,
+}
+
+async fn exists(c: web::Data<SimControl>, b: web::Json<ExistsRequest>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "exists": c.number_exists(&b.number) }))
+}
+
+async fn upload(c: web::Data<SimControl>, body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok().json(c.store_upload(&body))
+}
+
+#[derive(Deserialize)]
+struct MediaQuery {
+    path: String,
+}
+
+async fn media(c: web::Data<SimControl>, q: web::Query<MediaQuery>) -> HttpResponse {
+    match c.media_bytes(&q.path) {
+        Some(bytes) => HttpResponse::Ok().content_type("application/octet-stream").body(bytes),
+        None => err(StatusCode::NOT_FOUND, "no such media"),
+    }
+}
+
+async fn send(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpResponse {
+    let page = b.get("page").and_then(Value::as_str).unwrap_or_default().to_string();
+    match c.record_send(&page, &b).await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "ok": true })),
+        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn page_logout(c: web::Data<SimControl>, b: web::Json<PageQuery>) -> HttpResponse {
+    c.remember_logout(&b.page);
+    HttpResponse::Ok().json(json!({}))
+}
+
+// --- the control API ---------------------------------------------------------------------------
+
+fn done<T: serde::Serialize>(r: Result<T, SimError>) -> HttpResponse {
+    match r {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => sim_err(e),
+    }
+}
+
+async fn c_pages(c: web::Data<SimControl>) -> HttpResponse {
+    HttpResponse::Ok().json(c.pages().await)
+}
+
+async fn c_devices(c: web::Data<SimControl>) -> HttpResponse {
+    HttpResponse::Ok().json(c.devices().await)
+}
+
+#[derive(Deserialize)]
+struct Scan {
+    payload: String,
+    phone: Option<String>,
+}
+
+async fn c_scan(c: web::Data<SimControl>, b: web::Json<Scan>) -> HttpResponse {
+    done(c.scan(&b.payload, b.phone.as_deref().filter(|p| !p.is_empty())).await)
+}
+
+#[derive(Deserialize)]
+struct Pair {
+    code: String,
+}
+
+async fn c_pair(c: web::Data<SimControl>, b: web::Json<Pair>) -> HttpResponse {
+    done(c.enter_pairing_code(&b.code).await)
+}
+
+#[derive(Deserialize)]
+struct Deliver {
+    phone: String,
+    #[serde(flatten)]
+    message: IncomingMessage,
+}
+
+async fn c_deliver(c: web::Data<SimControl>, b: web::Json<Deliver>) -> HttpResponse {
+    let b = b.into_inner();
+    done(c.deliver(&b.phone, b.message).await.map(|id| json!({ "id": id })))
+}
+
+#[derive(Deserialize)]
+struct PhoneQuery {
+    phone: String,
+}
+
+async fn c_sent(c: web::Data<SimControl>, q: web::Query<PhoneQuery>) -> HttpResponse {
+    HttpResponse::Ok().json(c.sent(&q.phone).await)
+}
+
+#[derive(Deserialize)]
+struct Ack {
+    id: String,
+    ack: i8,
+}
+
+async fn c_ack(c: web::Data<SimControl>, b: web::Json<Ack>) -> HttpResponse {
+    done(c.set_ack(&b.id, b.ack).await.map(|_| json!({})))
+}
+
+#[derive(Deserialize)]
+struct OnOff {
+    on: bool,
+}
+
+async fn c_auto_acks(c: web::Data<SimControl>, b: web::Json<OnOff>) -> HttpResponse {
+    c.set_auto_acks(b.on).await;
+    HttpResponse::Ok().json(json!({}))
+}
+
+#[derive(Deserialize)]
+struct Latency {
+    ms: u64,
+}
+
+async fn c_latency(c: web::Data<SimControl>, b: web::Json<Latency>) -> HttpResponse {
+    c.set_send_latency(Duration::from_millis(b.ms)).await;
+    HttpResponse::Ok().json(json!({}))
+}
+
+#[derive(Deserialize)]
+struct FailSends {
+    error: Option<String>,
+}
+
+async fn c_fail_sends(c: web::Data<SimControl>, b: web::Json<FailSends>) -> HttpResponse {
+    c.fail_sends(b.into_inner().error).await;
+    HttpResponse::Ok().json(json!({}))
+}
+
+async fn c_logout(c: web::Data<SimControl>, b: web::Json<PhoneQuery>) -> HttpResponse {
+    done(c.logout_from_phone(&b.phone).await.map(|_| json!({})))
+}
+
+#[derive(Deserialize)]
+struct ForceState {
+    phone: String,
+    state: String,
+}
+
+async fn c_state(c: web::Data<SimControl>, b: web::Json<ForceState>) -> HttpResponse {
+    done(c.force_state(&b.phone, &b.state).await.map(|_| json!({})))
+}
+
+#[derive(Deserialize)]
+struct Number {
+    number: String,
+    exists: bool,
+}
+
+async fn c_numbers(c: web::Data<SimControl>, b: web::Json<Number>) -> HttpResponse {
+    c.set_number_exists(&b.number, b.exists).await;
+    HttpResponse::Ok().json(json!({}))
+}
+
+#[derive(Deserialize)]
+struct ModuleName {
+    name: String,
+}
+
+async fn c_remove_module(c: web::Data<SimControl>, b: web::Json<ModuleName>) -> HttpResponse {
+    c.remove_module(&b.name).await;
+    HttpResponse::Ok().json(json!({}))
+}
+
+#[derive(Deserialize)]
+struct Rename {
+    from: String,
+    to: String,
+}
+
+async fn c_rename_module(c: web::Data<SimControl>, b: web::Json<Rename>) -> HttpResponse {
+    c.rename_module(&b.from, &b.to).await;
+    HttpResponse::Ok().json(json!({}))
+}
+
+async fn c_restore_modules(c: web::Data<SimControl>) -> HttpResponse {
+    c.restore_modules().await;
+    HttpResponse::Ok().json(json!({}))
+}

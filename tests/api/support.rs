@@ -1,0 +1,68 @@
+//! Browser tests: the simulator, a browser budget for 2 cores, QR decoding, linking helpers.
+
+use std::time::Duration;
+
+use base64::Engine;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use wagate::config::Settings;
+use wagate::sessions::{SessionHandle, SessionInfo, SessionState};
+use wagate_sim::{SimConfig, Simulator};
+
+/// At most this many browsers at once across the test binary: the machine has 2 cores.
+static BROWSERS: Semaphore = Semaphore::const_new(3);
+
+pub async fn browsers(n: u32) -> SemaphorePermit<'static> {
+    BROWSERS.acquire_many(n).await.unwrap()
+}
+
+/// A simulator with a short QR period so tests see rotation quickly.
+pub async fn simulator() -> Simulator {
+    Simulator::start(SimConfig {
+        qr_rotation: Duration::from_secs(3),
+        qr_max_rotations: 5,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+pub fn point_at(settings: &mut Settings, sim: &Simulator) {
+    settings.browser.whatsapp_url = sim.base_url();
+}
+
+/// Decodes a `data:image/png;base64,…` QR image back to its text.
+pub fn decode_qr_data_url(url: &str) -> String {
+    let b64 = url.strip_prefix("data:image/png;base64,").expect("a PNG data URL");
+    let png = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    decode_qr_png(&png)
+}
+
+pub fn decode_qr_png(png: &[u8]) -> String {
+    let img = image::load_from_memory(png).expect("a PNG").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("the QR code decodes").1
+}
+
+pub async fn wait_state(h: &SessionHandle, state: SessionState, secs: u64) -> SessionInfo {
+    h.wait_for(Duration::from_secs(secs), |i| i.state == state)
+        .await
+        .unwrap_or_else(|| panic!("no {state:?} within {secs} s; last: {:?}", h.info()))
+}
+
+pub async fn wait_qr(h: &SessionHandle) -> SessionInfo {
+    h.wait_for(Duration::from_secs(60), |i| i.qr.is_some())
+        .await
+        .unwrap_or_else(|| panic!("no QR within 60 s; last: {:?}", h.info()))
+}
+
+/// Scans the session's QR code as the phone `phone` and waits until it is connected.
+pub async fn link(sim: &Simulator, h: &SessionHandle, phone: &str) -> SessionInfo {
+    let info = wait_qr(h).await;
+    sim.control()
+        .scan(info.qr.as_deref().unwrap(), Some(phone))
+        .await
+        .expect("the current QR payload is accepted");
+    wait_state(h, SessionState::Connected, 60).await
+}
