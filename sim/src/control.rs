@@ -170,7 +170,7 @@ impl SimControl {
     pub(crate) fn new(cfg: SimConfig) -> Self {
         let state = State {
             manual_acks: !cfg.auto_acks,
-            next_phone: 1_555_010_0000,
+            next_phone: 15_550_100_000,
             ..State::default()
         };
         SimControl {

@@ -244,6 +244,9 @@ async fn seed_flow(backend: Backend) {
 }
 both_backends!(seed, seed_flow);
 
+/// A multipart field: name, file bytes (None for a text field), and the text or file name.
+type FormPart = (&'static str, Option<Vec<u8>>, &'static str);
+
 /// Validation, tenant isolation and idempotency on one linked session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_isolation_and_idempotency() {
@@ -278,7 +281,7 @@ async fn validation_isolation_and_idempotency() {
         "RECIPIENT_NOT_ON_WHATSAPP",
     );
 
-    let media = |parts: Vec<(&'static str, Option<Vec<u8>>, &'static str)>| {
+    let media = |parts: Vec<FormPart>| {
         let mut form = reqwest::multipart::Form::new();
         for (name, bytes, value) in parts {
             form = match bytes {
@@ -293,7 +296,7 @@ async fn validation_isolation_and_idempotency() {
             .send()
     };
     let png = png_bytes(1000);
-    let cases: Vec<(Vec<(&str, Option<Vec<u8>>, &str)>, u16, &str)> = vec![
+    let cases: Vec<(Vec<FormPart>, u16, &str)> = vec![
         (
             vec![
                 ("recipient", None, "15550002002"),
