@@ -21,6 +21,11 @@ test: deps
 build:
 	$(CARGO) build --release --bin wagate
 
+## Try it without a phone: wagate-sim plays WhatsApp Web and the phone (see the printed URLs).
+demo: deps
+	$(CARGO) build --release --bin wagate --bin wagate-sim
+	./scripts/demo.sh
+
 ## Installs what is missing from Debian's packages: Chromium, chromedriver, SQLite headers, a C toolchain.
 deps:
 	@missing=""; \
