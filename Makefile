@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Where `make run` keeps its database, logs, media and browser profiles.
 export WAGATE__DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: run test deps build demo lint fmt clean
+.PHONY: run test deps build demo bench lint fmt clean
 
 ## Build and start the gateway on SQLite at http://127.0.0.1:8080
 run: deps build
@@ -23,7 +23,7 @@ build:
 
 ## Try it without a phone: wagate-sim plays WhatsApp Web and the phone (see the printed URLs).
 demo: deps
-	$(CARGO) build --release --bin wagate --bin wagate-sim
+	$(CARGO) build --release --bins -p wagate -p wagate-sim
 	./scripts/demo.sh
 
 ## Installs what is missing from Debian's packages: Chromium, chromedriver, SQLite headers, a C toolchain.
@@ -38,6 +38,11 @@ deps:
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+
+## Numbers, not pass/fail: the release gateway against wagate-sim (BENCH_SESSIONS, BENCH_SENDS).
+bench: deps
+	$(CARGO) build --release --bins -p wagate -p wagate-bench
+	./target/release/wagate-bench
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -38,6 +38,9 @@ pub struct AppState {
     /// The main (multi-thread) runtime: work that must finish even if its request is dropped
     /// (a send and the update of its row) runs here, not on an HTTP worker.
     pub runtime: tokio::runtime::Handle,
+    /// (session id, number) → the chat id WhatsApp confirmed: a number is checked once per hour
+    /// per session, not on every send.
+    pub known_recipients: moka::future::Cache<(i64, String), String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +103,10 @@ impl Application {
             sessions,
             started: Instant::now(),
             runtime: tokio::runtime::Handle::current(),
+            known_recipients: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
         });
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(io_err(format!("binding {addr}")))?;

@@ -625,8 +625,18 @@
   }
   let selectedChat = null;
   let shownCode = null;
+  let renderQueued = false;
+  // Redraws are coalesced: a burst of acks costs one redraw, not one per event.
   function render(code) {
     if (code) shownCode = code;
+    if (renderQueued) return;
+    renderQueued = true;
+    setTimeout(() => {
+      renderQueued = false;
+      draw();
+    }, 30);
+  }
+  function draw() {
     const root = document.getElementById('app');
     if (!root) return;
     root.textContent = '';
@@ -686,7 +696,7 @@
     if (chat) {
       conv.appendChild(el('div', 'header', chat.formattedTitle));
       const list = el('div', 'msgs');
-      for (const m of chat.msgs.getModelsArray()) {
+      for (const m of chat.msgs.getModelsArray().slice(-100)) {
         const b = el('div', 'bubble ' + (m.id.fromMe ? 'out' : 'in'));
         if (m.author) b.appendChild(el('div', 'author', String(m.author)));
         b.appendChild(el('div', 'text', m.type === 'chat' ? m.body : '[' + m.type + '] ' + (m.caption || m.filename || '')));

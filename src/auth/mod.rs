@@ -32,6 +32,8 @@ pub enum AuthError {
     UnknownUser(String),
     #[error("hashing failed: {0}")]
     Hash(String),
+    #[error("cannot verify keys now: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -68,11 +70,22 @@ impl Authenticator {
 
     pub async fn verify(&self, presented: &str) -> Result<Principal, AuthError> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        if let Some(p) = self.cache.get(&digest).await {
-            self.note_use(&p.key_id);
-            return Ok(p);
-        }
-        let parsed = api_key::parse(presented).ok_or(AuthError::InvalidKey)?;
+        // Concurrent first requests with the same key share one bcrypt run (no stampede of 50
+        // verifications when a busy client connects); only successes are cached.
+        let principal = self
+            .cache
+            .try_get_with(digest, self.verify_uncached(presented.to_string()))
+            .await
+            .map_err(|e| match &*e {
+                AuthError::InvalidKey => AuthError::InvalidKey,
+                other => AuthError::Unavailable(other.to_string()),
+            })?;
+        self.note_use(&principal.key_id);
+        Ok(principal)
+    }
+
+    async fn verify_uncached(&self, presented: String) -> Result<Principal, AuthError> {
+        let parsed = api_key::parse(&presented).ok_or(AuthError::InvalidKey)?;
         let Some((row, user)) = self.db.active_key(parsed.id).await? else {
             password::verify(parsed.secret.to_string(), self.decoy_hash.to_string()).await;
             return Err(AuthError::InvalidKey);
@@ -80,10 +93,7 @@ impl Authenticator {
         if !password::verify(parsed.secret.to_string(), row.secret_hash.clone()).await {
             return Err(AuthError::InvalidKey);
         }
-        let principal = principal(&row, &user);
-        self.cache.insert(digest, principal.clone()).await;
-        self.note_use(&principal.key_id);
-        Ok(principal)
+        Ok(principal(&row, &user))
     }
 
     fn note_use(&self, key_id: &str) {

@@ -47,11 +47,47 @@ pub fn remove_stale_locks(profile: &Path) {
     }
 }
 
-/// Proportional set size (kB) summed over the processes using profiles under `prefix`.
+/// Every process whose parent chain reaches one of `roots` (the roots included). Chromium's
+/// renderers and utilities do not all carry `--user-data-dir`, but they descend from the browser.
+fn with_descendants(roots: &[i32]) -> Vec<i32> {
+    let mut parent = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces, so split after ')'.
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat"))
+            && let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r)
+            && let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok())
+        {
+            parent.insert(pid, ppid);
+        }
+    }
+    parent
+        .keys()
+        .copied()
+        .filter(|&pid| {
+            let mut p = pid;
+            for _ in 0..64 {
+                if roots.contains(&p) {
+                    return true;
+                }
+                match parent.get(&p) {
+                    Some(&pp) if pp > 1 => p = pp,
+                    _ => return false,
+                }
+            }
+            false
+        })
+        .collect()
+}
+
+/// Proportional set size (kB) summed over the process trees using profiles under `prefix`.
 pub fn profile_pss_kb(prefix: &Path) -> u64 {
-    profile_processes(prefix)
+    let roots: Vec<i32> = profile_processes(prefix).into_iter().map(|(pid, _)| pid).collect();
+    with_descendants(&roots)
         .iter()
-        .filter_map(|(pid, _)| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
         .filter_map(|text| {
             text.lines()
                 .find(|l| l.starts_with("Pss:"))

@@ -134,6 +134,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidKey => ApiError::InvalidApiKey,
             AuthError::UnknownUser(u) => ApiError::NotFound(format!("No user named {u}")),
             AuthError::Db(db) => db.into(),
+            AuthError::Unavailable(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
         }
     }

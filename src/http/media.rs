@@ -299,7 +299,7 @@ pub async fn send_media(
         .map_err(|e| ApiError::coded(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", e.0))?;
 
     let handle = connected_session(&state, &p, &name)?;
-    let chat = resolve_recipient(&handle, chat).await?;
+    let chat = resolve_recipient(&state, &handle, chat).await?;
     let mut row = new_message(&p, handle.key.id, &chat, kind.as_str(), idem.clone());
     row.caption = form.caption.clone().filter(|c| !c.is_empty());
     row.media_path = Some(relative);

@@ -81,16 +81,24 @@ pub fn connected_session(state: &AppState, p: &Principal, name: &str) -> Result<
 }
 
 /// Numbers must be on WhatsApp: sending to one that is not would sit undelivered forever.
-pub async fn resolve_recipient(handle: &SessionHandle, chat: ChatId) -> Result<ChatId, ApiError> {
-    if chat.phone().is_none() {
+/// Confirmed numbers are remembered per session for an hour.
+pub async fn resolve_recipient(state: &AppState, handle: &SessionHandle, chat: ChatId) -> Result<ChatId, ApiError> {
+    let Some(phone) = chat.phone().map(str::to_string) else {
         return Ok(chat);
+    };
+    let key = (handle.key.id, phone.clone());
+    if let Some(id) = state.known_recipients.get(&key).await {
+        return Ok(ChatId::parse(&id).unwrap_or(chat));
     }
     match handle.check_number(chat.clone()).await? {
-        Some(id) => Ok(ChatId::parse(&id).unwrap_or(chat)),
+        Some(id) => {
+            state.known_recipients.insert(key, id.clone()).await;
+            Ok(ChatId::parse(&id).unwrap_or(chat))
+        }
         None => Err(ApiError::coded(
             StatusCode::UNPROCESSABLE_ENTITY,
             "RECIPIENT_NOT_ON_WHATSAPP",
-            format!("{} is not on WhatsApp", chat.phone().unwrap_or_default()),
+            format!("{phone} is not on WhatsApp"),
         )),
     }
 }
@@ -235,7 +243,7 @@ pub async fn send_text(
         return Ok(answer);
     }
     let handle = connected_session(&state, &p, &name)?;
-    let chat = resolve_recipient(&handle, chat).await?;
+    let chat = resolve_recipient(&state, &handle, chat).await?;
     let mut row = new_message(&p, handle.key.id, &chat, "chat", idem.clone());
     row.body = Some(text.clone());
     let (row, result) = match send_and_record(&state, handle, row, chat, Payload::Text(text)).await {

@@ -334,6 +334,10 @@ impl Actor {
                     SessionState::QrPending if self.info.borrow().qr.is_none() => {
                         // Keep `starting` until there is a QR to show.
                     }
+                    SessionState::QrPending if self.current() == SessionState::QrPending => {
+                        // Idle and re-armed QRs are the same wait: `since` keeps its start, so
+                        // the idle reaper can tell how long nobody has scanned.
+                    }
                     _ => self.publish(state, reason).await,
                 }
                 if wa == "UNPAIRED_IDLE" {

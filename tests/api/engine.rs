@@ -431,3 +431,25 @@ async fn parallel_sessions_do_not_see_each_other() {
     assert_eq!((session.id, message.body.as_deref()), (b.key.id, Some("only for b")));
     e.manager.shutdown().await;
 }
+
+/// Idle cleanup stops sessions nobody scanned; linked ones stay up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_never_linked_sessions_are_stopped() {
+    let _b = browsers(2).await;
+    let sim = simulator().await;
+    let e = engine(&sim, |_| {}).await;
+    let waiting = e.manager.start(e.user, "waiting").await.unwrap();
+    let linked = e.manager.start(e.user, "linked").await.unwrap();
+    wait_qr(&waiting).await;
+    link(&sim, &linked, "15550002222").await;
+    assert_eq!(
+        e.manager.reap_idle(Duration::from_secs(3600)).await,
+        0,
+        "not idle long enough"
+    );
+    assert_eq!(e.manager.reap_idle(Duration::ZERO).await, 1);
+    assert!(!waiting.is_running());
+    assert_eq!(waiting.info().state, SessionState::Stopped);
+    assert_eq!(linked.info().state, SessionState::Connected);
+    e.manager.shutdown().await;
+}

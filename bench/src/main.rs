@@ -1,0 +1,301 @@
+//! `make bench`: the release gateway (a child process) against wagate-sim on loopback. Prints a
+//! table and writes `bench/results/<date>.json`. Numbers, not pass/fail.
+//!
+//! Env: `BENCH_SESSIONS` (default 10), `BENCH_SENDS` (default 200).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wagate_sim::{SimConfig, Simulator};
+
+struct Gateway {
+    child: Child,
+    base: String,
+    key: String,
+    data: tempfile::TempDir,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        let _ = self.child.wait();
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+fn start_gateway(sim: &Simulator) -> Gateway {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new("target/release/wagate")
+        .arg("serve")
+        .env("WAGATE__DATA_DIR", data.path())
+        .env("WAGATE__SERVER__PORT", "0")
+        .env("WAGATE__LOG__LEVEL", "warn")
+        .env("WAGATE__BROWSER__WHATSAPP_URL", sim.base_url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("build first: cargo build --release");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut key = String::new();
+    let base = loop {
+        let line = lines.next().expect("gateway output").unwrap();
+        if let Some(k) = line.strip_prefix("API key:") {
+            key = k.trim().to_string();
+        }
+        if let Some(u) = line.strip_prefix("wagate listening on ") {
+            break u.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Gateway { child, base, key, data }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn stats(mut v: Vec<f64>) -> Value {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    json!({ "n": v.len(), "p50_ms": percentile(&v, 0.5), "p95_ms": percentile(&v, 0.95), "p99_ms": percentile(&v, 0.99) })
+}
+
+/// wrk at 50 connections for 10 s; returns (req/s, p99 ms).
+fn wrk(url: &str, key: &str) -> Value {
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            "-c50",
+            "-d10s",
+            "--latency",
+            "-H",
+            &format!("Authorization: ApiKey {key}"),
+            url,
+        ])
+        .output();
+    let Ok(out) = out else {
+        return json!({ "error": "wrk not installed (apt-get install wrk)" });
+    };
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok());
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(|v| {
+            let (n, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap_or(v.len()));
+            let n: f64 = n.parse().unwrap_or(f64::NAN);
+            match unit {
+                "us" => n / 1000.0,
+                "s" => n * 1000.0,
+                _ => n,
+            }
+        });
+    let non2xx = text
+        .lines()
+        .find(|l| l.contains("Non-2xx"))
+        .map(str::trim)
+        .map(str::to_string);
+    json!({ "req_per_s": rps, "p99_ms": p99, "non_2xx": non2xx })
+}
+
+async fn link(http: &reqwest::Client, g: &Gateway, sim: &Simulator, session: &str, phone: &str) -> (f64, f64) {
+    let t = Instant::now();
+    let init: Value = http
+        .post(format!("{}/api/v1/sessions/init/?session={session}", g.base))
+        .header("Authorization", format!("ApiKey {}", g.key))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let qr_ms = t.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(init["data"]["status"], "qr_pending", "{init}");
+    let pages = sim.control().pages().await;
+    // The page this session shows: the QR the init answer encodes is one of the open pages'.
+    let before: Vec<String> = sim
+        .control()
+        .devices()
+        .await
+        .iter()
+        .map(|d| d.device_id.clone())
+        .collect();
+    let page = pages
+        .iter()
+        .find(|p| p.qr.is_some() && !before.contains(&p.device_id))
+        .expect("a page with a QR");
+    sim.control()
+        .scan(page.qr.as_deref().unwrap(), Some(phone))
+        .await
+        .unwrap();
+    let t2 = Instant::now();
+    loop {
+        let st: Value = http
+            .get(format!("{}/api/v1/sessions/status/?session={session}", g.base))
+            .header("Authorization", format!("ApiKey {}", g.key))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if st["data"]["isReady"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (qr_ms, t2.elapsed().as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let sessions: usize = std::env::var("BENCH_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let sends: usize = std::env::var("BENCH_SENDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let sim = Simulator::start(SimConfig {
+        qr_rotation: Duration::from_secs(60),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let g = start_gateway(&sim);
+    let http = reqwest::Client::new();
+    let pid = g.child.id();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_idle = rss_kb(pid);
+    let me = wrk(&format!("{}/api/v1/me", g.base), &g.key);
+    println!("GET /api/v1/me, 50 connections: {me}");
+
+    let mut qr_times = Vec::new();
+    let mut link_times = Vec::new();
+    let sessions_dir = g.data.path().join("sessions");
+    let mut pss = Vec::new();
+    let api = GatewayRef {
+        base: g.base.clone(),
+        key: g.key.clone(),
+    };
+    let mut one = Vec::new();
+    for i in 0..sessions {
+        let (qr, linked) = link(&http, &g, &sim, &format!("s{i}"), &format!("1555100{i:04}")).await;
+        if i == 0 {
+            // One connected session alone: the gateway's own cost, with no other browser busy.
+            for _ in 0..sends {
+                one.push(api.send(&http, "s0").await);
+            }
+        }
+        qr_times.push(qr);
+        link_times.push(linked);
+        if [1, 10, 30, 50].contains(&(i + 1)) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let kb = wagate::browser::procs::profile_pss_kb(&sessions_dir);
+            pss.push(json!({ "sessions": i + 1, "chromium_pss_mib": kb / 1024, "per_session_mib": kb / 1024 / (i as u64 + 1), "gateway_rss_kib": rss_kb(pid) }));
+            println!(
+                "{} sessions: Chromium PSS {} MiB, gateway RSS {} KiB",
+                i + 1,
+                kb / 1024,
+                rss_kb(pid)
+            );
+        }
+    }
+    let rss_sessions = rss_kb(pid);
+
+    let one = stats(one);
+    println!("send-text, 1 connected session, sequential: {one}");
+
+    let started = Instant::now();
+    let per = sends / sessions.max(1);
+    let mut tasks = Vec::new();
+    for i in 0..sessions {
+        let (http, base, key) = (http.clone(), g.base.clone(), g.key.clone());
+        tasks.push(tokio::spawn(async move {
+            let g2 = GatewayRef { base, key };
+            let mut v = Vec::new();
+            for _ in 0..per {
+                v.push(g2.send(&http, &format!("s{i}")).await);
+            }
+            v
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let parallel = stats(all.clone());
+    println!(
+        "send-text, {sessions} sessions in parallel: {parallel}, {:.1} msg/s",
+        all.len() as f64 / elapsed
+    );
+    let status = wrk(&format!("{}/api/v1/sessions/status/?session=s0", g.base), &g.key);
+    println!("GET /api/v1/sessions/status/, 50 connections: {status}");
+
+    let result = json!({
+        "date": chrono::Utc::now().to_rfc3339(),
+        "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+        "gateway_rss_idle_kib": rss_idle,
+        "gateway_rss_with_sessions_kib": rss_sessions,
+        "gateway_rss_per_session_kib": (rss_sessions.saturating_sub(rss_idle)) / sessions.max(1) as u64,
+        "init_to_qr_ms": stats(qr_times),
+        "scan_to_connected_ms": stats(link_times),
+        "chromium": pss,
+        "me_wrk_50": me,
+        "status_wrk_50": status,
+        "send_text_1_session": one,
+        "send_text_parallel": { "sessions": sessions, "latency": parallel, "msg_per_s": all.len() as f64 / elapsed },
+    });
+    println!("{}", serde_json::to_string_pretty(&result).unwrap());
+    let dir = std::path::Path::new("bench/results");
+    let _ = std::fs::create_dir_all(dir);
+    let file = dir.join(format!("{}.json", chrono::Utc::now().format("%Y-%m-%d")));
+    std::fs::write(&file, serde_json::to_string_pretty(&result).unwrap()).unwrap();
+    println!("written to {}", file.display());
+}
+
+struct GatewayRef {
+    base: String,
+    key: String,
+}
+
+impl GatewayRef {
+    async fn send(&self, http: &reqwest::Client, session: &str) -> f64 {
+        let t = Instant::now();
+        let r = http
+            .post(format!("{}/api/v1/messages/send-text/?session={session}", self.base))
+            .header("Authorization", format!("ApiKey {}", self.key))
+            .json(&json!({ "recipient": "15550002002@c.us", "message": "bench" }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        t.elapsed().as_secs_f64() * 1000.0
+    }
+}
