@@ -133,6 +133,13 @@ impl TestEnv {
     }
 }
 
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // A test that panicked never shut its sessions down: take its browsers with it.
+        wagate::browser::procs::kill_profile_processes(self.dir.path());
+    }
+}
+
 /// A running application and an HTTP client for it.
 pub struct TestApp {
     pub env: TestEnv,
