@@ -19,7 +19,7 @@ use super::error::ApiError;
 use super::extract::ApiKey;
 use super::messages::{
     MAX_TEXT_CHARS, Payload, connected_session, idempotency_key, new_message, recipient, replay, resolve_recipient,
-    send_and_record, send_answer,
+    send_and_answer,
 };
 use super::selector::{SessionQuery, session_name};
 use crate::AppState;
@@ -316,15 +316,5 @@ pub async fn send_media(
     };
     // From here the file belongs to the message row.
     upload.path = None;
-    let (row, result) = match send_and_record(&state, handle, row, chat, Payload::Media(media)).await {
-        Err(ApiError::Conflict(_)) if idem.is_some() => {
-            let _ = std::fs::remove_file(&path);
-            return replay(&state, &p, &idem, DONE)
-                .await?
-                .ok_or_else(|| ApiError::Internal("idempotency".into()));
-        }
-        other => other?,
-    };
-    result?;
-    send_answer(&row, DONE)
+    send_and_answer(&state, &p, handle, row, chat, Payload::Media(media), DONE).await
 }

@@ -246,17 +246,35 @@ pub async fn send_text(
     let chat = resolve_recipient(&state, &handle, chat).await?;
     let mut row = new_message(&p, handle.key.id, &chat, "chat", idem.clone());
     row.body = Some(text.clone());
-    let (row, result) = match send_and_record(&state, handle, row, chat, Payload::Text(text)).await {
-        // Two retries raced: the other one holds the key.
+    send_and_answer(&state, &p, handle, row, chat, Payload::Text(text), DONE).await
+}
+
+/// Sends, records and answers; a retry that raced the first request for its idempotency key
+/// gets the first request's answer.
+pub async fn send_and_answer(
+    state: &web::Data<AppState>,
+    p: &Principal,
+    handle: SessionHandle,
+    row: NewMessage,
+    chat: ChatId,
+    payload: Payload,
+    done: &str,
+) -> Result<HttpResponse, ApiError> {
+    let idem = row.idempotency_key.clone();
+    let media = row.media_path.clone();
+    let (row, result) = match send_and_record(state, handle, row, chat, payload).await {
         Err(ApiError::Conflict(_)) if idem.is_some() => {
-            return replay(&state, &p, &idem, DONE)
+            if let Some(path) = media {
+                let _ = std::fs::remove_file(state.settings.media.dir.join(path));
+            }
+            return replay(state, p, &idem, done)
                 .await?
                 .ok_or_else(|| ApiError::Internal("idempotency".into()));
         }
         other => other?,
     };
     result?;
-    send_answer(&row, DONE)
+    send_answer(&row, done)
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,6 +62,19 @@ async fn own_row(state: &AppState, user_id: i64, name: &str) -> Result<SessionRo
         .ok_or_else(|| ApiError::session_not_found(name))
 }
 
+/// The session a control call names (query or body), which must be the caller's.
+async fn selected_row(
+    state: &AppState,
+    user_id: i64,
+    query: &SessionQuery,
+    body: &[u8],
+) -> Result<(String, SessionRow), ApiError> {
+    let body: SessionBody = optional_json(body)?;
+    let name = session_name(query, body.session.as_deref())?;
+    let row = own_row(state, user_id, &name).await?;
+    Ok((name, row))
+}
+
 /// `POST /api/v1/sessions/init/`: starts (or returns) the session and waits a bounded time for
 /// the first QR code. With `phoneNumber`, a pairing code is requested instead.
 #[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name (default `default`); also a body field")), request_body(content = serde_json::Value, example = json!({"session": "default", "phoneNumber": "15550001234"})), responses((status = 200, description = "`{sessionId, status: qr_pending, qrCode: data:image/png;base64,…, message}`, or `status: connected`, or a `pairingCode` when `phoneNumber` was given"), (status = 429, description = "SESSION_LIMIT_REACHED"), (status = 502, description = "SESSION_FAILED")))]
@@ -211,9 +224,7 @@ pub async fn logout(
     query: web::Query<SessionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: SessionBody = optional_json(&body)?;
-    let name = session_name(&query, body.session.as_deref())?;
-    own_row(&state, p.user_id, &name).await?;
+    let (name, _) = selected_row(&state, p.user_id, &query, &body).await?;
     let handle =
         running(&state, p.user_id, &name).ok_or_else(|| ApiError::from(crate::sessions::SessionError::NotConnected))?;
     handle.logout().await?;
@@ -230,9 +241,7 @@ pub async fn restart(
     query: web::Query<SessionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: SessionBody = optional_json(&body)?;
-    let name = session_name(&query, body.session.as_deref())?;
-    own_row(&state, p.user_id, &name).await?;
+    let (name, _) = selected_row(&state, p.user_id, &query, &body).await?;
     match running(&state, p.user_id, &name) {
         Some(h) => h.restart().await?,
         None => drop(state.sessions.start(p.user_id, &name).await?),
@@ -251,9 +260,7 @@ pub async fn remove(
     query: web::Query<SessionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: SessionBody = optional_json(&body)?;
-    let name = session_name(&query, body.session.as_deref())?;
-    let row = own_row(&state, p.user_id, &name).await?;
+    let (name, row) = selected_row(&state, p.user_id, &query, &body).await?;
     state.sessions.delete(row.id).await?;
     Ok(ok(json!({ "sessionId": name, "deleted": true })))
 }
