@@ -227,6 +227,12 @@ async fn main() {
         }
     }
     let rss_sessions = rss_kb(pid);
+    let mut busy = Vec::new();
+    for _ in 0..sends {
+        busy.push(api.send(&http, "s0").await);
+    }
+    let busy = stats(busy);
+    println!("send-text, sequential, with {sessions} connected sessions: {busy}");
 
     let one = stats(one);
     println!("send-text, 1 connected session, sequential: {one}");
@@ -270,6 +276,7 @@ async fn main() {
         "me_wrk_50": me,
         "status_wrk_50": status,
         "send_text_1_session": one,
+        "send_text_with_all_connected": busy,
         "send_text_parallel": { "sessions": sessions, "latency": parallel, "msg_per_s": all.len() as f64 / elapsed },
     });
     println!("{}", serde_json::to_string_pretty(&result).unwrap());

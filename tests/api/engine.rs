@@ -453,3 +453,35 @@ async fn idle_never_linked_sessions_are_stopped() {
     assert_eq!(linked.info().state, SessionState::Connected);
     e.manager.shutdown().await;
 }
+
+/// `browser.webdriver_url`: a WebDriver endpoint wagate does not start (chromedriver elsewhere,
+/// or a Selenium Grid) drives the session just the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_webdriver_endpoint_works() {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut remote = std::process::Command::new("/usr/bin/chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let e = engine(&sim, |s| s.browser.webdriver_url = format!("http://127.0.0.1:{port}")).await;
+    let h = e.manager.start(e.user, "default").await.unwrap();
+    link(&sim, &h, "15550003333").await;
+    assert_eq!(e.manager.driver().local_pid(), 0, "no local chromedriver was started");
+    let sent = h
+        .send_text(ChatId::parse("15550002002").unwrap(), "via remote".into())
+        .await
+        .unwrap();
+    assert!(sim.control().sent("15550003333").await.iter().any(|r| r.id == sent.id));
+    e.manager.shutdown().await;
+    remote.kill().unwrap();
+    let _ = remote.wait();
+}

@@ -356,6 +356,28 @@ async fn validation_isolation_and_idempotency() {
         .collect();
     assert_eq!(stored.len(), 1, "{stored:?}");
 
+    // The JSON form, with base64 bytes.
+    let pdf = b"%PDF-1.7 sent as JSON".to_vec();
+    use base64::Engine;
+    let body = json!({
+        "recipient": "15550002002", "media_type": "document", "filename": "invoice.pdf",
+        "base64": base64::engine::general_purpose::STANDARD.encode(&pdf), "caption": "your invoice",
+    });
+    let sent = json(app.post_json("/api/v1/messages/send-media/", &key, body).await, 200).await;
+    let id = sent["data"]["messageId"].as_str().unwrap();
+    let rec = sim.control().sent("15550004321").await;
+    let rec = rec.iter().find(|r| r.id == id).expect("the document arrived");
+    assert_eq!(rec.sha256.as_deref(), Some(hex::encode(Sha256::digest(&pdf)).as_str()));
+    assert_eq!(
+        (rec.msg_type.as_str(), rec.filename.as_deref()),
+        ("document", Some("invoice.pdf"))
+    );
+    let bad = json!({ "recipient": "15550002002", "media_type": "document", "base64": "***" });
+    assert_error(
+        &json(app.post_json("/api/v1/messages/send-media/", &key, bad).await, 400).await,
+        "VALIDATION_ERROR",
+    );
+
     // An idempotent retry sends once.
     let retry = || {
         app.http
