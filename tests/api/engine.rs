@@ -193,6 +193,24 @@ async fn link_send_and_receive() {
         }
     }
 
+    // A 16 MiB document: the bytes cross into the page in 1 MiB chunks.
+    let big: Vec<u8> = b"%PDF-1.7\n"
+        .iter()
+        .copied()
+        .chain((0..16 * 1024 * 1024u32).map(|i| (i ^ (i >> 7)) as u8))
+        .collect();
+    let mut doc = media(big.clone(), "application/pdf", Some("big.pdf"), None);
+    doc.as_document = true;
+    let started = Instant::now();
+    let sent = h.send_media(to.clone(), doc).await.unwrap();
+    eprintln!("16 MiB document sent in {:?}", started.elapsed());
+    let records = sim.control().sent("15550001001").await;
+    let r = records
+        .iter()
+        .find(|r| r.id == sent.id)
+        .expect("the big document arrived");
+    assert_eq!(r.sha256.as_deref(), Some(sha256_hex(&big).as_str()));
+
     // Incoming.
     let msg_id = sim
         .control()
