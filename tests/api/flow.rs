@@ -446,3 +446,117 @@ async fn validation_isolation_and_idempotency() {
         (json!(true), json!("15550001111@c.us"))
     );
 }
+
+async fn wait_status(app: &TestApp, key: &str, session: &str, want: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..160 {
+        last = json(
+            app.get(&format!("/api/v1/sessions/status/?session={session}"), key)
+                .await,
+            200,
+        )
+        .await;
+        if last["data"]["status"] == want {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("session {session} never reached {want}: {last}");
+}
+
+/// The session endpoints over their life: pairing code through init, list, restart (no QR
+/// again), logout (profile wiped), init again, delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_lifecycle_over_http() {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = app_with_sim(Backend::Sqlite, &sim).await;
+    let key = app.admin_key.clone();
+
+    let bad = app
+        .post_json(
+            "/api/v1/sessions/init/",
+            &key,
+            json!({ "session": "shop", "phoneNumber": "12" }),
+        )
+        .await;
+    assert_eq!(json(bad, 400).await["field"], "phoneNumber");
+    let init = app
+        .post_json(
+            "/api/v1/sessions/init/",
+            &key,
+            json!({ "session": "shop", "phoneNumber": "+1 555 000 7777" }),
+        )
+        .await;
+    let init = json(init, 200).await;
+    let code = init["data"]["pairingCode"].as_str().unwrap().to_string();
+    assert_eq!(code.len(), 8, "{init}");
+    sim.control().enter_pairing_code(&code).await.unwrap();
+    let st = wait_status(&app, &key, "shop", "connected").await;
+    assert_eq!(st["data"]["phoneNumber"], "15550007777");
+
+    let list = json(app.get("/api/v1/sessions/", &key).await, 200).await;
+    let list = list["data"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0]["sessionId"].clone(), list[0]["status"].clone()),
+        (json!("shop"), json!("connected"))
+    );
+    let qr = json(app.get("/api/v1/sessions/qr/?session=shop", &key).await, 404).await;
+    assert_error(&qr, "QR_NOT_AVAILABLE");
+
+    json(
+        app.post_json("/api/v1/sessions/restart/", &key, json!({ "session": "shop" }))
+            .await,
+        200,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let st = wait_status(&app, &key, "shop", "connected").await;
+    assert_eq!(st["data"]["phoneNumber"], "15550007777", "back without a new link");
+
+    json(
+        app.post_json("/api/v1/sessions/logout/?session=shop", &key, json!({}))
+            .await,
+        200,
+    )
+    .await;
+    let st = wait_status(&app, &key, "shop", "logged_out").await;
+    assert!(st["data"]["phoneNumber"].is_null());
+    assert!(
+        sim.control().devices().await.is_empty(),
+        "the phone no longer lists the device"
+    );
+    let sessions_dir = app.env.data_dir().join("sessions");
+    let profiles: Vec<_> = std::fs::read_dir(&sessions_dir)
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().join("profile").exists())
+        .collect();
+    assert!(profiles.is_empty(), "profile wiped");
+
+    let again = json(
+        app.post_json("/api/v1/sessions/init/", &key, json!({ "session": "shop" }))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(again["data"]["status"], "qr_pending");
+    let resp = app
+        .http
+        .delete(app.url("/api/v1/sessions/?session=shop"))
+        .header("Authorization", format!("ApiKey {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(resp, 200).await["data"]["deleted"], true);
+    assert_error(
+        &json(app.get("/api/v1/sessions/status/?session=shop", &key).await, 404).await,
+        "SESSION_NOT_FOUND",
+    );
+    assert_eq!(
+        json(app.get("/api/v1/sessions/", &key).await, 200).await["data"],
+        json!([])
+    );
+    assert!(!sessions_dir.join("1").exists(), "the session's directory is gone");
+}
