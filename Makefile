@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Where `make run` keeps its database, logs, media and browser profiles.
 export WAGATE__DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: run test deps build demo bench lint fmt clean
+.PHONY: run test deps build demo bench install lint fmt clean
 
 ## Build and start the gateway on SQLite at http://127.0.0.1:8080
 run: deps build
@@ -43,6 +43,16 @@ deps:
 bench: deps
 	$(CARGO) build --release --bins -p wagate -p wagate-bench
 	./target/release/wagate-bench
+
+## Installs the release binary, the systemd unit and a production config (not overwritten).
+install: build
+	$(SUDO) install -m 0755 target/release/wagate /usr/local/bin/wagate
+	$(SUDO) install -m 0644 config/wagate.service /etc/systemd/system/wagate.service
+	$(SUDO) install -d -m 0755 /etc/wagate
+	[ -f /etc/wagate/wagate.toml ] || $(SUDO) install -m 0640 config/production.toml.example /etc/wagate/wagate.toml
+	id wagate >/dev/null 2>&1 || $(SUDO) useradd --system --home-dir /var/lib/wagate --shell /usr/sbin/nologin wagate
+	$(SUDO) systemctl daemon-reload || true
+	@echo "installed: edit /etc/wagate/wagate.toml, then: systemctl enable --now wagate"
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -10,5 +10,6 @@ mod engine;
 mod envelope;
 mod flow;
 mod openapi;
+mod ops;
 mod sessions_offline;
 mod support;
