@@ -178,7 +178,14 @@ impl Actor {
 
         let wa_url = &self.settings.browser.whatsapp_url;
         if let Err(e) = page.client.goto(wa_url).await {
-            return Err(Outcome::Failed(format!("could not load {wa_url}: {e}")));
+            let msg = format!("could not load {wa_url}: {e}");
+            // A network error will not go away by retrying at once; a browser that died while
+            // loading will (the session reopens with backoff).
+            return Err(if msg.contains("net::ERR_") {
+                Outcome::Failed(msg)
+            } else {
+                Outcome::BrowserLost(msg)
+            });
         }
         let deadline = Instant::now() + BOOT_TIMEOUT;
         loop {
@@ -509,7 +516,11 @@ impl Actor {
                 return Some(Outcome::Restart);
             }
             Command::Logout { reply } => {
-                let result = self.call::<bool>("logout", vec![], CALL_TIMEOUT).await;
+                let result = match self.call::<bool>("logout", vec![], CALL_TIMEOUT).await {
+                    // The page navigates away as it logs out: losing the call's answer is expected.
+                    Err(SessionError::BrowserUnavailable(_)) => Ok(true),
+                    other => other,
+                };
                 let _ = reply.send(result.map(|_| ()));
                 return Some(Outcome::LoggedOut("logged out through the API".into()));
             }
