@@ -4,15 +4,15 @@ SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 # Where `make run` keeps its database, logs, media and browser profiles.
-export WAGATE__DATA_DIR ?= $(CURDIR)/data
+DATA_DIR ?= $(CURDIR)/data
 
 .PHONY: run test deps build demo bench install lint fmt clean
 
 ## Build and start the gateway on SQLite at http://127.0.0.1:8080
 run: deps build
-	mkdir -p "$(WAGATE__DATA_DIR)"
-	./target/release/wagate migrate
-	./target/release/wagate serve
+	mkdir -p "$(DATA_DIR)"
+	WAGATE__DATA_DIR="$(DATA_DIR)" ./target/release/wagate migrate
+	WAGATE__DATA_DIR="$(DATA_DIR)" ./target/release/wagate serve
 
 ## The whole test suite. PostgreSQL variants run when WAGATE_TEST_POSTGRES_URL is set (.ci/run sets it).
 test: deps

@@ -98,6 +98,8 @@ pub struct MediaSettings {
 pub struct AuthSettings {
     pub bcrypt_cost: u32,
     pub cache_ttl_secs: u64,
+    pub rate_limit_per_sec: u32,
+    pub rate_limit_burst: u32,
 }
 
 /// Which database a URL selects.

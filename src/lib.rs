@@ -33,6 +33,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: Database,
     pub auth: Authenticator,
+    pub rate_limit: auth::rate_limit::KeyRateLimit,
     pub sessions: SessionManager,
     pub started: Instant,
     /// The main (multi-thread) runtime: work that must finish even if its request is dropped
@@ -100,6 +101,10 @@ impl Application {
             settings: settings_arc,
             db,
             auth,
+            rate_limit: auth::rate_limit::KeyRateLimit::new(
+                settings.auth.rate_limit_per_sec,
+                settings.auth.rate_limit_burst,
+            ),
             sessions,
             started: Instant::now(),
             runtime: tokio::runtime::Handle::current(),

@@ -36,6 +36,8 @@ fn start_gateway(sim: &Simulator) -> Gateway {
         .env("WAGATE__DATA_DIR", data.path())
         .env("WAGATE__SERVER__PORT", "0")
         .env("WAGATE__LOG__LEVEL", "warn")
+        // The point is the gateway's own throughput, not the per-key limit.
+        .env("WAGATE__AUTH__RATE_LIMIT_PER_SEC", "0")
         .env("WAGATE__BROWSER__WHATSAPP_URL", sim.base_url())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

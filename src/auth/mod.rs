@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod password;
+pub mod rate_limit;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

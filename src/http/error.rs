@@ -26,6 +26,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("Internal server error")]
     Internal(String),
+    /// Over the key's rate limit; the number is the `Retry-After` in seconds.
+    #[error("Too many requests: retry in {0} s")]
+    RateLimited(u64),
     /// A domain error with its own status and code (sessions, messages, media).
     #[error("{message}")]
     Coded {
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
+            ApiError::RateLimited(_) => "RATE_LIMITED",
         }
     }
 }
@@ -89,6 +93,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Coded { status, .. } => *status,
             ApiError::Wa { .. } => StatusCode::BAD_GATEWAY,
         }
@@ -111,8 +116,10 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut resp = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::InvalidApiKey) {
-            resp.insert_header(("WWW-Authenticate", "ApiKey"));
+        match self {
+            ApiError::InvalidApiKey => drop(resp.insert_header(("WWW-Authenticate", "ApiKey"))),
+            ApiError::RateLimited(secs) => drop(resp.insert_header(("Retry-After", secs.to_string()))),
+            _ => {}
         }
         resp.json(body)
     }

@@ -35,7 +35,12 @@ impl FromRequest for ApiKey {
         Box::pin(async move {
             let key = key.filter(|k| !k.is_empty()).ok_or(ApiError::InvalidApiKey)?;
             let state = state.ok_or_else(|| ApiError::Internal("app state missing".into()))?;
-            Ok(ApiKey(state.auth.verify(&key).await?))
+            let principal = state.auth.verify(&key).await?;
+            state
+                .rate_limit
+                .check(&principal.key_id)
+                .map_err(|wait| ApiError::RateLimited(wait.as_secs().max(1)))?;
+            Ok(ApiKey(principal))
         })
     }
 }

@@ -86,6 +86,8 @@ impl Actor {
                     } else {
                         self.info.send_modify(|i| i.state = SessionState::Stopped);
                     }
+                    // Closed before answering: whoever hears "stopped" sees the handle not running.
+                    self.rx.close();
                     if let Some(r) = reply {
                         let _ = r.send(Ok(()));
                     }
@@ -100,6 +102,7 @@ impl Actor {
                             if record {
                                 self.publish(SessionState::Stopped, Some("stopped".into())).await;
                             }
+                            self.rx.close();
                             if let Some(r) = reply {
                                 let _ = r.send(Ok(()));
                             }
@@ -119,12 +122,14 @@ impl Actor {
                         i.qr = None;
                         i.qr_png = None;
                     });
+                    self.rx.close();
                     self.publish(SessionState::LoggedOut, Some(reason)).await;
                     break;
                 }
                 Outcome::Failed(reason) => {
                     tracing::error!(session = self.key.id, %reason, "session failed");
                     self.info.send_modify(|i| i.last_error = Some(reason.clone()));
+                    self.rx.close();
                     self.publish(SessionState::Failed, Some(reason)).await;
                     break;
                 }
@@ -583,7 +588,14 @@ impl Actor {
         timeout: Duration,
     ) -> Result<T, SessionError> {
         let page = self.page.as_ref().ok_or(SessionError::NotConnected)?;
-        page.call(name, args, timeout).await.map_err(bridge_error)
+        match page.call(name, args.clone(), timeout).await {
+            // The document was replaced since the last poll: install the bridge and try once more.
+            Err(BridgeError::Page { code, .. }) if code == "BRIDGE_MISSING" => {
+                page.install().await.map_err(bridge_error)?;
+                page.call(name, args, timeout).await.map_err(bridge_error)
+            }
+            other => other.map_err(bridge_error),
+        }
     }
 
     async fn send_media(&self, chat: &str, media: OutgoingMedia) -> Result<SentMessage, SessionError> {

@@ -115,3 +115,24 @@ async fn users_cannot_touch_each_others_keys(backend: Backend) {
     assert_eq!(body["data"]["user"]["isAdmin"], false);
 }
 both_backends!(key_isolation, users_cannot_touch_each_others_keys);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_over_its_rate_gets_429_with_retry_after() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let app = TestApp::spawn_with(env, |s| {
+        s.auth.rate_limit_per_sec = 1;
+        s.auth.rate_limit_burst = 3;
+    })
+    .await;
+    for _ in 0..3 {
+        json(app.get("/api/v1/me", &app.admin_key).await, 200).await;
+    }
+    let resp = app.get("/api/v1/me", &app.admin_key).await;
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_error(&json(resp, 429).await, "RATE_LIMITED");
+    let (_, other) = app.state.auth.create_key_for(1, "other").await.unwrap();
+    json(app.get("/api/v1/me", &other).await, 200).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    json(app.get("/api/v1/me", &app.admin_key).await, 200).await;
+}

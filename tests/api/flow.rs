@@ -505,14 +505,20 @@ async fn session_lifecycle_over_http() {
     let qr = json(app.get("/api/v1/sessions/qr/?session=shop", &key).await, 404).await;
     assert_error(&qr, "QR_NOT_AVAILABLE");
 
-    json(
-        app.post_json("/api/v1/sessions/restart/", &key, json!({ "session": "shop" }))
-            .await,
-        200,
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let st = wait_status(&app, &key, "shop", "connected").await;
+    let before = st["data"]["since"].clone();
+    let restart = app
+        .post_json("/api/v1/sessions/restart/", &key, json!({ "session": "shop" }))
+        .await;
+    json(restart, 200).await;
+    let mut st = wait_status(&app, &key, "shop", "connected").await;
+    for _ in 0..160 {
+        if st["data"]["since"] != before && st["data"]["status"] == "connected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        st = json(app.get("/api/v1/sessions/status/?session=shop", &key).await, 200).await;
+    }
+    assert_ne!(st["data"]["since"], before, "the session went through a restart: {st}");
     assert_eq!(st["data"]["phoneNumber"], "15550007777", "back without a new link");
 
     json(
