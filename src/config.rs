@@ -91,6 +91,7 @@ pub struct SessionSettings {
 pub struct MediaSettings {
     pub dir: PathBuf,
     pub max_upload_bytes: u64,
+    pub allow_private_urls: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -173,7 +173,7 @@ async fn read_json(
                 .decode(data.trim())
                 .map_err(|e| ApiError::validation("base64", format!("base64 is not valid: {e}")))?
         }
-        (None, Some(url)) => fetch(url, limit).await?,
+        (None, Some(url)) => fetch(url, limit, state.settings.media.allow_private_urls).await?,
         (Some(_), Some(_)) => return Err(ApiError::validation("url", "give either url or base64, not both")),
         (None, None) => return Err(ApiError::validation("file", "url or base64 is required")),
     };
@@ -199,11 +199,29 @@ async fn read_json(
     })
 }
 
-/// Downloads `url` (http or https) within the size limit.
-async fn fetch(url: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
+/// Downloads `url` (http or https) within the size limit; internal addresses only when allowed.
+async fn fetch(url: &str, limit: u64, allow_internal: bool) -> Result<Vec<u8>, ApiError> {
     let parsed = url::Url::parse(url).map_err(|_| ApiError::validation("url", "url is not a URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(ApiError::validation("url", "url must be http or https"));
+    }
+    if !allow_internal {
+        let host = parsed
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_string();
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| ApiError::validation("url", format!("cannot resolve {host}: {e}")))?
+            .collect();
+        if addrs.is_empty() || addrs.iter().any(|a| crate::media::is_internal(a.ip())) {
+            return Err(ApiError::validation(
+                "url",
+                "url points at an internal address (set media.allow_private_urls to allow it)",
+            ));
+        }
     }
     let fail = |e: String| {
         ApiError::coded(

@@ -372,6 +372,15 @@ async fn validation_isolation_and_idempotency() {
         (rec.msg_type.as_str(), rec.filename.as_deref()),
         ("document", Some("invoice.pdf"))
     );
+    // A URL on this machine is refused by default…
+    let png_url = format!("{}sim/qr.png?data=hello", sim.base_url());
+    let body = json!({ "recipient": "15550002002", "media_type": "image", "url": png_url });
+    let refused = json(
+        app.post_json("/api/v1/messages/send-media/", &key, body.clone()).await,
+        400,
+    )
+    .await;
+    assert_eq!(refused["field"], "url", "{refused}");
     let bad = json!({ "recipient": "15550002002", "media_type": "document", "base64": "***" });
     assert_error(
         &json(app.post_json("/api/v1/messages/send-media/", &key, bad).await, 400).await,
@@ -462,6 +471,40 @@ async fn wait_status(app: &TestApp, key: &str, session: &str, want: &str) -> Val
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!("session {session} never reached {want}: {last}");
+}
+
+/// `send-media` with a JSON `url` (allowed to fetch from this machine here): the fetched bytes arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_from_a_url() {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let app = TestApp::spawn_with(env, |s| {
+        point_at(s, &sim);
+        s.media.allow_private_urls = true;
+    })
+    .await;
+    let key = app.admin_key.clone();
+    app.link(&sim, &key, "default", "15550006543").await;
+    let url = format!("{}sim/qr.png?data=from-a-url", sim.base_url());
+    let expected = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    let body = json!({ "recipient": "15550002002", "media_type": "image", "url": url, "filename": "qr.png", "caption": "fetched" });
+    let sent = json(app.post_json("/api/v1/messages/send-media/", &key, body).await, 200).await;
+    let id = sent["data"]["messageId"].as_str().unwrap();
+    let rec = sim.control().sent("15550006543").await;
+    let rec = rec.iter().find(|r| r.id == id).expect("the image arrived");
+    assert_eq!(
+        rec.sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(&expected)).as_str())
+    );
+    assert_eq!(
+        (rec.msg_type.as_str(), rec.caption.as_deref()),
+        ("image", Some("fetched"))
+    );
+    let missing =
+        json!({ "recipient": "15550002002", "media_type": "image", "url": format!("{}no-such-file", sim.base_url()) });
+    let resp = json(app.post_json("/api/v1/messages/send-media/", &key, missing).await, 502).await;
+    assert_error(&resp, "MEDIA_DOWNLOAD_FAILED");
 }
 
 /// The session endpoints over their life: pairing code through init, list, restart (no QR
