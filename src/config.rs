@@ -29,6 +29,8 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub media: MediaSettings,
     pub auth: AuthSettings,
+    pub sending: SendingSettings,
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +41,7 @@ pub struct ServerSettings {
     pub workers: usize,
     pub max_json_bytes: usize,
     pub shutdown_timeout_secs: u64,
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +106,22 @@ pub struct AuthSettings {
     pub rate_limit_burst: u32,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendingSettings {
+    pub ack_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub timeout_secs: u64,
+    pub retry_initial_ms: u64,
+    pub retry_max_secs: u64,
+    pub max_age_secs: u64,
+    pub concurrency: usize,
+}
+
 /// Which database a URL selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
@@ -165,6 +184,15 @@ impl Settings {
         }
         if self.sessions.max_concurrent == 0 {
             return Err(invalid("sessions.max_concurrent", "must be at least 1"));
+        }
+        if !self.server.public_url.is_empty() && url::Url::parse(&self.server.public_url).is_err() {
+            return Err(invalid("server.public_url", "is not a URL"));
+        }
+        if self.webhooks.concurrency == 0 {
+            return Err(invalid("webhooks.concurrency", "must be at least 1"));
+        }
+        if self.sending.ack_timeout_secs == 0 {
+            return Err(invalid("sending.ack_timeout_secs", "must be at least 1"));
         }
         if url::Url::parse(&self.browser.whatsapp_url).is_err() {
             return Err(invalid("browser.whatsapp_url", "is not a URL"));

@@ -8,11 +8,13 @@ pub mod bootstrap;
 pub mod browser;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod http;
 pub mod media;
 pub mod sessions;
 pub mod sink;
 pub mod telemetry;
+pub mod upkeep;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -79,7 +81,9 @@ impl Application {
         for dir in [&settings.data_dir, &settings.media.dir] {
             std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         }
-        let db = Database::connect(&settings.database_url()?, settings.database.pool_size).await?;
+        let db = Database::connect(&settings.database_url()?, settings.database.pool_size)
+            .await?
+            .with_public_url(&settings.server.public_url);
         let auth = Authenticator::new(db.clone(), settings.auth.bcrypt_cost, settings.auth_cache_ttl());
         let first_start = bootstrap::first_start(&db, &auth).await?;
         tokio::spawn(auth.clone().run_maintenance(AUTH_UPKEEP));
@@ -88,6 +92,8 @@ impl Application {
         let (sessions, events) = SessionManager::new(settings_arc.clone(), db.clone());
         tokio::spawn(sink::consume(db.clone(), events));
         tokio::spawn(sessions.clone().run_reaper(REAP_PERIOD));
+        tokio::spawn(events::dispatcher::Dispatcher::new(db.clone(), settings.webhooks.clone()).run());
+        tokio::spawn(upkeep::run(db.clone(), settings_arc.clone()));
         let restoring = sessions.clone();
         tokio::spawn(async move {
             match restoring.restore().await {

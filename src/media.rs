@@ -125,9 +125,30 @@ pub fn is_internal(ip: std::net::IpAddr) -> bool {
 
 /// Where a user's uploads go, and the path the API reports (relative to the media dir).
 pub fn upload_path(media_dir: &Path, user_id: i64, filename: &str) -> (PathBuf, String) {
-    let stored = format!("{}-{}", uuid::Uuid::new_v4().simple(), safe_filename(filename));
-    let relative = format!("whatsapp_media/{user_id}/{stored}");
+    stored_path(media_dir, &format!("whatsapp_media/{user_id}"), filename)
+}
+
+fn stored_path(media_dir: &Path, folder: &str, filename: &str) -> (PathBuf, String) {
+    let relative = format!("{folder}/{}-{}", uuid::Uuid::new_v4().simple(), safe_filename(filename));
     (media_dir.join(&relative), relative)
+}
+
+/// Where an incoming message's media is saved: `whatsapp_media/<user>/in/<uuid>-<name>`.
+pub fn incoming_path(media_dir: &Path, user_id: i64, filename: &str) -> (PathBuf, String) {
+    stored_path(media_dir, &format!("whatsapp_media/{user_id}/in"), filename)
+}
+
+/// A file name for incoming media: WhatsApp's (documents have one), else `<type>.<extension>`.
+pub fn incoming_filename(filename: Option<&str>, mimetype: Option<&str>, kind: Option<&str>) -> String {
+    if let Some(name) = filename.filter(|n| !n.trim().is_empty()) {
+        return name.to_string();
+    }
+    let ext = mimetype
+        .map(|m| m.split(';').next().unwrap_or(m).trim())
+        .and_then(|m| mime_guess::get_mime_extensions_str(m))
+        .and_then(|exts| exts.first().copied())
+        .unwrap_or("bin");
+    format!("{}.{ext}", kind.unwrap_or("media"))
 }
 
 #[cfg(test)]

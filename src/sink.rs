@@ -1,5 +1,6 @@
 //! The consumer of session events: incoming messages are stored (direction `in`, once per
-//! WhatsApp id) and acks move outgoing messages forward (the highest ack wins).
+//! WhatsApp id) and acks move outgoing messages forward (the highest ack wins); the database
+//! writes the matching outbox events in the same transactions.
 
 use tokio::sync::mpsc;
 
@@ -46,15 +47,12 @@ async fn handle(db: &Database, event: SessionEvent) -> Result<(), DbError> {
 }
 
 async fn store_incoming(db: &Database, session: &SessionKey, m: WaMessage) -> Result<(), DbError> {
-    if db.message_by_wa_id(&m.id).await?.is_some() {
-        return Ok(());
-    }
     let now = crate::db::now();
     let chat = m.remote.clone().or(m.from.clone()).unwrap_or_default();
     let sent_at =
         m.t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
             .map(|t| t.naive_utc());
-    db.insert_message(NewMessage {
+    db.insert_incoming(NewMessage {
         user_id: session.user_id,
         session_id: Some(session.id),
         direction: "in".into(),
@@ -63,7 +61,7 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: WaMessage) -> Re
         msg_type: m.kind.clone().unwrap_or_else(|| "chat".into()),
         body: m.body.clone(),
         caption: m.caption.clone(),
-        media_path: None,
+        media_path: m.saved_media.clone(),
         media_mime: m.mimetype.clone(),
         media_filename: m.filename.clone(),
         media_size: m.size,
@@ -74,6 +72,8 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: WaMessage) -> Re
         updated_at: now,
         sent_at,
         idempotency_key: None,
+        sender_phone: m.author_phone.clone(),
+        error_code: None,
     })
     .await?;
     Ok(())

@@ -87,6 +87,22 @@
     }
   }
 
+  // The phone number behind a sender: the user part of a `@c.us` id, or what WhatsApp maps a
+  // `@lid` to (when it knows).
+  function phoneOf(w) {
+    const s = widStr(w);
+    if (!s) return null;
+    if (/@c\.us$/.test(s)) return s.split('@')[0];
+    if (!/@lid$/.test(s)) return null;
+    try {
+      const pn = req('WAWebApiContact').getPhoneNumber(w);
+      const p = widStr(pn);
+      return p ? p.split('@')[0] : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
   function serializeMsg(m) {
     const id = m.id || {};
     const mediaish = !!(m.directPath || m.mediaKey || m.mimetype);
@@ -107,6 +123,7 @@
       filename: m.filename || null,
       size: m.size || null,
       notifyName: m.notifyName || null,
+      authorPhone: phoneOf(m.author || id.participant || (id.fromMe ? null : m.from)),
       isGroup: /@g\.us$/.test(widStr(id.remote) || ''),
     };
   }
@@ -431,6 +448,25 @@
       return res && res.wid ? widStr(res.wid) : null;
     },
     sendText: (chatId, body) => sendText(chatId, body),
+    downloadMedia: async (msgId) => {
+      const msg = req('WAWebCollections').Msg.get(msgId);
+      if (!msg) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + msgId + ' in this page');
+      if (!msg.directPath) throw new BridgeError('WA_MEDIA_MISSING', 'the message has no media to download');
+      const dm = member(req('WAWebDownloadManager'), 'WAWebDownloadManager', 'downloadManager');
+      const buf = await member(dm, 'WAWebDownloadManager.downloadManager', 'downloadAndMaybeDecrypt')({
+        directPath: msg.directPath,
+        encFilehash: msg.encFilehash,
+        filehash: msg.filehash,
+        mediaKey: msg.mediaKey,
+        mediaKeyTimestamp: msg.mediaKeyTimestamp,
+        type: msg.type,
+        signal: new AbortController().signal,
+      });
+      const bytes = new Uint8Array(buf);
+      let s = '';
+      for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+      return { data: btoa(s), size: bytes.length, mimetype: msg.mimetype || null, filename: msg.filename || null };
+    },
     putChunk: (uploadId, index, data) => {
       if (index === 0) chunks.set(uploadId, []);
       const parts = chunks.get(uploadId);

@@ -1,9 +1,8 @@
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::schema::messages as m;
-use super::{Database, DbResult, MessageFilter, MessageRow, MessageStatus, NewMessage, dispatch, now};
+use super::{Database, DbResult, MessageFilter, MessageRow, NewMessage, dispatch};
 
 impl Database {
     /// Inserts a message; `DbError::Conflict` when its idempotency key was used before.
@@ -41,65 +40,6 @@ impl Database {
                 .first(c)
                 .await
                 .optional())?)
-        })
-        .await
-    }
-
-    /// A send succeeded: `sent` (or better, when an ack already arrived) with WhatsApp's id.
-    pub async fn mark_message_sent(
-        &self,
-        id: i64,
-        wa_id: String,
-        status: MessageStatus,
-        sent_at: NaiveDateTime,
-    ) -> DbResult<()> {
-        let status = status.as_str();
-        self.run(move |mut conn| async move {
-            dispatch!(&mut conn, |c| diesel::update(m::table.find(id))
-                .set((
-                    m::status.eq(status),
-                    m::wa_message_id.eq(&wa_id),
-                    m::sent_at.eq(sent_at),
-                    m::updated_at.eq(now()),
-                    m::error_message.eq(None::<String>),
-                ))
-                .execute(c)
-                .await)?;
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn mark_message_failed(&self, id: i64, error: String) -> DbResult<()> {
-        self.run(move |mut conn| async move {
-            dispatch!(&mut conn, |c| diesel::update(m::table.find(id))
-                .set((
-                    m::status.eq("failed"),
-                    m::error_message.eq(&error),
-                    m::updated_at.eq(now())
-                ))
-                .execute(c)
-                .await)?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Moves a message with this WhatsApp id to `status` if that is further along than what
-    /// it has (acks can arrive twice or out of order: the highest wins). Returns the rows changed.
-    pub async fn advance_message_status(&self, wa_id: &str, status: MessageStatus) -> DbResult<usize> {
-        let wa_id = wa_id.to_string();
-        let rank_below = status.replaces();
-        let status = status.as_str();
-        self.run(move |mut conn| async move {
-            Ok(dispatch!(&mut conn, |c| diesel::update(
-                m::table
-                    .filter(m::wa_message_id.eq(&wa_id))
-                    .filter(m::status.eq_any(&rank_below))
-            )
-            .set((m::status.eq(status), m::updated_at.eq(now())))
-            .execute(c)
-            .await)?)
         })
         .await
     }

@@ -4,11 +4,13 @@
 //! use [`dispatch!`], which writes the diesel DSL once and type-checks it for each backend.
 
 mod api_keys;
+mod events;
 mod messages;
 pub mod models;
 pub mod schema;
 mod sessions;
 mod users;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -23,7 +25,9 @@ use futures_util::FutureExt;
 
 use crate::config::DatabaseUrl;
 
+pub use events::{AttemptOutcome, DeliveryRow, EventRow};
 pub use models::*;
+pub use webhooks::WebhookRow;
 
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
@@ -90,6 +94,26 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// Inside a transaction: inserts the event and returns what to publish after the commit.
+macro_rules! insert_event {
+    ($c:expr, $new:expr, $session:expr) => {{
+        let new: $crate::events::NewEvent = $new;
+        let id: i64 = diesel::insert_into($crate::db::schema::events::table)
+            .values(&new)
+            .returning($crate::db::schema::events::id)
+            .get_result($c)
+            .await?;
+        $crate::events::Published {
+            id,
+            user_id: new.user_id,
+            session: $session,
+            event: new.event,
+            body: new.body.into(),
+        }
+    }};
+}
+pub(crate) use insert_event;
+
 /// Waits at most 10 s for a connection, so a dead database gives errors instead of hung requests.
 macro_rules! build_pool {
     ($mgr:expr, $size:expr) => {
@@ -113,6 +137,10 @@ pub struct Database {
     /// cancels a query half-way: diesel-async's SQLite wrapper would block the thread to finish it,
     /// which panics on actix's single-threaded worker runtimes.
     runtime: tokio::runtime::Handle,
+    /// Told about every committed event row.
+    bus: crate::events::EventBus,
+    /// Prefix of links in event payloads (media URLs); empty = paths relative to the gateway.
+    public_url: std::sync::Arc<str>,
 }
 
 impl Database {
@@ -148,7 +176,19 @@ impl Database {
             pools,
             sqlite_path,
             runtime: tokio::runtime::Handle::current(),
+            bus: crate::events::EventBus::default(),
+            public_url: "".into(),
         })
+    }
+
+    /// Links in event payloads start with this (the gateway's public address).
+    pub fn with_public_url(mut self, url: &str) -> Self {
+        self.public_url = url.trim_end_matches('/').into();
+        self
+    }
+
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.bus
     }
 
     pub fn backend(&self) -> &'static str {

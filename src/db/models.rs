@@ -64,6 +64,8 @@ pub struct SessionRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub connected_at: Option<NaiveDateTime>,
+    /// Outgoing messages that never got a server ack (`ACK_TIMEOUT`): a sign of a sick session.
+    pub ack_timeouts: i64,
 }
 
 /// A state transition to record: the row's current status and one history line.
@@ -115,6 +117,8 @@ pub struct MessageRow {
     pub updated_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
     pub idempotency_key: Option<String>,
+    pub sender_phone: Option<String>,
+    pub error_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -139,6 +143,8 @@ pub struct NewMessage {
     pub updated_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
     pub idempotency_key: Option<String>,
+    pub sender_phone: Option<String>,
+    pub error_code: Option<String>,
 }
 
 /// Filters of the message listing; all optional.
@@ -157,6 +163,8 @@ pub struct MessageFilter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
+    /// Waiting in the session's outbound queue.
+    Queued,
     Pending,
     Sent,
     Delivered,
@@ -168,7 +176,8 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 7] = [
+    pub const ALL: [MessageStatus; 8] = [
+        MessageStatus::Queued,
         MessageStatus::Pending,
         MessageStatus::Sent,
         MessageStatus::Delivered,
@@ -180,6 +189,7 @@ impl MessageStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            MessageStatus::Queued => "queued",
             MessageStatus::Pending => "pending",
             MessageStatus::Sent => "sent",
             MessageStatus::Delivered => "delivered",

@@ -37,6 +37,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         connected_at -> Nullable<Timestamp>,
+        ack_timeouts -> BigInt,
     }
 }
 
@@ -62,6 +63,8 @@ diesel::table! {
         updated_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
         idempotency_key -> Nullable<Text>,
+        sender_phone -> Nullable<Text>,
+        error_code -> Nullable<Text>,
     }
 }
 
@@ -83,3 +86,50 @@ diesel::table! {
 
 diesel::joinable!(session_events -> whatsapp_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(session_events, whatsapp_sessions);
+
+diesel::table! {
+    webhooks (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        url -> Text,
+        secret -> Text,
+        events -> Text,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        uid -> Text,
+        user_id -> BigInt,
+        session_id -> Nullable<BigInt>,
+        event -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_status_code -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        event_id -> BigInt,
+        attempt -> Integer,
+        url -> Text,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        latency_ms -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> events (event_id));
+diesel::allow_tables_to_appear_in_same_query!(events, webhook_deliveries);

@@ -2,7 +2,9 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{session_events, whatsapp_sessions as ws};
-use super::{Database, DbError, DbResult, SessionEventRow, SessionRow, SessionStatusUpdate, dispatch, now};
+use super::{
+    Database, DbError, DbResult, SessionEventRow, SessionRow, SessionStatusUpdate, dispatch, insert_event, now,
+};
 
 impl Database {
     /// The user's session row of this name, created (status `stopped`) when missing.
@@ -73,29 +75,35 @@ impl Database {
         .await
     }
 
-    /// Records a transition: the row's status and a line of history, in one transaction.
+    /// Records a transition: the row's status, a line of history and the `session.status` event,
+    /// in one transaction.
     pub async fn record_session_state(&self, session_id: i64, update: SessionStatusUpdate) -> DbResult<()> {
-        self.run(move |mut conn| async move {
-            dispatch!(&mut conn, |c| c
-                .transaction::<_, DbError, _>(async |c| {
-                    diesel::update(ws::table.find(session_id))
-                        .set(&update)
-                        .execute(c)
-                        .await?;
-                    diesel::insert_into(session_events::table)
-                        .values((
-                            session_events::session_id.eq(session_id),
-                            session_events::state.eq(&update.status),
-                            session_events::reason.eq(&update.status_reason),
-                            session_events::created_at.eq(update.updated_at),
-                        ))
-                        .execute(c)
-                        .await?;
-                    Ok(())
-                })
-                .await)
-        })
-        .await
+        let published = self
+            .run(move |mut conn| async move {
+                dispatch!(&mut conn, |c| c
+                    .transaction::<_, DbError, _>(async |c| {
+                        let row: SessionRow = diesel::update(ws::table.find(session_id))
+                            .set(&update)
+                            .returning(SessionRow::as_returning())
+                            .get_result(c)
+                            .await?;
+                        diesel::insert_into(session_events::table)
+                            .values((
+                                session_events::session_id.eq(session_id),
+                                session_events::state.eq(&update.status),
+                                session_events::reason.eq(&update.status_reason),
+                                session_events::created_at.eq(update.updated_at),
+                            ))
+                            .execute(c)
+                            .await?;
+                        let name = Some(row.name.clone());
+                        Ok(insert_event!(c, Database::session_event(&row), name))
+                    })
+                    .await)
+            })
+            .await?;
+        self.publish([published]);
+        Ok(())
     }
 
     pub async fn session_events(&self, session_id: i64, limit: i64) -> DbResult<Vec<SessionEventRow>> {

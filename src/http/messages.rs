@@ -158,13 +158,17 @@ pub async fn send_and_record(
         };
         let settled = match &result {
             Ok(sent) => {
-                let status = MessageStatus::from_ack(sent.ack).max(MessageStatus::Sent);
+                // Ack 0: WhatsApp took it but its server has not confirmed yet (`pending`).
+                let status = MessageStatus::from_ack(sent.ack).max(MessageStatus::Pending);
                 let at = chrono::DateTime::from_timestamp(sent.t, 0)
                     .map(|t| t.naive_utc())
                     .unwrap_or_else(crate::db::now);
                 db.mark_message_sent(row.id, sent.id.clone(), status, at).await
             }
-            Err(e) => db.mark_message_failed(row.id, e.to_string()).await,
+            Err(e) => {
+                let code = ApiError::from(e.clone()).code().to_string();
+                db.mark_message_failed(row.id, &code, e.to_string()).await
+            }
         };
         if let Err(e) = settled {
             tracing::error!(message = row.id, error = %e, "could not record a send's outcome");
@@ -197,6 +201,8 @@ pub fn new_message(p: &Principal, session_id: i64, chat: &ChatId, kind: &str, id
         updated_at: now,
         sent_at: None,
         idempotency_key: idem,
+        sender_phone: None,
+        error_code: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! adaptive poll of the page's event queue. chromedriver runs one command per WebDriver session
 //! at a time, so every call is short and a send never waits behind more than one poll.
 
+use base64::Engine as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,12 @@ enum Outcome {
     BrowserLost(String),
     LoggedOut(String),
     Failed(String),
+}
+
+/// What the bridge's `downloadMedia` returns.
+#[derive(serde::Deserialize)]
+struct Downloaded {
+    data: String,
 }
 
 pub(super) struct Actor {
@@ -398,9 +405,12 @@ impl Actor {
                 ))));
             }
             "msg_add" | "msg_create" => {
-                if let Ok(message) = serde_json::from_value::<WaMessage>(data) {
+                if let Ok(mut message) = serde_json::from_value::<WaMessage>(data) {
                     let session = self.key.clone();
                     let event = if event.kind == "msg_add" {
+                        if message.has_media {
+                            message.saved_media = self.save_incoming_media(&message).await;
+                        }
                         SessionEvent::Incoming { session, message }
                     } else {
                         SessionEvent::OwnMessage { session, message }
@@ -422,6 +432,36 @@ impl Actor {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Downloads an incoming message's media through the page and saves it under the media dir.
+    /// Returns the path relative to the media dir; on failure the message is kept without bytes.
+    async fn save_incoming_media(&self, m: &WaMessage) -> Option<String> {
+        let limit = self.settings.media.max_upload_bytes;
+        if m.size.is_some_and(|s| s as u64 > limit) {
+            tracing::info!(session = self.key.id, id = %m.id, "incoming media above media.max_upload_bytes: not downloaded");
+            return None;
+        }
+        let fetched: Result<Downloaded, _> = self.call("downloadMedia", vec![json!(m.id)], CALL_TIMEOUT).await;
+        let saved = async {
+            let d = fetched.map_err(|e| e.to_string())?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(d.data)
+                .map_err(|e| e.to_string())?;
+            let name = crate::media::incoming_filename(m.filename.as_deref(), m.mimetype.as_deref(), m.kind.as_deref());
+            let (path, relative) = crate::media::incoming_path(&self.settings.media.dir, self.key.user_id, &name);
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| e.to_string())?;
+            }
+            tokio::fs::write(&path, &bytes).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(relative)
+        }
+        .await;
+        saved
+            .inspect_err(
+                |e| tracing::warn!(session = self.key.id, id = %m.id, error = %e, "could not save incoming media"),
+            )
+            .ok()
     }
 
     async fn on_synced(&mut self, me: Me) {

@@ -23,6 +23,8 @@ pub struct WaMessage {
     pub from: Option<String>,
     pub to: Option<String>,
     pub author: Option<String>,
+    /// The sender's phone number when the sender is a `@lid` and WhatsApp knows the number.
+    pub author_phone: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub body: Option<String>,
@@ -37,6 +39,9 @@ pub struct WaMessage {
     pub notify_name: Option<String>,
     #[serde(default)]
     pub is_group: bool,
+    /// Where the actor saved the media bytes (relative to the media dir), if it could.
+    #[serde(skip_deserializing)]
+    pub saved_media: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,239 @@
+//! Delivers outbox events to webhooks: at least once, in order per (user, session), with
+//! exponential backoff and jitter, dead-lettered after `webhooks.max_age_secs`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::sync::Semaphore;
+
+use crate::config::WebhookSettings;
+use crate::db::{AttemptOutcome, Database, DeliveryRow, EventRow, WebhookRow};
+
+use super::signing::sign;
+
+/// How often the outbox is looked at when nothing wakes the dispatcher (retries falling due).
+const IDLE_TICK: Duration = Duration::from_millis(500);
+/// Events taken per database round trip within one session's line.
+const BATCH: i64 = 100;
+
+type Group = (i64, Option<i64>);
+
+/// The result of one HTTP attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub latency: Duration,
+    /// A 429's `Retry-After`, in seconds.
+    pub retry_after: Option<u64>,
+}
+
+impl Attempt {
+    pub fn delivered(&self) -> bool {
+        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// 4xx other than 408 and 429: the receiver refuses this event; retrying will not help.
+    pub fn refused(&self) -> bool {
+        self.status_code
+            .is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429)
+    }
+}
+
+/// Builds the HTTP client every delivery uses.
+pub fn client(settings: &WebhookSettings) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(settings.timeout_secs))
+        .connect_timeout(Duration::from_secs(settings.timeout_secs.min(5)))
+        .user_agent(concat!("wagate/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("the webhook HTTP client builds")
+}
+
+/// One signed POST of an envelope.
+pub async fn post(client: &reqwest::Client, hook: &WebhookRow, uid: &str, event: &str, body: &str) -> Attempt {
+    let t = chrono::Utc::now().timestamp();
+    let started = Instant::now();
+    let sent = client
+        .post(&hook.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("X-Wagate-Event-Id", uid)
+        .header("X-Wagate-Event", event)
+        .header("X-Wagate-Timestamp", t.to_string())
+        .header("X-Wagate-Signature", sign(&hook.secret, t, body.as_bytes()))
+        .body(body.to_string())
+        .send()
+        .await;
+    match sent {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            let error = if resp.status().is_success() {
+                None
+            } else {
+                let text = resp.text().await.unwrap_or_default();
+                let text: String = text.chars().take(200).collect();
+                Some(format!("HTTP {code} {}", text.trim()).trim().to_string())
+            };
+            Attempt {
+                status_code: Some(code),
+                error,
+                latency: started.elapsed(),
+                retry_after,
+            }
+        }
+        Err(e) => Attempt {
+            status_code: None,
+            error: Some(describe(&e)),
+            latency: started.elapsed(),
+            retry_after: None,
+        },
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}
+
+pub struct Dispatcher {
+    db: Database,
+    client: reqwest::Client,
+    settings: WebhookSettings,
+    busy: Mutex<HashSet<Group>>,
+    slots: Arc<Semaphore>,
+}
+
+impl Dispatcher {
+    pub fn new(db: Database, settings: WebhookSettings) -> Arc<Self> {
+        Arc::new(Dispatcher {
+            client: client(&settings),
+            slots: Arc::new(Semaphore::new(settings.concurrency)),
+            db,
+            settings,
+            busy: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Runs until the runtime stops. Undelivered events stay in the database for the next start.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.clone().start_due().await {
+                tracing::warn!(error = %e, "webhook dispatcher could not read the outbox");
+            }
+            tokio::select! {
+                _ = self.db.events().woken() => {}
+                _ = tokio::time::sleep(IDLE_TICK) => {}
+            }
+        }
+    }
+
+    /// Starts a delivery task for every session line whose head is due and not already being worked.
+    async fn start_due(self: Arc<Self>) -> Result<(), crate::db::DbError> {
+        let now = crate::db::now();
+        for head in self.db.pending_heads().await? {
+            let group = (head.user_id, head.session_id);
+            if head.next_attempt_at > now || !self.busy.lock().unwrap().insert(group) {
+                continue;
+            }
+            let me = self.clone();
+            tokio::spawn(async move {
+                let _slot = me.slots.clone().acquire_owned().await;
+                if let Err(e) = me.work_line(group, head.id).await {
+                    tracing::warn!(error = %e, user = group.0, "webhook delivery stopped on a database error");
+                }
+                me.busy.lock().unwrap().remove(&group);
+                // Events may have arrived for this line while it was busy.
+                me.db.events().wake();
+            });
+        }
+        Ok(())
+    }
+
+    /// Delivers one line's due events in order; stops at the first that must wait for a retry.
+    async fn work_line(&self, (user_id, session_id): Group, mut from: i64) -> Result<(), crate::db::DbError> {
+        let hook = self.db.webhook(user_id).await?;
+        loop {
+            let batch = self.db.pending_in_group(user_id, session_id, from, BATCH).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for ev in batch {
+                from = ev.id + 1;
+                if ev.next_attempt_at > crate::db::now() {
+                    return Ok(());
+                }
+                let Some(hook) = hook.as_ref().filter(|h| h.wants(&ev.event)) else {
+                    self.db.skip_events(vec![ev.id]).await?;
+                    continue;
+                };
+                let attempt = post(&self.client, hook, &ev.uid, &ev.event, &ev.body).await;
+                let outcome = self.outcome(&ev, &attempt);
+                tracing::debug!(event = ev.id, code = ?attempt.status_code, ?outcome, "webhook attempt");
+                self.db
+                    .record_attempt(delivery_row(&ev, hook, &attempt), outcome)
+                    .await?;
+                if matches!(outcome, AttemptOutcome::Retry { .. }) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn outcome(&self, ev: &EventRow, a: &Attempt) -> AttemptOutcome {
+        if a.delivered() {
+            return AttemptOutcome::Delivered;
+        }
+        if a.refused() {
+            return AttemptOutcome::Refused;
+        }
+        let now = crate::db::now();
+        let age = (now - ev.created_at).to_std().unwrap_or_default();
+        let wait = self.backoff(ev.attempts as u32, a.retry_after);
+        if age + wait > Duration::from_secs(self.settings.max_age_secs) {
+            return AttemptOutcome::Dead;
+        }
+        AttemptOutcome::Retry {
+            at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
+        }
+    }
+
+    /// Exponential from `retry_initial_ms`, capped, with jitter (50–100 % of the step) so many
+    /// failing lines do not retry in lockstep; a receiver's `Retry-After` is honoured.
+    fn backoff(&self, failures_before: u32, retry_after: Option<u64>) -> Duration {
+        let base = Duration::from_millis(self.settings.retry_initial_ms);
+        let cap = Duration::from_secs(self.settings.retry_max_secs).max(base);
+        let step = base
+            .saturating_mul(2u32.saturating_pow(failures_before.min(30)))
+            .min(cap);
+        let jittered = step.mul_f64(rand::rng().random_range(0.5..=1.0));
+        jittered.max(Duration::from_secs(retry_after.unwrap_or(0)).min(cap))
+    }
+}
+
+fn delivery_row(ev: &EventRow, hook: &WebhookRow, a: &Attempt) -> DeliveryRow {
+    DeliveryRow {
+        id: 0,
+        event_id: ev.id,
+        attempt: ev.attempts + 1,
+        url: hook.url.clone(),
+        status_code: a.status_code.map(i32::from),
+        error: a.error.clone(),
+        latency_ms: a.latency.as_millis().min(i32::MAX as u128) as i32,
+        created_at: crate::db::now(),
+    }
+}

@@ -1,0 +1,147 @@
+//! What an event looks like on the wire: `{id, event, session, timestamp, payload}`.
+
+use chrono::NaiveDateTime;
+use diesel::Insertable;
+use serde_json::{Value, json};
+
+use crate::db::schema::events;
+use crate::db::{MessageRow, MessageStatus, SessionRow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A new incoming message.
+    Message,
+    /// An outgoing message's status changed (an ack, or a failure).
+    MessageAck,
+    /// A session changed state.
+    SessionStatus,
+    /// Sent by `POST /api/v1/webhook/test/`, never stored.
+    Test,
+}
+
+impl EventKind {
+    pub const SUBSCRIBABLE: [EventKind; 3] = [EventKind::Message, EventKind::MessageAck, EventKind::SessionStatus];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Message => "message",
+            EventKind::MessageAck => "message.ack",
+            EventKind::SessionStatus => "session.status",
+            EventKind::Test => "webhook.test",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::SUBSCRIBABLE.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// An outbox row to insert (pending delivery).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = events)]
+pub struct NewEvent {
+    pub uid: String,
+    pub user_id: i64,
+    pub session_id: Option<i64>,
+    pub event: String,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+    pub status: String,
+    pub next_attempt_at: NaiveDateTime,
+}
+
+impl NewEvent {
+    pub fn new(kind: EventKind, user_id: i64, session: Option<(i64, &str)>, payload: Value) -> Self {
+        let now = crate::db::now();
+        let uid = format!("evt_{}", uuid::Uuid::new_v4().simple());
+        let body = envelope(&uid, kind, session.map(|s| s.1), now, payload).to_string();
+        NewEvent {
+            uid,
+            user_id,
+            session_id: session.map(|s| s.0),
+            event: kind.as_str().into(),
+            body,
+            created_at: now,
+            status: "pending".into(),
+            next_attempt_at: now,
+        }
+    }
+}
+
+/// `timestamp` is unix milliseconds.
+pub fn envelope(uid: &str, kind: EventKind, session: Option<&str>, at: NaiveDateTime, payload: Value) -> Value {
+    json!({
+        "id": uid,
+        "event": kind.as_str(),
+        "session": session,
+        "timestamp": at.and_utc().timestamp_millis(),
+        "payload": payload,
+    })
+}
+
+/// WhatsApp's ack number and name for a stored status (`None` for incoming messages).
+pub fn ack_of(status: &str) -> Option<(i32, &'static str)> {
+    Some(match MessageStatus::parse(status)? {
+        MessageStatus::Failed => (-1, "ERROR"),
+        MessageStatus::Queued | MessageStatus::Pending => (0, "PENDING"),
+        MessageStatus::Sent => (1, "SERVER"),
+        MessageStatus::Delivered => (2, "DEVICE"),
+        MessageStatus::Read => (3, "READ"),
+        MessageStatus::Played => (4, "PLAYED"),
+        MessageStatus::Received => return None,
+    })
+}
+
+/// A message as events and the API show it. `me` is the session's own WhatsApp id.
+pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Value {
+    let incoming = m.direction == "in";
+    let (from, to) = if incoming {
+        (Some(m.chat_id.as_str()), me)
+    } else {
+        (me, Some(m.chat_id.as_str()))
+    };
+    let has_media = m.media_mime.is_some() || m.media_path.is_some();
+    let media = has_media.then(|| {
+        json!({
+            "url": m.media_path.as_ref().map(|_| format!("{public_url}/api/v1/messages/{}/media", m.id)),
+            "mimetype": m.media_mime,
+            "filename": m.media_filename,
+            "size": m.media_size,
+        })
+    });
+    let ack = ack_of(&m.status);
+    json!({
+        "id": m.wa_message_id,
+        "dbId": m.id,
+        "from": from,
+        "to": to,
+        "fromMe": !incoming,
+        "chatId": m.chat_id,
+        "author": m.sender,
+        "authorPhone": m.sender_phone,
+        "type": m.msg_type,
+        "body": m.body.as_ref().or(m.caption.as_ref()),
+        "caption": m.caption,
+        "hasMedia": has_media,
+        "media": media,
+        "timestamp": m.sent_at.unwrap_or(m.created_at).and_utc().timestamp(),
+        "status": m.status,
+        "ack": ack.map(|a| a.0),
+        "ackName": ack.map(|a| a.1),
+        "error": m.error_message,
+        "errorCode": m.error_code,
+    })
+}
+
+pub fn session_payload(s: &SessionRow) -> Value {
+    json!({
+        "name": s.name,
+        "status": s.status,
+        "reason": s.status_reason,
+        "phone": s.phone_number,
+        "wid": s.wid,
+        "pushName": s.push_name,
+        "lastError": s.last_error,
+        "ackTimeouts": s.ack_timeouts,
+    })
+}

@@ -1,0 +1,37 @@
+//! Periodic housekeeping: outgoing messages WhatsApp never acknowledged become `failed`
+//! (`ACK_TIMEOUT`), and settled events older than the webhook maximum age are forgotten.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::db::Database;
+
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+pub async fn run(db: Database, settings: Arc<Settings>) {
+    let ack_deadline = Duration::from_secs(settings.sending.ack_timeout_secs);
+    // Checked often enough that a message is late by at most half its deadline (and ≤ 5 s).
+    let tick = (ack_deadline / 2).clamp(Duration::from_millis(500), Duration::from_secs(5));
+    let mut last_purge = tokio::time::Instant::now();
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let cutoff = crate::db::now() - chrono::Duration::from_std(ack_deadline).unwrap_or_default();
+        match db.expire_unacked(cutoff, ack_deadline.as_secs()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(messages = n, "outgoing messages failed with ACK_TIMEOUT"),
+            Err(e) => tracing::warn!(error = %e, "could not check for unacknowledged messages"),
+        }
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = tokio::time::Instant::now();
+            let keep = chrono::Duration::seconds(settings.webhooks.max_age_secs as i64);
+            match db.purge_events(crate::db::now() - keep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "purged settled events"),
+                Err(e) => tracing::warn!(error = %e, "could not purge old events"),
+            }
+        }
+    }
+}
