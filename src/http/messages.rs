@@ -38,11 +38,15 @@ pub fn message_json(m: &MessageRow) -> Value {
         "type": m.msg_type,
         "body": m.body,
         "caption": m.caption,
-        "media": m.media_path.as_ref().map(|p| json!({
-            "path": p, "mimetype": m.media_mime, "filename": m.media_filename, "size": m.media_size,
+        "senderPhone": m.sender_phone,
+        "media": (m.media_path.is_some() || m.media_mime.is_some()).then(|| json!({
+            "path": m.media_path,
+            "url": m.media_path.as_ref().map(|_| format!("/api/v1/messages/{}/media", m.id)),
+            "mimetype": m.media_mime, "filename": m.media_filename, "size": m.media_size,
         })),
         "status": m.status,
         "error": m.error_message,
+        "errorCode": m.error_code,
         "messageId": m.wa_message_id,
         "createdAt": m.created_at.and_utc(),
         "sentAt": m.sent_at.map(|t| t.and_utc()),
@@ -106,7 +110,8 @@ pub async fn resolve_recipient(state: &AppState, handle: &SessionHandle, chat: C
 /// The answer to a send, also what an idempotent retry gets again.
 pub fn send_answer(row: &MessageRow, success_message: &str) -> Result<HttpResponse, ApiError> {
     match row.status.as_str() {
-        "pending" => Err(ApiError::coded(
+        // Pending with a WhatsApp id: sent, the server ack has not come yet.
+        "pending" if row.wa_message_id.is_none() => Err(ApiError::coded(
             StatusCode::CONFLICT,
             "SEND_IN_PROGRESS",
             "A send with this Idempotency-Key is still in progress",
@@ -383,6 +388,50 @@ pub async fn get_one(
         .await?
         .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND", format!("No message {id}")))?;
     Ok(ok(message_json(&row)))
+}
+
+/// `GET /api/v1/messages/{id}/media`: the stored file of a message (sent or received).
+#[utoipa::path(tag = "messages", security(("api_key" = [])), params(("id" = i64, Path, description = "The message's dbId")), responses((status = 200, description = "The file, with its MIME type"), (status = 404, description = "MESSAGE_NOT_FOUND or MEDIA_NOT_FOUND")))]
+#[get("/api/v1/messages/{id}/media")]
+pub async fn media_file(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    id: web::Path<i64>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let row = state
+        .db
+        .message_for_user(p.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND", format!("No message {id}")))?;
+    let missing = || {
+        ApiError::coded(
+            StatusCode::NOT_FOUND,
+            "MEDIA_NOT_FOUND",
+            format!("Message {id} has no stored media"),
+        )
+    };
+    let relative = row.media_path.as_deref().ok_or_else(missing)?;
+    let file = actix_files::NamedFile::open_async(state.settings.media.dir.join(relative))
+        .await
+        .map_err(|_| missing())?;
+    let mime = row
+        .media_mime
+        .as_deref()
+        .and_then(|m| m.parse::<mime_guess::mime::Mime>().ok())
+        .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
+    let name = row
+        .media_filename
+        .clone()
+        .unwrap_or_else(|| crate::media::safe_filename(relative));
+    Ok(file
+        .set_content_type(mime)
+        .set_content_disposition(actix_web::http::header::ContentDisposition {
+            disposition: actix_web::http::header::DispositionType::Attachment,
+            parameters: vec![actix_web::http::header::DispositionParam::Filename(name)],
+        })
+        .into_response(&req))
 }
 
 #[derive(Debug, Deserialize)]

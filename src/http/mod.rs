@@ -2,6 +2,7 @@
 
 mod api_keys;
 pub mod error;
+mod events_stream;
 pub mod extract;
 mod health;
 mod me;
@@ -11,6 +12,7 @@ pub mod openapi;
 pub(crate) mod request_log;
 pub mod selector;
 mod sessions;
+mod webhook;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -51,6 +53,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
     .service(messages::list)
     .service(messages::get_one)
     .service(messages::check)
+    .service(messages::media_file)
+    .service(webhook::get_webhook)
+    .service(webhook::put_webhook)
+    .service(webhook::delete_webhook)
+    .service(webhook::test_webhook)
+    .service(webhook::deliveries)
+    .service(webhook::replay)
+    .service(events_stream::stream)
     .service(
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
             .url("/api/openapi.json", <openapi::ApiDoc as utoipa::OpenApi>::openapi()),

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api_keys, health, me, media, messages, sessions};
+use super::{api_keys, events_stream, health, me, media, messages, sessions, webhook};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,14 @@ use super::{api_keys, health, me, media, messages, sessions};
         messages::list,
         messages::get_one,
         messages::check,
+        messages::media_file,
+        webhook::get_webhook,
+        webhook::put_webhook,
+        webhook::delete_webhook,
+        webhook::test_webhook,
+        webhook::deliveries,
+        webhook::replay,
+        events_stream::stream,
     ),
     modifiers(&Security)
 )]

@@ -50,6 +50,7 @@ fn row_json(row: &SessionRow) -> Value {
         "pushName": row.push_name,
         "isReady": false,
         "since": row.updated_at.and_utc(),
+        "ackTimeouts": row.ack_timeouts,
     })
 }
 
@@ -272,7 +273,11 @@ pub async fn list(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpR
     let items: Vec<Value> = rows
         .iter()
         .map(|row| match state.sessions.last_handle(row.id) {
-            Some(h) => status_json(&row.name, &h.info()),
+            Some(h) => {
+                let mut j = status_json(&row.name, &h.info());
+                j["ackTimeouts"] = json!(row.ack_timeouts);
+                j
+            }
             None => row_json(row),
         })
         .collect();

@@ -21,8 +21,12 @@ async fn app_with_sim(backend: Backend, sim: &Simulator) -> TestApp {
 
 impl TestApp {
     pub async fn post_json(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
+        self.send_json(reqwest::Method::POST, path, key, body).await
+    }
+
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, key: &str, body: Value) -> reqwest::Response {
         self.http
-            .post(self.url(path))
+            .request(method, self.url(path))
             .header("Authorization", format!("ApiKey {key}"))
             .json(&body)
             .send()
@@ -55,14 +59,6 @@ impl TestApp {
         }
         panic!("session {session} did not connect");
     }
-}
-
-fn png_bytes(n: usize) -> Vec<u8> {
-    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"
-        .iter()
-        .copied()
-        .chain((0..n).map(|i| (i % 253) as u8))
-        .collect()
 }
 
 /// The seed's curl sequence: init → QR decodes to the simulator's payload → scan → status

@@ -11,5 +11,7 @@ mod envelope;
 mod flow;
 mod openapi;
 mod ops;
+mod receiver;
 mod sessions_offline;
 mod support;
+mod webhooks;

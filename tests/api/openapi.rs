@@ -28,6 +28,14 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/messages/"),
         ("get", "/api/v1/messages/{id}/"),
         ("get", "/api/v1/contacts/check/"),
+        ("get", "/api/v1/messages/{id}/media"),
+        ("get", "/api/v1/webhook/"),
+        ("put", "/api/v1/webhook/"),
+        ("delete", "/api/v1/webhook/"),
+        ("post", "/api/v1/webhook/test/"),
+        ("get", "/api/v1/webhook/deliveries/"),
+        ("post", "/api/v1/webhook/deliveries/{id}/replay/"),
+        ("get", "/api/v1/events/stream"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in routes {

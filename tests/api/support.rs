@@ -66,3 +66,12 @@ pub async fn link(sim: &Simulator, h: &SessionHandle, phone: &str) -> SessionInf
         .expect("the current QR payload is accepted");
     wait_state(h, SessionState::Connected, 60).await
 }
+
+/// Bytes that sniff as PNG, `n` bytes of body after the signature.
+pub fn png_bytes(n: usize) -> Vec<u8> {
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"
+        .iter()
+        .copied()
+        .chain((0..n).map(|i| (i % 253) as u8))
+        .collect()
+}
