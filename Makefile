@@ -41,6 +41,7 @@ deps:
 
 ## Numbers, not pass/fail: the release gateway against wagate-sim (BENCH_SESSIONS, BENCH_SENDS).
 bench: deps
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk
 	$(CARGO) build --release --bins -p wagate -p wagate-bench
 	./target/release/wagate-bench
 

@@ -3,6 +3,7 @@
 //! [`Application::build`] wires settings, database, authentication and the HTTP server, binds the
 //! listener (port 0 allowed) and returns the running server, so tests start the real app in-process.
 
+pub mod admin;
 pub mod auth;
 pub mod bootstrap;
 pub mod browser;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// (session id, number) → the chat id WhatsApp confirmed: a number is checked once per hour
     /// per session, not on every send.
     pub known_recipients: moka::future::Cache<(i64, String), String>,
+    /// Logged-in admins of the admin page.
+    pub admin: admin::AdminSessions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +121,7 @@ impl Application {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(3600))
                 .build(),
+            admin: admin::AdminSessions::default(),
         });
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(io_err(format!("binding {addr}")))?;

@@ -1,14 +1,16 @@
 //! `make bench`: the release gateway (a child process) against wagate-sim on loopback. Prints a
 //! table and writes `bench/results/<date>.json`. Numbers, not pass/fail.
 //!
-//! Env: `BENCH_SESSIONS` (default 10), `BENCH_SENDS` (default 200).
+//! Env: `BENCH_SESSIONS` (default 10), `BENCH_SENDS` (default 200), `BENCH_INCOMING` (default 100).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wagate_sim::{SimConfig, Simulator};
+use wagate_sim::{IncomingMessage, SimConfig, Simulator};
+
+mod receiver;
 
 struct Gateway {
     child: Child,
@@ -39,6 +41,9 @@ fn start_gateway(sim: &Simulator) -> Gateway {
         // The point is the gateway's own throughput, not the per-key limit.
         .env("WAGATE__AUTH__RATE_LIMIT_PER_SEC", "0")
         .env("WAGATE__BROWSER__WHATSAPP_URL", sim.base_url())
+        // A backlog built against a dead receiver drains as soon as the receiver is back.
+        .env("WAGATE__WEBHOOKS__RETRY_MAX_SECS", "1")
+        .env("WAGATE__WEBHOOKS__RETRY_INITIAL_MS", "200")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -229,6 +234,14 @@ async fn main() {
         }
     }
     let rss_sessions = rss_kb(pid);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle_cpu = machine_cpu_percent(Duration::from_secs(20)).await;
+    println!("whole machine CPU while {sessions} sessions sit idle: {idle_cpu:.1} % of one core");
+
+    // Events pile up while the webhook points at a port nobody listens on.
+    let rx = receiver::Receiver::start().await;
+    api.webhook(&http, &format!("http://127.0.0.1:{}/hook", receiver::free_port()))
+        .await;
     let mut busy = Vec::new();
     for _ in 0..sends {
         busy.push(api.send(&http, "s0").await);
@@ -266,6 +279,32 @@ async fn main() {
     let status = wrk(&format!("{}/api/v1/sessions/status/?session=s0", g.base), &g.key);
     println!("GET /api/v1/sessions/status/, 50 connections: {status}");
 
+    // The backlog drains to a fast local receiver: the dispatcher's sustained rate.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    api.webhook(&http, &rx.url).await;
+    let drained = rx.drain_rate(Duration::from_secs(3)).await;
+    println!("webhook backlog drained: {drained}");
+
+    // Incoming message on the simulator → webhook received, one at a time.
+    let incoming: usize = std::env::var("BENCH_INCOMING")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mut hook_latency = Vec::new();
+    for i in 0..incoming {
+        let body = format!("bench-in-{i}");
+        let t = Instant::now();
+        sim.control()
+            .deliver("15551000000", IncomingMessage::text("15550009999@c.us", &body))
+            .await
+            .unwrap();
+        if rx.wait_for_body(&body, Duration::from_secs(30)).await {
+            hook_latency.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let hook_latency = stats(hook_latency);
+    println!("incoming message → webhook received ({incoming} sequential): {hook_latency}");
+
     let result = json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
@@ -280,6 +319,9 @@ async fn main() {
         "send_text_1_session": one,
         "send_text_with_all_connected": busy,
         "send_text_parallel": { "sessions": sessions, "latency": parallel, "msg_per_s": all.len() as f64 / elapsed },
+        "idle_machine_cpu_percent_of_one_core": idle_cpu,
+        "webhook_backlog_drain": drained,
+        "incoming_to_webhook_ms": hook_latency,
     });
     println!("{}", serde_json::to_string_pretty(&result).unwrap());
     let dir = std::path::Path::new("bench/results");
@@ -294,7 +336,42 @@ struct GatewayRef {
     key: String,
 }
 
+/// Busy jiffies of the whole machine over `window`, as a percentage of one core.
+async fn machine_cpu_percent(window: Duration) -> f64 {
+    fn sample() -> (u64, u64) {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let cpu: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+        (cpu.iter().take(8).sum(), idle)
+    }
+    let (total0, idle0) = sample();
+    tokio::time::sleep(window).await;
+    let (total1, idle1) = sample();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let total = (total1 - total0).max(1) as f64;
+    let busy = total - (idle1 - idle0) as f64;
+    busy / total * cores * 100.0
+}
+
 impl GatewayRef {
+    async fn webhook(&self, http: &reqwest::Client, url: &str) {
+        let r = http
+            .put(format!("{}/api/v1/webhook/", self.base))
+            .header("Authorization", format!("ApiKey {}", self.key))
+            .json(&json!({ "url": url }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
     async fn send(&self, http: &reqwest::Client, session: &str) -> f64 {
         let t = Instant::now();
         let r = http

@@ -137,6 +137,18 @@ impl Authenticator {
         let _ = self.cache.invalidate_entries_if(move |_, p| p.key_id == key_id);
     }
 
+    /// The user, if `password` is theirs. Unknown users and users without a password cost a
+    /// bcrypt run too, so timing does not reveal which names exist.
+    pub async fn check_password(&self, username: &str, password: &str) -> Result<Option<crate::db::User>, AuthError> {
+        let user = self.db.user_by_name(username).await?;
+        let hash = user
+            .as_ref()
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_else(|| self.decoy_hash.to_string());
+        let matches = password::verify(password.to_string(), hash).await;
+        Ok(user.filter(|u| matches && u.password_hash.is_some()))
+    }
+
     pub async fn hash_password(&self, password: String) -> Result<String, AuthError> {
         password::hash(password, self.cost).await
     }

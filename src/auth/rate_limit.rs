@@ -23,6 +23,15 @@ impl KeyRateLimit {
         KeyRateLimit { limiter }
     }
 
+    /// `per_minute` attempts sustained, bursts up to `burst` (login attempts).
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        let limiter = NonZeroU32::new(per_minute).map(|rate| {
+            let burst = NonZeroU32::new(burst.max(1)).unwrap_or(rate);
+            Arc::new(RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)))
+        });
+        KeyRateLimit { limiter }
+    }
+
     /// Ok, or how long to wait before the next request would pass.
     pub fn check(&self, key_id: &str) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {

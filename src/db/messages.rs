@@ -44,14 +44,14 @@ impl Database {
         .await
     }
 
-    /// The user's messages, newest first, paged by id.
-    pub async fn list_messages(&self, user_id: i64, f: MessageFilter) -> DbResult<Vec<MessageRow>> {
+    /// The user's messages (everyone's for `None`), newest first, paged by id.
+    pub async fn list_messages(&self, user_id: Option<i64>, f: MessageFilter) -> DbResult<Vec<MessageRow>> {
         self.run(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| {
-                let mut q = m::table
-                    .filter(m::user_id.eq(user_id))
-                    .select(MessageRow::as_select())
-                    .into_boxed();
+                let mut q = m::table.select(MessageRow::as_select()).into_boxed();
+                if let Some(u) = user_id {
+                    q = q.filter(m::user_id.eq(u));
+                }
                 if let Some(s) = f.session_id {
                     q = q.filter(m::session_id.eq(s));
                 }

@@ -34,6 +34,18 @@ impl Database {
         .await
     }
 
+    pub async fn session_by_id(&self, id: i64) -> DbResult<Option<SessionRow>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| ws::table
+                .find(id)
+                .select(SessionRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
+
     pub async fn session_by_name(&self, user_id: i64, name: &str) -> DbResult<Option<SessionRow>> {
         let name = name.to_string();
         self.run(move |mut conn| async move {

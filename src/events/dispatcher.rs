@@ -15,6 +15,8 @@ use super::signing::sign;
 
 /// How often the outbox is looked at when nothing wakes the dispatcher (retries falling due).
 const IDLE_TICK: Duration = Duration::from_millis(500);
+/// How long a wake-up waits for more events to arrive before reading the outbox.
+const COALESCE: Duration = Duration::from_millis(10);
 /// Events taken per database round trip within one session's line.
 const BATCH: i64 = 100;
 
@@ -136,7 +138,10 @@ impl Dispatcher {
                 tracing::warn!(error = %e, "webhook dispatcher could not read the outbox");
             }
             tokio::select! {
-                _ = self.db.events().woken() => {}
+                _ = self.db.events().woken() => {
+                    // Let a burst (a send and its acks) land before reading the outbox.
+                    tokio::time::sleep(COALESCE).await;
+                }
                 _ = tokio::time::sleep(IDLE_TICK) => {}
             }
         }
@@ -172,15 +177,24 @@ impl Dispatcher {
             if batch.is_empty() {
                 return Ok(());
             }
+            let mut unwanted = Vec::new();
             for ev in batch {
-                from = ev.id + 1;
                 if ev.next_attempt_at > crate::db::now() {
+                    // A retry is not due: the rest of the line waits behind it.
+                    if !unwanted.is_empty() {
+                        self.db.skip_events(unwanted).await?;
+                    }
                     return Ok(());
                 }
+                from = ev.id + 1;
                 let Some(hook) = hook.as_ref().filter(|h| h.wants(&ev.event)) else {
-                    self.db.skip_events(vec![ev.id]).await?;
+                    unwanted.push(ev.id);
                     continue;
                 };
+                // Settle what no webhook wants before the next delivery (one UPDATE, not one each).
+                if !unwanted.is_empty() {
+                    self.db.skip_events(std::mem::take(&mut unwanted)).await?;
+                }
                 let attempt = post(&self.client, hook, &ev.uid, &ev.event, &ev.body).await;
                 let outcome = self.outcome(&ev, &attempt);
                 tracing::debug!(event = ev.id, code = ?attempt.status_code, ?outcome, "webhook attempt");
@@ -190,6 +204,9 @@ impl Dispatcher {
                 if matches!(outcome, AttemptOutcome::Retry { .. }) {
                     return Ok(());
                 }
+            }
+            if !unwanted.is_empty() {
+                self.db.skip_events(unwanted).await?;
             }
         }
     }

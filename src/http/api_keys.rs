@@ -9,7 +9,7 @@ use super::extract::ApiKey;
 use crate::AppState;
 use crate::db::ApiKeyRow;
 
-fn key_json(k: &ApiKeyRow) -> serde_json::Value {
+pub(crate) fn key_json(k: &ApiKeyRow) -> serde_json::Value {
     json!({
         "id": k.id,
         "keyId": k.key_id,

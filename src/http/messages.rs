@@ -347,7 +347,7 @@ pub async fn list(
     let rows = state
         .db
         .list_messages(
-            p.user_id,
+            Some(p.user_id),
             MessageFilter {
                 session_id,
                 status: q.status,

@@ -1,6 +1,6 @@
 //! The HTTP surface: routes, extractors and the envelope.
 
-mod api_keys;
+pub(crate) mod api_keys;
 pub mod error;
 mod events_stream;
 pub mod extract;
@@ -11,8 +11,8 @@ pub mod messages;
 pub mod openapi;
 pub(crate) mod request_log;
 pub mod selector;
-mod sessions;
-mod webhook;
+pub(crate) mod sessions;
+pub(crate) mod webhook;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -61,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
     .service(webhook::deliveries)
     .service(webhook::replay)
     .service(events_stream::stream)
+    .configure(crate::admin::configure)
     .service(
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
             .url("/api/openapi.json", <openapi::ApiDoc as utoipa::OpenApi>::openapi()),

@@ -28,7 +28,7 @@ struct SessionBody {
     session: Option<String>,
 }
 
-fn status_json(name: &str, info: &SessionInfo) -> Value {
+pub(crate) fn status_json(name: &str, info: &SessionInfo) -> Value {
     json!({
         "sessionId": name,
         "status": info.state,
@@ -41,7 +41,7 @@ fn status_json(name: &str, info: &SessionInfo) -> Value {
     })
 }
 
-fn row_json(row: &SessionRow) -> Value {
+pub(crate) fn row_json(row: &SessionRow) -> Value {
     json!({
         "sessionId": row.name,
         "status": row.status,

@@ -14,7 +14,7 @@ use crate::events::dispatcher::{client, post as deliver};
 use crate::events::envelope::envelope;
 use crate::events::signing::new_secret;
 
-fn webhook_json(w: &WebhookRow) -> Value {
+pub(crate) fn webhook_json(w: &WebhookRow) -> Value {
     json!({
         "url": w.url,
         "secret": w.secret,
@@ -25,7 +25,7 @@ fn webhook_json(w: &WebhookRow) -> Value {
     })
 }
 
-fn no_webhook() -> ApiError {
+pub(crate) fn no_webhook() -> ApiError {
     ApiError::coded(StatusCode::NOT_FOUND, "WEBHOOK_NOT_FOUND", "No webhook is configured")
 }
 
@@ -36,7 +36,7 @@ pub async fn get_webhook(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Resul
     Ok(ok(webhook_json(&hook)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PutWebhook {
     url: Option<String>,
@@ -83,10 +83,15 @@ pub async fn put_webhook(
     ApiKey(p): ApiKey,
     body: web::Json<PutWebhook>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let hook = save_webhook(&state, p.user_id, body.into_inner()).await?;
+    Ok(ok(webhook_json(&hook)))
+}
+
+/// Validates and stores a user's webhook (the API's PUT and the admin page's).
+pub(crate) async fn save_webhook(state: &AppState, user_id: i64, body: PutWebhook) -> Result<WebhookRow, ApiError> {
     let url = valid_url(body.url.as_deref())?;
     let events = valid_events(body.events)?;
-    let current = state.db.webhook(p.user_id).await?;
+    let current = state.db.webhook(user_id).await?;
     let secret = match body.secret.map(|s| s.trim().to_string()) {
         Some(s) if s.len() < 16 || s.len() > 200 => {
             return Err(ApiError::validation("secret", "secret must have 16 to 200 characters"));
@@ -95,11 +100,11 @@ pub async fn put_webhook(
         None => current.as_ref().map(|c| c.secret.clone()).unwrap_or_else(new_secret),
     };
     let now = crate::db::now();
-    let hook = state
+    Ok(state
         .db
         .put_webhook(WebhookRow {
             id: 0,
-            user_id: p.user_id,
+            user_id,
             url,
             secret,
             events,
@@ -107,8 +112,7 @@ pub async fn put_webhook(
             created_at: now,
             updated_at: now,
         })
-        .await?;
-    Ok(ok(webhook_json(&hook)))
+        .await?)
 }
 
 #[utoipa::path(tag = "webhook", security(("api_key" = [])), responses((status = 200, description = "Removed"), (status = 404, description = "WEBHOOK_NOT_FOUND")))]

@@ -146,8 +146,9 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub state: actix_web::web::Data<AppState>,
-    /// The first-start admin API key.
+    /// The first-start admin API key and password.
     pub admin_key: String,
+    pub admin_password: String,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -166,6 +167,7 @@ impl TestApp {
         tweak(&mut settings);
         let app = Application::build(settings).await.expect("application starts");
         let admin_key = app.first_start.as_ref().map(|f| f.api_key.clone()).unwrap_or_default();
+        let admin_password = app.first_start.as_ref().map(|f| f.password.clone()).unwrap_or_default();
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state();
         let handle = app.handle();
@@ -176,6 +178,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             state,
             admin_key,
+            admin_password,
             handle,
         }
     }

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admin;
 mod auth;
 mod cli;
 mod database;
