@@ -110,6 +110,12 @@ pub struct AuthSettings {
 #[serde(deny_unknown_fields)]
 pub struct SendingSettings {
     pub ack_timeout_secs: u64,
+    pub min_gap_ms: u64,
+    pub gap_jitter_ms: u64,
+    pub recipient_gap_ms: u64,
+    pub daily_cap: u64,
+    pub queue_ttl_secs: u64,
+    pub wait_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

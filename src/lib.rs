@@ -89,6 +89,7 @@ impl Application {
             .with_public_url(&settings.server.public_url);
         let auth = Authenticator::new(db.clone(), settings.auth.bcrypt_cost, settings.auth_cache_ttl());
         let first_start = bootstrap::first_start(&db, &auth).await?;
+        upkeep::settle_interrupted(&db).await;
         tokio::spawn(auth.clone().run_maintenance(AUTH_UPKEEP));
 
         let settings_arc = Arc::new(settings.clone());

@@ -74,6 +74,7 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: WaMessage) -> Re
         idempotency_key: None,
         sender_phone: m.author_phone.clone(),
         error_code: None,
+        expires_at: None,
     })
     .await?;
     Ok(())

@@ -1,5 +1,6 @@
 //! Periodic housekeeping: outgoing messages WhatsApp never acknowledged become `failed`
-//! (`ACK_TIMEOUT`), and settled events older than the webhook maximum age are forgotten.
+//! (`ACK_TIMEOUT`), queued messages past their TTL fail with EXPIRED, and settled events older
+//! than the webhook maximum age are forgotten.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,20 @@ use crate::config::Settings;
 use crate::db::Database;
 
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Once at start: sends that were in flight when the last run ended fail with SEND_INTERRUPTED.
+pub async fn settle_interrupted(db: &Database) {
+    let ids = match db.interrupted_sends().await {
+        Ok(ids) => ids,
+        Err(e) => return tracing::warn!(error = %e, "could not look for interrupted sends"),
+    };
+    let msg = "the gateway stopped while this message was being sent; it may or may not have reached WhatsApp";
+    match db.fail_messages(ids, "SEND_INTERRUPTED", msg.into()).await {
+        Ok(rows) if !rows.is_empty() => tracing::warn!(messages = rows.len(), "sends interrupted by the last stop"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not settle interrupted sends"),
+    }
+}
 
 pub async fn run(db: Database, settings: Arc<Settings>) {
     let ack_deadline = Duration::from_secs(settings.sending.ack_timeout_secs);
@@ -23,6 +38,20 @@ pub async fn run(db: Database, settings: Arc<Settings>) {
             Ok(0) => {}
             Ok(n) => tracing::warn!(messages = n, "outgoing messages failed with ACK_TIMEOUT"),
             Err(e) => tracing::warn!(error = %e, "could not check for unacknowledged messages"),
+        }
+        match db.expired_queued(crate::db::now()).await {
+            Ok(ids) if !ids.is_empty() => {
+                let msg = format!(
+                    "not sent within sending.queue_ttl_secs ({} s)",
+                    settings.sending.queue_ttl_secs
+                );
+                match db.fail_messages(ids, "EXPIRED", msg).await {
+                    Ok(rows) => tracing::warn!(messages = rows.len(), "queued messages expired"),
+                    Err(e) => tracing::warn!(error = %e, "could not expire queued messages"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not look for expired queued messages"),
         }
         if last_purge.elapsed() >= PURGE_EVERY {
             last_purge = tokio::time::Instant::now();

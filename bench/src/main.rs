@@ -40,6 +40,9 @@ fn start_gateway(sim: &Simulator) -> Gateway {
         .env("WAGATE__LOG__LEVEL", "warn")
         // The point is the gateway's own throughput, not the per-key limit.
         .env("WAGATE__AUTH__RATE_LIMIT_PER_SEC", "0")
+        // Nor the anti-ban pacing of the outbound queue.
+        .env("WAGATE__SENDING__MIN_GAP_MS", "0")
+        .env("WAGATE__SENDING__GAP_JITTER_MS", "0")
         .env("WAGATE__BROWSER__WHATSAPP_URL", sim.base_url())
         // A backlog built against a dead receiver drains as soon as the receiver is back.
         .env("WAGATE__WEBHOOKS__RETRY_MAX_SECS", "1")

@@ -218,13 +218,21 @@ impl Database {
     }
 
     pub async fn mark_message_failed(&self, id: i64, code: &str, message: String) -> DbResult<()> {
+        self.fail_messages(vec![id], code, message).await?;
+        Ok(())
+    }
+
+    /// Fails these messages with a code (each gets its `message.ack` event). Returns the rows.
+    pub async fn fail_messages(&self, ids: Vec<i64>, code: &str, message: String) -> DbResult<Vec<MessageRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         self.change_messages(MessageChange::Failed {
-            ids: vec![id],
+            ids,
             code: code.into(),
             message,
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Moves the message with this WhatsApp id to `status` if that is further along (acks can
@@ -259,11 +267,11 @@ impl Database {
             return Ok(0);
         }
         let rows = self
-            .change_messages(MessageChange::Failed {
-                ids: stale.iter().map(|s| s.0).collect(),
-                code: "ACK_TIMEOUT".into(),
-                message: format!("WhatsApp's server did not acknowledge the message within {deadline_secs} s"),
-            })
+            .fail_messages(
+                stale.iter().map(|s| s.0).collect(),
+                "ACK_TIMEOUT",
+                format!("WhatsApp's server did not acknowledge the message within {deadline_secs} s"),
+            )
             .await?;
         for session in rows.iter().filter_map(|r| r.session_id) {
             self.run(move |mut conn| async move {

@@ -7,6 +7,7 @@ mod api_keys;
 mod events;
 mod messages;
 pub mod models;
+mod queue;
 pub mod schema;
 mod sessions;
 mod users;

@@ -119,6 +119,8 @@ pub struct MessageRow {
     pub idempotency_key: Option<String>,
     pub sender_phone: Option<String>,
     pub error_code: Option<String>,
+    /// A queued message not sent by then fails with EXPIRED.
+    pub expires_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -145,6 +147,8 @@ pub struct NewMessage {
     pub idempotency_key: Option<String>,
     pub sender_phone: Option<String>,
     pub error_code: Option<String>,
+    /// A queued message not sent by then fails with EXPIRED.
+    pub expires_at: Option<NaiveDateTime>,
 }
 
 /// Filters of the message listing; all optional.

@@ -65,6 +65,7 @@ diesel::table! {
         idempotency_key -> Nullable<Text>,
         sender_phone -> Nullable<Text>,
         error_code -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
     }
 }
 

@@ -4,7 +4,6 @@
 //! bytes are checked against `media_type`, and nothing is stored when anything is wrong.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
@@ -18,13 +17,12 @@ use tokio::io::AsyncWriteExt;
 use super::error::ApiError;
 use super::extract::ApiKey;
 use super::messages::{
-    MAX_TEXT_CHARS, Payload, connected_session, idempotency_key, new_message, recipient, replay, resolve_recipient,
-    send_and_answer,
+    MAX_TEXT_CHARS, SendMode, checked_recipient, enqueue_and_answer, idempotency_key, new_message, recipient, replay,
+    send_target,
 };
 use super::selector::{SessionQuery, session_name};
 use crate::AppState;
 use crate::media::{MediaKind, safe_filename, sniff, upload_path};
-use crate::sessions::OutgoingMedia;
 
 const DONE: &str = "Media sent successfully";
 /// Text fields of the form are small; only `file` may be large.
@@ -260,6 +258,7 @@ pub async fn send_media(
     ApiKey(p): ApiKey,
     req: HttpRequest,
     query: web::Query<SessionQuery>,
+    mode: web::Query<SendMode>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let idem = idempotency_key(&req)?;
@@ -316,23 +315,15 @@ pub async fn send_media(
     let mimetype = sniff(kind, &bytes[..bytes.len().min(8192)], filename.as_deref())
         .map_err(|e| ApiError::coded(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", e.0))?;
 
-    let handle = connected_session(&state, &p, &name)?;
-    let chat = resolve_recipient(&state, &handle, chat).await?;
-    let mut row = new_message(&p, handle.key.id, &chat, kind.as_str(), idem.clone());
+    let (session_id, handle) = send_target(&state, &p, &name).await?;
+    let chat = checked_recipient(&state, &handle, chat).await?;
+    let mut row = new_message(&p, session_id, &chat, kind.as_str(), idem.clone());
     row.caption = form.caption.clone().filter(|c| !c.is_empty());
     row.media_path = Some(relative);
     row.media_mime = Some(mimetype.clone());
     row.media_filename = filename.clone();
     row.media_size = Some(size as i64);
-    let media = OutgoingMedia {
-        bytes: Arc::new(bytes),
-        mimetype,
-        filename,
-        caption: row.caption.clone(),
-        as_document: kind == MediaKind::Document,
-        as_voice: kind == MediaKind::Voice,
-    };
-    // From here the file belongs to the message row.
+    // From here the file belongs to the message row (the queue sends it from disk).
     upload.path = None;
-    send_and_answer(&state, &p, handle, row, chat, Payload::Media(media), DONE).await
+    enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await
 }

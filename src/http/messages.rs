@@ -4,6 +4,8 @@
 //! the row becomes `sent` with WhatsApp's id or `failed` with the error — never left `pending`,
 //! even when the client hangs up mid-send (the send runs as a task of its own).
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::NaiveDateTime;
@@ -16,7 +18,7 @@ use super::selector::{SessionQuery, session_name};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::db::{MessageFilter, MessageRow, MessageStatus, NewMessage};
-use crate::sessions::{ChatId, OutgoingMedia, SentMessage, SessionError, SessionHandle, SessionState};
+use crate::sessions::{ChatId, SessionError, SessionHandle, SessionState};
 
 /// WhatsApp's own limit on a text message is 65,536 characters.
 pub const MAX_TEXT_CHARS: usize = 65_536;
@@ -75,13 +77,50 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// The connected session to send through, or the seed's 409.
+/// Where a send goes: the connected session (its handle, so the recipient is checked now), or a
+/// linked session that is away (the message waits in its queue; it is started if it was stopped).
+/// A session that was never linked answers the seed's 409.
+pub async fn send_target(
+    state: &AppState,
+    p: &Principal,
+    name: &str,
+) -> Result<(i64, Option<SessionHandle>), ApiError> {
+    if let Some(h) = state.sessions.get(p.user_id, name) {
+        if h.info().state == SessionState::Connected {
+            return Ok((h.key.id, Some(h)));
+        }
+    }
+    let row = state.db.session_by_name(p.user_id, name).await?;
+    match row {
+        Some(r) if r.phone_number.is_some() && r.status != SessionState::LoggedOut.as_str() => {
+            if state.sessions.get(p.user_id, name).is_none() {
+                state.sessions.start(p.user_id, name).await?;
+            }
+            Ok((r.id, None))
+        }
+        _ => Err(SessionError::NotConnected.into()),
+    }
+}
+
+/// The connected session, or the seed's 409 (for calls that need WhatsApp now).
 pub fn connected_session(state: &AppState, p: &Principal, name: &str) -> Result<SessionHandle, ApiError> {
     state
         .sessions
         .get(p.user_id, name)
         .filter(|h| h.info().state == SessionState::Connected)
         .ok_or_else(|| SessionError::NotConnected.into())
+}
+
+/// The recipient as WhatsApp knows it, checked now when the session is there.
+pub async fn checked_recipient(
+    state: &AppState,
+    handle: &Option<SessionHandle>,
+    chat: ChatId,
+) -> Result<ChatId, ApiError> {
+    match handle {
+        Some(h) => resolve_recipient(state, h, chat).await,
+        None => Ok(chat),
+    }
 }
 
 /// Numbers must be on WhatsApp: sending to one that is not would sit undelivered forever.
@@ -110,6 +149,7 @@ pub async fn resolve_recipient(state: &AppState, handle: &SessionHandle, chat: C
 /// The answer to a send, also what an idempotent retry gets again.
 pub fn send_answer(row: &MessageRow, success_message: &str) -> Result<HttpResponse, ApiError> {
     match row.status.as_str() {
+        "queued" => Ok(accepted(row)),
         // Pending with a WhatsApp id: sent, the server ack has not come yet.
         "pending" if row.wa_message_id.is_none() => Err(ApiError::coded(
             StatusCode::CONFLICT,
@@ -140,48 +180,73 @@ pub fn send_answer(row: &MessageRow, success_message: &str) -> Result<HttpRespon
     }
 }
 
-pub enum Payload {
-    Text(String),
-    Media(OutgoingMedia),
+/// Queues the row; then answers at once (`async`), or when its send finished, or with 202 when
+/// that takes longer than `sending.wait_secs`. The message goes out either way.
+pub async fn enqueue_and_answer(
+    state: &web::Data<AppState>,
+    p: &Principal,
+    mut row: NewMessage,
+    run_async: bool,
+    done: &str,
+) -> Result<HttpResponse, ApiError> {
+    let idem = row.idempotency_key.clone();
+    let media = row.media_path.clone();
+    let session_id = row.session_id.unwrap_or_default();
+    row.status = MessageStatus::Queued.as_str().into();
+    row.expires_at = Some(row.created_at + chrono::Duration::seconds(state.settings.sending.queue_ttl_secs as i64));
+    // Listen before queueing, so a fast send is not missed.
+    let mut settled = state.sessions.settled();
+    let stored = match state.db.insert_message(row).await {
+        Err(crate::db::DbError::Conflict) if idem.is_some() => {
+            // A retry raced the first request for its idempotency key: the first one's answer.
+            if let Some(path) = media {
+                let _ = std::fs::remove_file(state.settings.media.dir.join(path));
+            }
+            return replay(state, p, &idem, done)
+                .await?
+                .ok_or_else(|| ApiError::Internal("idempotency".into()));
+        }
+        other => other?,
+    };
+    state.sessions.enqueued(session_id);
+    if run_async {
+        return Ok(accepted(&stored));
+    }
+    let wait = Duration::from_secs(state.settings.sending.wait_secs);
+    let outcome = tokio::time::timeout(wait, async {
+        loop {
+            match settled.recv().await {
+                Ok((id, result)) if id == stored.id => return Some(result),
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return None,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    if let Some(Err(e)) = outcome {
+        return Err(e.into());
+    }
+    let row = state.db.message_for_user(p.user_id, stored.id).await?.unwrap_or(stored);
+    if row.status == MessageStatus::Queued.as_str() || (row.status == "pending" && row.wa_message_id.is_none()) {
+        return Ok(accepted(&row));
+    }
+    send_answer(&row, done)
 }
 
-/// Creates the `pending` row, sends, and settles the row — on the main runtime, so a client
-/// hanging up cannot leave it `pending`.
-pub async fn send_and_record(
-    state: &web::Data<AppState>,
-    handle: SessionHandle,
-    row: NewMessage,
-    chat: ChatId,
-    payload: Payload,
-) -> Result<(MessageRow, Result<SentMessage, SessionError>), ApiError> {
-    let db = state.db.clone();
-    let task = state.runtime.spawn(async move {
-        let row = db.insert_message(row).await?;
-        let result = match payload {
-            Payload::Text(body) => handle.send_text(chat, body).await,
-            Payload::Media(media) => handle.send_media(chat, media).await,
-        };
-        let settled = match &result {
-            Ok(sent) => {
-                // Ack 0: WhatsApp took it but its server has not confirmed yet (`pending`).
-                let status = MessageStatus::from_ack(sent.ack).max(MessageStatus::Pending);
-                let at = chrono::DateTime::from_timestamp(sent.t, 0)
-                    .map(|t| t.naive_utc())
-                    .unwrap_or_else(crate::db::now);
-                db.mark_message_sent(row.id, sent.id.clone(), status, at).await
-            }
-            Err(e) => {
-                let code = ApiError::from(e.clone()).code().to_string();
-                db.mark_message_failed(row.id, &code, e.to_string()).await
-            }
-        };
-        if let Err(e) = settled {
-            tracing::error!(message = row.id, error = %e, "could not record a send's outcome");
+/// 202: the message is in the session's queue (or being sent) and will go out.
+pub fn accepted(row: &MessageRow) -> HttpResponse {
+    HttpResponse::Accepted().json(json!({
+        "success": true,
+        "data": {
+            "dbId": row.id,
+            "status": row.status,
+            "expiresAt": row.expires_at.map(|t| t.and_utc()),
+            "message": "Message queued; follow it with GET /api/v1/messages/{dbId}/ or the events",
         }
-        let row = db.message_for_user(row.user_id, row.id).await?.unwrap_or(row);
-        Ok::<_, crate::db::DbError>((row, result))
-    });
-    Ok(task.await.map_err(|e| ApiError::Internal(e.to_string()))??)
+    }))
 }
 
 pub fn new_message(p: &Principal, session_id: i64, chat: &ChatId, kind: &str, idem: Option<String>) -> NewMessage {
@@ -208,6 +273,7 @@ pub fn new_message(p: &Principal, session_id: i64, chat: &ChatId, kind: &str, id
         idempotency_key: idem,
         sender_phone: None,
         error_code: None,
+        expires_at: None,
     }
 }
 
@@ -232,6 +298,7 @@ pub async fn send_text(
     ApiKey(p): ApiKey,
     req: HttpRequest,
     query: web::Query<SessionQuery>,
+    mode: web::Query<SendMode>,
     body: web::Json<SendText>,
 ) -> Result<HttpResponse, ApiError> {
     const DONE: &str = "Message sent successfully";
@@ -253,39 +320,24 @@ pub async fn send_text(
     if let Some(answer) = replay(&state, &p, &idem, DONE).await? {
         return Ok(answer);
     }
-    let handle = connected_session(&state, &p, &name)?;
-    let chat = resolve_recipient(&state, &handle, chat).await?;
-    let mut row = new_message(&p, handle.key.id, &chat, "chat", idem.clone());
-    row.body = Some(text.clone());
-    send_and_answer(&state, &p, handle, row, chat, Payload::Text(text), DONE).await
+    let (session_id, handle) = send_target(&state, &p, &name).await?;
+    let chat = checked_recipient(&state, &handle, chat).await?;
+    let mut row = new_message(&p, session_id, &chat, "chat", idem.clone());
+    row.body = Some(text);
+    enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await
 }
 
-/// Sends, records and answers; a retry that raced the first request for its idempotency key
-/// gets the first request's answer.
-pub async fn send_and_answer(
-    state: &web::Data<AppState>,
-    p: &Principal,
-    handle: SessionHandle,
-    row: NewMessage,
-    chat: ChatId,
-    payload: Payload,
-    done: &str,
-) -> Result<HttpResponse, ApiError> {
-    let idem = row.idempotency_key.clone();
-    let media = row.media_path.clone();
-    let (row, result) = match send_and_record(state, handle, row, chat, payload).await {
-        Err(ApiError::Conflict(_)) if idem.is_some() => {
-            if let Some(path) = media {
-                let _ = std::fs::remove_file(state.settings.media.dir.join(path));
-            }
-            return replay(state, p, &idem, done)
-                .await?
-                .ok_or_else(|| ApiError::Internal("idempotency".into()));
-        }
-        other => other?,
-    };
-    result?;
-    send_answer(&row, done)
+/// `?async=true`: answer 202 as soon as the message is queued.
+#[derive(Debug, Default, Deserialize)]
+pub struct SendMode {
+    #[serde(rename = "async")]
+    run_async: Option<String>,
+}
+
+impl SendMode {
+    pub fn is_async(&self) -> bool {
+        matches!(self.run_async.as_deref(), Some("true" | "1" | "yes"))
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,6 +31,22 @@ pub enum SessionError {
     Db(String),
 }
 
+impl SessionError {
+    /// The stable error code stored on a failed message (the API answers with the same codes).
+    pub fn code(&self) -> String {
+        match self {
+            SessionError::NotConnected | SessionError::NotRunning => "SESSION_NOT_CONNECTED".into(),
+            SessionError::LimitReached(_) => "SESSION_LIMIT_REACHED".into(),
+            SessionError::BrowserUnavailable(_) => "BROWSER_UNAVAILABLE".into(),
+            SessionError::Timeout(_) => "SEND_TIMEOUT".into(),
+            // The stable part of `WA_MODULE_MISSING:<module>`.
+            SessionError::Wa { code, .. } => code.split(':').next().unwrap_or(code).to_string(),
+            SessionError::Invalid(_) => "SESSION_STATE".into(),
+            SessionError::Db(_) => "INTERNAL_ERROR".into(),
+        }
+    }
+}
+
 impl From<crate::db::DbError> for SessionError {
     fn from(e: crate::db::DbError) -> Self {
         SessionError::Db(e.to_string())

@@ -32,6 +32,10 @@ struct Inner {
     sessions: Mutex<HashMap<i64, SessionHandle>>,
     /// Actors run here (the main multi-thread runtime), never on an HTTP worker's runtime.
     runtime: tokio::runtime::Handle,
+    /// Per session: wakes its queue worker when a message is queued.
+    queue_wakes: Mutex<HashMap<i64, Arc<tokio::sync::Notify>>>,
+    /// Ids of queued messages whose send finished.
+    settled: tokio::sync::broadcast::Sender<super::queue::Settled>,
 }
 
 impl SessionManager {
@@ -56,6 +60,8 @@ impl SessionManager {
                 sink,
                 sessions: Mutex::new(HashMap::new()),
                 runtime: tokio::runtime::Handle::current(),
+                queue_wakes: Mutex::new(HashMap::new()),
+                settled: tokio::sync::broadcast::channel(4096).0,
             }),
         };
         (manager, events)
@@ -150,8 +156,32 @@ impl SessionManager {
         };
         self.inner.runtime.spawn(actor.run());
         let handle = SessionHandle { key, tx, info: info_rx };
+        let worker = super::queue::QueueWorker {
+            handle: handle.clone(),
+            db: self.inner.db.clone(),
+            settings: self.inner.settings.sending.clone(),
+            media_dir: self.inner.settings.media.dir.clone(),
+            wake: self.queue_wake(row.id),
+            settled: self.inner.settled.clone(),
+        };
+        self.inner.runtime.spawn(worker.run());
         map.insert(row.id, handle.clone());
         Ok(handle)
+    }
+
+    fn queue_wake(&self, session_id: i64) -> Arc<tokio::sync::Notify> {
+        let mut wakes = self.inner.queue_wakes.lock().unwrap_or_else(|e| e.into_inner());
+        wakes.entry(session_id).or_default().clone()
+    }
+
+    /// A message was queued for this session: its worker looks now rather than at its next tick.
+    pub fn enqueued(&self, session_id: i64) {
+        self.queue_wake(session_id).notify_one();
+    }
+
+    /// Ids of queued messages as their sends finish.
+    pub fn settled(&self) -> tokio::sync::broadcast::Receiver<super::queue::Settled> {
+        self.inner.settled.subscribe()
     }
 
     /// Stops a session; its row stays (`stopped`) and so does a linked profile.

@@ -7,10 +7,12 @@ pub mod events;
 pub mod handle;
 pub mod manager;
 pub mod qr;
+mod queue;
 pub mod state;
 
 pub use chat_id::ChatId;
 pub use events::{SessionEvent, SessionKey, WaMessage};
 pub use handle::{OutgoingMedia, SentMessage, SessionError, SessionHandle};
 pub use manager::SessionManager;
+pub use queue::settle;
 pub use state::{SessionInfo, SessionState};

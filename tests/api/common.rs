@@ -120,6 +120,9 @@ impl TestEnv {
         s.server.workers = 1;
         s.server.shutdown_timeout_secs = 2;
         s.auth.bcrypt_cost = 4;
+        // No pacing unless a test is about pacing.
+        s.sending.min_gap_ms = 0;
+        s.sending.gap_jitter_ms = 0;
         s
     }
 
@@ -129,6 +132,8 @@ impl TestEnv {
             ("WAGATE__DATA_DIR".into(), self.data_dir().display().to_string()),
             ("WAGATE__DATABASE__URL".into(), self.database_url.clone()),
             ("WAGATE__AUTH__BCRYPT_COST".into(), "4".into()),
+            ("WAGATE__SENDING__MIN_GAP_MS".into(), "0".into()),
+            ("WAGATE__SENDING__GAP_JITTER_MS".into(), "0".into()),
         ]
     }
 }

@@ -1,0 +1,2 @@
+DROP INDEX messages_status_expires;
+ALTER TABLE messages DROP COLUMN expires_at;

@@ -1,0 +1,100 @@
+//! The per-session outbound queue: `queued` rows, taken in order by the session's queue worker.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::messages as m;
+use super::{Database, DbResult, MessageRow, MessageStatus, dispatch, now};
+
+impl Database {
+    /// The session's oldest queued messages.
+    pub async fn next_queued(&self, session_id: i64, limit: i64) -> DbResult<Vec<MessageRow>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::session_id.eq(session_id))
+                .filter(m::status.eq(MessageStatus::Queued.as_str()))
+                .order(m::id)
+                .limit(limit)
+                .select(MessageRow::as_select())
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// `queued` → `pending` if still queued: true when this caller may send it.
+    pub async fn claim_queued(&self, id: i64) -> DbResult<bool> {
+        self.run(move |mut conn| async move {
+            let n = dispatch!(&mut conn, |c| diesel::update(
+                m::table.find(id).filter(m::status.eq(MessageStatus::Queued.as_str()))
+            )
+            .set((m::status.eq(MessageStatus::Pending.as_str()), m::updated_at.eq(now())))
+            .execute(c)
+            .await)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Back in line: the session went away before the message reached WhatsApp.
+    pub async fn requeue(&self, id: i64) -> DbResult<()> {
+        self.run(move |mut conn| async move {
+            dispatch!(&mut conn, |c| diesel::update(
+                m::table
+                    .find(id)
+                    .filter(m::status.eq(MessageStatus::Pending.as_str()))
+                    .filter(m::wa_message_id.is_null())
+            )
+            .set((m::status.eq(MessageStatus::Queued.as_str()), m::updated_at.eq(now())))
+            .execute(c)
+            .await)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Messages the session handed to WhatsApp since `since` (the daily cap).
+    pub async fn sent_since(&self, session_id: i64, since: NaiveDateTime) -> DbResult<i64> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::session_id.eq(session_id))
+                .filter(m::direction.eq("out"))
+                .filter(m::wa_message_id.is_not_null())
+                .filter(m::sent_at.ge(since))
+                .count()
+                .get_result(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// Sends that were in flight when an earlier run stopped: whether WhatsApp got them is
+    /// unknown, so they are failed loudly rather than sent twice or left `pending`.
+    pub async fn interrupted_sends(&self) -> DbResult<Vec<i64>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::direction.eq("out"))
+                .filter(m::status.eq(MessageStatus::Pending.as_str()))
+                .filter(m::wa_message_id.is_null())
+                .select(m::id)
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// Queued messages past their `expires_at`.
+    pub async fn expired_queued(&self, at: NaiveDateTime) -> DbResult<Vec<i64>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::status.eq(MessageStatus::Queued.as_str()))
+                .filter(m::expires_at.lt(at))
+                .select(m::id)
+                .limit(500)
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+}

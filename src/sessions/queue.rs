@@ -1,0 +1,208 @@
+//! A session's outbound queue worker: takes the session's `queued` messages in order and sends
+//! them through its actor, paced (a minimum gap plus jitter between sends, a gap per recipient,
+//! a daily cap). It lives as long as the actor; the queue itself is in the database, so it
+//! survives restarts and waits out disconnections.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+
+use super::chat_id::ChatId;
+use super::handle::{OutgoingMedia, SentMessage, SessionError, SessionHandle};
+use super::state::SessionState;
+use crate::config::SendingSettings;
+use crate::db::{Database, DbError, MessageRow, MessageStatus};
+
+/// A queued message's send finished: its row id, and the error if it failed.
+pub type Settled = (i64, Result<(), SessionError>);
+
+/// How many queued rows are looked at to find one whose recipient is not cooling down.
+const LOOKAHEAD: i64 = 50;
+/// A recipient confirmed on WhatsApp is not checked again for this long.
+const RECIPIENT_TTL: Duration = Duration::from_secs(3600);
+
+pub(super) struct QueueWorker {
+    pub handle: SessionHandle,
+    pub db: Database,
+    pub settings: SendingSettings,
+    pub media_dir: std::path::PathBuf,
+    pub wake: Arc<Notify>,
+    /// Row ids whose send finished, with the error if it failed: waiting requests listen here.
+    pub settled: broadcast::Sender<Settled>,
+}
+
+impl QueueWorker {
+    pub async fn run(self) {
+        let mut last_send: Option<Instant> = None;
+        let mut gap = self.next_gap();
+        let mut last_to: HashMap<String, Instant> = HashMap::new();
+        let mut confirmed: HashMap<String, (String, Instant)> = HashMap::new();
+        let mut watch = self.handle.watch();
+        while self.handle.is_running() {
+            if self.handle.info().state != SessionState::Connected {
+                tokio::select! {
+                    _ = watch.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+            let wait = match self.next(&mut last_send, &mut gap, &mut last_to, &mut confirmed).await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::warn!(session = self.handle.key.id, error = %e, "outbound queue: database error");
+                    Some(Duration::from_secs(1))
+                }
+            };
+            if let Some(wait) = wait {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = watch.changed() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+
+    fn next_gap(&self) -> Duration {
+        let jitter = match self.settings.gap_jitter_ms {
+            0 => 0,
+            j => rand::rng().random_range(0..=j),
+        };
+        Duration::from_millis(self.settings.min_gap_ms + jitter)
+    }
+
+    /// Sends the next eligible message; `Some(wait)` when there is nothing to do for that long.
+    async fn next(
+        &self,
+        last_send: &mut Option<Instant>,
+        gap: &mut Duration,
+        last_to: &mut HashMap<String, Instant>,
+        confirmed: &mut HashMap<String, (String, Instant)>,
+    ) -> Result<Option<Duration>, DbError> {
+        let session = self.handle.key.id;
+        let rows = self.db.next_queued(session, LOOKAHEAD).await?;
+        if rows.is_empty() {
+            return Ok(Some(Duration::from_secs(5)));
+        }
+        if let Some(due) = last_send.map(|t| t + *gap)
+            && due > Instant::now()
+        {
+            return Ok(Some(due - Instant::now()));
+        }
+        if self.settings.daily_cap > 0 {
+            let today = chrono::Utc::now().date_naive().and_hms_opt(0, 0, 0).unwrap_or_default();
+            if self.db.sent_since(session, today).await? >= self.settings.daily_cap as i64 {
+                return Ok(Some(Duration::from_secs(60)));
+            }
+        }
+        let now = Instant::now();
+        let cool = Duration::from_millis(self.settings.recipient_gap_ms);
+        let ready = |r: &&MessageRow| last_to.get(&r.chat_id).is_none_or(|t| now.duration_since(*t) >= cool);
+        let Some(row) = rows.iter().find(ready).cloned() else {
+            let soonest = rows
+                .iter()
+                .filter_map(|r| {
+                    last_to
+                        .get(&r.chat_id)
+                        .map(|t| cool.saturating_sub(now.duration_since(*t)))
+                })
+                .min()
+                .unwrap_or(Duration::from_millis(100));
+            return Ok(Some(soonest.max(Duration::from_millis(10))));
+        };
+        if row.expires_at.is_some_and(|e| e < crate::db::now()) || !self.db.claim_queued(row.id).await? {
+            // Expired (upkeep fails it) or taken meanwhile: look again.
+            return Ok(None);
+        }
+        let result = self.send(&row, confirmed).await;
+        *last_send = Some(Instant::now());
+        *gap = self.next_gap();
+        last_to.insert(row.chat_id.clone(), Instant::now());
+        if let Err(SessionError::NotConnected | SessionError::NotRunning) = &result {
+            // The session went away before WhatsApp saw the message: it waits for the next one.
+            self.db.requeue(row.id).await?;
+            return Ok(None);
+        }
+        settle(&self.db, row.id, &result).await?;
+        let _ = self.settled.send((row.id, result.map(|_| ())));
+        Ok(None)
+    }
+
+    async fn send(
+        &self,
+        row: &MessageRow,
+        confirmed: &mut HashMap<String, (String, Instant)>,
+    ) -> Result<SentMessage, SessionError> {
+        let chat = ChatId::parse(&row.chat_id).map_err(|e| SessionError::Invalid(e.0))?;
+        let chat = self.confirmed_chat(chat, confirmed).await?;
+        match row.media_path.as_deref() {
+            None => self.handle.send_text(chat, row.body.clone().unwrap_or_default()).await,
+            Some(path) => {
+                let bytes = tokio::fs::read(self.media_dir.join(path))
+                    .await
+                    .map_err(|e| SessionError::Wa {
+                        code: "MEDIA_MISSING".into(),
+                        message: format!("the queued file is gone: {e}"),
+                    })?;
+                let media = OutgoingMedia {
+                    bytes: Arc::new(bytes),
+                    mimetype: row
+                        .media_mime
+                        .clone()
+                        .unwrap_or_else(|| "application/octet-stream".into()),
+                    filename: row.media_filename.clone(),
+                    caption: row.caption.clone(),
+                    as_document: row.msg_type == "document",
+                    as_voice: row.msg_type == "voice",
+                };
+                self.handle.send_media(chat, media).await
+            }
+        }
+    }
+
+    /// A number queued while the session was away is checked before sending, as the API checks
+    /// it when the session is there.
+    async fn confirmed_chat(
+        &self,
+        chat: ChatId,
+        confirmed: &mut HashMap<String, (String, Instant)>,
+    ) -> Result<ChatId, SessionError> {
+        let Some(phone) = chat.phone().map(str::to_string) else {
+            return Ok(chat);
+        };
+        if let Some((id, at)) = confirmed.get(&phone)
+            && at.elapsed() < RECIPIENT_TTL
+        {
+            return Ok(ChatId::parse(id).unwrap_or(chat));
+        }
+        match self.handle.check_number(chat.clone()).await? {
+            Some(id) => {
+                confirmed.insert(phone, (id.clone(), Instant::now()));
+                Ok(ChatId::parse(&id).unwrap_or(chat))
+            }
+            None => Err(SessionError::Wa {
+                code: "RECIPIENT_NOT_ON_WHATSAPP".into(),
+                message: format!("{phone} is not on WhatsApp"),
+            }),
+        }
+    }
+}
+
+/// Records a send's outcome on its row (and so its events).
+pub async fn settle(db: &Database, id: i64, result: &Result<SentMessage, SessionError>) -> Result<(), DbError> {
+    match result {
+        Ok(sent) => {
+            // Ack 0: WhatsApp took it but its server has not confirmed yet (`pending`).
+            let status = MessageStatus::from_ack(sent.ack).max(MessageStatus::Pending);
+            let at = chrono::DateTime::from_timestamp(sent.t, 0)
+                .map(|t| t.naive_utc())
+                .unwrap_or_else(crate::db::now);
+            db.mark_message_sent(id, sent.id.clone(), status, at).await
+        }
+        Err(e) => db.mark_message_failed(id, &e.code(), e.to_string()).await,
+    }
+}
