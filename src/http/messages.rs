@@ -85,10 +85,10 @@ pub async fn send_target(
     p: &Principal,
     name: &str,
 ) -> Result<(i64, Option<SessionHandle>), ApiError> {
-    if let Some(h) = state.sessions.get(p.user_id, name) {
-        if h.info().state == SessionState::Connected {
-            return Ok((h.key.id, Some(h)));
-        }
+    if let Some(h) = state.sessions.get(p.user_id, name)
+        && h.info().state == SessionState::Connected
+    {
+        return Ok((h.key.id, Some(h)));
     }
     let row = state.db.session_by_name(p.user_id, name).await?;
     match row {
