@@ -253,9 +253,10 @@ pub async fn migrate(url: &DatabaseUrl) -> DbResult<usize> {
             let mut c = SqliteConn::establish(&path.to_string_lossy())
                 .await
                 .map_err(|e| DbError::Connect(e.to_string()))?;
+            // busy_timeout first: another process (or a gateway still stopping) may hold a lock.
+            c.batch_execute(SQLITE_SETUP).await?;
             // WAL persists in the file: readers no longer block the writer.
             c.batch_execute("PRAGMA journal_mode=WAL;").await?;
-            c.batch_execute(SQLITE_SETUP).await?;
             c.spawn_blocking(|inner| {
                 inner
                     .run_pending_migrations(SQLITE_MIGRATIONS)

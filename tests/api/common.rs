@@ -154,7 +154,17 @@ pub struct TestApp {
     /// The first-start admin API key and password.
     pub admin_key: String,
     pub admin_password: String,
-    handle: actix_web::dev::ServerHandle,
+    server: ServerGuard,
+}
+
+/// Stops the server when the app is dropped (the stop is sent at once; the server winds down on
+/// its own threads).
+struct ServerGuard(actix_web::dev::ServerHandle);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        drop(self.0.stop(false));
+    }
 }
 
 impl TestApp {
@@ -184,8 +194,28 @@ impl TestApp {
             state,
             admin_key,
             admin_password,
-            handle,
+            server: ServerGuard(handle),
         }
+    }
+
+    /// A gateway restart on the same data: a graceful stop (sessions closed, linked ones kept),
+    /// then a new application over the same database and directories.
+    pub async fn restart_with(self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let TestApp {
+            env,
+            state,
+            server,
+            admin_key,
+            admin_password,
+            ..
+        } = self;
+        server.0.stop(true).await;
+        state.sessions.shutdown().await;
+        drop(state);
+        let mut app = TestApp::spawn_with(env, tweak).await;
+        app.admin_key = admin_key;
+        app.admin_password = admin_password;
+        app
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -202,12 +232,6 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        // The stop command is sent at once; the server winds down on its own threads.
-        drop(self.handle.stop(false));
-    }
-}
 /// Reads a response as JSON, asserting the status first.
 pub async fn json(resp: reqwest::Response, status: u16) -> serde_json::Value {
     let got = resp.status().as_u16();

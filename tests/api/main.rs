@@ -12,6 +12,7 @@ mod envelope;
 mod flow;
 mod openapi;
 mod ops;
+mod queue;
 mod receiver;
 mod sessions_offline;
 mod support;
