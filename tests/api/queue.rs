@@ -11,8 +11,11 @@ use wagate_sim::Simulator;
 use crate::common::*;
 use crate::support::*;
 
+/// (body, chat, when the simulator's server had it), in arrival order.
+type Seen = Arc<Mutex<Vec<(String, String, Instant)>>>;
+
 /// Every message the simulator's server receives from `phone`, with when it arrived.
-fn track_sends(sim: &Simulator, phone: &str) -> Arc<Mutex<Vec<(String, String, Instant)>>> {
+fn track_sends(sim: &Simulator, phone: &str) -> Seen {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (control, phone, out) = (sim.control(), phone.to_string(), seen.clone());
     tokio::spawn(async move {
@@ -32,11 +35,7 @@ fn track_sends(sim: &Simulator, phone: &str) -> Arc<Mutex<Vec<(String, String, I
     seen
 }
 
-async fn wait_sent(
-    seen: &Arc<Mutex<Vec<(String, String, Instant)>>>,
-    n: usize,
-    secs: u64,
-) -> Vec<(String, String, Instant)> {
+async fn wait_sent(seen: &Seen, n: usize, secs: u64) -> Vec<(String, String, Instant)> {
     for _ in 0..secs * 20 {
         let got = seen.lock().unwrap().clone();
         if got.len() >= n {
