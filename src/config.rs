@@ -42,6 +42,7 @@ pub struct ServerSettings {
     pub max_json_bytes: usize,
     pub shutdown_timeout_secs: u64,
     pub public_url: String,
+    pub metrics_token: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +96,7 @@ pub struct MediaSettings {
     pub dir: PathBuf,
     pub max_upload_bytes: u64,
     pub allow_private_urls: bool,
+    pub retention_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

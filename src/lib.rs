@@ -12,6 +12,7 @@ pub mod db;
 pub mod events;
 pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod sessions;
 pub mod sink;
 pub mod telemetry;
@@ -92,6 +93,7 @@ impl Application {
         upkeep::settle_interrupted(&db).await;
         tokio::spawn(auth.clone().run_maintenance(AUTH_UPKEEP));
 
+        metrics::install();
         let settings_arc = Arc::new(settings.clone());
         let (sessions, events) = SessionManager::new(settings_arc.clone(), db.clone());
         tokio::spawn(sink::consume(db.clone(), events));

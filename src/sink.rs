@@ -20,14 +20,19 @@ async fn handle(db: &Database, event: SessionEvent) -> Result<(), DbError> {
         SessionEvent::Incoming { session, message } => store_incoming(db, &session, message).await,
         SessionEvent::Ack { id, ack, .. } => {
             let status = MessageStatus::from_ack(ack);
-            if db.advance_message_status(&id, status).await? == 0 && db.message_by_wa_id(&id).await?.is_none() {
+            let changed = db.advance_message_status(&id, status).await?;
+            record_ack_latency(&changed, ack);
+            if changed.is_empty() && db.message_by_wa_id(&id).await?.is_none() {
                 // The ack overtook the send's own bookkeeping (the row gets its WhatsApp id when
                 // the send returns): try again shortly rather than lose it.
                 let db = db.clone();
                 tokio::spawn(async move {
                     for delay in [1, 3, 10] {
                         tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
-                        if db.advance_message_status(&id, status).await.is_ok_and(|n| n > 0) {
+                        if let Ok(changed) = db.advance_message_status(&id, status).await
+                            && !changed.is_empty()
+                        {
+                            record_ack_latency(&changed, ack);
                             break;
                         }
                     }
@@ -43,6 +48,15 @@ async fn handle(db: &Database, event: SessionEvent) -> Result<(), DbError> {
             Ok(())
         }
         SessionEvent::State { .. } => Ok(()),
+    }
+}
+
+/// How long after the send each ack came (`wagate_ack_latency_seconds{ack}`).
+fn record_ack_latency(rows: &[crate::db::MessageRow], ack: i32) {
+    let now = crate::db::now();
+    for sent_at in rows.iter().filter_map(|r| r.sent_at) {
+        let secs = (now - sent_at).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("wagate_ack_latency_seconds", "ack" => ack.to_string()).record(secs);
     }
 }
 

@@ -10,6 +10,58 @@ use crate::db::Database;
 
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
+/// Deletes media files older than `media.retention_days` and marks their messages; also removes
+/// stray files (uploads no message kept) older than that. Returns how many messages were marked.
+pub async fn purge_media(db: &Database, settings: &Settings) -> Result<usize, crate::db::DbError> {
+    let days = settings.media.retention_days;
+    if days == 0 {
+        return Ok(0);
+    }
+    let cutoff = crate::db::now() - chrono::Duration::days(days as i64);
+    let mut marked = 0;
+    loop {
+        let batch = db.media_before(cutoff, 500).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for (_, path) in &batch {
+            let file = settings.media.dir.join(path);
+            if let Err(e) = tokio::fs::remove_file(&file).await
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %file.display(), error = %e, "media retention could not delete a file");
+            }
+        }
+        marked += db.mark_media_deleted(batch.into_iter().map(|b| b.0).collect()).await?;
+    }
+    let root = settings.media.dir.join("whatsapp_media");
+    let age = Duration::from_secs(days * 86_400);
+    tokio::task::spawn_blocking(move || remove_old_files(&root, age))
+        .await
+        .unwrap_or_default();
+    Ok(marked)
+}
+
+fn remove_old_files(dir: &std::path::Path, age: Duration) -> usize {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            removed += remove_old_files(&path, age);
+        } else if meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|e| e > age)
+            && std::fs::remove_file(&path).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Once at start: sends that were in flight when the last run ended fail with SEND_INTERRUPTED.
 pub async fn settle_interrupted(db: &Database) {
     let ids = match db.interrupted_sends().await {
@@ -28,7 +80,7 @@ pub async fn run(db: Database, settings: Arc<Settings>) {
     let ack_deadline = Duration::from_secs(settings.sending.ack_timeout_secs);
     // Checked often enough that a message is late by at most half its deadline (and ≤ 5 s).
     let tick = (ack_deadline / 2).clamp(Duration::from_millis(500), Duration::from_secs(5));
-    let mut last_purge = tokio::time::Instant::now();
+    let mut last_purge: Option<tokio::time::Instant> = None;
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -53,8 +105,13 @@ pub async fn run(db: Database, settings: Arc<Settings>) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not look for expired queued messages"),
         }
-        if last_purge.elapsed() >= PURGE_EVERY {
-            last_purge = tokio::time::Instant::now();
+        if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+            last_purge = Some(tokio::time::Instant::now());
+            match purge_media(&db, &settings).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(messages = n, "media retention deleted old files"),
+                Err(e) => tracing::warn!(error = %e, "media retention failed"),
+            }
             let keep = chrono::Duration::seconds(settings.webhooks.max_age_secs as i64);
             match db.purge_events(crate::db::now() - keep).await {
                 Ok(0) => {}

@@ -82,17 +82,40 @@ fn with_descendants(roots: &[i32]) -> Vec<i32> {
         .collect()
 }
 
+/// What a browser's process tree uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TreeUsage {
+    pub processes: u64,
+    pub pss_kb: u64,
+    pub rss_kb: u64,
+}
+
+fn smaps_field(text: &str, field: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// Processes, PSS and RSS (kB) summed over the process trees using profiles under `prefix`.
+pub fn profile_usage(prefix: &Path) -> TreeUsage {
+    let roots: Vec<i32> = profile_processes(prefix).into_iter().map(|(pid, _)| pid).collect();
+    if roots.is_empty() {
+        return TreeUsage::default();
+    }
+    let mut usage = TreeUsage::default();
+    for pid in with_descendants(&roots) {
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
+            usage.processes += 1;
+            usage.pss_kb += smaps_field(&text, "Pss:");
+            usage.rss_kb += smaps_field(&text, "Rss:");
+        }
+    }
+    usage
+}
+
 /// Proportional set size (kB) summed over the process trees using profiles under `prefix`.
 pub fn profile_pss_kb(prefix: &Path) -> u64 {
-    let roots: Vec<i32> = profile_processes(prefix).into_iter().map(|(pid, _)| pid).collect();
-    with_descendants(&roots)
-        .iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
-        .filter_map(|text| {
-            text.lines()
-                .find(|l| l.starts_with("Pss:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .sum()
+    profile_usage(prefix).pss_kb
 }

@@ -236,15 +236,13 @@ impl Database {
     }
 
     /// Moves the message with this WhatsApp id to `status` if that is further along (acks can
-    /// arrive twice or out of order: the highest wins). Returns the rows changed.
-    pub async fn advance_message_status(&self, wa_id: &str, status: MessageStatus) -> DbResult<usize> {
-        let rows = self
-            .change_messages(MessageChange::Ack {
-                wa_id: wa_id.into(),
-                status,
-            })
-            .await?;
-        Ok(rows.len())
+    /// arrive twice or out of order: the highest wins). Returns the rows it changed.
+    pub async fn advance_message_status(&self, wa_id: &str, status: MessageStatus) -> DbResult<Vec<MessageRow>> {
+        self.change_messages(MessageChange::Ack {
+            wa_id: wa_id.into(),
+            status,
+        })
+        .await
     }
 
     /// Outgoing messages that WhatsApp took (they have an id) but never acked by `cutoff` become

@@ -121,6 +121,8 @@ pub struct MessageRow {
     pub error_code: Option<String>,
     /// A queued message not sent by then fails with EXPIRED.
     pub expires_at: Option<NaiveDateTime>,
+    /// When media retention deleted the file (`media_path` is then empty).
+    pub media_deleted_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Insertable)]

@@ -84,6 +84,52 @@ impl Database {
         .await
     }
 
+    /// Messages waiting in queues, and events waiting for delivery (the metrics' depths).
+    pub async fn depths(&self) -> DbResult<(i64, i64)> {
+        use super::schema::events as ev;
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| {
+                let queued: i64 = m::table
+                    .filter(m::status.eq(MessageStatus::Queued.as_str()))
+                    .count()
+                    .get_result(c)
+                    .await?;
+                let outbox: i64 = ev::table.filter(ev::status.eq("pending")).count().get_result(c).await?;
+                Ok::<_, diesel::result::Error>((queued, outbox))
+            })?)
+        })
+        .await
+    }
+
+    /// Messages created before `cutoff` whose media file is still on disk: (id, path).
+    pub async fn media_before(&self, cutoff: NaiveDateTime, limit: i64) -> DbResult<Vec<(i64, String)>> {
+        self.run(move |mut conn| async move {
+            let rows: Vec<(i64, Option<String>)> = dispatch!(&mut conn, |c| m::table
+                .filter(m::created_at.lt(cutoff))
+                .filter(m::media_path.is_not_null())
+                .select((m::id, m::media_path))
+                .order(m::id)
+                .limit(limit)
+                .load(c)
+                .await)?;
+            Ok(rows.into_iter().filter_map(|(id, p)| p.map(|p| (id, p))).collect())
+        })
+        .await
+    }
+
+    /// The files of these messages are gone: `media_path` cleared, `media_deleted_at` set.
+    pub async fn mark_media_deleted(&self, ids: Vec<i64>) -> DbResult<usize> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| diesel::update(
+                m::table.filter(m::id.eq_any(&ids))
+            )
+            .set((m::media_path.eq(None::<String>), m::media_deleted_at.eq(now())))
+            .execute(c)
+            .await)?)
+        })
+        .await
+    }
+
     /// Queued messages past their `expires_at`.
     pub async fn expired_queued(&self, at: NaiveDateTime) -> DbResult<Vec<i64>> {
         self.run(move |mut conn| async move {

@@ -66,6 +66,7 @@ diesel::table! {
         sender_phone -> Nullable<Text>,
         error_code -> Nullable<Text>,
         expires_at -> Nullable<Timestamp>,
+        media_deleted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -197,6 +197,14 @@ impl Dispatcher {
                 }
                 let attempt = post(&self.client, hook, &ev.uid, &ev.event, &ev.body).await;
                 let outcome = self.outcome(&ev, &attempt);
+                let result = match outcome {
+                    AttemptOutcome::Delivered => "delivered",
+                    AttemptOutcome::Refused => "refused",
+                    AttemptOutcome::Retry { .. } => "retry",
+                    AttemptOutcome::Dead => "dead",
+                };
+                metrics::counter!("wagate_webhook_deliveries_total", "result" => result).increment(1);
+                metrics::histogram!("wagate_webhook_delivery_duration_seconds").record(attempt.latency.as_secs_f64());
                 tracing::debug!(event = ev.id, code = ?attempt.status_code, ?outcome, "webhook attempt");
                 self.db
                     .record_attempt(delivery_row(&ev, hook, &attempt), outcome)

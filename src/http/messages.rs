@@ -45,6 +45,7 @@ pub fn message_json(m: &MessageRow) -> Value {
             "path": m.media_path,
             "url": m.media_path.as_ref().map(|_| format!("/api/v1/messages/{}/media", m.id)),
             "mimetype": m.media_mime, "filename": m.media_filename, "size": m.media_size,
+            "deletedAt": m.media_deleted_at.map(|t| t.and_utc()),
         })),
         "status": m.status,
         "error": m.error_message,

@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
             .error_handler(|e, _req| ApiError::BadRequest(format!("Invalid query string: {e}")).into()),
     )
     .service(health::health)
+    .service(health::metrics)
     .service(me::me)
     .service(api_keys::list)
     .service(api_keys::create)

@@ -14,6 +14,7 @@ use super::{api_keys, events_stream, health, me, media, messages, sessions, webh
     ),
     paths(
         health::health,
+        health::metrics,
         me::me,
         api_keys::list,
         api_keys::create,

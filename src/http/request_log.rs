@@ -29,7 +29,15 @@ pub async fn log_requests(
     let path = req.path().to_string();
     let mut res = next.call(req).await?;
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let latency_ms = elapsed * 1000.0;
+    // The route pattern, never the raw path: ids in paths would make the series unbounded.
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let labels = [("method", method.to_string()), ("route", route)];
+    metrics::histogram!("wagate_http_request_duration_seconds", &labels).record(elapsed);
+    let mut labels = labels.to_vec();
+    labels.push(("status", status.to_string()));
+    metrics::counter!("wagate_http_requests_total", &labels).increment(1);
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }

@@ -527,6 +527,7 @@ impl Actor {
             updated_at: crate::db::now(),
             connected_at: self.connected_at,
         };
+        metrics::counter!("wagate_session_state_changes_total", "state" => state.as_str()).increment(1);
         if let Err(e) = self.db.record_session_state(self.key.id, update).await {
             tracing::error!(session = self.key.id, error = %e, "could not record the session state");
         }

@@ -80,6 +80,26 @@ impl SessionManager {
             .join("profile")
     }
 
+    /// Each running session's browser: processes, PSS and RSS (read from /proc).
+    pub fn browser_usage(&self) -> Vec<(SessionKey, procs::TreeUsage)> {
+        self.running()
+            .into_iter()
+            .map(|h| {
+                let usage = procs::profile_usage(&self.profile_dir(h.key.id));
+                (h.key, usage)
+            })
+            .collect()
+    }
+
+    /// How many running sessions are in each state.
+    pub fn state_counts(&self) -> HashMap<SessionState, usize> {
+        let mut counts = HashMap::new();
+        for h in self.running() {
+            *counts.entry(h.info().state).or_default() += 1;
+        }
+        counts
+    }
+
     fn running(&self) -> Vec<SessionHandle> {
         let map = self.inner.sessions.lock().unwrap_or_else(|e| e.into_inner());
         map.values().filter(|h| h.is_running()).cloned().collect()

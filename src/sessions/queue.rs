@@ -118,7 +118,17 @@ impl QueueWorker {
             // Expired (upkeep fails it) or taken meanwhile: look again.
             return Ok(None);
         }
+        let started = Instant::now();
         let result = self.send(&row, confirmed).await;
+        let kind = row.msg_type.clone();
+        metrics::histogram!("wagate_send_duration_seconds", "type" => kind.clone())
+            .record(started.elapsed().as_secs_f64());
+        match &result {
+            Ok(_) => metrics::counter!("wagate_messages_sent_total", "type" => kind).increment(1),
+            Err(e) => {
+                metrics::counter!("wagate_messages_failed_total", "type" => kind, "code" => e.code()).increment(1)
+            }
+        }
         *last_send = Some(Instant::now());
         *gap = self.next_gap();
         last_to.insert(row.chat_id.clone(), Instant::now());

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// Browser starting, page loading.
@@ -27,6 +27,18 @@ pub enum SessionState {
 }
 
 impl SessionState {
+    pub const ALL: [SessionState; 9] = [
+        SessionState::Starting,
+        SessionState::QrPending,
+        SessionState::Pairing,
+        SessionState::Syncing,
+        SessionState::Connected,
+        SessionState::Disconnected,
+        SessionState::LoggedOut,
+        SessionState::Failed,
+        SessionState::Stopped,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SessionState::Starting => "starting",

@@ -10,6 +10,7 @@ mod database;
 mod engine;
 mod envelope;
 mod flow;
+mod metrics;
 mod openapi;
 mod ops;
 mod queue;

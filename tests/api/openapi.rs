@@ -11,6 +11,7 @@ async fn the_openapi_document_lists_every_route() {
     );
     let routes = [
         ("get", "/health"),
+        ("get", "/metrics"),
         ("get", "/api/v1/me"),
         ("get", "/api/v1/apikeys/"),
         ("post", "/api/v1/apikeys/"),

@@ -60,3 +60,62 @@ fn the_production_example_documents_every_setting_and_loads() {
     let s = Settings::load(Some(std::path::Path::new(path))).unwrap();
     assert_eq!(s.data_dir, std::path::PathBuf::from("/var/lib/wagate"));
 }
+
+/// The Dockerfile's runtime steps, run here: Chromium, chromedriver, curl, an unprivileged user
+/// and its data directory. Twice, since it must be idempotent.
+#[test]
+fn the_runtime_install_script_prepares_debian() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dockerfile = std::fs::read_to_string(format!("{root}/Dockerfile")).unwrap();
+    for want in [
+        "FROM debian:bookworm-slim",
+        "install-runtime.sh",
+        "USER wagate",
+        "VOLUME [\"/data\"]",
+        "HEALTHCHECK",
+        "/health",
+    ] {
+        assert!(dockerfile.contains(want), "the Dockerfile lacks {want:?}");
+    }
+    let compose = std::fs::read_to_string(format!("{root}/docker-compose.yml")).unwrap();
+    for want in [
+        "image: postgres:15",
+        "pgdata:/var/lib/postgresql/data",
+        "WAGATE__DATABASE__URL: postgres://",
+    ] {
+        assert!(compose.contains(want), "docker-compose.yml lacks {want:?}");
+    }
+    let is_root = unsafe { libc::geteuid() } == 0;
+    assert!(
+        is_root
+            || Command::new("sudo")
+                .args(["-n", "true"])
+                .status()
+                .is_ok_and(|s| s.success()),
+        "this test installs packages and a user: run it as root or with passwordless sudo"
+    );
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    for _ in 0..2 {
+        let out = Command::new(format!("{root}/scripts/install-runtime.sh"))
+            .env("WAGATE_USER", "wagate-ci")
+            .env("WAGATE_DATA", &data_dir)
+            .env("WAGATE_KEEP_APT_LISTS", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("Chromium") && text.contains("ChromeDriver"), "{text}");
+        assert!(text.contains("runtime ready"), "{text}");
+    }
+    let id = Command::new("id").args(["-u", "wagate-ci"]).output().unwrap();
+    assert!(id.status.success(), "the user exists");
+    let uid: u32 = String::from_utf8_lossy(&id.stdout).trim().parse().unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&data_dir).unwrap().uid(),
+        uid,
+        "the data dir is the user's"
+    );
+    assert_ne!(uid, 0);
+}

@@ -1,0 +1,1 @@
+ALTER TABLE messages DROP COLUMN media_deleted_at;
