@@ -118,6 +118,7 @@ pub struct SendingSettings {
     pub daily_cap: u64,
     pub queue_ttl_secs: u64,
     pub wait_secs: u64,
+    pub typing: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

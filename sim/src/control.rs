@@ -88,6 +88,16 @@ impl IncomingMessage {
     }
 }
 
+/// A "typing…" (or paused/recording) a linked device showed in a chat.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatStateRecord {
+    pub phone: String,
+    pub chat: String,
+    pub state: String,
+    /// Unix milliseconds.
+    pub at_ms: u64,
+}
+
 /// What a linked device sent, as WhatsApp's servers received it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SentRecord {
@@ -133,6 +143,7 @@ struct State {
     pages: HashMap<String, Page>,
     devices: HashMap<String, Device>,
     sent: Vec<SentRecord>,
+    chat_states: Vec<ChatStateRecord>,
     uploads: HashMap<String, Upload>,
     incoming_media: HashMap<String, Vec<u8>>,
     codes: HashMap<String, String>,
@@ -582,6 +593,42 @@ impl SimControl {
         }});
         Self::to_device(&mut st, &device_id, cmd);
         Ok(serialized)
+    }
+
+    pub(crate) fn record_chat_state(&self, page_id: &str, chat: &str, state: &str) -> Result<(), String> {
+        let mut st = self.lock();
+        let device_id = st
+            .pages
+            .get(page_id)
+            .map(|p| p.device_id.clone())
+            .ok_or("unknown page")?;
+        let phone = st
+            .devices
+            .get(&device_id)
+            .map(|d| d.info.phone.clone())
+            .ok_or("the device is not linked")?;
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        st.chat_states.push(ChatStateRecord {
+            phone,
+            chat: chat.into(),
+            state: state.into(),
+            at_ms,
+        });
+        Ok(())
+    }
+
+    /// The chat states ("typing…") a linked device showed, oldest first.
+    pub async fn chat_states(&self, device_phone: &str) -> Vec<ChatStateRecord> {
+        let phone = device_phone.trim_start_matches('+');
+        self.lock()
+            .chat_states
+            .iter()
+            .filter(|r| r.phone == phone)
+            .cloned()
+            .collect()
     }
 
     pub async fn sent(&self, device_phone: &str) -> Vec<SentRecord> {

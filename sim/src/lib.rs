@@ -11,7 +11,9 @@ mod server;
 use std::net::TcpListener;
 use std::time::Duration;
 
-pub use control::{DeviceInfo, IncomingMedia, IncomingMessage, PageInfo, SentRecord, SimControl, SimError};
+pub use control::{
+    ChatStateRecord, DeviceInfo, IncomingMedia, IncomingMessage, PageInfo, SentRecord, SimControl, SimError,
+};
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {

@@ -572,6 +572,11 @@
     },
     WAWebChatGetters: { getIsNewsletter: () => false, getIsBroadcast: () => false },
     WAWebStreamModel: { Stream: { markAvailable: () => { Stream.available = true; }, markUnavailable: () => { Stream.available = false; } } },
+    WAWebChatStateBridge: {
+      sendChatStateComposing: (wid) => post('/chatstate', { page: pageId, chat: String((wid && wid._serialized) || wid), state: 'composing' }),
+      sendChatStateRecording: (wid) => post('/chatstate', { page: pageId, chat: String((wid && wid._serialized) || wid), state: 'recording' }),
+      sendChatStatePaused: (wid) => post('/chatstate', { page: pageId, chat: String((wid && wid._serialized) || wid), state: 'paused' }),
+    },
     WAWebUpdateUnreadChatAction: { sendSeen: async ({ chat }) => { if (chat) chat.unreadCount = 0; } },
     WAWebLinkPreviewChatAction: { getLinkPreview: async () => ({}) },
     WAWebMsgKey: MsgKey,

@@ -35,6 +35,7 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/upload", web::post().to(upload))
                     .route("/media", web::get().to(media))
                     .route("/send", web::post().to(send))
+                    .route("/chatstate", web::post().to(chat_state))
                     .route("/logout", web::post().to(page_logout)),
             )
             .route(
@@ -204,6 +205,14 @@ async fn send(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpResponse {
     match c.record_send(&page, &b).await {
         Ok(()) => HttpResponse::Ok().json(json!({ "ok": true })),
         Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn chat_state(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpResponse {
+    let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    match c.record_chat_state(&s("page"), &s("chat"), &s("state")) {
+        Ok(()) => HttpResponse::Ok().json(json!({ "ok": true })),
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
     }
 }
 

@@ -448,6 +448,14 @@
       return res && res.wid ? widStr(res.wid) : null;
     },
     sendText: (chatId, body) => sendText(chatId, body),
+    // "typing…" before a send (sending.typing): composing, or paused.
+    chatState: async (chatId, state) => {
+      const wid = member(req('WAWebWidFactory'), 'WAWebWidFactory', 'createWid')(chatId);
+      const bridge = req('WAWebChatStateBridge');
+      const fn = state === 'composing' ? 'sendChatStateComposing' : 'sendChatStatePaused';
+      await member(bridge, 'WAWebChatStateBridge', fn)(wid);
+      return true;
+    },
     downloadMedia: async (msgId) => {
       const msg = req('WAWebCollections').Msg.get(msgId);
       if (!msg) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + msgId + ' in this page');

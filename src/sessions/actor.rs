@@ -594,6 +594,16 @@ impl Actor {
                 };
                 let _ = reply.send(result);
             }
+            Command::ChatState { chat, state, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => self
+                        .call::<bool>("chatState", vec![json!(chat.as_str()), json!(state)], CALL_TIMEOUT)
+                        .await
+                        .map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
             Command::PairingCode { phone, reply } => {
                 let result = if self.current() == SessionState::QrPending {
                     self.call::<String>("requestPairingCode", vec![json!(phone)], CALL_TIMEOUT)
@@ -675,6 +685,7 @@ fn refuse(cmd: Command, err: SessionError) {
     match cmd {
         Command::SendText { reply, .. } | Command::SendMedia { reply, .. } => drop(reply.send(Err(err))),
         Command::CheckNumber { reply, .. } => drop(reply.send(Err(err))),
+        Command::ChatState { reply, .. } => drop(reply.send(Err(err))),
         Command::PairingCode { reply, .. } => drop(reply.send(Err(err))),
         Command::Logout { reply }
         | Command::Restart { reply }

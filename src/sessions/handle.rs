@@ -90,6 +90,12 @@ pub(super) enum Command {
         chat: ChatId,
         reply: Reply<Option<String>>,
     },
+    /// `composing` (typing…) or `paused` in a chat.
+    ChatState {
+        chat: ChatId,
+        state: &'static str,
+        reply: Reply<()>,
+    },
     PairingCode {
         phone: String,
         reply: Reply<String>,
@@ -158,6 +164,12 @@ impl SessionHandle {
     /// The chat id WhatsApp knows for a number, or None when it is not on WhatsApp.
     pub async fn check_number(&self, chat: ChatId) -> Result<Option<String>, SessionError> {
         self.ask(|reply| Command::CheckNumber { chat, reply }, CONTROL_TIMEOUT)
+            .await
+    }
+
+    /// Shows "typing…" (`composing`) in the chat, or stops it (`paused`).
+    pub async fn chat_state(&self, chat: ChatId, state: &'static str) -> Result<(), SessionError> {
+        self.ask(|reply| Command::ChatState { chat, state, reply }, CONTROL_TIMEOUT)
             .await
     }
 

@@ -22,6 +22,10 @@ pub type Settled = (i64, Result<(), SessionError>);
 
 /// How many queued rows are looked at to find one whose recipient is not cooling down.
 const LOOKAHEAD: i64 = 50;
+/// Typing speed for `sending.typing`, and its bounds.
+const TYPING_MS_PER_CHAR: u64 = 50;
+const TYPING_MIN_MS: u64 = 600;
+const TYPING_MAX_MS: u64 = 4000;
 /// A recipient confirmed on WhatsApp is not checked again for this long.
 const RECIPIENT_TTL: Duration = Duration::from_secs(3600);
 
@@ -150,7 +154,13 @@ impl QueueWorker {
         let chat = ChatId::parse(&row.chat_id).map_err(|e| SessionError::Invalid(e.0))?;
         let chat = self.confirmed_chat(chat, confirmed).await?;
         match row.media_path.as_deref() {
-            None => self.handle.send_text(chat, row.body.clone().unwrap_or_default()).await,
+            None => {
+                let body = row.body.clone().unwrap_or_default();
+                if self.settings.typing {
+                    self.type_for(&chat, &body).await;
+                }
+                self.handle.send_text(chat, body).await
+            }
             Some(path) => {
                 let bytes = tokio::fs::read(self.media_dir.join(path))
                     .await
@@ -171,6 +181,16 @@ impl QueueWorker {
                 };
                 self.handle.send_media(chat, media).await
             }
+        }
+    }
+
+    /// "typing…" for a time proportional to the text. Best effort: a page without the chat-state
+    /// module sends without it.
+    async fn type_for(&self, chat: &ChatId, text: &str) {
+        let ms = (text.chars().count() as u64 * TYPING_MS_PER_CHAR).clamp(TYPING_MIN_MS, TYPING_MAX_MS);
+        match self.handle.chat_state(chat.clone(), "composing").await {
+            Ok(()) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            Err(e) => tracing::debug!(session = self.handle.key.id, error = %e, "no typing indicator"),
         }
     }
 

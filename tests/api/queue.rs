@@ -228,3 +228,26 @@ async fn the_daily_cap_holds_and_the_ttl_expires() {
     assert_eq!(m["errorCode"], "EXPIRED", "{m}");
     assert_eq!(seen.lock().unwrap().len(), 1, "the cap held the second one back");
 }
+
+/// With `sending.typing`, "typing…" shows in the chat before the text, for a time that grows
+/// with its length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_shows_before_the_text() {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = linked_app(&sim, "15550181818", |s| s.sending.typing = true).await;
+    let seen = track_sends(&sim, "15550181818");
+    let text = "x".repeat(40);
+    let started = Instant::now();
+    json(send(&app, "", "+15550191919", &text).await, 200).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(2000),
+        "40 characters take 2 s to type"
+    );
+    let states = sim.control().chat_states("15550181818").await;
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert_eq!(states[0].state, "composing");
+    assert_eq!(states[0].chat, "15550191919@c.us");
+    let got = wait_sent(&seen, 1, 5).await;
+    assert_eq!(got[0].0, text);
+}
