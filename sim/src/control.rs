@@ -368,16 +368,7 @@ impl SimControl {
         let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
         let id = s("id").ok_or("the message has no id")?;
         let mut st = self.lock();
-        let device_id = st
-            .pages
-            .get(page_id)
-            .map(|p| p.device_id.clone())
-            .ok_or("unknown page")?;
-        let phone = st
-            .devices
-            .get(&device_id)
-            .map(|d| d.info.phone.clone())
-            .ok_or("the device is not linked")?;
+        let phone = Self::linked_phone(&st, page_id)?;
         let upload = s("directPath")
             .and_then(|p| p.rsplit('/').next().map(str::to_string))
             .and_then(|uid| st.uploads.get(&uid).map(|u| (u.size, u.sha256.clone())));
@@ -595,18 +586,22 @@ impl SimControl {
         Ok(serialized)
     }
 
-    pub(crate) fn record_chat_state(&self, page_id: &str, chat: &str, state: &str) -> Result<(), String> {
-        let mut st = self.lock();
+    /// The phone number of the device a page is linked as.
+    fn linked_phone(st: &State, page_id: &str) -> Result<String, String> {
         let device_id = st
             .pages
             .get(page_id)
             .map(|p| p.device_id.clone())
             .ok_or("unknown page")?;
-        let phone = st
-            .devices
+        st.devices
             .get(&device_id)
             .map(|d| d.info.phone.clone())
-            .ok_or("the device is not linked")?;
+            .ok_or_else(|| "the device is not linked".to_string())
+    }
+
+    pub(crate) fn record_chat_state(&self, page_id: &str, chat: &str, state: &str) -> Result<(), String> {
+        let mut st = self.lock();
+        let phone = Self::linked_phone(&st, page_id)?;
         let at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)

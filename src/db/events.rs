@@ -298,20 +298,6 @@ impl Database {
         self.bus.published(events)
     }
 
-    /// The oldest undelivered events, in order.
-    pub async fn pending_events(&self, limit: i64) -> DbResult<Vec<EventRow>> {
-        self.run(move |mut conn| async move {
-            Ok(dispatch!(&mut conn, |c| ev::table
-                .filter(ev::status.eq("pending"))
-                .order(ev::id)
-                .limit(limit)
-                .select(EventRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
-    }
-
     /// Records an attempt and its consequence in one transaction.
     pub async fn record_attempt(&self, delivery: DeliveryRow, outcome: AttemptOutcome) -> DbResult<()> {
         self.run(move |mut conn| async move {

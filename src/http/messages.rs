@@ -427,6 +427,15 @@ fn parse_time(s: &str) -> Option<NaiveDateTime> {
     chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.naive_utc())
 }
 
+/// The caller's message with this id; another user's answers exactly like a missing one.
+async fn own_message(state: &AppState, user_id: i64, id: i64) -> Result<MessageRow, ApiError> {
+    state
+        .db
+        .message_for_user(user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND", format!("No message {id}")))
+}
+
 #[utoipa::path(tag = "messages", security(("api_key" = [])), params(("id" = i64, Path, description = "The message's dbId")), responses((status = 200, description = "The message"), (status = 404, description = "MESSAGE_NOT_FOUND")))]
 #[get("/api/v1/messages/{id}/")]
 pub async fn get_one(
@@ -435,11 +444,7 @@ pub async fn get_one(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let row = state
-        .db
-        .message_for_user(p.user_id, id)
-        .await?
-        .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND", format!("No message {id}")))?;
+    let row = own_message(&state, p.user_id, id).await?;
     Ok(ok(message_json(&row)))
 }
 
@@ -453,11 +458,7 @@ pub async fn media_file(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let row = state
-        .db
-        .message_for_user(p.user_id, id)
-        .await?
-        .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND", format!("No message {id}")))?;
+    let row = own_message(&state, p.user_id, id).await?;
     let missing = || {
         ApiError::coded(
             StatusCode::NOT_FOUND,
