@@ -88,6 +88,7 @@ pub struct SessionSettings {
     pub max_concurrent: usize,
     pub idle_timeout_secs: u64,
     pub qr_wait_secs: u64,
+    pub poll_max_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -16,7 +16,20 @@ struct Gateway {
     child: Child,
     base: String,
     key: String,
-    data: tempfile::TempDir,
+    data: Option<tempfile::TempDir>,
+}
+
+impl Gateway {
+    fn data_path(&self) -> &std::path::Path {
+        self.data.as_ref().expect("the data dir").path()
+    }
+
+    /// SIGTERM, wait, and hand the data dir over (for a restart on the same data).
+    fn stop(mut self) -> tempfile::TempDir {
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        let _ = self.child.wait();
+        self.data.take().expect("the data dir")
+    }
 }
 
 impl Drop for Gateway {
@@ -31,8 +44,7 @@ unsafe extern "C" {
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
-fn start_gateway(sim: &Simulator) -> Gateway {
-    let data = tempfile::tempdir().unwrap();
+fn start_gateway(sim: &Simulator, data: tempfile::TempDir) -> Gateway {
     let mut child = Command::new("target/release/wagate")
         .arg("serve")
         .env("WAGATE__DATA_DIR", data.path())
@@ -43,6 +55,10 @@ fn start_gateway(sim: &Simulator) -> Gateway {
         // Nor the anti-ban pacing of the outbound queue.
         .env("WAGATE__SENDING__MIN_GAP_MS", "0")
         .env("WAGATE__SENDING__GAP_JITTER_MS", "0")
+        .env(
+            "WAGATE__SESSIONS__POLL_MAX_MS",
+            std::env::var("BENCH_POLL_MAX_MS").unwrap_or_else(|_| "1000".into()),
+        )
         .env("WAGATE__BROWSER__WHATSAPP_URL", sim.base_url())
         // A backlog built against a dead receiver drains as soon as the receiver is back.
         .env("WAGATE__WEBHOOKS__RETRY_MAX_SECS", "1")
@@ -63,7 +79,12 @@ fn start_gateway(sim: &Simulator) -> Gateway {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Gateway { child, base, key, data }
+    Gateway {
+        child,
+        base,
+        key,
+        data: Some(data),
+    }
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -197,7 +218,7 @@ async fn main() {
     })
     .await
     .unwrap();
-    let g = start_gateway(&sim);
+    let g = start_gateway(&sim, tempfile::tempdir().unwrap());
     let http = reqwest::Client::new();
     let pid = g.child.id();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -207,7 +228,7 @@ async fn main() {
 
     let mut qr_times = Vec::new();
     let mut link_times = Vec::new();
-    let sessions_dir = g.data.path().join("sessions");
+    let sessions_dir = g.data_path().join("sessions");
     let mut pss = Vec::new();
     let api = GatewayRef {
         base: g.base.clone(),
@@ -308,6 +329,31 @@ async fn main() {
     let hook_latency = stats(hook_latency);
     println!("incoming message → webhook received ({incoming} sequential): {hook_latency}");
 
+    // A gateway restart on the same data: every linked session comes back without a QR.
+    let key = g.key.clone();
+    let data = g.stop();
+    let started = Instant::now();
+    let g = start_gateway(&sim, data);
+    let restore_all_s = loop {
+        let r = http
+            .get(format!("{}/api/v1/sessions/", g.base))
+            .header("Authorization", format!("ApiKey {key}"))
+            .send()
+            .await
+            .unwrap();
+        let list: Value = r.json().await.unwrap();
+        let connected = list["data"]
+            .as_array()
+            .map(|a| a.iter().filter(|s| s["status"] == "connected").count())
+            .unwrap_or(0);
+        if connected >= sessions || started.elapsed() > Duration::from_secs(600) {
+            break started.elapsed().as_secs_f64();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("gateway restart → all {sessions} sessions connected again: {restore_all_s:.1} s");
+    drop(g);
+
     let result = json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
@@ -325,6 +371,7 @@ async fn main() {
         "idle_machine_cpu_percent_of_one_core": idle_cpu,
         "webhook_backlog_drain": drained,
         "incoming_to_webhook_ms": hook_latency,
+        "restart_to_all_connected_s": restore_all_s,
     });
     println!("{}", serde_json::to_string_pretty(&result).unwrap());
     let dir = std::path::Path::new("bench/results");

@@ -20,9 +20,8 @@ use crate::browser::{BridgeError, Page, WebDriver, capabilities, procs};
 use crate::config::Settings;
 use crate::db::{Database, SessionStatusUpdate};
 
-/// Poll quickly after activity, backing off to `MAX_TICK` when the page is quiet.
+/// Poll quickly after activity, backing off to `sessions.poll_max_ms` when the page is quiet.
 const MIN_TICK: Duration = Duration::from_millis(100);
-const MAX_TICK: Duration = Duration::from_millis(1000);
 /// How long a page gets to show `window.Debug.VERSION` (the reference client waits 30 s).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(45);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -243,6 +242,7 @@ impl Actor {
 
     async fn drive(&mut self) -> Outcome {
         let mut tick = MIN_TICK;
+        let max_tick = Duration::from_millis(self.settings.sessions.poll_max_ms).max(MIN_TICK);
         let mut next = Instant::now();
         let mut failures = 0u32;
         loop {
@@ -261,7 +261,7 @@ impl Actor {
                     match self.poll().await {
                         Ok(active) => {
                             failures = 0;
-                            tick = if active { MIN_TICK } else { (tick * 3 / 2).min(MAX_TICK) };
+                            tick = if active { MIN_TICK } else { (tick * 3 / 2).min(max_tick) };
                         }
                         Err(PollError::Outcome(o)) => return o,
                         Err(PollError::Transient(e)) => {
