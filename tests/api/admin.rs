@@ -80,6 +80,17 @@ async fn admin_api_protections(backend: Backend) {
         assert!(cookie.contains(flag), "{cookie}");
     }
     assert!(!cookie.contains("Secure"), "plain HTTP here: {cookie}");
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let proxied = app
+        .http
+        .post(app.url("/admin/api/login"))
+        .header("X-Forwarded-Proto", "https")
+        .json(&json!({ "username": "admin", "password": app.admin_password }))
+        .send()
+        .await
+        .unwrap();
+    let secure = proxied.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(secure.contains("Secure"), "{secure}");
     let csrf = body["data"]["csrfToken"].as_str().unwrap().to_string();
     let me = json(
         admin_call(&app, Method::GET, "/admin/api/me", &cookie, None, json!(null)).await,
@@ -127,7 +138,7 @@ async fn admin_api_protections(backend: Backend) {
     .await;
     assert_error(&r, "ADMIN_LOGIN_REQUIRED");
 
-    // Five attempts per minute per address (three used above): then 429 with Retry-After.
+    // Five attempts per minute per address (four used above): then 429 with Retry-After.
     let mut last = 0;
     for _ in 0..3 {
         last = http_login(&app, "admin", "guessing").await.0;

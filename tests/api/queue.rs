@@ -208,6 +208,14 @@ async fn a_disconnected_session_sends_after_reconnecting() {
     let got = wait_sent(&seen, 1, 60).await;
     assert_eq!(got[0].0, "after the gap");
     wait_out(&app, id, 10).await;
+
+    // A stopped (but linked) session is started by a send, which then goes out.
+    app.state.sessions.stop(h.key.id).await.unwrap();
+    assert!(app.state.sessions.get(1, "main").is_none(), "stopped");
+    let r = send(&app, "", "+15550131313", "wakes it up").await;
+    assert!([200, 202].contains(&r.status().as_u16()), "{}", r.status());
+    let got = wait_sent(&seen, 2, 60).await;
+    assert_eq!(got[1].0, "wakes it up");
 }
 
 /// The daily cap holds a message back; one that waits past its TTL fails with EXPIRED.
