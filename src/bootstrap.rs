@@ -46,9 +46,10 @@ impl FirstStart {
              Admin user:     {}\n\
              Admin password: {}\n\
              API key:        {}\n\
-             These are shown once. Try:\n  curl -H 'Authorization: ApiKey {}' {}/api/v1/me\n\
+             These are shown once. Open {}/admin/ to link an account, or try:\n  \
+             curl -H 'Authorization: ApiKey {}' {}/api/v1/me\n\
              ====================================================\n",
-            self.username, self.password, self.api_key, self.api_key, base_url
+            self.username, self.password, self.api_key, base_url, self.api_key, base_url
         )
     }
 }
