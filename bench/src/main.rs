@@ -218,6 +218,10 @@ async fn main() {
     })
     .await
     .unwrap();
+    // The floor first, alone on the machine: the same sends through a session handle in this
+    // process (actor, bridge, page, simulator), without HTTP, the queue or the outbox.
+    let floor = handle_floor(&sim, sends).await;
+    println!("send through the session handle (no HTTP, no queue), 1 session: {floor}");
     let g = start_gateway(&sim, tempfile::tempdir().unwrap());
     let http = reqwest::Client::new();
     let pid = g.child.id();
@@ -366,6 +370,7 @@ async fn main() {
         "me_wrk_50": me,
         "status_wrk_50": status,
         "send_text_1_session": one,
+        "send_via_handle_floor": floor,
         "send_text_with_all_connected": busy,
         "send_text_parallel": { "sessions": sessions, "latency": parallel, "msg_per_s": all.len() as f64 / elapsed },
         "idle_machine_cpu_percent_of_one_core": idle_cpu,
@@ -384,6 +389,43 @@ async fn main() {
 struct GatewayRef {
     base: String,
     key: String,
+}
+
+/// Sends through a `SessionHandle` in this process: what the gateway's HTTP, queue and database
+/// add on top is the difference from `send_text_1_session`.
+async fn handle_floor(sim: &Simulator, sends: usize) -> Value {
+    use wagate::sessions::{ChatId, SessionManager, SessionState};
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = wagate::config::Settings::defaults().unwrap();
+    s.data_dir = dir.path().to_path_buf();
+    s.media.dir = dir.path().join("media");
+    s.database.url = format!("sqlite://{}", dir.path().join("floor.db").display());
+    s.browser.whatsapp_url = sim.base_url();
+    let db = wagate::db::Database::connect(&s.database_url().unwrap(), 4)
+        .await
+        .unwrap();
+    let user = db.create_user("floor", None, false).await.unwrap();
+    let (manager, mut events) = SessionManager::new(std::sync::Arc::new(s), db);
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let h = manager.start(user.id, "floor").await.unwrap();
+    let qr = h
+        .wait_for(Duration::from_secs(60), |i| i.qr.is_some())
+        .await
+        .and_then(|i| i.qr)
+        .expect("a QR");
+    sim.control().scan(&qr, Some("15559990000")).await.unwrap();
+    h.wait_for(Duration::from_secs(60), |i| i.state == SessionState::Connected)
+        .await
+        .expect("connected");
+    let chat = ChatId::parse("15550002002@c.us").unwrap();
+    let mut v = Vec::new();
+    for _ in 0..sends {
+        let t = Instant::now();
+        h.send_text(chat.clone(), "floor".into()).await.unwrap();
+        v.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    manager.shutdown().await;
+    stats(v)
 }
 
 /// Busy jiffies of the whole machine over `window`, as a percentage of one core.
