@@ -1,6 +1,7 @@
 //! Finding and killing Chromium processes by their `--user-data-dir`, read from /proc.
 //! Killing chromedriver leaves its browsers running (re-parented to PID 1), so we sweep.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// PIDs whose command line has `--user-data-dir=<dir>` with `dir` under `prefix`.
@@ -47,10 +48,9 @@ pub fn remove_stale_locks(profile: &Path) {
     }
 }
 
-/// Every process whose parent chain reaches one of `roots` (the roots included). Chromium's
-/// renderers and utilities do not all carry `--user-data-dir`, but they descend from the browser.
-fn with_descendants(roots: &[i32]) -> Vec<i32> {
-    let mut parent = std::collections::HashMap::new();
+/// pid → parent pid for every process, from /proc/<pid>/stat.
+fn parent_map() -> HashMap<i32, i32> {
+    let mut parent = HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
@@ -64,22 +64,6 @@ fn with_descendants(roots: &[i32]) -> Vec<i32> {
         }
     }
     parent
-        .keys()
-        .copied()
-        .filter(|&pid| {
-            let mut p = pid;
-            for _ in 0..64 {
-                if roots.contains(&p) {
-                    return true;
-                }
-                match parent.get(&p) {
-                    Some(&pp) if pp > 1 => p = pp,
-                    _ => return false,
-                }
-            }
-            false
-        })
-        .collect()
 }
 
 /// What a browser's process tree uses.
@@ -98,18 +82,37 @@ fn smaps_field(text: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Processes, PSS and RSS (kB) summed over the process trees using profiles under `prefix`.
-pub fn profile_usage(prefix: &Path) -> TreeUsage {
-    let roots: Vec<i32> = profile_processes(prefix).into_iter().map(|(pid, _)| pid).collect();
+/// Processes, PSS and RSS (kB) of each browser under `prefix`, keyed by its `--user-data-dir`.
+/// Chromium's renderers and utilities do not all carry the flag, but they descend from the
+/// browser, so each process counts for the nearest ancestor that does. Two passes over /proc in
+/// all, however many browsers there are.
+pub fn usage_by_profile(prefix: &Path) -> HashMap<PathBuf, TreeUsage> {
+    let roots: HashMap<i32, PathBuf> = profile_processes(prefix).into_iter().collect();
+    let mut usage: HashMap<PathBuf, TreeUsage> = HashMap::new();
     if roots.is_empty() {
-        return TreeUsage::default();
+        return usage;
     }
-    let mut usage = TreeUsage::default();
-    for pid in with_descendants(&roots) {
+    let parent = parent_map();
+    let owner = |pid: i32| {
+        let mut p = pid;
+        for _ in 0..64 {
+            if let Some(dir) = roots.get(&p) {
+                return Some(dir);
+            }
+            match parent.get(&p) {
+                Some(&pp) if pp > 1 => p = pp,
+                _ => return None,
+            }
+        }
+        None
+    };
+    for &pid in parent.keys() {
+        let Some(dir) = owner(pid) else { continue };
         if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
-            usage.processes += 1;
-            usage.pss_kb += smaps_field(&text, "Pss:");
-            usage.rss_kb += smaps_field(&text, "Rss:");
+            let u = usage.entry(dir.clone()).or_default();
+            u.processes += 1;
+            u.pss_kb += smaps_field(&text, "Pss:");
+            u.rss_kb += smaps_field(&text, "Rss:");
         }
     }
     usage
@@ -117,5 +120,5 @@ pub fn profile_usage(prefix: &Path) -> TreeUsage {
 
 /// Proportional set size (kB) summed over the process trees using profiles under `prefix`.
 pub fn profile_pss_kb(prefix: &Path) -> u64 {
-    profile_usage(prefix).pss_kb
+    usage_by_profile(prefix).values().map(|u| u.pss_kb).sum()
 }

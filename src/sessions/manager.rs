@@ -80,13 +80,14 @@ impl SessionManager {
             .join("profile")
     }
 
-    /// Each running session's browser: processes, PSS and RSS (read from /proc).
+    /// Each running session's browser: processes, PSS and RSS (one read of /proc for all).
     pub fn browser_usage(&self) -> Vec<(SessionKey, procs::TreeUsage)> {
+        let usage = procs::usage_by_profile(&self.inner.settings.data_dir.join("sessions"));
         self.running()
             .into_iter()
             .map(|h| {
-                let usage = procs::profile_usage(&self.profile_dir(h.key.id));
-                (h.key, usage)
+                let u = usage.get(&self.profile_dir(h.key.id)).copied().unwrap_or_default();
+                (h.key, u)
             })
             .collect()
     }
