@@ -4,7 +4,7 @@
 
 use tokio::sync::mpsc;
 
-use crate::db::{Database, DbError, MessageStatus, NewMessage};
+use crate::db::{Database, DbError, MessageKind, MessageStatus, NewMessage};
 use crate::sessions::{SessionEvent, SessionKey, WaMessage};
 
 pub async fn consume(db: Database, mut events: mpsc::Receiver<SessionEvent>) {
@@ -72,12 +72,12 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: WaMessage) -> Re
         direction: "in".into(),
         chat_id: chat,
         sender: m.author.clone().or(m.from.clone()),
-        msg_type: m.kind.clone().unwrap_or_else(|| "chat".into()),
+        msg_type: MessageKind::parse(m.kind.as_deref().unwrap_or_default()),
         body: m.body.clone(),
         caption: m.caption.clone(),
         media_path: m.saved_media.clone(),
         media_mime: m.mimetype.clone(),
-        media_filename: m.filename.clone(),
+        media_filename: m.filename.as_deref().map(crate::media::safe_filename),
         media_size: m.size,
         status: MessageStatus::Received.as_str().into(),
         error_message: None,

@@ -1,5 +1,6 @@
 //! What the admin page reads and changes: every user's sessions, users, keys, messages, webhooks.
 
+use crate::http::body::Json;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -66,7 +67,7 @@ pub struct StartSession {
 pub async fn start_session(
     state: web::Data<AppState>,
     _a: Admin,
-    body: web::Json<StartSession>,
+    body: Json<StartSession>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = session_name(&SessionQuery::default(), Some(&body.name))?;
@@ -178,7 +179,7 @@ pub struct NewUser {
 pub async fn create_user(
     state: web::Data<AppState>,
     _a: Admin,
-    body: web::Json<NewUser>,
+    body: Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let username = body.username.trim().to_string();
@@ -239,7 +240,7 @@ pub async fn create_key(
     state: web::Data<AppState>,
     _a: Admin,
     id: web::Path<i64>,
-    body: web::Json<NewKey>,
+    body: Json<NewKey>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = id.into_inner();
     if state.db.user_by_id(user_id).await?.is_none() {
@@ -283,7 +284,7 @@ pub async fn messages(
     if let Some(s) = status.as_deref()
         && MessageStatus::parse(s).is_none()
     {
-        return Err(ApiError::validation("status", format!("unknown status {s}")));
+        return Err(ApiError::validation("status", MessageStatus::unknown(s)));
     }
     let rows = state
         .db
@@ -311,7 +312,7 @@ pub async fn put_webhook(
     state: web::Data<AppState>,
     _a: Admin,
     id: web::Path<i64>,
-    body: web::Json<PutWebhook>,
+    body: Json<PutWebhook>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = id.into_inner();
     if state.db.user_by_id(user_id).await?.is_none() {

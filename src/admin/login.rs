@@ -2,6 +2,7 @@
 //! a CSRF token that every state-changing request repeats in `X-CSRF-Token`, and a rate limit on
 //! login attempts per client address.
 
+use crate::http::body::Json;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -121,7 +122,7 @@ pub struct Login {
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<Login>,
+    body: Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
     let client = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     if let Err(wait) = state.admin.attempts.check(&client) {

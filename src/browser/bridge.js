@@ -376,7 +376,7 @@
     const opaque = await member(OpaqueCls, 'WAWebMediaOpaqueData', 'createFromData').call(OpaqueCls, file, o.mimetype);
     const prep = member(req('WAWebPrepRawMedia'), 'WAWebPrepRawMedia', 'prepRawMedia');
     const mediaData = await prep(opaque, {
-      asSticker: false,
+      asSticker: !!o.asSticker,
       asGif: false,
       isPtt: !!o.asVoice,
       asDocument: !!o.asDocument,

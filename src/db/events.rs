@@ -83,7 +83,13 @@ fn message_event(kind: EventKind, row: &MessageRow, ident: Option<(String, Optio
 
 impl Database {
     /// Stores an incoming message and its `message` event; `None` if this WhatsApp id is known.
-    pub async fn insert_incoming(&self, new: NewMessage) -> DbResult<Option<MessageRow>> {
+    pub async fn insert_incoming(&self, mut new: NewMessage) -> DbResult<Option<MessageRow>> {
+        let changed = new.make_storable();
+        if !changed.is_empty() {
+            // Never dropped for a character one backend cannot hold: stored with U+FFFD instead.
+            tracing::warn!(message = ?new.wa_message_id, fields = ?changed, "NUL characters from WhatsApp replaced with U+FFFD");
+            metrics::counter!("wagate_text_sanitized_total").increment(changed.len() as u64);
+        }
         let url = self.public_url.clone();
         let stored = self
             .run(move |mut conn| async move {

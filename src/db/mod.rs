@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod events;
+mod kind;
 mod messages;
 pub mod models;
 mod queue;
@@ -27,6 +28,7 @@ use futures_util::FutureExt;
 use crate::config::DatabaseUrl;
 
 pub use events::{AttemptOutcome, DeliveryRow, EventRow};
+pub use kind::MessageKind;
 pub use models::*;
 pub use webhooks::WebhookRow;
 

@@ -103,7 +103,7 @@ pub struct MessageRow {
     pub direction: String,
     pub chat_id: String,
     pub sender: Option<String>,
-    pub msg_type: String,
+    pub msg_type: super::MessageKind,
     pub body: Option<String>,
     pub caption: Option<String>,
     pub media_path: Option<String>,
@@ -133,7 +133,7 @@ pub struct NewMessage {
     pub direction: String,
     pub chat_id: String,
     pub sender: Option<String>,
-    pub msg_type: String,
+    pub msg_type: super::MessageKind,
     pub body: Option<String>,
     pub caption: Option<String>,
     pub media_path: Option<String>,
@@ -151,6 +151,65 @@ pub struct NewMessage {
     pub error_code: Option<String>,
     /// A queued message not sent by then fails with EXPIRED.
     pub expires_at: Option<NaiveDateTime>,
+}
+
+/// Text from WhatsApp made storable on every backend: PostgreSQL `text` refuses U+0000 (SQLite
+/// keeps it), so a NUL becomes U+FFFD REPLACEMENT CHARACTER. Returns whether anything changed.
+/// Text from API users is refused at the edge instead (`http::body`).
+pub fn make_storable(text: &mut Option<String>) -> bool {
+    match text {
+        Some(t) if t.contains('\0') => {
+            *t = t.replace('\0', "\u{FFFD}");
+            true
+        }
+        _ => false,
+    }
+}
+
+impl NewMessage {
+    /// [`make_storable`] on every text field; the names of the fields it changed.
+    pub fn make_storable(&mut self) -> Vec<&'static str> {
+        let mut chat = Some(std::mem::take(&mut self.chat_id));
+        let mut changed = Vec::new();
+        for (name, field) in [
+            ("chatId", &mut chat),
+            ("sender", &mut self.sender),
+            ("body", &mut self.body),
+            ("caption", &mut self.caption),
+            ("mediaPath", &mut self.media_path),
+            ("mimetype", &mut self.media_mime),
+            ("filename", &mut self.media_filename),
+            ("messageId", &mut self.wa_message_id),
+            ("senderPhone", &mut self.sender_phone),
+            ("error", &mut self.error_message),
+        ] {
+            if make_storable(field) {
+                changed.push(name);
+            }
+        }
+        self.chat_id = chat.unwrap_or_default();
+        changed
+    }
+}
+
+impl SessionStatusUpdate {
+    /// [`make_storable`] on the texts that come from the page (names, reasons, errors).
+    pub fn make_storable(&mut self) -> bool {
+        let mut status = Some(std::mem::take(&mut self.status));
+        let mut changed = false;
+        for field in [
+            &mut status,
+            &mut self.status_reason,
+            &mut self.phone_number,
+            &mut self.wid,
+            &mut self.push_name,
+            &mut self.last_error,
+        ] {
+            changed |= make_storable(field);
+        }
+        self.status = status.unwrap_or_default();
+        changed
+    }
 }
 
 /// Filters of the message listing; all optional.
@@ -208,6 +267,12 @@ impl MessageStatus {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// `status must be one of queued, pending, …`: the error for a status filter.
+    pub fn unknown(s: &str) -> String {
+        let all: Vec<&str> = Self::ALL.iter().map(|m| m.as_str()).collect();
+        format!("status {s:?} is unknown: use one of {}", all.join(", "))
     }
 
     /// WhatsApp's ack values: -1 error, 0 pending, 1 server, 2 device, 3 read, 4 played.

@@ -89,7 +89,10 @@ impl Database {
 
     /// Records a transition: the row's status, a line of history and the `session.status` event,
     /// in one transaction.
-    pub async fn record_session_state(&self, session_id: i64, update: SessionStatusUpdate) -> DbResult<()> {
+    pub async fn record_session_state(&self, session_id: i64, mut update: SessionStatusUpdate) -> DbResult<()> {
+        if update.make_storable() {
+            tracing::warn!(session = session_id, "NUL characters from WhatsApp replaced with U+FFFD");
+        }
         let published = self
             .run(move |mut conn| async move {
                 dispatch!(&mut conn, |c| c

@@ -1,5 +1,6 @@
 //! The caller's own API keys: list, create (the key is shown once), revoke.
 
+use crate::http::body::Json;
 use actix_web::{HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -39,7 +40,7 @@ pub struct CreateKey {
 pub async fn create(
     state: web::Data<AppState>,
     ApiKey(p): ApiKey,
-    body: web::Json<CreateKey>,
+    body: Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let label = body.into_inner().label;
     if label.chars().count() > 100 {

@@ -138,7 +138,11 @@ pub async fn stream(
                 .filter(|s| !s.is_empty())
                 .collect();
             if let Some(bad) = names.iter().find(|n| EventKind::parse(n).is_none()) {
-                return Err(ApiError::validation("events", format!("unknown event {bad:?}")));
+                let all: Vec<&str> = EventKind::SUBSCRIBABLE.iter().map(|k| k.as_str()).collect();
+                return Err(ApiError::validation(
+                    "events",
+                    format!("events has an unknown event {bad:?}: use {}", all.join(", ")),
+                ));
             }
             Some(names)
         }

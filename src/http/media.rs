@@ -22,7 +22,8 @@ use super::messages::{
 };
 use super::selector::{SessionQuery, session_name};
 use crate::AppState;
-use crate::media::{MediaKind, safe_filename, sniff, upload_path};
+use crate::db::MessageKind;
+use crate::media::{safe_filename, sniff, upload_path};
 
 const DONE: &str = "Media sent successfully";
 /// Text fields of the form are small; only `file` may be large.
@@ -72,6 +73,15 @@ async fn write_new(path: &PathBuf) -> Result<tokio::fs::File, ApiError> {
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
+/// The client's name of an uploaded file: `filename*` (RFC 8187, UTF-8) when given, as RFC 6266
+/// prefers it, else `filename`.
+fn upload_name(cd: &actix_web::http::header::ContentDisposition) -> String {
+    cd.get_filename_ext()
+        .and_then(|ext| String::from_utf8(ext.value.clone()).ok())
+        .or_else(|| cd.get_filename().map(str::to_string))
+        .unwrap_or_default()
+}
+
 async fn read_multipart(
     state: &AppState,
     user_id: i64,
@@ -84,11 +94,7 @@ async fn read_multipart(
         let mut field = field.map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {e}")))?;
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
-            let original = field
-                .content_disposition()
-                .and_then(|cd| cd.get_filename())
-                .map(str::to_string)
-                .unwrap_or_default();
+            let original = field.content_disposition().map(upload_name).unwrap_or_default();
             let (path, relative) = upload_path(&state.settings.media.dir, user_id, &original);
             upload.path = Some(path.clone());
             let mut out = write_new(&path).await?;
@@ -114,12 +120,16 @@ async fn read_multipart(
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {e}")))?;
             if value.len() + chunk.len() > MAX_FIELD_BYTES {
-                return Err(ApiError::validation(&name, format!("{name} is too long")));
+                return Err(ApiError::validation(
+                    &name,
+                    format!("{name} is too long: form fields other than file take at most {MAX_FIELD_BYTES} bytes"),
+                ));
             }
             value.extend_from_slice(&chunk);
         }
         let value =
             String::from_utf8(value).map_err(|_| ApiError::validation(&name, format!("{name} is not UTF-8")))?;
+        super::body::check_text(&name, &value)?;
         match name.as_str() {
             "recipient" => form.recipient = Some(value),
             "media_type" => form.media_type = Some(value),
@@ -162,18 +172,27 @@ async fn read_json(
         }
         body.extend_from_slice(&chunk);
     }
-    let j: JsonMedia =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?;
+    let j: JsonMedia = super::body::parse_json(&body)?;
     let bytes = match (j.base64.as_deref(), j.url.as_deref()) {
         (Some(b64), None) => {
             let data = b64.split_once(";base64,").map(|(_, d)| d).unwrap_or(b64);
             base64::engine::general_purpose::STANDARD
                 .decode(data.trim())
-                .map_err(|e| ApiError::validation("base64", format!("base64 is not valid: {e}")))?
+                .map_err(|e| {
+                    ApiError::validation(
+                        "base64",
+                        format!("base64 is not standard base64 (RFC 4648, optionally a data: URL): {e}"),
+                    )
+                })?
         }
         (None, Some(url)) => fetch(url, limit, state.settings.media.allow_private_urls).await?,
         (Some(_), Some(_)) => return Err(ApiError::validation("url", "give either url or base64, not both")),
-        (None, None) => return Err(ApiError::validation("file", "url or base64 is required")),
+        (None, None) => {
+            return Err(ApiError::validation(
+                "file",
+                "the file is required: give url (http or https) or base64",
+            ));
+        }
     };
     if bytes.len() as u64 > limit {
         return Err(too_large(limit));
@@ -289,35 +308,48 @@ pub async fn send_media(
     let kind_raw = form
         .media_type
         .as_deref()
-        .ok_or_else(|| ApiError::validation("media_type", "media_type is required"))?;
-    let kind = MediaKind::parse(kind_raw.trim()).ok_or_else(|| {
+        .ok_or_else(|| {
+            ApiError::validation(
+                "media_type",
+                format!("media_type is required: {}", MessageKind::MEDIA_TYPES),
+            )
+        })?;
+    let kind = MessageKind::from_media_type(kind_raw.trim()).ok_or_else(|| {
         ApiError::validation(
             "media_type",
-            "media_type must be image, video, audio, voice or document",
+            format!("media_type must be {}", MessageKind::MEDIA_TYPES),
         )
     })?;
     let (path, relative, size) = form
         .file
         .clone()
-        .ok_or_else(|| ApiError::validation("file", "file is required"))?;
+        .ok_or_else(|| {
+            ApiError::validation(
+                "file",
+                "file is required: a multipart part named file (or url/base64 in JSON)",
+            )
+        })?;
     if size == 0 {
-        return Err(ApiError::validation("file", "file is empty"));
+        return Err(ApiError::validation("file", "file is empty: it must have at least one byte"));
     }
     if let Some(c) = &form.caption
         && c.chars().count() > MAX_TEXT_CHARS
     {
-        return Err(ApiError::validation("caption", "caption is too long"));
+        return Err(ApiError::validation(
+            "caption",
+            format!("caption is too long: WhatsApp allows at most {MAX_TEXT_CHARS} characters"),
+        ));
     }
     let bytes = tokio::fs::read(&path)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let filename = form.filename.as_deref().map(safe_filename);
-    let mimetype = sniff(kind, &bytes[..bytes.len().min(8192)], filename.as_deref())
+    let mimetype = sniff(&kind, &bytes[..bytes.len().min(8192)], filename.as_deref())
         .map_err(|e| ApiError::coded(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", e.0))?;
 
     let (session_id, handle) = send_target(&state, &p, &name).await?;
     let chat = checked_recipient(&state, &handle, chat).await?;
-    let mut row = new_message(&p, session_id, &chat, kind.as_str(), idem.clone());
+    let mut row = new_message(&p, session_id, &chat, kind, idem.clone());
     row.caption = form.caption.clone().filter(|c| !c.is_empty());
     row.media_path = Some(relative);
     row.media_mime = Some(mimetype.clone());

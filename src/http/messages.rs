@@ -4,6 +4,7 @@
 //! the row becomes `sent` with WhatsApp's id or `failed` with the error — never left `pending`,
 //! even when the client hangs up mid-send (the send runs as a task of its own).
 
+use crate::http::body::Json;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -17,7 +18,7 @@ use super::extract::ApiKey;
 use super::selector::{SessionQuery, session_name};
 use crate::AppState;
 use crate::auth::Principal;
-use crate::db::{MessageFilter, MessageRow, MessageStatus, NewMessage};
+use crate::db::{MessageFilter, MessageKind, MessageRow, MessageStatus, NewMessage};
 use crate::sessions::{ChatId, SessionError, SessionHandle, SessionState};
 
 /// WhatsApp's own limit on a text message is 65,536 characters.
@@ -57,20 +58,36 @@ pub fn message_json(m: &MessageRow) -> Value {
 }
 
 pub fn recipient(raw: Option<&str>) -> Result<ChatId, ApiError> {
-    let raw = raw.ok_or_else(|| ApiError::validation("recipient", "recipient is required"))?;
-    ChatId::parse(raw).map_err(|e| ApiError::validation("recipient", e.0))
+    chat_field("recipient", raw)
+}
+
+/// A chat id or phone number in `field`: 400 `VALIDATION_ERROR` naming the field and saying
+/// what would be accepted.
+pub fn chat_field(field: &str, raw: Option<&str>) -> Result<ChatId, ApiError> {
+    let raw = raw.ok_or_else(|| {
+        ApiError::validation(
+            field,
+            format!("{field} is required: a phone number in international format or a chat id"),
+        )
+    })?;
+    ChatId::parse(raw).map_err(|e| ApiError::validation(field, format!("{field} {}", e.0)))
 }
 
 pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     match req.headers().get("idempotency-key") {
         None => Ok(None),
         Some(v) => {
-            let k = v.to_str().unwrap_or_default().trim();
-            if k.is_empty() || k.len() > 255 {
-                Err(ApiError::validation(
+            const RULE: &str = "Idempotency-Key must be 1 to 255 printable ASCII characters (letters, digits, spaces and \
+                                punctuation such as - _ . : /; a UUID is a good choice)";
+            let Ok(k) = v.to_str() else {
+                return Err(ApiError::validation(
                     "Idempotency-Key",
-                    "Idempotency-Key must have 1 to 255 characters",
-                ))
+                    format!("Idempotency-Key has characters outside ASCII: {RULE}"),
+                ));
+            };
+            let k = k.trim();
+            if k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+                Err(ApiError::validation("Idempotency-Key", RULE))
             } else {
                 Ok(Some(k.to_string()))
             }
@@ -250,7 +267,7 @@ pub fn accepted(row: &MessageRow) -> HttpResponse {
     }))
 }
 
-pub fn new_message(p: &Principal, session_id: i64, chat: &ChatId, kind: &str, idem: Option<String>) -> NewMessage {
+pub fn new_message(p: &Principal, session_id: i64, chat: &ChatId, kind: MessageKind, idem: Option<String>) -> NewMessage {
     let now = crate::db::now();
     NewMessage {
         user_id: p.user_id,
@@ -258,7 +275,7 @@ pub fn new_message(p: &Principal, session_id: i64, chat: &ChatId, kind: &str, id
         direction: "out".into(),
         chat_id: chat.to_string(),
         sender: None,
-        msg_type: kind.into(),
+        msg_type: kind,
         body: None,
         caption: None,
         media_path: None,
@@ -300,7 +317,7 @@ pub async fn send_text(
     req: HttpRequest,
     query: web::Query<SessionQuery>,
     mode: web::Query<SendMode>,
-    body: web::Json<SendText>,
+    body: Json<SendText>,
 ) -> Result<HttpResponse, ApiError> {
     const DONE: &str = "Message sent successfully";
     let body = body.into_inner();
@@ -323,7 +340,7 @@ pub async fn send_text(
     }
     let (session_id, handle) = send_target(&state, &p, &name).await?;
     let chat = checked_recipient(&state, &handle, chat).await?;
-    let mut row = new_message(&p, session_id, &chat, "chat", idem.clone());
+    let mut row = new_message(&p, session_id, &chat, MessageKind::Chat, idem.clone());
     row.body = Some(text);
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await
 }
@@ -379,17 +396,17 @@ pub async fn list(
     if let Some(s) = q.status.as_deref()
         && MessageStatus::parse(s).is_none()
     {
-        return Err(ApiError::validation("status", format!("unknown status {s}")));
+        return Err(ApiError::validation("status", MessageStatus::unknown(s)));
     }
     if let Some(d) = q.direction.as_deref()
         && d != "in"
         && d != "out"
     {
-        return Err(ApiError::validation("direction", "direction is in or out"));
+        return Err(ApiError::validation("direction", "direction must be in or out"));
     }
     let since = match q.since.as_deref() {
         Some(s) => {
-            Some(parse_time(s).ok_or_else(|| ApiError::validation("since", "since must be RFC 3339 or unix seconds"))?)
+            Some(parse_time(s).ok_or_else(|| ApiError::validation("since", "since must be an RFC 3339 time (2026-11-29T12:00:00Z) or unix seconds"))?)
         }
         None => None,
     };
@@ -475,16 +492,11 @@ pub async fn media_file(
         .as_deref()
         .and_then(|m| m.parse::<mime_guess::mime::Mime>().ok())
         .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
-    let name = row
-        .media_filename
-        .clone()
-        .unwrap_or_else(|| crate::media::safe_filename(relative));
+    // Stored names may predate the sanitiser: `attachment` sanitises again.
+    let name = row.media_filename.as_deref().unwrap_or(relative);
     Ok(file
         .set_content_type(mime)
-        .set_content_disposition(actix_web::http::header::ContentDisposition {
-            disposition: actix_web::http::header::DispositionType::Attachment,
-            parameters: vec![actix_web::http::header::DispositionParam::Filename(name)],
-        })
+        .set_content_disposition(crate::media::attachment(name))
         .into_response(&req))
 }
 
@@ -504,12 +516,12 @@ pub async fn check(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let name = session_name(&SessionQuery { session: q.session }, None)?;
-    let raw = q
-        .phone
-        .ok_or_else(|| ApiError::validation("phone", "phone is required"))?;
-    let chat = ChatId::parse(&raw).map_err(|e| ApiError::validation("phone", e.0))?;
+    let chat = chat_field("phone", q.phone.as_deref())?;
     if chat.phone().is_none() {
-        return Err(ApiError::validation("phone", "phone must be a phone number"));
+        return Err(ApiError::validation(
+            "phone",
+            "phone must be a phone number (or a …@c.us id), not a group or @lid id",
+        ));
     }
     let handle = connected_session(&state, &p, &name)?;
     let found = handle.check_number(chat.clone()).await?;

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, extractors and the envelope.
 
 pub(crate) mod api_keys;
+pub mod body;
 pub mod error;
 mod events_stream;
 pub mod extract;

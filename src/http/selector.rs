@@ -29,11 +29,4 @@ pub fn session_name(query: &SessionQuery, body: Option<&str>) -> Result<String, 
     }
 }
 
-/// Parses an optional JSON body: empty means the default value; malformed JSON is a 400 with
-/// the parser's reason.
-pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))
-}
+pub use super::body::optional_json;

@@ -1,5 +1,6 @@
 //! The caller's webhook: settings, a test delivery, the delivery log and replays.
 
+use crate::http::body::Json;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
@@ -81,7 +82,7 @@ fn valid_events(events: Option<Vec<String>>) -> Result<String, ApiError> {
 pub async fn put_webhook(
     state: web::Data<AppState>,
     ApiKey(p): ApiKey,
-    body: web::Json<PutWebhook>,
+    body: Json<PutWebhook>,
 ) -> Result<HttpResponse, ApiError> {
     let hook = save_webhook(&state, p.user_id, body.into_inner()).await?;
     Ok(ok(webhook_json(&hook)))

@@ -18,7 +18,7 @@ use super::state::{SessionInfo, SessionState, map_wa_state};
 use crate::browser::bridge::{Me, PageEvent};
 use crate::browser::{BridgeError, Page, WebDriver, capabilities, procs};
 use crate::config::Settings;
-use crate::db::{Database, SessionStatusUpdate};
+use crate::db::{Database, MessageKind, SessionStatusUpdate};
 
 /// Poll quickly after activity, backing off to `sessions.poll_max_ms` when the page is quiet.
 const MIN_TICK: Duration = Duration::from_millis(100);
@@ -661,8 +661,9 @@ impl Actor {
             "mimetype": media.mimetype,
             "filename": media.filename,
             "caption": media.caption,
-            "asDocument": media.as_document,
-            "asVoice": media.as_voice,
+            "asDocument": media.kind == MessageKind::Document,
+            "asVoice": media.kind == MessageKind::Ptt,
+            "asSticker": media.kind == MessageKind::Sticker,
         });
         self.call("sendMedia", vec![args], SEND_TIMEOUT).await
     }

@@ -69,8 +69,8 @@ pub struct OutgoingMedia {
     pub mimetype: String,
     pub filename: Option<String>,
     pub caption: Option<String>,
-    pub as_document: bool,
-    pub as_voice: bool,
+    /// Image, video, audio, ptt (voice note), document or sticker: how the page sends the bytes.
+    pub kind: crate::db::MessageKind,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;

@@ -124,7 +124,7 @@ impl QueueWorker {
         }
         let started = Instant::now();
         let result = self.send(&row, confirmed).await;
-        let kind = row.msg_type.clone();
+        let kind = row.msg_type.as_str().to_string();
         metrics::histogram!("wagate_send_duration_seconds", "type" => kind.clone())
             .record(started.elapsed().as_secs_f64());
         match &result {
@@ -176,8 +176,7 @@ impl QueueWorker {
                         .unwrap_or_else(|| "application/octet-stream".into()),
                     filename: row.media_filename.clone(),
                     caption: row.caption.clone(),
-                    as_document: row.msg_type == "document",
-                    as_voice: row.msg_type == "voice",
+                    kind: row.msg_type.clone(),
                 };
                 self.handle.send_media(chat, media).await
             }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::Receiver;
 use wagate::config::Settings;
-use wagate::db::Database;
+use wagate::db::{Database, MessageKind};
 use wagate::sessions::{
     ChatId, OutgoingMedia, SessionError, SessionEvent, SessionHandle, SessionManager, SessionState,
 };
@@ -75,8 +75,11 @@ fn media(bytes: Vec<u8>, mimetype: &str, filename: Option<&str>, caption: Option
         mimetype: mimetype.into(),
         filename: filename.map(str::to_string),
         caption: caption.map(str::to_string),
-        as_document: false,
-        as_voice: false,
+        kind: if mimetype.starts_with("image/") {
+            MessageKind::Image
+        } else {
+            MessageKind::Document
+        },
     }
 }
 
@@ -157,14 +160,14 @@ async fn link_send_and_receive() {
         .chain((0..1_500_000u32).map(|i| (i * 31 % 251) as u8))
         .collect();
     let mut doc = media(b"%PDF-1.7\nhello".to_vec(), "application/pdf", Some("report.pdf"), None);
-    doc.as_document = true;
+    doc.kind = MessageKind::Document;
     let mut voice = media(
         b"OggS\0\x02voice-bytes".to_vec(),
         "audio/ogg; codecs=opus",
         Some("note.ogg"),
         None,
     );
-    voice.as_voice = true;
+    voice.kind = MessageKind::Ptt;
     let cases = [
         (
             media(image.clone(), "image/png", Some("pic.png"), Some("a caption")),
@@ -186,6 +189,9 @@ async fn link_send_and_receive() {
             .find(|r| r.id == sent.id)
             .unwrap_or_else(|| panic!("{kind} recorded"));
         assert_eq!(r.msg_type, kind);
+        if kind == "ptt" {
+            assert_eq!(r.mimetype.as_deref(), Some("audio/ogg; codecs=opus"));
+        }
         assert_eq!(r.sha256.as_deref(), Some(hash.as_str()), "{kind}: identical bytes");
         assert_eq!(r.size, Some(size));
         if let Some(c) = caption {
@@ -200,7 +206,7 @@ async fn link_send_and_receive() {
         .chain((0..16 * 1024 * 1024u32).map(|i| (i ^ (i >> 7)) as u8))
         .collect();
     let mut doc = media(big.clone(), "application/pdf", Some("big.pdf"), None);
-    doc.as_document = true;
+    doc.kind = MessageKind::Document;
     let started = Instant::now();
     let sent = h.send_media(to.clone(), doc).await.unwrap();
     eprintln!("16 MiB document sent in {:?}", started.elapsed());
