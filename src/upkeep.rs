@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Settings;
-use crate::db::Database;
+use crate::db::{Database, MessageStatus};
 
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// A send still `pending` without a WhatsApp id this long after it was claimed had its outcome
+/// lost (the longest a send may take is the handle's 120 s send timeout plus a 60 s look-up).
+const STALE_SEND_SECS: i64 = 300;
 
 /// Deletes media files older than `media.retention_days` and marks their messages; also removes
 /// stray files (uploads no message kept) older than that. Returns how many messages were marked.
@@ -62,17 +65,62 @@ fn remove_old_files(dir: &std::path::Path, age: Duration) -> usize {
     removed
 }
 
-/// Once at start: sends that were in flight when the last run ended fail with SEND_INTERRUPTED.
+/// Once at start: sends that were in flight when the last run ended go back to their queue with
+/// their key id; the queue worker looks for that id on the page and settles them by what it finds
+/// (sent, or sent now). Rows from before key ids were stored cannot be looked up: they fail with
+/// `SEND_INTERRUPTED`.
 pub async fn settle_interrupted(db: &Database) {
-    let ids = match db.interrupted_sends().await {
-        Ok(ids) => ids,
+    let rows = match db.interrupted_sends().await {
+        Ok(rows) => rows,
         Err(e) => return tracing::warn!(error = %e, "could not look for interrupted sends"),
     };
+    let (keyed, unknown): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.1.is_some());
+    let keyed: Vec<i64> = keyed.into_iter().map(|r| r.0).collect();
+    if !keyed.is_empty() {
+        tracing::warn!(messages = keyed.len(), "sends interrupted by the last stop: back in their queues to settle");
+        if let Err(e) = db.requeue(keyed).await {
+            tracing::warn!(error = %e, "could not requeue interrupted sends");
+        }
+    }
     let msg = "the gateway stopped while this message was being sent; it may or may not have reached WhatsApp";
-    match db.fail_messages(ids, "SEND_INTERRUPTED", msg.into()).await {
+    let ids = unknown.into_iter().map(|r| r.0).collect();
+    match db
+        .fail_messages(ids, &[MessageStatus::Pending], "SEND_INTERRUPTED", msg.into())
+        .await
+    {
         Ok(rows) if !rows.is_empty() => tracing::warn!(messages = rows.len(), "sends interrupted by the last stop"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not settle interrupted sends"),
+    }
+}
+
+/// Queued messages past their TTL: `EXPIRED` when no send was tried; `SEND_INTERRUPTED` when one
+/// was tried and the session never came back to confirm it (whether WhatsApp got it is unknown).
+async fn expire(db: &Database, settings: &Settings, rows: Vec<(i64, Option<String>)>) {
+    let ttl = settings.sending.queue_ttl_secs;
+    let (tried, untried): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.1.is_some());
+    let outcomes = [
+        (
+            untried,
+            "EXPIRED",
+            format!("not sent within sending.queue_ttl_secs ({ttl} s)"),
+        ),
+        (
+            tried,
+            "SEND_INTERRUPTED",
+            format!(
+                "a send was interrupted (browser lost or no answer) and the session did not come back within \
+                 sending.queue_ttl_secs ({ttl} s) to confirm it; it may or may not have reached WhatsApp"
+            ),
+        ),
+    ];
+    for (rows, code, msg) in outcomes {
+        let ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();
+        match db.fail_messages(ids, &[MessageStatus::Queued], code, msg).await {
+            Ok(rows) if !rows.is_empty() => tracing::warn!(messages = rows.len(), code, "queued messages failed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not expire queued messages"),
+        }
     }
 }
 
@@ -91,17 +139,21 @@ pub async fn run(db: Database, settings: Arc<Settings>) {
             Ok(n) => tracing::warn!(messages = n, "outgoing messages failed with ACK_TIMEOUT"),
             Err(e) => tracing::warn!(error = %e, "could not check for unacknowledged messages"),
         }
-        match db.expired_queued(crate::db::now()).await {
+        // A send whose outcome could not be recorded is not left `pending`: back in its queue, it
+        // is settled by its key id. The cutoff is well past the longest a send may take.
+        let stale_cutoff = crate::db::now() - chrono::Duration::seconds(STALE_SEND_SECS);
+        match db.stale_sends(stale_cutoff).await {
             Ok(ids) if !ids.is_empty() => {
-                let msg = format!(
-                    "not sent within sending.queue_ttl_secs ({} s)",
-                    settings.sending.queue_ttl_secs
-                );
-                match db.fail_messages(ids, "EXPIRED", msg).await {
-                    Ok(rows) => tracing::warn!(messages = rows.len(), "queued messages expired"),
-                    Err(e) => tracing::warn!(error = %e, "could not expire queued messages"),
+                tracing::warn!(messages = ids.len(), "sends with no recorded outcome: requeued to settle");
+                if let Err(e) = db.requeue(ids).await {
+                    tracing::warn!(error = %e, "could not requeue stale sends");
                 }
             }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not look for stale sends"),
+        }
+        match db.expired_queued(crate::db::now()).await {
+            Ok(rows) if !rows.is_empty() => expire(&db, &settings, rows).await,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not look for expired queued messages"),
         }

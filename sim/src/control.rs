@@ -98,6 +98,9 @@ pub struct ChatStateRecord {
     pub at_ms: u64,
 }
 
+/// How many of its own recent messages a reloaded page finds in its store.
+const RECENT_OWN_MESSAGES: usize = 200;
+
 /// What a linked device sent, as WhatsApp's servers received it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SentRecord {
@@ -278,7 +281,17 @@ impl SimControl {
                 if let Some(p) = st.pages.get_mut(&page_id) {
                     p.state = "CONNECTED".into();
                 }
-                json!({ "page": page_id, "linked": true, "phone": info.phone, "lid": info.lid, "pushname": info.push_name })
+                // The real page keeps its messages in IndexedDB and has them again after a reload;
+                // this page keeps none, so the server hands back the device's recent own messages.
+                let recent: Vec<Value> = st
+                    .sent
+                    .iter()
+                    .filter(|r| r.phone == info.phone)
+                    .rev()
+                    .take(RECENT_OWN_MESSAGES)
+                    .map(|r| json!({ "id": r.id, "chat": r.chat, "type": r.msg_type, "body": r.body, "t": r.t, "ack": r.ack }))
+                    .collect();
+                json!({ "page": page_id, "linked": true, "phone": info.phone, "lid": info.lid, "pushname": info.push_name, "recent": recent })
             }
             None => json!({ "page": page_id, "linked": false }),
         }
@@ -369,6 +382,10 @@ impl SimControl {
         let id = s("id").ok_or("the message has no id")?;
         let mut st = self.lock();
         let phone = Self::linked_phone(&st, page_id)?;
+        // WhatsApp's servers key a message by its id: a resend of the same id is the same message.
+        if st.sent.iter().any(|r| r.id == id && r.phone == phone) {
+            return Ok(());
+        }
         let upload = s("directPath")
             .and_then(|p| p.rsplit('/').next().map(str::to_string))
             .and_then(|uid| st.uploads.get(&uid).map(|u| (u.size, u.sha256.clone())));

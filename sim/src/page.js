@@ -370,6 +370,20 @@
     render();
   }
 
+  // Messages this device sent before the page (re)loaded, as the real page reads them back from
+  // its IndexedDB: in their chats and in the Msg collection, with their last ack.
+  function restoreOwn(records) {
+    for (const r of records) {
+      const prefix = 'true_' + r.chat + '_';
+      if (!r.id.startsWith(prefix)) continue;
+      const key = new MsgKey({ fromMe: true, to: r.chat, id: r.id.slice(prefix.length) });
+      if (MsgCollection.get(key._serialized)) continue;
+      const msg = new Msg({ id: key, from: me ? me.pn : null, to: widOf(r.chat), type: r.type, body: r.body || '', t: r.t, ack: r.ack });
+      chatFor(r.chat).msgs.add(msg);
+      MsgCollection.add(msg);
+    }
+  }
+
   function chatFor(id) {
     let chat = ChatCollection.get(id);
     if (!chat) {
@@ -733,6 +747,7 @@
       window.Debug = { VERSION: CFG.version };
       if (hello.linked) {
         setMe(hello.phone, hello.lid, hello.pushname);
+        restoreOwn(hello.recent || []);
         syncThenReady();
       } else {
         if (creds.linked) {

@@ -271,7 +271,9 @@
     return chat;
   }
 
-  async function baseProps(chat) {
+  // `keyId`: the id the gateway chose and stored before sending, so that after a crash the
+  // message can be found again (and a resend carries the same id).
+  async function baseProps(chat, keyId) {
     const meMod = req('WAWebUserPrefsMeUser');
     const pn = meMod.getMaybeMePnUser ? meMod.getMaybeMePnUser() : null;
     const lid = meMod.getMaybeMeLidUser ? meMod.getMaybeMeLidUser() : null;
@@ -288,8 +290,8 @@
     }
     const Key = classOf('WAWebMsgKey');
     const newId = Key.newId;
-    if (typeof newId !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebMsgKey.newId');
-    const id = await newId.call(Key);
+    if (!keyId && typeof newId !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebMsgKey.newId');
+    const id = keyId || (await newId.call(Key));
     const key = new Key({ from, to: chat.id, id, participant, selfDir: 'out' });
     let ephemeral = {};
     try {
@@ -346,10 +348,10 @@
     return Promise.resolve();
   }
 
-  async function sendText(chatId, body) {
+  async function sendText(chatId, body, keyId) {
     const chat = await findChat(chatId);
     await markSeen(chat);
-    const { key, props } = await baseProps(chat);
+    const { key, props } = await baseProps(chat, keyId);
     return addAndSend(chat, key, { ...props, body, type: 'chat' });
   }
 
@@ -416,7 +418,7 @@
       firstFrameSidecar: entry.firstFrameSidecar,
       mediaHandle: entry.handle,
     });
-    const { key, props } = await baseProps(chat);
+    const { key, props } = await baseProps(chat, o.keyId);
     const caption = o.caption || undefined;
     const all = { ...props, ...mediaData, ...mediaData.toJSON(), id: key, body: mediaData.preview, caption };
     if (caption) all.isCaptionByUser = true;
@@ -447,7 +449,30 @@
       const res = await member(req('WAWebQueryExistsJob'), 'WAWebQueryExistsJob', 'queryWidExists')(wid);
       return res && res.wid ? widStr(res.wid) : null;
     },
-    sendText: (chatId, body) => sendText(chatId, body),
+    sendText: (chatId, body, keyId) => sendText(chatId, body, keyId),
+    // A message this device sent, by the key id chosen before sending: `{id, t, ack}` or null.
+    // How a send interrupted by a crash or a timeout is settled by evidence, not by guessing.
+    findSent: async (chatId, keyId) => {
+      const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
+      const ids = ['true_' + chatId + '_' + keyId];
+      try {
+        const chat = await findChat(chatId);
+        const own = 'true_' + widStr(chat.id) + '_' + keyId;
+        if (own !== ids[0]) ids.unshift(own);
+      } catch (_) { /* the chat id as given is still worth a look */ }
+      let found = null;
+      for (const id of ids) found = found || (typeof Msg.get === 'function' ? Msg.get(id) : null);
+      if (!found && typeof Msg.getMessagesById === 'function') {
+        const res = await Msg.getMessagesById(ids);
+        found = res && res.messages && res.messages[0];
+      }
+      if (!found) {
+        const all = typeof Msg.getModelsArray === 'function' ? Msg.getModelsArray() : Msg.models || [];
+        found = all.find((m) => m && m.id && m.id.fromMe && m.id.id === keyId) || null;
+      }
+      if (!found) return null;
+      return { id: widStr(found.id), t: found.t || 0, ack: typeof found.ack === 'number' ? found.ack : 0 };
+    },
     // "typing…" before a send (sending.typing): composing, or paused.
     chatState: async (chatId, state) => {
       const wid = member(req('WAWebWidFactory'), 'WAWebWidFactory', 'createWid')(chatId);

@@ -138,8 +138,13 @@ impl Database {
                                 status,
                                 sent_at,
                             } => {
-                                diesel::update(m::table.find(*id))
-                                    .set((
+                                diesel::update(
+                                    m::table
+                                        .find(*id)
+                                        .filter(m::status.eq(MessageStatus::Pending.as_str()))
+                                        .filter(m::wa_message_id.is_null()),
+                                )
+                                .set((
                                         m::status.eq(status.as_str()),
                                         m::wa_message_id.eq(wa_id),
                                         m::sent_at.eq(sent_at),
@@ -151,17 +156,33 @@ impl Database {
                                     .get_results(c)
                                     .await?
                             }
-                            MessageChange::Failed { ids, code, message } => {
-                                diesel::update(m::table.filter(m::id.eq_any(ids)))
-                                    .set((
-                                        m::status.eq(MessageStatus::Failed.as_str()),
-                                        m::error_code.eq(code),
-                                        m::error_message.eq(message),
-                                        m::updated_at.eq(now()),
-                                    ))
-                                    .returning(MessageRow::as_returning())
-                                    .get_results(c)
-                                    .await?
+                            MessageChange::Failed {
+                                ids,
+                                from,
+                                code,
+                                message,
+                                count_ack_timeout,
+                            } => {
+                                let rows: Vec<MessageRow> =
+                                    diesel::update(m::table.filter(m::id.eq_any(ids)).filter(m::status.eq_any(from)))
+                                        .set((
+                                            m::status.eq(MessageStatus::Failed.as_str()),
+                                            m::error_code.eq(code),
+                                            m::error_message.eq(message),
+                                            m::updated_at.eq(now()),
+                                        ))
+                                        .returning(MessageRow::as_returning())
+                                        .get_results(c)
+                                        .await?;
+                                if *count_ack_timeout {
+                                    for session in rows.iter().filter_map(|r| r.session_id) {
+                                        diesel::update(ws::table.find(session))
+                                            .set(ws::ack_timeouts.eq(ws::ack_timeouts + 1))
+                                            .execute(c)
+                                            .await?;
+                                    }
+                                }
+                                rows
                             }
                             MessageChange::Ack { wa_id, status } => {
                                 // Incoming rows are `received`, which no ack replaces.
@@ -223,20 +244,31 @@ impl Database {
         Ok(())
     }
 
+    /// A send the page refused: `pending` → `failed`.
     pub async fn mark_message_failed(&self, id: i64, code: &str, message: String) -> DbResult<()> {
-        self.fail_messages(vec![id], code, message).await?;
+        self.fail_messages(vec![id], &[MessageStatus::Pending], code, message)
+            .await?;
         Ok(())
     }
 
-    /// Fails these messages with a code (each gets its `message.ack` event). Returns the rows.
-    pub async fn fail_messages(&self, ids: Vec<i64>, code: &str, message: String) -> DbResult<Vec<MessageRow>> {
+    /// Fails those of these messages that are still in one of `from` with a code (each gets its
+    /// `message.ack` event). Returns the rows that changed.
+    pub async fn fail_messages(
+        &self,
+        ids: Vec<i64>,
+        from: &[MessageStatus],
+        code: &str,
+        message: String,
+    ) -> DbResult<Vec<MessageRow>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         self.change_messages(MessageChange::Failed {
             ids,
+            from: from.iter().map(|s| s.as_str()).collect(),
             code: code.into(),
             message,
+            count_ack_timeout: code == "ACK_TIMEOUT",
         })
         .await
     }
@@ -270,23 +302,15 @@ impl Database {
         if stale.is_empty() {
             return Ok(0);
         }
+        // Still `pending` when the update runs: an ack that came in between wins.
         let rows = self
             .fail_messages(
                 stale.iter().map(|s| s.0).collect(),
+                &[MessageStatus::Pending],
                 "ACK_TIMEOUT",
                 format!("WhatsApp's server did not acknowledge the message within {deadline_secs} s"),
             )
             .await?;
-        for session in rows.iter().filter_map(|r| r.session_id) {
-            self.run(move |mut conn| async move {
-                dispatch!(&mut conn, |c| diesel::update(ws::table.find(session))
-                    .set(ws::ack_timeouts.eq(ws::ack_timeouts + 1))
-                    .execute(c)
-                    .await)?;
-                Ok(())
-            })
-            .await?;
-        }
         Ok(rows.len())
     }
 
@@ -450,10 +474,15 @@ enum MessageChange {
         status: MessageStatus,
         sent_at: NaiveDateTime,
     },
+    /// Only rows still in one of `from` change (compare-and-set): a row acked, claimed or sent
+    /// in between keeps its newer state.
     Failed {
         ids: Vec<i64>,
+        from: Vec<&'static str>,
         code: String,
         message: String,
+        /// `ACK_TIMEOUT`: each failed row counts against its session, in the same transaction.
+        count_ack_timeout: bool,
     },
     Ack {
         wa_id: String,

@@ -123,6 +123,9 @@ pub struct MessageRow {
     pub expires_at: Option<NaiveDateTime>,
     /// When media retention deleted the file (`media_path` is then empty).
     pub media_deleted_at: Option<NaiveDateTime>,
+    /// The id part of the message's WhatsApp key (`3EB0…`), chosen before the send and stored
+    /// first, so a send interrupted by a crash or a timeout is settled by finding it on the page.
+    pub wa_key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]

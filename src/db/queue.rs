@@ -23,13 +23,18 @@ impl Database {
         .await
     }
 
-    /// `queued` → `pending` if still queued: true when this caller may send it.
-    pub async fn claim_queued(&self, id: i64) -> DbResult<bool> {
+    /// `queued` → `pending` if still queued, storing the key id the send will carry (before the
+    /// send, so a crash mid-send leaves the evidence to settle it): true when this caller may send.
+    pub async fn claim_queued(&self, id: i64, key_id: String) -> DbResult<bool> {
         self.run(move |mut conn| async move {
             let n = dispatch!(&mut conn, |c| diesel::update(
                 m::table.find(id).filter(m::status.eq(MessageStatus::Queued.as_str()))
             )
-            .set((m::status.eq(MessageStatus::Pending.as_str()), m::updated_at.eq(now())))
+            .set((
+                m::status.eq(MessageStatus::Pending.as_str()),
+                m::wa_key_id.eq(key_id),
+                m::updated_at.eq(now()),
+            ))
             .execute(c)
             .await)?;
             Ok(n == 1)
@@ -37,12 +42,13 @@ impl Database {
         .await
     }
 
-    /// Back in line: the session went away before the message reached WhatsApp.
-    pub async fn requeue(&self, id: i64) -> DbResult<()> {
+    /// Back in line, keeping its key id: the send did not happen, or whether it did is unknown
+    /// (the worker looks for the key id on the page before sending again).
+    pub async fn requeue(&self, ids: Vec<i64>) -> DbResult<()> {
         self.run(move |mut conn| async move {
             dispatch!(&mut conn, |c| diesel::update(
                 m::table
-                    .find(id)
+                    .filter(m::id.eq_any(&ids))
                     .filter(m::status.eq(MessageStatus::Pending.as_str()))
                     .filter(m::wa_message_id.is_null())
             )
@@ -50,6 +56,24 @@ impl Database {
             .execute(c)
             .await)?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Sends `pending` without a WhatsApp id since before `cutoff`: their outcome could not be
+    /// recorded (a database outage outlasted the worker's retries). Returns the row ids.
+    pub async fn stale_sends(&self, cutoff: NaiveDateTime) -> DbResult<Vec<i64>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::direction.eq("out"))
+                .filter(m::status.eq(MessageStatus::Pending.as_str()))
+                .filter(m::wa_message_id.is_null())
+                .filter(m::wa_key_id.is_not_null())
+                .filter(m::updated_at.lt(cutoff))
+                .select(m::id)
+                .limit(500)
+                .load(c)
+                .await)?)
         })
         .await
     }
@@ -69,15 +93,15 @@ impl Database {
         .await
     }
 
-    /// Sends that were in flight when an earlier run stopped: whether WhatsApp got them is
-    /// unknown, so they are failed loudly rather than sent twice or left `pending`.
-    pub async fn interrupted_sends(&self) -> DbResult<Vec<i64>> {
+    /// Sends that were in flight when an earlier run stopped: (row id, key id). Whether WhatsApp
+    /// got them is unknown until their key id is looked for on the page.
+    pub async fn interrupted_sends(&self) -> DbResult<Vec<(i64, Option<String>)>> {
         self.run(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| m::table
                 .filter(m::direction.eq("out"))
                 .filter(m::status.eq(MessageStatus::Pending.as_str()))
                 .filter(m::wa_message_id.is_null())
-                .select(m::id)
+                .select((m::id, m::wa_key_id))
                 .load(c)
                 .await)?)
         })
@@ -130,13 +154,13 @@ impl Database {
         .await
     }
 
-    /// Queued messages past their `expires_at`.
-    pub async fn expired_queued(&self, at: NaiveDateTime) -> DbResult<Vec<i64>> {
+    /// Queued messages past their `expires_at`: (row id, key id — set when a send was tried).
+    pub async fn expired_queued(&self, at: NaiveDateTime) -> DbResult<Vec<(i64, Option<String>)>> {
         self.run(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| m::table
                 .filter(m::status.eq(MessageStatus::Queued.as_str()))
                 .filter(m::expires_at.lt(at))
-                .select(m::id)
+                .select((m::id, m::wa_key_id))
                 .limit(500)
                 .load(c)
                 .await)?)

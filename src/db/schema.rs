@@ -67,6 +67,7 @@ diesel::table! {
         error_code -> Nullable<Text>,
         expires_at -> Nullable<Timestamp>,
         media_deleted_at -> Nullable<Timestamp>,
+        wa_key_id -> Nullable<Text>,
     }
 }
 

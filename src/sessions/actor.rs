@@ -544,6 +544,10 @@ impl Actor {
     // --- commands -------------------------------------------------------------------------------
 
     async fn command(&mut self, cmd: Command) -> Option<Outcome> {
+        if cmd.caller_gone() {
+            tracing::debug!(session = self.key.id, "dropped a command whose caller stopped waiting");
+            return None;
+        }
         match cmd {
             Command::Stop { reply } => {
                 return Some(Outcome::Stop {
@@ -570,19 +574,39 @@ impl Actor {
                 let _ = reply.send(result.map(|_| ()));
                 return Some(Outcome::LoggedOut("logged out through the API".into()));
             }
-            Command::SendText { chat, body, reply } => {
+            Command::SendText {
+                chat,
+                body,
+                key_id,
+                reply,
+            } => {
                 let result = match self.require_connected() {
                     Ok(()) => {
-                        self.call("sendText", vec![json!(chat.as_str()), json!(body)], SEND_TIMEOUT)
-                            .await
+                        let args = vec![json!(chat.as_str()), json!(body), json!(key_id)];
+                        self.call("sendText", args, SEND_TIMEOUT).await
                     }
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
             }
-            Command::SendMedia { chat, media, reply } => {
+            Command::SendMedia {
+                chat,
+                media,
+                key_id,
+                reply,
+            } => {
                 let result = match self.require_connected() {
-                    Ok(()) => self.send_media(chat.as_str(), media).await,
+                    Ok(()) => self.send_media(chat.as_str(), media, key_id).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::FindSent { chat, key_id, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => {
+                        self.call("findSent", vec![json!(chat.as_str()), json!(key_id)], CALL_TIMEOUT)
+                            .await
+                    }
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
@@ -649,7 +673,12 @@ impl Actor {
         }
     }
 
-    async fn send_media(&self, chat: &str, media: OutgoingMedia) -> Result<SentMessage, SessionError> {
+    async fn send_media(
+        &self,
+        chat: &str,
+        media: OutgoingMedia,
+        key_id: Option<String>,
+    ) -> Result<SentMessage, SessionError> {
         let page = self.page.as_ref().ok_or(SessionError::NotConnected)?;
         let upload_id = uuid::Uuid::new_v4().simple().to_string();
         page.upload(&upload_id, &media.bytes, CALL_TIMEOUT)
@@ -664,6 +693,7 @@ impl Actor {
             "asDocument": media.kind == MessageKind::Document,
             "asVoice": media.kind == MessageKind::Ptt,
             "asSticker": media.kind == MessageKind::Sticker,
+            "keyId": key_id,
         });
         self.call("sendMedia", vec![args], SEND_TIMEOUT).await
     }
@@ -686,6 +716,7 @@ fn refuse(cmd: Command, err: SessionError) {
     match cmd {
         Command::SendText { reply, .. } | Command::SendMedia { reply, .. } => drop(reply.send(Err(err))),
         Command::CheckNumber { reply, .. } => drop(reply.send(Err(err))),
+        Command::FindSent { reply, .. } => drop(reply.send(Err(err))),
         Command::ChatState { reply, .. } => drop(reply.send(Err(err))),
         Command::PairingCode { reply, .. } => drop(reply.send(Err(err))),
         Command::Logout { reply }

@@ -47,6 +47,22 @@ impl SessionError {
     }
 }
 
+impl SessionError {
+    /// Whether a send that ended with this error may or may not have reached WhatsApp: the
+    /// browser or the actor went away, or the answer did not come in time. Such a send is settled
+    /// by evidence (its key id looked up on the page), never failed on a guess. Every other error
+    /// is an answer from the page or a refusal before anything was sent.
+    pub fn is_in_doubt(&self) -> bool {
+        matches!(
+            self,
+            SessionError::NotConnected
+                | SessionError::NotRunning
+                | SessionError::BrowserUnavailable(_)
+                | SessionError::Timeout(_)
+        )
+    }
+}
+
 impl From<crate::db::DbError> for SessionError {
     fn from(e: crate::db::DbError) -> Self {
         SessionError::Db(e.to_string())
@@ -75,16 +91,32 @@ pub struct OutgoingMedia {
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 
+/// A new id for a message key as WhatsApp Web makes them: `3EB0` and 16 more uppercase hex
+/// digits (20 in all; the page's own `WAWebMsgKey.newId()` gives 20 to 24).
+pub fn new_key_id() -> String {
+    use rand::Rng;
+    let bytes: [u8; 8] = rand::rng().random();
+    format!("3EB0{}", hex::encode_upper(bytes))
+}
+
 pub(super) enum Command {
     SendText {
         chat: ChatId,
         body: String,
+        key_id: Option<String>,
         reply: Reply<SentMessage>,
     },
     SendMedia {
         chat: ChatId,
         media: OutgoingMedia,
+        key_id: Option<String>,
         reply: Reply<SentMessage>,
+    },
+    /// A message this device sent, looked up by its key id on the page.
+    FindSent {
+        chat: ChatId,
+        key_id: String,
+        reply: Reply<Option<SentMessage>>,
     },
     CheckNumber {
         chat: ChatId,
@@ -113,6 +145,24 @@ pub(super) enum Command {
     Shutdown {
         reply: Reply<()>,
     },
+}
+
+impl Command {
+    /// A page call whose caller stopped waiting (it timed out or went away) while the command sat
+    /// in the mailbox: it is dropped unexecuted, so a timed-out send is never delivered behind its
+    /// caller's back. Lifecycle commands always run.
+    pub(super) fn caller_gone(&self) -> bool {
+        match self {
+            Command::SendText { reply, .. } | Command::SendMedia { reply, .. } => reply.is_closed(),
+            Command::FindSent { reply, .. } => reply.is_closed(),
+            Command::CheckNumber { reply, .. } => reply.is_closed(),
+            Command::ChatState { reply, .. } => reply.is_closed(),
+            Command::PairingCode { reply, .. } => reply.is_closed(),
+            Command::Logout { .. } | Command::Restart { .. } | Command::Stop { .. } | Command::Shutdown { .. } => {
+                false
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -152,12 +202,55 @@ impl SessionHandle {
     }
 
     pub async fn send_text(&self, chat: ChatId, body: String) -> Result<SentMessage, SessionError> {
-        self.ask(|reply| Command::SendText { chat, body, reply }, SEND_TIMEOUT)
-            .await
+        self.send_text_as(chat, body, None).await
+    }
+
+    /// A text sent with the key id `key_id` (WhatsApp's uppercase hex; see [`new_key_id`]), or one
+    /// the page picks.
+    pub async fn send_text_as(
+        &self,
+        chat: ChatId,
+        body: String,
+        key_id: Option<String>,
+    ) -> Result<SentMessage, SessionError> {
+        self.ask(
+            |reply| Command::SendText {
+                chat,
+                body,
+                key_id,
+                reply,
+            },
+            SEND_TIMEOUT,
+        )
+        .await
     }
 
     pub async fn send_media(&self, chat: ChatId, media: OutgoingMedia) -> Result<SentMessage, SessionError> {
-        self.ask(|reply| Command::SendMedia { chat, media, reply }, SEND_TIMEOUT)
+        self.send_media_as(chat, media, None).await
+    }
+
+    pub async fn send_media_as(
+        &self,
+        chat: ChatId,
+        media: OutgoingMedia,
+        key_id: Option<String>,
+    ) -> Result<SentMessage, SessionError> {
+        self.ask(
+            |reply| Command::SendMedia {
+                chat,
+                media,
+                key_id,
+                reply,
+            },
+            SEND_TIMEOUT,
+        )
+        .await
+    }
+
+    /// The message this device sent to `chat` with key id `key_id`, if the page has it (its id,
+    /// time and current ack); None when the page has no such message.
+    pub async fn find_sent(&self, chat: ChatId, key_id: String) -> Result<Option<SentMessage>, SessionError> {
+        self.ask(|reply| Command::FindSent { chat, key_id, reply }, CONTROL_TIMEOUT)
             .await
     }
 

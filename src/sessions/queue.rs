@@ -12,7 +12,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
 use super::chat_id::ChatId;
-use super::handle::{OutgoingMedia, SentMessage, SessionError, SessionHandle};
+use super::handle::{OutgoingMedia, SentMessage, SessionError, SessionHandle, new_key_id};
 use super::state::SessionState;
 use crate::config::SendingSettings;
 use crate::db::{Database, DbError, MessageRow, MessageStatus};
@@ -26,6 +26,9 @@ const LOOKAHEAD: i64 = 50;
 const TYPING_MS_PER_CHAR: u64 = 50;
 const TYPING_MIN_MS: u64 = 600;
 const TYPING_MAX_MS: u64 = 4000;
+/// After a send ended in doubt: a pause before the next attempt, so a session that is going away
+/// is not spun on.
+const IN_DOUBT_PAUSE: Duration = Duration::from_millis(500);
 /// A recipient confirmed on WhatsApp is not checked again for this long.
 const RECIPIENT_TTL: Duration = Duration::from_secs(3600);
 
@@ -118,12 +121,16 @@ impl QueueWorker {
                 .unwrap_or(Duration::from_millis(100));
             return Ok(Some(soonest.max(Duration::from_millis(10))));
         };
-        if row.expires_at.is_some_and(|e| e < crate::db::now()) || !self.db.claim_queued(row.id).await? {
+        // A row that was tried before keeps its key id: the page is asked for it before a resend,
+        // and a resend carries the same id (WhatsApp treats it as the same message).
+        let tried_before = row.wa_key_id.is_some();
+        let key_id = row.wa_key_id.clone().unwrap_or_else(new_key_id);
+        if row.expires_at.is_some_and(|e| e < crate::db::now()) || !self.db.claim_queued(row.id, key_id.clone()).await? {
             // Expired (upkeep fails it) or taken meanwhile: look again.
             return Ok(None);
         }
         let started = Instant::now();
-        let result = self.send(&row, confirmed).await;
+        let result = self.attempt(&row, &key_id, tried_before, confirmed).await;
         let kind = row.msg_type.as_str().to_string();
         metrics::histogram!("wagate_send_duration_seconds", "type" => kind.clone())
             .record(started.elapsed().as_secs_f64());
@@ -136,30 +143,49 @@ impl QueueWorker {
         *last_send = Some(Instant::now());
         *gap = self.next_gap();
         last_to.insert(row.chat_id.clone(), Instant::now());
-        if let Err(SessionError::NotConnected | SessionError::NotRunning) = &result {
-            // The session went away before WhatsApp saw the message: it waits for the next one.
-            self.db.requeue(row.id).await?;
-            return Ok(None);
+        if let Err(e) = &result
+            && e.is_in_doubt()
+        {
+            // The browser or the actor went away, or the answer did not come: the message waits
+            // in line with its key id, and the next attempt (after a reconnect, if need be) finds
+            // it on the page or sends it then. Never failed on a guess, never sent twice.
+            tracing::info!(session, id = row.id, error = %e, "send interrupted; requeued to settle by its key id");
+            self.db.requeue(vec![row.id]).await?;
+            return Ok(Some(IN_DOUBT_PAUSE));
         }
-        settle(&self.db, row.id, &result).await?;
+        settle_with_retries(&self.db, row.id, &result).await?;
         let _ = self.settled.send((row.id, result.map(|_| ())));
         Ok(None)
     }
 
-    async fn send(
+    /// Looks for an earlier try on the page first, then sends with `key_id`.
+    async fn attempt(
         &self,
         row: &MessageRow,
+        key_id: &str,
+        tried_before: bool,
         confirmed: &mut HashMap<String, (String, Instant)>,
     ) -> Result<SentMessage, SessionError> {
         let chat = ChatId::parse(&row.chat_id).map_err(|e| SessionError::Invalid(e.0))?;
         let chat = self.confirmed_chat(chat, confirmed).await?;
+        if tried_before && let Some(found) = self.handle.find_sent(chat.clone(), key_id.to_string()).await? {
+            tracing::info!(session = self.handle.key.id, id = row.id, ack = found.ack, "an interrupted send had reached WhatsApp");
+            if found.ack < 0 {
+                return Err(SessionError::Wa {
+                    code: "WA_SEND_FAILED".into(),
+                    message: "WhatsApp refused the message".into(),
+                });
+            }
+            return Ok(found);
+        }
+        let key_id = Some(key_id.to_string());
         match row.media_path.as_deref() {
             None => {
                 let body = row.body.clone().unwrap_or_default();
                 if self.settings.typing {
                     self.type_for(&chat, &body).await;
                 }
-                self.handle.send_text(chat, body).await
+                self.handle.send_text_as(chat, body, key_id).await
             }
             Some(path) => {
                 let bytes = tokio::fs::read(self.media_dir.join(path))
@@ -178,7 +204,7 @@ impl QueueWorker {
                     caption: row.caption.clone(),
                     kind: row.msg_type.clone(),
                 };
-                self.handle.send_media(chat, media).await
+                self.handle.send_media_as(chat, media, key_id).await
             }
         }
     }
@@ -219,6 +245,28 @@ impl QueueWorker {
             }),
         }
     }
+}
+
+/// Records a send's outcome, retrying a failing database with backoff (about 8 s in all): the
+/// message may have reached WhatsApp, and its row must say so. Should every try fail, the row
+/// stays `pending` with its key id, and upkeep requeues it to be settled by evidence.
+async fn settle_with_retries(
+    db: &Database,
+    id: i64,
+    result: &Result<SentMessage, SessionError>,
+) -> Result<(), DbError> {
+    let mut last = None;
+    for pause_ms in [0, 200, 500, 1000, 2000, 4000] {
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        match settle(db, id, result).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(id, error = %e, "could not record a send's outcome; retrying");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or(DbError::Pool("no attempt".into())))
 }
 
 /// Records a send's outcome on its row (and so its events).

@@ -118,7 +118,7 @@ async fn media_retention_deletes_old_files_and_marks_their_messages() {
                 direction: "in".into(),
                 chat_id: "15550001111@c.us".into(),
                 sender: None,
-                msg_type: "image".into(),
+                msg_type: wagate::db::MessageKind::Image,
                 body: None,
                 caption: Some(name.into()),
                 media_path: Some(format!("whatsapp_media/1/{name}")),
