@@ -269,7 +269,10 @@ mod tests {
         assert_eq!(s.media.dir, PathBuf::from("/srv/wg/media"));
         assert_eq!(s.sessions.max_concurrent, 50);
         assert_eq!(s.sessions.idle_timeout_secs, 1800);
-        assert!(s.server.trusted_proxies.is_empty(), "no proxy is trusted unless configured");
+        assert!(
+            s.server.trusted_proxies.is_empty(),
+            "no proxy is trusted unless configured"
+        );
         assert_eq!((s.auth.failed_per_minute, s.auth.failed_burst), (10, 20));
         assert_eq!(
             s.database_url().unwrap(),
@@ -310,7 +313,11 @@ mod tests {
             ("WAGATE__DATABASE__URL", "mysql://x", "database.url"),
             ("WAGATE__AUTH__BCRYPT_COST", "2", "auth.bcrypt_cost"),
             ("WAGATE__SESSIONS__MAX_CONCURRENT", "-1", "sessions.max_concurrent"),
-            ("WAGATE__SERVER__TRUSTED_PROXIES", "10.0.0.0/8 proxy", "server.trusted_proxies"),
+            (
+                "WAGATE__SERVER__TRUSTED_PROXIES",
+                "10.0.0.0/8 proxy",
+                "server.trusted_proxies",
+            ),
             ("WAGATE__SERVER__PROXY_HEADER", "x-real-ip", "server.proxy_header"),
         ];
         for (var, value, key) in cases {

@@ -106,9 +106,12 @@ impl Proxies {
 
 /// Every comma-separated entry of every `name` header, in order (repeated headers are one list).
 fn values<'a>(headers: &'a HeaderMap, name: &'static str) -> impl Iterator<Item = String> + 'a {
-    headers
-        .get_all(name)
-        .flat_map(|v| String::from_utf8_lossy(v.as_bytes()).split(',').map(str::to_string).collect::<Vec<_>>())
+    headers.get_all(name).flat_map(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .split(',')
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })
 }
 
 /// The value of `name=` in one `Forwarded` element (`for=1.2.3.4;proto=https`).
@@ -188,7 +191,10 @@ mod tests {
             // The client sent a made-up first entry; the proxy appended what it saw.
             (&[("x-forwarded-for", "1.1.1.1, 203.0.113.9")], "203.0.113.9"),
             (&[("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.1.2.3")], "203.0.113.9"),
-            (&[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-for", "203.0.113.9:5555")], "203.0.113.9"),
+            (
+                &[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-for", "203.0.113.9:5555")],
+                "203.0.113.9",
+            ),
             (&[("x-forwarded-for", "[2001:db8::7]:443")], "2001:db8::7"),
             // Garbage where the client should be: the last trusted hop, not anything the client chose.
             (&[("x-forwarded-for", "1.1.1.1, nonsense, 10.1.2.3")], "10.1.2.3"),
@@ -243,7 +249,10 @@ mod tests {
 
     #[test]
     fn ipv6_clients_are_limited_per_64() {
-        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), limit_key(ip("2001:db8:1:2:bbbb::9")));
+        assert_eq!(
+            limit_key(ip("2001:db8:1:2:aaaa::1")),
+            limit_key(ip("2001:db8:1:2:bbbb::9"))
+        );
         assert_ne!(limit_key(ip("2001:db8:1:2::1")), limit_key(ip("2001:db8:1:3::1")));
         assert_eq!(limit_key(ip("203.0.113.9")), "203.0.113.9");
         assert_eq!(limit_key(None), "unknown");

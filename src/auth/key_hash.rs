@@ -70,12 +70,21 @@ mod tests {
     fn verifiers_match_only_their_key_and_server_secret() {
         let h = KeyHasher::new(b"server-secret-one");
         let stored = h.hash("abcdefghijkl", "s3cret");
-        assert!(stored.starts_with("hmac-sha256$") && stored.len() == PREFIX.len() + 64, "{stored}");
+        assert!(
+            stored.starts_with("hmac-sha256$") && stored.len() == PREFIX.len() + 64,
+            "{stored}"
+        );
         assert!(h.matches("abcdefghijkl", "s3cret", &stored));
         assert!(!h.matches("abcdefghijkl", "s3creT", &stored), "another secret");
         assert!(!h.matches("abcdefghijkm", "s3cret", &stored), "another key id");
         assert!(!KeyHasher::new(b"server-secret-two").matches("abcdefghijkl", "s3cret", &stored));
-        for other in ["", "hmac-sha256$", "hmac-sha256$zz", "$2b$04$abc", &stored[..stored.len() - 2]] {
+        for other in [
+            "",
+            "hmac-sha256$",
+            "hmac-sha256$zz",
+            "$2b$04$abc",
+            &stored[..stored.len() - 2],
+        ] {
             assert!(!h.matches("abcdefghijkl", "s3cret", other), "{other}");
         }
         assert!(is_bcrypt("$2b$04$abcdefghijklmnopqrstuv") && !is_bcrypt(&stored));

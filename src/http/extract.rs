@@ -73,9 +73,10 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
 /// True when the client reached us over HTTPS: our own TLS, or a trusted proxy's word for it.
 pub fn client_https(req: &HttpRequest) -> bool {
     req.app_config().secure()
-        || req
-            .app_data::<web::Data<AppState>>()
-            .is_some_and(|s| s.proxies.forwarded_https(req.peer_addr().map(|a| a.ip()), req.headers()))
+        || req.app_data::<web::Data<AppState>>().is_some_and(|s| {
+            s.proxies
+                .forwarded_https(req.peer_addr().map(|a| a.ip()), req.headers())
+        })
 }
 
 /// Authenticates `req`. A key verified recently is let through from the cache at once; any
@@ -95,10 +96,7 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Princip
         Some(p) => p,
         None => {
             let client = client::limit_key(client_ip(req));
-            state
-                .failed_auth
-                .check(&client)
-                .map_err(retry_after)?;
+            state.failed_auth.check(&client).map_err(retry_after)?;
             let verified = match &key {
                 Some(k) => state.auth.verify(k).await,
                 None => Err(AuthError::InvalidKey),
@@ -109,10 +107,7 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Princip
             verified?
         }
     };
-    state
-        .rate_limit
-        .check(&principal.key_id)
-        .map_err(retry_after)?;
+    state.rate_limit.check(&principal.key_id).map_err(retry_after)?;
     Ok(principal)
 }
 
@@ -177,14 +172,22 @@ mod tests {
 
     #[test]
     fn a_foreign_authorization_does_not_hide_x_api_key() {
-        for foreign in ["Basic dXNlcjpwYXNz", "Bearer eyJhbGciOi.jwt.token", "Digest username=\"x\"", "Negotiate"] {
+        for foreign in [
+            "Basic dXNlcjpwYXNz",
+            "Bearer eyJhbGciOi.jwt.token",
+            "Digest username=\"x\"",
+            "Negotiate",
+        ] {
             let both = [("authorization", foreign), ("x-api-key", KEY)];
             assert_eq!(presented(&both), key(KEY), "{foreign}");
             assert_eq!(presented(&both[..1]), Presented::Missing, "{foreign}");
         }
         // Several Authorization headers: ours is found whichever comes first.
         let ours = format!("ApiKey {KEY}");
-        let two = [("authorization", "Basic dXNlcjpwYXNz"), ("authorization", ours.as_str())];
+        let two = [
+            ("authorization", "Basic dXNlcjpwYXNz"),
+            ("authorization", ours.as_str()),
+        ];
         assert_eq!(presented(&two), key(KEY));
     }
 
@@ -201,6 +204,10 @@ mod tests {
             presented(&[("x-api-key", KEY), ("x-api-key", OTHER)]),
             Presented::Conflicting
         );
-        assert_eq!(presented(&[("authorization", "ApiKey")]), key(""), "ours, empty: refused");
+        assert_eq!(
+            presented(&[("authorization", "ApiKey")]),
+            key(""),
+            "ours, empty: refused"
+        );
     }
 }
