@@ -43,6 +43,11 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     pub public_url: String,
     pub metrics_token: String,
+    /// Reverse proxies whose forwarding headers are believed: IP addresses or CIDR networks.
+    /// Empty: the peer address is the client, and `X-Forwarded-*` / `Forwarded` are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies write the client address into.
+    pub proxy_header: crate::auth::client::ProxyHeader,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +112,10 @@ pub struct AuthSettings {
     pub cache_ttl_secs: u64,
     pub rate_limit_per_sec: u32,
     pub rate_limit_burst: u32,
+    /// Refused API keys allowed per client address per minute (after `failed_burst` at once);
+    /// 0 turns the limit off.
+    pub failed_per_minute: u32,
+    pub failed_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,7 +174,8 @@ impl Settings {
             .separator("__")
             .try_parsing(true)
             .list_separator(" ")
-            .with_list_parse_key("browser.extra_args");
+            .with_list_parse_key("browser.extra_args")
+            .with_list_parse_key("server.trusted_proxies");
         let cfg = builder.add_source(env).build()?;
         cfg.try_deserialize::<Settings>()?.resolve()
     }
@@ -198,6 +208,8 @@ impl Settings {
         if !self.server.public_url.is_empty() && url::Url::parse(&self.server.public_url).is_err() {
             return Err(invalid("server.public_url", "is not a URL"));
         }
+        crate::auth::client::parse_trusted(&self.server.trusted_proxies)
+            .map_err(|e| invalid("server.trusted_proxies", &e))?;
         if self.webhooks.concurrency == 0 {
             return Err(invalid("webhooks.concurrency", "must be at least 1"));
         }
@@ -257,6 +269,11 @@ mod tests {
         assert_eq!(s.media.dir, PathBuf::from("/srv/wg/media"));
         assert_eq!(s.sessions.max_concurrent, 50);
         assert_eq!(s.sessions.idle_timeout_secs, 1800);
+        assert!(
+            s.server.trusted_proxies.is_empty(),
+            "no proxy is trusted unless configured"
+        );
+        assert_eq!((s.auth.failed_per_minute, s.auth.failed_burst), (10, 20));
         assert_eq!(
             s.database_url().unwrap(),
             DatabaseUrl::Sqlite("/srv/wg/wagate.db".into())
@@ -272,9 +289,13 @@ mod tests {
                 ("WAGATE__LOG__FORMAT", "json"),
                 ("WAGATE__BROWSER__EXTRA_ARGS", "--a --b"),
                 ("WAGATE__DATABASE__URL", "postgres://u@h/db"),
+                ("WAGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1 10.0.0.0/8"),
+                ("WAGATE__SERVER__PROXY_HEADER", "forwarded"),
             ]),
         )
         .unwrap();
+        assert_eq!(s.server.trusted_proxies, vec!["127.0.0.1", "10.0.0.0/8"]);
+        assert_eq!(s.server.proxy_header, crate::auth::client::ProxyHeader::Forwarded);
         assert_eq!(s.server.port, 9123);
         assert_eq!(s.log.format, LogFormat::Json);
         assert_eq!(s.browser.extra_args, vec!["--a", "--b"]);
@@ -292,6 +313,12 @@ mod tests {
             ("WAGATE__DATABASE__URL", "mysql://x", "database.url"),
             ("WAGATE__AUTH__BCRYPT_COST", "2", "auth.bcrypt_cost"),
             ("WAGATE__SESSIONS__MAX_CONCURRENT", "-1", "sessions.max_concurrent"),
+            (
+                "WAGATE__SERVER__TRUSTED_PROXIES",
+                "10.0.0.0/8 proxy",
+                "server.trusted_proxies",
+            ),
+            ("WAGATE__SERVER__PROXY_HEADER", "x-real-ip", "server.proxy_header"),
         ];
         for (var, value, key) in cases {
             let err = Settings::load_from(None, env(&[(var, value)])).unwrap_err().to_string();

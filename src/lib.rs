@@ -38,6 +38,10 @@ pub struct AppState {
     pub db: Database,
     pub auth: Authenticator,
     pub rate_limit: auth::rate_limit::KeyRateLimit,
+    /// Refused API keys per client address (`auth.failed_per_minute`).
+    pub failed_auth: auth::rate_limit::FailureLimit,
+    /// `server.trusted_proxies`: who may tell us the client address and scheme.
+    pub proxies: auth::client::Proxies,
     pub sessions: SessionManager,
     pub started: Instant,
     /// The main (multi-thread) runtime: work that must finish even if its request is dropped
@@ -82,6 +86,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let trusted = auth::client::parse_trusted(&settings.server.trusted_proxies).map_err(|reason| {
+            config::SettingsError::Invalid {
+                key: "server.trusted_proxies",
+                reason,
+            }
+        })?;
         for dir in [&settings.data_dir, &settings.media.dir] {
             std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         }
@@ -117,6 +127,11 @@ impl Application {
                 settings.auth.rate_limit_per_sec,
                 settings.auth.rate_limit_burst,
             ),
+            failed_auth: auth::rate_limit::FailureLimit::new(
+                settings.auth.failed_per_minute,
+                settings.auth.failed_burst,
+            ),
+            proxies: auth::client::Proxies::new(trusted, settings.server.proxy_header),
             sessions,
             started: Instant::now(),
             runtime: tokio::runtime::Handle::current(),

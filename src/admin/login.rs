@@ -1,6 +1,6 @@
 //! Admin login: a random session token in an HttpOnly, SameSite=Strict cookie (Secure over TLS),
 //! a CSRF token that every state-changing request repeats in `X-CSRF-Token`, and a rate limit on
-//! login attempts per client address.
+//! login attempts per client address (through `server.trusted_proxies`).
 
 use crate::http::body::Json;
 use std::future::Future;
@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 use crate::AppState;
 use crate::auth::rate_limit::KeyRateLimit;
 use crate::http::error::{ApiError, ok};
+use crate::http::extract::{client_https, client_ip, retry_after};
 
 const COOKIE: &str = "wagate_admin";
 const CSRF_HEADER: &str = "X-CSRF-Token";
@@ -71,20 +72,27 @@ impl FromRequest for Admin {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        // Every cookie of our name, not the first: a stale one (another path, another app on the
+        // same host) must not hide the live login.
         let found = (|| {
             let state = req.app_data::<web::Data<AppState>>()?;
-            let token = req.cookie(COOKIE)?;
-            state.admin.live.get(token.value())
+            let cookies = req.cookies().ok()?;
+            cookies
+                .iter()
+                .filter(|c| c.name() == COOKIE)
+                .find_map(|c| state.admin.live.get(c.value()))
         })();
-        let csrf = req
+        let csrf: Vec<Vec<u8>> = req
             .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+            .get_all(CSRF_HEADER)
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
         let safe = matches!(*req.method(), Method::GET | Method::HEAD);
         Box::pin(async move {
             let session = found.ok_or_else(login_required)?;
-            let csrf_ok = csrf.is_some_and(|c| bool::from(c.as_bytes().ct_eq(session.csrf.as_bytes())));
+            let csrf_ok = csrf
+                .iter()
+                .any(|c| bool::from(c.as_slice().ct_eq(session.csrf.as_bytes())));
             if !safe && !csrf_ok {
                 return Err(ApiError::coded(
                     StatusCode::FORBIDDEN,
@@ -102,7 +110,8 @@ fn cookie(req: &HttpRequest, value: String, max_age: actix_web::cookie::time::Du
         .path("/admin")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(req.connection_info().scheme() == "https")
+        // Believes X-Forwarded-Proto / Forwarded only from server.trusted_proxies.
+        .secure(client_https(req))
         .max_age(max_age)
         .finish()
 }
@@ -124,10 +133,9 @@ pub async fn login(
     req: HttpRequest,
     body: Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
-    let client = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    if let Err(wait) = state.admin.attempts.check(&client) {
-        return Err(ApiError::RateLimited(wait.as_secs().max(1)));
-    }
+    // Per client, through trusted proxies: behind a proxy the peer is the same for everyone.
+    let client = crate::auth::client::limit_key(client_ip(&req));
+    state.admin.attempts.check(&client).map_err(retry_after)?;
     let Login { username, password } = body.into_inner();
     let user = state.auth.check_password(username.trim(), &password).await?;
     // A wrong password, an unknown name and a non-admin get the same answer.

@@ -1,10 +1,11 @@
-//! API key format: `wag_<id>_<secret>`. The id is public and indexes the row; only a bcrypt hash
-//! of the secret is stored.
+//! API key format: `wag_<id>_<secret>`. The id is public and indexes the row; only a keyed hash
+//! of the secret is stored (see `key_hash`).
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-const PREFIX: &str = "wag_";
+/// Every key starts with it (`Authorization: Bearer` is ours only with it).
+pub const PREFIX: &str = "wag_";
 const ID_LEN: usize = 12;
 /// 43 alphanumeric characters ≈ 256 bits of entropy.
 const SECRET_LEN: usize = 43;

@@ -1,6 +1,8 @@
 //! API keys: creation, verification with an in-memory cache, revocation, and `last_used_at`.
 
 pub mod api_key;
+pub mod client;
+pub mod key_hash;
 pub mod password;
 pub mod rate_limit;
 
@@ -10,9 +12,12 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use moka::future::Cache;
+use rand::Rng;
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 
 use crate::db::{ApiKeyRow, Database, DbError, User};
+use key_hash::KeyHasher;
 
 /// Who is calling: the user and the key used.
 #[derive(Debug, Clone)]
@@ -39,8 +44,9 @@ pub enum AuthError {
     Db(#[from] DbError),
 }
 
-/// Verifies keys. bcrypt is paid once per key per cache TTL; the cache is keyed by SHA-256 of the
-/// whole key, so a hit proves the caller holds the exact key without keeping it in memory.
+/// Verifies keys: an indexed lookup by key id plus one HMAC-SHA256 (see [`key_hash`]). Verified
+/// keys are cached, keyed by SHA-256 of the whole key, so a hit proves the caller holds the exact
+/// key without keeping it in memory.
 #[derive(Clone)]
 pub struct Authenticator {
     db: Database,
@@ -48,8 +54,11 @@ pub struct Authenticator {
     cache: Cache<[u8; 32], Principal>,
     /// key id → last use, flushed to the database in batches instead of one write per request.
     last_used: Arc<Mutex<HashMap<String, NaiveDateTime>>>,
-    /// A hash to verify against for unknown key ids, so they take as long as wrong secrets.
+    /// A bcrypt hash to verify passwords of unknown users against, so they take as long as wrong ones.
     decoy_hash: Arc<String>,
+    /// Keyed by the server secret in the database, loaded (or created) on first use, so the
+    /// server and the CLI on the same database agree.
+    hasher: Arc<OnceCell<KeyHasher>>,
 }
 
 impl Authenticator {
@@ -66,16 +75,36 @@ impl Authenticator {
             cache,
             last_used: Arc::default(),
             decoy_hash: Arc::new(decoy),
+            hasher: Arc::default(),
         }
     }
 
+    async fn hasher(&self) -> Result<&KeyHasher, AuthError> {
+        self.hasher
+            .get_or_try_init(|| async {
+                let fresh = hex::encode(rand::rng().random::<[u8; 32]>());
+                let secret = self.db.server_secret(key_hash::SECRET_NAME, fresh).await?;
+                Ok::<_, AuthError>(KeyHasher::new(secret.as_bytes()))
+            })
+            .await
+    }
+
+    /// The caller of a key verified recently (still in the cache), without any other work: lets
+    /// a known client through while its address is over the failed-authentication limit.
+    pub async fn cached(&self, presented: &str) -> Option<Principal> {
+        let principal = self.cache.get(&digest(presented)).await?;
+        self.note_use(&principal.key_id);
+        Some(principal)
+    }
+
+    /// The caller owning `presented`; `AuthError::InvalidKey` for a malformed, unknown, wrong or
+    /// revoked key, `AuthError::Unavailable` when the database cannot be asked.
     pub async fn verify(&self, presented: &str) -> Result<Principal, AuthError> {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        // Concurrent first requests with the same key share one bcrypt run (no stampede of 50
-        // verifications when a busy client connects); only successes are cached.
+        // Concurrent first requests with the same key share one verification; only successes
+        // are cached.
         let principal = self
             .cache
-            .try_get_with(digest, self.verify_uncached(presented.to_string()))
+            .try_get_with(digest(presented), self.verify_uncached(presented.to_string()))
             .await
             .map_err(|e| match &*e {
                 AuthError::InvalidKey => AuthError::InvalidKey,
@@ -87,11 +116,22 @@ impl Authenticator {
 
     async fn verify_uncached(&self, presented: String) -> Result<Principal, AuthError> {
         let parsed = api_key::parse(&presented).ok_or(AuthError::InvalidKey)?;
+        let hasher = self.hasher().await?;
         let Some((row, user)) = self.db.active_key(parsed.id).await? else {
-            password::verify(parsed.secret.to_string(), self.decoy_hash.to_string()).await;
+            // An unknown id costs the same HMAC and comparison as a wrong secret.
+            hasher.matches(parsed.id, parsed.secret, "");
             return Err(AuthError::InvalidKey);
         };
-        if !password::verify(parsed.secret.to_string(), row.secret_hash.clone()).await {
+        if key_hash::is_bcrypt(&row.secret_hash) {
+            if !password::verify(parsed.secret.to_string(), row.secret_hash.clone()).await {
+                return Err(AuthError::InvalidKey);
+            }
+            // Upgrade once; if this write fails the key still works and is upgraded next time.
+            let new = hasher.hash(parsed.id, parsed.secret);
+            if let Err(e) = self.db.replace_key_hash(row.id, row.secret_hash.clone(), new).await {
+                tracing::warn!(error = %e, key_id = %row.key_id, "could not upgrade a bcrypt API key hash");
+            }
+        } else if !hasher.matches(parsed.id, parsed.secret, &row.secret_hash) {
             return Err(AuthError::InvalidKey);
         }
         Ok(principal(&row, &user))
@@ -114,7 +154,7 @@ impl Authenticator {
 
     pub async fn create_key_for(&self, user_id: i64, label: &str) -> Result<(ApiKeyRow, String), AuthError> {
         let (id, secret, full) = api_key::generate();
-        let hash = password::hash(secret, self.cost).await?;
+        let hash = self.hasher().await?.hash(&id, &secret);
         let row = self.db.insert_api_key(user_id, &id, hash, label).await?;
         Ok((row, full))
     }
@@ -185,6 +225,10 @@ impl Authenticator {
         }
         self.db.touch_keys(used).await
     }
+}
+
+fn digest(presented: &str) -> [u8; 32] {
+    Sha256::digest(presented.as_bytes()).into()
 }
 
 fn principal(row: &ApiKeyRow, user: &User) -> Principal {

@@ -2,7 +2,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::schema::{api_keys, users};
+use super::schema::{api_keys, server_secrets, users};
 use super::{ApiKeyRow, Database, DbResult, NewApiKey, User, dispatch, now};
 
 impl Database {
@@ -109,6 +109,44 @@ impl Database {
                 .await)?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    /// Replaces a key's stored verifier, only if it is still `old` (compare-and-set: two processes
+    /// upgrading the same legacy hash at once both succeed harmlessly). True when this call wrote it.
+    pub async fn replace_key_hash(&self, id: i64, old: String, new: String) -> DbResult<bool> {
+        self.run(move |mut conn| async move {
+            let n = dispatch!(&mut conn, |c| diesel::update(
+                api_keys::table.find(id).filter(api_keys::secret_hash.eq(&old))
+            )
+            .set(api_keys::secret_hash.eq(&new))
+            .execute(c)
+            .await)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// The server secret called `name`, stored on first use as `fresh`. Every process on this
+    /// database gets the same value: a concurrent first use keeps whichever insert came first.
+    pub async fn server_secret(&self, name: &str, fresh: String) -> DbResult<String> {
+        let name = name.to_string();
+        self.run(move |mut conn| async move {
+            dispatch!(&mut conn, |c| diesel::insert_into(server_secrets::table)
+                .values((
+                    server_secrets::name.eq(&name),
+                    server_secrets::value.eq(&fresh),
+                    server_secrets::created_at.eq(now()),
+                ))
+                .on_conflict_do_nothing()
+                .execute(c)
+                .await)?;
+            Ok(dispatch!(&mut conn, |c| server_secrets::table
+                .find(&name)
+                .select(server_secrets::value)
+                .first::<String>(c)
+                .await)?)
         })
         .await
     }

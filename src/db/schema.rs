@@ -24,6 +24,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     whatsapp_sessions (id) {
         id -> BigInt,
         user_id -> BigInt,

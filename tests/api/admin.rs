@@ -51,7 +51,9 @@ async fn admin_call(
 /// Login refusals (wrong password, non-admin), the cookie's flags, CSRF on every change, logout,
 /// and the login rate limit.
 async fn admin_api_protections(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // X-Forwarded-Proto is believed from trusted proxies only; this test is its own proxy.
+    let env = TestEnv::new(backend).await;
+    let app = TestApp::spawn_with(env, |s| s.server.trusted_proxies = vec!["127.0.0.1".into()]).await;
     let page = app.http.get(app.url("/admin/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(
