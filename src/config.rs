@@ -97,6 +97,10 @@ pub struct MediaSettings {
     pub dir: PathBuf,
     pub max_upload_bytes: u64,
     pub allow_private_urls: bool,
+    /// Networks a media `url` may reach even when `allow_private_urls` is false (CIDR or single
+    /// addresses), e.g. one internal media server. See [`crate::outbound`].
+    #[serde(deserialize_with = "crate::outbound::networks")]
+    pub allowed_private_networks: Vec<ipnet::IpNet>,
     pub retention_days: u64,
 }
 
@@ -130,6 +134,12 @@ pub struct WebhookSettings {
     pub retry_max_secs: u64,
     pub max_age_secs: u64,
     pub concurrency: usize,
+    /// Whether webhook URLs may point at internal addresses (loopback, private, link-local, …).
+    /// `true` by default (existing setups deliver to local receivers); a shared gateway sets it false.
+    pub allow_private_urls: bool,
+    /// Networks webhooks may reach even when `allow_private_urls` is false (CIDR or single addresses).
+    #[serde(deserialize_with = "crate::outbound::networks")]
+    pub allowed_private_networks: Vec<ipnet::IpNet>,
 }
 
 /// Which database a URL selects.
@@ -165,7 +175,9 @@ impl Settings {
             .separator("__")
             .try_parsing(true)
             .list_separator(" ")
-            .with_list_parse_key("browser.extra_args");
+            .with_list_parse_key("browser.extra_args")
+            .with_list_parse_key("media.allowed_private_networks")
+            .with_list_parse_key("webhooks.allowed_private_networks");
         let cfg = builder.add_source(env).build()?;
         cfg.try_deserialize::<Settings>()?.resolve()
     }
@@ -257,6 +269,9 @@ mod tests {
         assert_eq!(s.media.dir, PathBuf::from("/srv/wg/media"));
         assert_eq!(s.sessions.max_concurrent, 50);
         assert_eq!(s.sessions.idle_timeout_secs, 1800);
+        // Outbound address policy: media closed, webhooks open (backward compatible).
+        assert!(!s.media.allow_private_urls && s.media.allowed_private_networks.is_empty());
+        assert!(s.webhooks.allow_private_urls && s.webhooks.allowed_private_networks.is_empty());
         assert_eq!(
             s.database_url().unwrap(),
             DatabaseUrl::Sqlite("/srv/wg/wagate.db".into())
@@ -272,9 +287,14 @@ mod tests {
                 ("WAGATE__LOG__FORMAT", "json"),
                 ("WAGATE__BROWSER__EXTRA_ARGS", "--a --b"),
                 ("WAGATE__DATABASE__URL", "postgres://u@h/db"),
+                ("WAGATE__MEDIA__ALLOWED_PRIVATE_NETWORKS", "10.1.0.0/16 192.168.1.5"),
+                ("WAGATE__WEBHOOKS__ALLOW_PRIVATE_URLS", "false"),
             ]),
         )
         .unwrap();
+        let nets: Vec<String> = s.media.allowed_private_networks.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.1.0.0/16", "192.168.1.5/32"]);
+        assert!(!s.webhooks.allow_private_urls);
         assert_eq!(s.server.port, 9123);
         assert_eq!(s.log.format, LogFormat::Json);
         assert_eq!(s.browser.extra_args, vec!["--a", "--b"]);
@@ -292,6 +312,11 @@ mod tests {
             ("WAGATE__DATABASE__URL", "mysql://x", "database.url"),
             ("WAGATE__AUTH__BCRYPT_COST", "2", "auth.bcrypt_cost"),
             ("WAGATE__SESSIONS__MAX_CONCURRENT", "-1", "sessions.max_concurrent"),
+            (
+                "WAGATE__MEDIA__ALLOWED_PRIVATE_NETWORKS",
+                "intranet",
+                "media.allowed_private_networks",
+            ),
         ];
         for (var, value, key) in cases {
             let err = Settings::load_from(None, env(&[(var, value)])).unwrap_err().to_string();
