@@ -159,7 +159,9 @@ pub enum Refused {
 }
 
 fn describe_internal(host: &str, ip: IpAddr, reserved: &Reserved, section: &str, redirect: Option<&str>) -> String {
-    let via = redirect.map(|u| format!("the redirect to {u} was refused: ")).unwrap_or_default();
+    let via = redirect
+        .map(|u| format!("the redirect to {u} was refused: "))
+        .unwrap_or_default();
     let what = if host.trim_matches(['[', ']']) == ip.to_string() {
         format!("{ip} is a {reserved} address")
     } else {
@@ -220,7 +222,12 @@ impl Policy {
 
     /// Ok when `ip` (which `host` named) may be connected to.
     pub fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), Refused> {
-        if self.allow_private || self.allowed.iter().any(|n| n.contains(&ip) || n.contains(&ip.to_canonical())) {
+        if self.allow_private
+            || self
+                .allowed
+                .iter()
+                .any(|n| n.contains(&ip) || n.contains(&ip.to_canonical()))
+        {
             return Ok(());
         }
         match reserved(ip) {
@@ -429,26 +436,39 @@ mod tests {
 
     #[test]
     fn the_range_is_named_with_its_source() {
-        assert_eq!(reserved(ip("169.254.169.254")).unwrap().to_string(), "link-local (RFC 3927)");
+        assert_eq!(
+            reserved(ip("169.254.169.254")).unwrap().to_string(),
+            "link-local (RFC 3927)"
+        );
         assert_eq!(
             reserved(ip("::ffff:127.0.0.1")).unwrap().to_string(),
             "loopback (RFC 1122) inside an IPv4-mapped (RFC 4291) address"
         );
-        assert_eq!(reserved(ip("100.64.0.1")).unwrap().range, "carrier-grade NAT (RFC 6598)");
+        assert_eq!(
+            reserved(ip("100.64.0.1")).unwrap().range,
+            "carrier-grade NAT (RFC 6598)"
+        );
     }
 
     #[test]
     fn the_policy_allows_listed_networks_and_names_its_settings() {
         let closed = Policy::new("media", false, vec![parse_network("127.0.0.2").unwrap()]);
         assert!(closed.check_ip("x", ip("127.0.0.2")).is_ok());
-        assert!(closed.check_ip("x", ip("::ffff:127.0.0.2")).is_ok(), "mapped form of a listed address");
+        assert!(
+            closed.check_ip("x", ip("::ffff:127.0.0.2")).is_ok(),
+            "mapped form of a listed address"
+        );
         assert!(closed.check_ip("x", ip("8.8.8.8")).is_ok());
         let err = closed.check_ip("localhost", ip("127.0.0.1")).unwrap_err().to_string();
         assert!(err.contains("localhost resolves to 127.0.0.1"), "{err}");
         assert!(err.contains("loopback"), "{err}");
         assert!(err.contains("media.allow_private_urls"), "{err}");
         assert!(err.contains("media.allowed_private_networks"), "{err}");
-        assert!(Policy::new("webhooks", true, vec![]).check_ip("x", ip("127.0.0.1")).is_ok());
+        assert!(
+            Policy::new("webhooks", true, vec![])
+                .check_ip("x", ip("127.0.0.1"))
+                .is_ok()
+        );
 
         let url = |s: &str| url::Url::parse(s).unwrap();
         // The URL parser normalises odd IPv4 spellings first.
@@ -465,7 +485,10 @@ mod tests {
                 "{u}"
             );
         }
-        assert!(closed.check_url(&url("http://example.com/")).is_ok(), "names wait for the resolver");
+        assert!(
+            closed.check_url(&url("http://example.com/")).is_ok(),
+            "names wait for the resolver"
+        );
         assert!(matches!(
             closed.check_url(&url("file:///etc/passwd")),
             Err(Refused::Scheme { .. })

@@ -126,7 +126,12 @@ pub async fn post(client: &Client, hook: &WebhookRow, uid: &str, event: &str, bo
         Ok(resp) => {
             let status = resp.status();
             let code = status.as_u16();
-            let header = |name: reqwest::header::HeaderName| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let header = |name: reqwest::header::HeaderName| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
             let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse().ok());
             let location = header(reqwest::header::LOCATION);
             let error = if status.is_success() {

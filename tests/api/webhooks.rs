@@ -797,7 +797,10 @@ async fn webhook_urls_follow_the_address_policy(backend: Backend) {
     assert_eq!(test["data"]["delivered"], false, "{test}");
     assert_eq!(test["data"]["statusCode"], Value::Null, "{test}");
     let why = test["data"]["error"].as_str().unwrap();
-    assert!(why.contains("localhost resolves to") && why.contains("webhooks.allow_private_urls"), "{why}");
+    assert!(
+        why.contains("localhost resolves to") && why.contains("webhooks.allow_private_urls"),
+        "{why}"
+    );
 
     let session = app.state.db.get_or_create_session(user_id, "closed").await.unwrap();
     set_state(&app, session.id, "starting", "to localhost").await;
