@@ -102,6 +102,10 @@ pub struct MediaSettings {
     pub dir: PathBuf,
     pub max_upload_bytes: u64,
     pub allow_private_urls: bool,
+    /// Networks a media `url` may reach even when `allow_private_urls` is false (CIDR or single
+    /// addresses), e.g. one internal media server. See [`crate::outbound`].
+    #[serde(deserialize_with = "crate::outbound::networks")]
+    pub allowed_private_networks: Vec<ipnet::IpNet>,
     pub retention_days: u64,
 }
 
@@ -139,6 +143,12 @@ pub struct WebhookSettings {
     pub retry_max_secs: u64,
     pub max_age_secs: u64,
     pub concurrency: usize,
+    /// Whether webhook URLs may point at internal addresses (loopback, private, link-local, …).
+    /// `true` by default (existing setups deliver to local receivers); a shared gateway sets it false.
+    pub allow_private_urls: bool,
+    /// Networks webhooks may reach even when `allow_private_urls` is false (CIDR or single addresses).
+    #[serde(deserialize_with = "crate::outbound::networks")]
+    pub allowed_private_networks: Vec<ipnet::IpNet>,
 }
 
 /// Which database a URL selects.
@@ -175,7 +185,9 @@ impl Settings {
             .try_parsing(true)
             .list_separator(" ")
             .with_list_parse_key("browser.extra_args")
-            .with_list_parse_key("server.trusted_proxies");
+            .with_list_parse_key("server.trusted_proxies")
+            .with_list_parse_key("media.allowed_private_networks")
+            .with_list_parse_key("webhooks.allowed_private_networks");
         let cfg = builder.add_source(env).build()?;
         cfg.try_deserialize::<Settings>()?.resolve()
     }
@@ -274,6 +286,9 @@ mod tests {
             "no proxy is trusted unless configured"
         );
         assert_eq!((s.auth.failed_per_minute, s.auth.failed_burst), (10, 20));
+        // Outbound address policy: media closed, webhooks open (backward compatible).
+        assert!(!s.media.allow_private_urls && s.media.allowed_private_networks.is_empty());
+        assert!(s.webhooks.allow_private_urls && s.webhooks.allowed_private_networks.is_empty());
         assert_eq!(
             s.database_url().unwrap(),
             DatabaseUrl::Sqlite("/srv/wg/wagate.db".into())
@@ -291,11 +306,16 @@ mod tests {
                 ("WAGATE__DATABASE__URL", "postgres://u@h/db"),
                 ("WAGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1 10.0.0.0/8"),
                 ("WAGATE__SERVER__PROXY_HEADER", "forwarded"),
+                ("WAGATE__MEDIA__ALLOWED_PRIVATE_NETWORKS", "10.1.0.0/16 192.168.1.5"),
+                ("WAGATE__WEBHOOKS__ALLOW_PRIVATE_URLS", "false"),
             ]),
         )
         .unwrap();
         assert_eq!(s.server.trusted_proxies, vec!["127.0.0.1", "10.0.0.0/8"]);
         assert_eq!(s.server.proxy_header, crate::auth::client::ProxyHeader::Forwarded);
+        let nets: Vec<String> = s.media.allowed_private_networks.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.1.0.0/16", "192.168.1.5/32"]);
+        assert!(!s.webhooks.allow_private_urls);
         assert_eq!(s.server.port, 9123);
         assert_eq!(s.log.format, LogFormat::Json);
         assert_eq!(s.browser.extra_args, vec!["--a", "--b"]);
@@ -319,6 +339,11 @@ mod tests {
                 "server.trusted_proxies",
             ),
             ("WAGATE__SERVER__PROXY_HEADER", "x-real-ip", "server.proxy_header"),
+            (
+                "WAGATE__MEDIA__ALLOWED_PRIVATE_NETWORKS",
+                "intranet",
+                "media.allowed_private_networks",
+            ),
         ];
         for (var, value, key) in cases {
             let err = Settings::load_from(None, env(&[(var, value)])).unwrap_err().to_string();

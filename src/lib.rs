@@ -13,6 +13,7 @@ pub mod events;
 pub mod http;
 pub mod media;
 pub mod metrics;
+pub mod outbound;
 pub mod sessions;
 pub mod sink;
 pub mod telemetry;

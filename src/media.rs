@@ -161,27 +161,7 @@ pub fn attachment(name: &str) -> actix_web::http::header::ContentDisposition {
     }
 }
 
-/// Addresses a fetched media URL may not point at by default: this host, private networks,
-/// link-local (cloud metadata services live there), and unroutable ones.
-pub fn is_internal(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
-                // 100.64.0.0/10, carrier-grade NAT
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_internal(std::net::IpAddr::V4(v4)))
-        }
-    }
-}
+pub use crate::outbound::is_internal;
 
 /// Where a user's uploads go, and the path the API reports (relative to the media dir).
 pub fn upload_path(media_dir: &Path, user_id: i64, filename: &str) -> (PathBuf, String) {

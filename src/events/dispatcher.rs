@@ -1,5 +1,7 @@
 //! Delivers outbox events to webhooks: at least once, in order per (user, session), with
-//! exponential backoff and jitter, dead-lettered after `webhooks.max_age_secs`.
+//! exponential backoff and jitter, dead-lettered after `webhooks.max_age_secs`. A permanent
+//! answer (see [`permanent_status`]) or a URL the address policy refuses settles the event
+//! `failed` at once, so the session's later events do not wait behind it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -10,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::WebhookSettings;
 use crate::db::{AttemptOutcome, Database, DeliveryRow, EventRow, WebhookRow};
+use crate::outbound::{Policy, refusal};
 
 use super::signing::sign;
 
@@ -26,10 +29,22 @@ type Group = (i64, Option<i64>);
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub status_code: Option<u16>,
+    /// Why it was not delivered: `HTTP <code> <start of the body>`, the redirect target of a
+    /// 3xx, the address the policy refused, or the connection error.
     pub error: Option<String>,
     pub latency: Duration,
     /// A 429's `Retry-After`, in seconds.
     pub retry_after: Option<u64>,
+    /// Repeating the same request cannot succeed (see [`permanent_status`]; also a URL the
+    /// address policy refuses): the event is settled `failed` at once.
+    pub permanent: bool,
+}
+
+/// Answers that refuse the event for good: every 3xx (a signed delivery is never re-sent to
+/// another address, so a redirect cannot succeed) and 4xx other than 408 Request Timeout,
+/// 425 Too Early and 429 Too Many Requests (RFC 9110, RFC 8470, RFC 6585), which ask for a retry.
+pub fn permanent_status(code: u16) -> bool {
+    (300..400).contains(&code) || ((400..500).contains(&code) && !matches!(code, 408 | 425 | 429))
 }
 
 impl Attempt {
@@ -37,30 +52,68 @@ impl Attempt {
         self.status_code.is_some_and(|s| (200..300).contains(&s))
     }
 
-    /// 4xx other than 408 and 429: the receiver refuses this event; retrying will not help.
+    /// Not delivered, and retrying will not help: settled `failed`, the session's next event goes.
     pub fn refused(&self) -> bool {
-        self.status_code
-            .is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429)
+        !self.delivered() && self.permanent
+    }
+
+    fn failed(error: String, permanent: bool, started: Instant) -> Attempt {
+        Attempt {
+            status_code: None,
+            error: Some(error),
+            latency: started.elapsed(),
+            retry_after: None,
+            permanent,
+        }
     }
 }
 
-/// Builds the HTTP client every delivery uses.
-pub fn client(settings: &WebhookSettings) -> reqwest::Client {
-    reqwest::Client::builder()
+/// The HTTP client every delivery uses, with the webhook address policy it enforces.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    policy: Policy,
+}
+
+/// Builds the delivery client: `webhooks.allow_private_urls` / `allowed_private_networks` hold
+/// on the address connected to, and redirects are never followed (a 3xx is the answer).
+pub fn client(settings: &WebhookSettings) -> Client {
+    let policy = Policy::webhooks(settings);
+    let http = policy
+        .client_builder(0)
         .timeout(Duration::from_secs(settings.timeout_secs))
         .connect_timeout(Duration::from_secs(settings.timeout_secs.min(5)))
         .user_agent(concat!("wagate/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
         .build()
-        .expect("the webhook HTTP client builds")
+        .expect("the webhook HTTP client builds");
+    Client { http, policy }
+}
+
+/// The first characters of a receiver's answer, fit for the delivery log (no control characters:
+/// PostgreSQL cannot store NUL, and a log line should stay one line).
+fn excerpt(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    clean.trim().to_string()
 }
 
 /// One signed POST of an envelope.
-pub async fn post(client: &reqwest::Client, hook: &WebhookRow, uid: &str, event: &str, body: &str) -> Attempt {
+pub async fn post(client: &Client, hook: &WebhookRow, uid: &str, event: &str, body: &str) -> Attempt {
     let t = chrono::Utc::now().timestamp();
     let started = Instant::now();
+    let url = match url::Url::parse(&hook.url) {
+        Ok(u) => u,
+        Err(e) => return Attempt::failed(format!("the webhook URL is not a URL: {e}"), true, started),
+    };
+    if let Err(r) = client.policy.check_url(&url) {
+        return Attempt::failed(format!("not sent: {r}"), true, started);
+    }
     let sent = client
-        .post(&hook.url)
+        .http
+        .post(url.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("X-Wagate-Event-Id", uid)
         .header("X-Wagate-Event", event)
@@ -71,31 +124,43 @@ pub async fn post(client: &reqwest::Client, hook: &WebhookRow, uid: &str, event:
         .await;
     match sent {
         Ok(resp) => {
-            let code = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
-            let error = if resp.status().is_success() {
+            let status = resp.status();
+            let code = status.as_u16();
+            let header = |name: reqwest::header::HeaderName| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse().ok());
+            let location = header(reqwest::header::LOCATION);
+            let error = if status.is_success() {
                 None
+            } else if status.is_redirection() {
+                // Name the target (relative Locations resolved) so the owner can fix the URL.
+                let target = location
+                    .map(|l| url.join(&l).map(|u| u.to_string()).unwrap_or(l))
+                    .map(|l| format!("redirects to {}", excerpt(&l)))
+                    .unwrap_or_else(|| "redirects without a Location".into());
+                Some(format!(
+                    "HTTP {code}: the receiver {target}; webhooks do not follow redirects (a signed \
+                     delivery is not re-sent elsewhere): set the webhook URL to the final address"
+                ))
             } else {
                 let text = resp.text().await.unwrap_or_default();
-                let text: String = text.chars().take(200).collect();
-                Some(format!("HTTP {code} {}", text.trim()).trim().to_string())
+                Some(format!("HTTP {code} {}", excerpt(&text)).trim().to_string())
             };
             Attempt {
                 status_code: Some(code),
                 error,
                 latency: started.elapsed(),
                 retry_after,
+                permanent: permanent_status(code),
             }
         }
-        Err(e) => Attempt {
-            status_code: None,
-            error: Some(describe(&e)),
-            latency: started.elapsed(),
-            retry_after: None,
+        Err(e) => match refusal(&e) {
+            Some(r) => Attempt::failed(format!("not sent: {r}"), true, started),
+            None => Attempt::failed(describe(&e), e.is_builder(), started),
         },
     }
 }
@@ -114,7 +179,7 @@ fn describe(e: &reqwest::Error) -> String {
 
 pub struct Dispatcher {
     db: Database,
-    client: reqwest::Client,
+    client: Client,
     settings: WebhookSettings,
     busy: Mutex<HashSet<Group>>,
     slots: Arc<Semaphore>,

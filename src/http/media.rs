@@ -24,6 +24,7 @@ use super::selector::{SessionQuery, session_name};
 use crate::AppState;
 use crate::db::MessageKind;
 use crate::media::{safe_filename, sniff, upload_path};
+use crate::outbound::{MAX_REDIRECTS, Policy, Refused, refusal};
 
 const DONE: &str = "Media sent successfully";
 /// Text fields of the form are small; only `file` may be large.
@@ -185,7 +186,7 @@ async fn read_json(
                     )
                 })?
         }
-        (None, Some(url)) => fetch(url, limit, state.settings.media.allow_private_urls).await?,
+        (None, Some(url)) => fetch(url, limit, Policy::media(&state.settings.media)).await?,
         (Some(_), Some(_)) => return Err(ApiError::validation("url", "give either url or base64, not both")),
         (None, None) => {
             return Err(ApiError::validation(
@@ -216,30 +217,16 @@ async fn read_json(
     })
 }
 
-/// Downloads `url` (http or https) within the size limit; internal addresses only when allowed.
-async fn fetch(url: &str, limit: u64, allow_internal: bool) -> Result<Vec<u8>, ApiError> {
+/// Downloads `url` (http or https) within the size limit. Every connection, each redirect hop
+/// included (at most [`MAX_REDIRECTS`]), obeys the media address policy on the address actually
+/// connected to (see [`crate::outbound`]); a refusal is 400 `VALIDATION_ERROR` on `url`.
+async fn fetch(url: &str, limit: u64, policy: Policy) -> Result<Vec<u8>, ApiError> {
     let parsed = url::Url::parse(url).map_err(|_| ApiError::validation("url", "url is not a URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(ApiError::validation("url", "url must be http or https"));
     }
-    if !allow_internal {
-        let host = parsed
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_string();
-        let port = parsed.port_or_known_default().unwrap_or(80);
-        let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| ApiError::validation("url", format!("cannot resolve {host}: {e}")))?
-            .collect();
-        if addrs.is_empty() || addrs.iter().any(|a| crate::media::is_internal(a.ip())) {
-            return Err(ApiError::validation(
-                "url",
-                "url points at an internal address (set media.allow_private_urls to allow it)",
-            ));
-        }
-    }
+    let refused = |r: &Refused| ApiError::validation("url", format!("url was not fetched: {r}"));
+    policy.check_url(&parsed).map_err(|r| refused(&r))?;
     let fail = |e: String| {
         ApiError::coded(
             StatusCode::BAD_GATEWAY,
@@ -247,11 +234,16 @@ async fn fetch(url: &str, limit: u64, allow_internal: bool) -> Result<Vec<u8>, A
             format!("Could not download {url}: {e}"),
         )
     };
-    let client = reqwest::Client::builder()
+    let client = policy
+        .client_builder(MAX_REDIRECTS)
         .timeout(std::time::Duration::from_secs(60))
         .build()
         .map_err(|e| fail(e.to_string()))?;
-    let resp = client.get(parsed).send().await.map_err(|e| fail(e.to_string()))?;
+    let resp = client
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|e| refusal(&e).map(refused).unwrap_or_else(|| fail(e.to_string())))?;
     if !resp.status().is_success() {
         return Err(fail(format!("status {}", resp.status())));
     }

@@ -14,6 +14,7 @@ use crate::events::EventKind;
 use crate::events::dispatcher::{client, post as deliver};
 use crate::events::envelope::envelope;
 use crate::events::signing::new_secret;
+use crate::outbound::Policy;
 
 pub(crate) fn webhook_json(w: &WebhookRow) -> Value {
     json!({
@@ -88,9 +89,24 @@ pub async fn put_webhook(
     Ok(ok(webhook_json(&hook)))
 }
 
+/// With `webhooks.allow_private_urls = false`: the URL's host (an IP literal, or every address
+/// its name resolves to now) must not be internal. Deliveries are checked again on connect.
+async fn allowed_url(state: &AppState, raw: &str) -> Result<(), ApiError> {
+    let policy = Policy::webhooks(&state.settings.webhooks);
+    if policy.allows_all() {
+        return Ok(());
+    }
+    let url = url::Url::parse(raw).map_err(|_| ApiError::validation("url", "url is not a URL"))?;
+    policy
+        .check_resolved(&url)
+        .await
+        .map_err(|r| ApiError::validation("url", format!("url is refused: {r}")))
+}
+
 /// Validates and stores a user's webhook (the API's PUT and the admin page's).
 pub(crate) async fn save_webhook(state: &AppState, user_id: i64, body: PutWebhook) -> Result<WebhookRow, ApiError> {
     let url = valid_url(body.url.as_deref())?;
+    allowed_url(state, &url).await?;
     let events = valid_events(body.events)?;
     let current = state.db.webhook(user_id).await?;
     let secret = match body.secret.map(|s| s.trim().to_string()) {

@@ -13,6 +13,7 @@ mod flow;
 mod metrics;
 mod openapi;
 mod ops;
+mod outbound;
 mod queue;
 mod receiver;
 mod sessions_offline;

@@ -1,4 +1,6 @@
-//! A webhook receiver on loopback: records every request and answers from a script of status codes.
+//! A webhook receiver on loopback: records every request and answers from a script (status codes,
+//! or whole replies with a `Location` and a body). It also serves as a file or redirecting server
+//! for media URLs.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -9,6 +11,7 @@ use serde_json::Value;
 
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub path: String,
     pub event_id: String,
     pub timestamp: String,
     pub signature: String,
@@ -22,10 +25,42 @@ impl Received {
     }
 }
 
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            location: None,
+            body: b"scripted".to_vec(),
+        }
+    }
+
+    pub fn redirect(status: u16, location: &str) -> Reply {
+        Reply {
+            location: Some(location.to_string()),
+            ..Reply::status(status)
+        }
+    }
+
+    pub fn body(bytes: &[u8]) -> Reply {
+        Reply {
+            body: bytes.to_vec(),
+            ..Reply::status(200)
+        }
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     got: Vec<Received>,
-    script: VecDeque<u16>,
+    script: VecDeque<Reply>,
 }
 
 pub struct Receiver {
@@ -52,15 +87,20 @@ async fn record(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Mutex<
             .to_string()
     };
     let mut s = shared.lock().unwrap();
-    let code = s.script.pop_front().unwrap_or(200);
+    let reply = s.script.pop_front().unwrap_or_else(|| Reply::status(200));
     s.got.push(Received {
+        path: req.path().to_string(),
         event_id: header("X-Wagate-Event-Id"),
         timestamp: header("X-Wagate-Timestamp"),
         signature: header("X-Wagate-Signature"),
         body: body.to_vec(),
-        answered: code,
+        answered: reply.status,
     });
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap()).body("scripted")
+    let mut resp = HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).unwrap());
+    if let Some(l) = reply.location {
+        resp.insert_header(("Location", l));
+    }
+    resp.body(reply.body)
 }
 
 impl Receiver {
@@ -69,19 +109,24 @@ impl Receiver {
     }
 
     pub async fn start_on(port: u16) -> Receiver {
+        Self::start_at("127.0.0.1", port).await
+    }
+
+    /// Listens on `ip` (a loopback address: 127.0.0.2 is "another host" for the address policy).
+    pub async fn start_at(ip: &str, port: u16) -> Receiver {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let data = web::Data::new(shared.clone());
         let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(record)))
             .workers(1)
             .disable_signals()
-            .bind(("127.0.0.1", port))
+            .bind((ip, port))
             .unwrap();
         let port = server.addrs()[0].port();
         let server = server.run();
         let handle = server.handle();
         tokio::spawn(server);
         Receiver {
-            url: format!("http://127.0.0.1:{port}/hook"),
+            url: format!("http://{ip}:{port}/hook"),
             shared,
             handle,
         }
@@ -89,7 +134,17 @@ impl Receiver {
 
     /// The next requests are answered with these codes, then 200.
     pub fn answer(&self, codes: &[u16]) {
-        self.shared.lock().unwrap().script.extend(codes.iter().copied());
+        self.reply(codes.iter().map(|c| Reply::status(*c)));
+    }
+
+    /// The next requests get these replies, then 200.
+    pub fn reply(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.shared.lock().unwrap().script.extend(replies);
+    }
+
+    /// `http://<ip>:<port>` of this receiver, for building other paths.
+    pub fn origin(&self) -> String {
+        self.url.trim_end_matches("/hook").to_string()
     }
 
     pub fn received(&self) -> Vec<Received> {
