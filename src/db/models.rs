@@ -191,6 +191,13 @@ impl NewMessage {
             }
         }
         self.chat_id = chat.unwrap_or_default();
+        if let super::MessageKind::Other(kind) = &self.msg_type {
+            let mut kind = Some(kind.clone());
+            if make_storable(&mut kind) {
+                self.msg_type = super::MessageKind::Other(kind.unwrap_or_default());
+                changed.push("type");
+            }
+        }
         changed
     }
 }

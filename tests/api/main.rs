@@ -9,6 +9,7 @@ mod cli;
 mod database;
 mod engine;
 mod envelope;
+mod faults;
 mod flow;
 mod metrics;
 mod openapi;

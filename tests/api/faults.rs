@@ -1,0 +1,453 @@
+//! Faults users of other gateways hit, each kind pinned: media kinds and their content rules,
+//! file names and download headers, text a backend cannot store, validation messages, and
+//! sends interrupted by a dying browser or a caller that stopped waiting.
+
+use std::time::Duration;
+
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use wagate_sim::{IncomingMedia, IncomingMessage, Simulator};
+
+use crate::both_backends;
+use crate::common::*;
+use crate::support::*;
+
+/// The first page of an Ogg stream whose first packet starts with `codec` (RFC 3533, RFC 7845).
+fn ogg(codec: &[u8]) -> Vec<u8> {
+    let mut v = b"OggS\0\x02".to_vec();
+    v.extend_from_slice(&[0; 20]);
+    v.extend_from_slice(&[1, 19]);
+    v.extend_from_slice(codec);
+    v.extend((0..4000u32).map(|i| (i % 251) as u8));
+    v
+}
+
+async fn linked(backend: Backend, sim: &Simulator, phone: &str) -> TestApp {
+    let app = TestApp::spawn_with(TestEnv::new(backend).await, |s| point_at(s, sim)).await;
+    app.link(sim, &app.admin_key.clone(), "default", phone).await;
+    app
+}
+
+async fn send_form(app: &TestApp, form: Form) -> reqwest::Response {
+    app.http
+        .post(app.url("/api/v1/messages/send-media/"))
+        .header("Authorization", format!("ApiKey {}", app.admin_key))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn media_form(kind: &str, bytes: Vec<u8>, name: &str) -> Form {
+    Form::new()
+        .text("recipient", "15550002002")
+        .text("media_type", kind.to_string())
+        .part("file", Part::bytes(bytes).file_name(name.to_string()))
+}
+
+async fn out_rows(app: &TestApp) -> Vec<Value> {
+    let listed = json(app.get("/api/v1/messages/?direction=out", &app.admin_key).await, 200).await;
+    listed["data"]["messages"].as_array().unwrap().clone()
+}
+
+fn stored_files(app: &TestApp) -> usize {
+    std::fs::read_dir(app.env.data_dir().join("media/whatsapp_media/1"))
+        .map(|d| d.flatten().filter(|e| e.path().is_file()).count())
+        .unwrap_or(0)
+}
+
+/// Voice notes go as voice notes (`ptt`, `audio/ogg; codecs=opus`); audio that is not Opus in Ogg
+/// is refused for `voice` with 415 naming what is accepted; stickers are WebP; images JPEG/PNG.
+async fn media_kinds(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = linked(backend, &sim, "15550001401").await;
+
+    let voice = ogg(b"OpusHead\x01\x01\x38\x01");
+    let sent = json(send_form(&app, media_form("voice", voice, "note.ogg")).await, 200).await;
+    let id = sent["data"]["messageId"].as_str().unwrap().to_string();
+    let rec = sim.control().sent("15550001401").await;
+    let rec = rec.iter().find(|r| r.id == id).expect("the voice note arrived");
+    assert_eq!(rec.msg_type, "ptt", "sent with WhatsApp's voice-note flag");
+    assert_eq!(rec.mimetype.as_deref(), Some("audio/ogg; codecs=opus"));
+    let row = json(
+        app.get(&format!("/api/v1/messages/{}/", sent["data"]["dbId"]), &app.admin_key)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(row["data"]["type"], "ptt");
+    assert_eq!(row["data"]["media"]["mimetype"], "audio/ogg; codecs=opus");
+
+    let (rows_before, files_before) = (out_rows(&app).await.len(), stored_files(&app));
+    let mp3 = b"ID3\x03\0\0\0\0\0\x21"
+        .iter()
+        .copied()
+        .chain((0..2000u32).map(|i| (i % 200) as u8))
+        .collect::<Vec<u8>>();
+    let wav = b"RIFF\x24\0\0\0WAVEfmt "
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(0u8, 2000))
+        .collect::<Vec<u8>>();
+    let refused: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        ("voice", mp3.clone(), "a.mp3", "audio/mpeg"),
+        ("voice", wav, "a.wav", "audio/x-wav"),
+        ("voice", ogg(b"\x01vorbis"), "a.ogg", "Vorbis in Ogg"),
+        ("sticker", png_bytes(500), "a.png", "image/png"),
+        ("image", b"RIFF\x24\0\0\0WEBPVP8 ".to_vec(), "a.webp", "image/webp"),
+    ];
+    for (kind, bytes, name, named) in refused {
+        let body = json(send_form(&app, media_form(kind, bytes, name)).await, 415).await;
+        assert_error(&body, "UNSUPPORTED_MEDIA_TYPE");
+        let msg = body["message"].as_str().unwrap();
+        assert!(msg.contains(named) && msg.contains("takes"), "{kind}: {msg}");
+    }
+    assert_eq!(out_rows(&app).await.len(), rows_before, "nothing stored");
+    assert_eq!(stored_files(&app), files_before, "no file left behind");
+
+    // The same MP3 is fine as audio; a WebP as a sticker.
+    let sent = json(send_form(&app, media_form("audio", mp3, "a.mp3")).await, 200).await;
+    let audio_id = sent["data"]["messageId"].as_str().unwrap().to_string();
+    let webp = b"RIFF\x24\0\0\0WEBPVP8 "
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(7u8, 300))
+        .collect::<Vec<u8>>();
+    let sent = json(send_form(&app, media_form("sticker", webp, "s.webp")).await, 200).await;
+    let sticker_id = sent["data"]["messageId"].as_str().unwrap().to_string();
+    let recs = sim.control().sent("15550001401").await;
+    let kind_of = |id: &str| recs.iter().find(|r| r.id == id).map(|r| r.msg_type.clone());
+    assert_eq!(kind_of(&audio_id).as_deref(), Some("audio"));
+    assert_eq!(kind_of(&sticker_id).as_deref(), Some("sticker"));
+}
+both_backends!(media_kinds_follow_whatsapps_rules, media_kinds);
+
+/// One sanitiser for names: extensions survive shortening, any script is kept, `filename*` of a
+/// multipart part is honoured, downloads carry RFC 6266 headers, and incoming names with control
+/// characters or `../` are stored clean and download.
+async fn file_names(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = linked(backend, &sim, "15550001402").await;
+    let key = app.admin_key.clone();
+
+    let long = format!("{}.pdf", "n".repeat(150));
+    let sent = json(
+        send_form(&app, media_form("document", b"%PDF-1.7 long".to_vec(), &long)).await,
+        200,
+    )
+    .await;
+    let row = json(
+        app.get(&format!("/api/v1/messages/{}/", sent["data"]["dbId"]), &key).await,
+        200,
+    )
+    .await;
+    let name = row["data"]["media"]["filename"].as_str().unwrap();
+    assert!(name.ends_with(".pdf") && name.chars().count() == 100, "{name}");
+    let recs = sim.control().sent("15550001402").await;
+    let rec = recs.iter().find(|r| Some(r.id.as_str()) == sent["data"]["messageId"].as_str());
+    assert_eq!(rec.unwrap().filename.as_deref(), Some(name), "the page got the same name");
+
+    // A hand-made multipart body whose part names the file with `filename*` (RFC 8187).
+    let boundary = "wagate-test-boundary";
+    let mut body = Vec::new();
+    for (field, value) in [("recipient", "15550002002"), ("media_type", "document")] {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"resume.pdf\"; \
+             filename*=UTF-8''r%C3%A9sum%C3%A9%20_final_%20(1).pdf\r\nContent-Type: application/pdf\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(b"%PDF-1.7 accents\r\n");
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let resp = app
+        .http
+        .post(app.url("/api/v1/messages/send-media/"))
+        .header("Authorization", format!("ApiKey {key}"))
+        .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let sent = json(resp, 200).await;
+    let db_id = sent["data"]["dbId"].as_i64().unwrap();
+    let row = json(app.get(&format!("/api/v1/messages/{db_id}/"), &key).await, 200).await;
+    assert_eq!(row["data"]["media"]["filename"], "résumé _final_ (1).pdf");
+    let download = app.get(&format!("/api/v1/messages/{db_id}/media"), &key).await;
+    assert_eq!(download.status(), 200);
+    let cd = download.headers()["content-disposition"].as_bytes().to_vec();
+    let cd = String::from_utf8(cd).unwrap();
+    assert!(cd.is_ascii(), "no raw UTF-8 in a header: {cd}");
+    assert!(cd.contains("filename=\"resume _final_ (1).pdf\""), "{cd}");
+    assert!(cd.contains("filename*=UTF-8''r%C3%A9sum%C3%A9"), "{cd}");
+
+    // Incoming: WhatsApp's name with CR LF and a path.
+    sim.control()
+        .deliver(
+            "15550001402",
+            IncomingMessage {
+                media: Some(IncomingMedia {
+                    mimetype: "application/pdf".into(),
+                    filename: Some("../../etc/bad\r\nname.pdf".into()),
+                    data: b"%PDF-1.7 incoming".to_vec(),
+                }),
+                ..IncomingMessage::text("15550003003@c.us", "")
+            },
+        )
+        .await
+        .unwrap();
+    let mut incoming = Value::Null;
+    for _ in 0..100 {
+        let listed = json(app.get("/api/v1/messages/?direction=in", &key).await, 200).await;
+        if let Some(m) = listed["data"]["messages"].as_array().unwrap().first() {
+            incoming = m.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(incoming["media"]["filename"], "bad__name.pdf", "{incoming}");
+    let download = app
+        .get(&format!("/api/v1/messages/{}/media", incoming["id"]), &key)
+        .await;
+    assert_eq!(download.status(), 200);
+    let cd = download.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert_eq!(cd, "attachment; filename=\"bad__name.pdf\"");
+    assert_eq!(download.bytes().await.unwrap().as_ref(), b"%PDF-1.7 incoming");
+}
+both_backends!(file_names_are_sanitised_once_and_downloaded_per_rfc_6266, file_names);
+
+/// NUL reaches neither backend: refused with 400 naming the field when a user sent it, replaced
+/// (and the message kept, its event written) when WhatsApp sent it.
+async fn nul_text(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = linked(backend, &sim, "15550001403").await;
+    let key = app.admin_key.clone();
+    let rows_before = out_rows(&app).await.len();
+
+    let cases = [
+        (json!({"recipient": "15550002002", "message": "a\u{0}b"}), "message"),
+        (json!({"recipient": "1555000\u{0}2002", "message": "hi"}), "recipient"),
+        (json!({"recipient": "15550002002", "message": "hi", "session": "de\u{0}fault"}), "session"),
+    ];
+    for (body, field) in cases {
+        let r = json(app.post_json("/api/v1/messages/send-text/", &key, body).await, 400).await;
+        assert_error(&r, "VALIDATION_ERROR");
+        assert_eq!(r["field"], field, "{r}");
+        assert!(r["message"].as_str().unwrap().contains("NUL"), "{r}");
+    }
+    let r = json(app.get("/api/v1/messages/?recipient=1555%000002002", &key).await, 400).await;
+    assert_eq!(r["field"], "recipient", "{r}");
+    let r = json(app.get("/api/v1/sessions/status/?session=a%00", &key).await, 400).await;
+    assert_eq!(r["field"], "session", "{r}");
+    let form = media_form("document", b"%PDF-1.7".to_vec(), "a.pdf").text("caption", "x\u{0}y");
+    let r = json(send_form(&app, form).await, 400).await;
+    assert_eq!(r["field"], "caption", "{r}");
+    let r = json(
+        app.post_json("/api/v1/apikeys/", &key, json!({"label": "crm\u{0}"})).await,
+        400,
+    )
+    .await;
+    assert_eq!(r["field"], "label", "{r}");
+    let r = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/api/v1/webhook/",
+            &key,
+            json!({"url": "http://127.0.0.1:9/\u{0}"}),
+        )
+        .await;
+    assert_eq!(json(r, 400).await["field"], "url");
+    assert_eq!(out_rows(&app).await.len(), rows_before, "nothing stored");
+
+    // From WhatsApp: stored with U+FFFD, and its event written.
+    sim.control()
+        .deliver(
+            "15550001403",
+            IncomingMessage {
+                notify_name: Some("Ni\u{0}ck".into()),
+                ..IncomingMessage::text("15550003004@c.us", "before\u{0}after")
+            },
+        )
+        .await
+        .unwrap();
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        let listed = json(app.get("/api/v1/messages/?direction=in", &key).await, 200).await;
+        if let Some(m) = listed["data"]["messages"].as_array().unwrap().first() {
+            body = m["body"].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(body, "before\u{FFFD}after");
+    let events = app.state.db.events_after(1, 0, 100).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event == "message" && e.body.contains("before\u{FFFD}after")),
+        "the message event was written"
+    );
+}
+both_backends!(nul_is_refused_from_users_and_replaced_from_whatsapp, nul_text);
+
+/// Every text column of the schema, on the real backend, is accounted for: fed by users (refused
+/// at the edge), by WhatsApp (made storable), or by the gateway itself. A new column must be
+/// added here, and WhatsApp-fed ones really store a NUL-bearing value on this backend.
+async fn text_columns(backend: Backend) {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn(backend).await;
+    // (table, column): how it is fed.
+    let known: &[(&str, &str, &str)] = &[
+        ("users", "username", "user"),
+        ("users", "password_hash", "gateway"),
+        ("api_keys", "key_id", "gateway"),
+        ("api_keys", "secret_hash", "gateway"),
+        ("api_keys", "label", "user"),
+        ("whatsapp_sessions", "name", "user"),
+        ("whatsapp_sessions", "status", "gateway"),
+        ("whatsapp_sessions", "status_reason", "whatsapp"),
+        ("whatsapp_sessions", "phone_number", "whatsapp"),
+        ("whatsapp_sessions", "wid", "whatsapp"),
+        ("whatsapp_sessions", "push_name", "whatsapp"),
+        ("whatsapp_sessions", "last_error", "whatsapp"),
+        ("session_events", "state", "gateway"),
+        ("session_events", "reason", "whatsapp"),
+        ("messages", "direction", "gateway"),
+        ("messages", "chat_id", "whatsapp"),
+        ("messages", "sender", "whatsapp"),
+        ("messages", "msg_type", "whatsapp"),
+        ("messages", "body", "whatsapp"),
+        ("messages", "caption", "whatsapp"),
+        ("messages", "media_path", "gateway"),
+        ("messages", "media_mime", "whatsapp"),
+        ("messages", "media_filename", "whatsapp"),
+        ("messages", "status", "gateway"),
+        ("messages", "error_message", "whatsapp"),
+        ("messages", "wa_message_id", "whatsapp"),
+        ("messages", "idempotency_key", "user"),
+        ("messages", "sender_phone", "whatsapp"),
+        ("messages", "error_code", "gateway"),
+        ("messages", "wa_key_id", "gateway"),
+        ("events", "uid", "gateway"),
+        ("events", "event", "gateway"),
+        ("events", "body", "gateway"),
+        ("events", "status", "gateway"),
+        ("events", "last_error", "gateway"),
+        ("webhook_deliveries", "url", "user"),
+        ("webhook_deliveries", "error", "gateway"),
+        ("webhooks", "url", "user"),
+        ("webhooks", "secret", "user"),
+        ("webhooks", "events", "user"),
+        ("server_secrets", "name", "gateway"),
+        ("server_secrets", "value", "gateway"),
+    ];
+    #[derive(diesel::QueryableByName)]
+    struct Col {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        c: String,
+    }
+    let cols: Vec<Col> = match backend {
+        Backend::Postgres => {
+            let mut c = <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(
+                &app.env.database_url,
+            )
+            .await
+            .unwrap();
+            diesel::sql_query(
+                "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND data_type IN ('text', 'character varying') \
+                 AND table_name <> '__diesel_schema_migrations'",
+            )
+            .load(&mut c)
+            .await
+            .unwrap()
+        }
+        Backend::Sqlite => {
+            let path = app.env.database_url.trim_start_matches("sqlite://").to_string();
+            let mut c = <diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
+                diesel::SqliteConnection,
+            > as diesel_async::AsyncConnection>::establish(&path)
+            .await
+            .unwrap();
+            diesel::sql_query(
+                "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '__diesel_schema_migrations' \
+                 AND upper(p.type) IN ('TEXT', 'VARCHAR')",
+            )
+            .load(&mut c)
+            .await
+            .unwrap()
+        }
+    };
+    assert!(cols.len() >= 30, "found the schema's text columns: {}", cols.len());
+    let unknown: Vec<String> = cols
+        .iter()
+        .filter(|col| !known.iter().any(|k| k.0 == col.t && k.1 == col.c))
+        .map(|col| format!("{}.{}", col.t, col.c))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "text columns nobody accounted for (say how each is fed and test it): {unknown:?}"
+    );
+
+    // WhatsApp-fed message columns: a NUL in each still stores, on this backend.
+    let nul = |s: &str| Some(format!("{s}\u{0}x"));
+    let now = wagate::db::now();
+    let session = app.state.db.get_or_create_session(1, "cols").await.unwrap();
+    let stored = app
+        .state
+        .db
+        .insert_incoming(wagate::db::NewMessage {
+            user_id: 1,
+            session_id: Some(session.id),
+            direction: "in".into(),
+            chat_id: "15550001234@c.us\u{0}".into(),
+            sender: nul("15550001234@c.us"),
+            msg_type: wagate::db::MessageKind::parse("chat\u{0}"),
+            body: nul("body"),
+            caption: nul("caption"),
+            media_path: None,
+            media_mime: nul("image/png"),
+            media_filename: nul("name.png"),
+            media_size: None,
+            status: "received".into(),
+            error_message: nul("error"),
+            wa_message_id: nul("false_15550001234@c.us_ABC"),
+            created_at: now,
+            updated_at: now,
+            sent_at: None,
+            idempotency_key: None,
+            sender_phone: nul("15550001234"),
+            error_code: None,
+            expires_at: None,
+        })
+        .await
+        .expect("stored on this backend")
+        .expect("a new message");
+    assert_eq!(stored.body.as_deref(), Some("body\u{FFFD}x"));
+    assert_eq!(stored.chat_id, "15550001234@c.us\u{FFFD}");
+    let mut update = wagate::db::SessionStatusUpdate {
+        status: "connected".into(),
+        status_reason: nul("reason"),
+        phone_number: nul("1555"),
+        wid: nul("1555@c.us"),
+        push_name: nul("Name"),
+        last_error: nul("err"),
+        updated_at: now,
+        connected_at: Some(now),
+    };
+    update.status = "connected".into();
+    app.state.db.record_session_state(session.id, update).await.unwrap();
+    let row = app.state.db.session_by_name(1, "cols").await.unwrap().unwrap();
+    assert_eq!(row.push_name.as_deref(), Some("Name\u{FFFD}x"));
+}
+both_backends!(every_text_column_is_accounted_for, text_columns);
