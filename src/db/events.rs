@@ -95,6 +95,7 @@ impl Database {
             .run(move |mut conn| async move {
                 dispatch!(&mut conn, |c| c
                     .transaction::<_, DbError, _>(async |c| {
+                        super::OutboxOrder::take_writer(c).await?;
                         let known = m::table
                             .filter(m::wa_message_id.eq(&new.wa_message_id))
                             .select(m::id)

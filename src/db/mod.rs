@@ -130,11 +130,27 @@ const OUTBOX_LOCK: i64 = 0x7761_6761_7465;
 /// transaction, so the lock is held briefly). SQLite has one writer at a time: nothing to do.
 pub(crate) trait OutboxOrder {
     fn lock_outbox(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
+
+    /// For a transaction that reads before it writes. SQLite cannot make a reader wait for the
+    /// writer lock (it answers `database is locked` at once; `busy_timeout` does not apply to an
+    /// upgrade), so the transaction takes the lock first, with a write that changes nothing.
+    /// PostgreSQL needs nothing.
+    fn take_writer(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
 }
 
 impl OutboxOrder for SqliteConn {
     fn lock_outbox(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send {
         std::future::ready(Ok(()))
+    }
+
+    fn take_writer(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send {
+        use diesel_async::RunQueryDsl;
+        async move {
+            diesel::sql_query("UPDATE users SET id = id WHERE 0")
+                .execute(self)
+                .await
+                .map(drop)
+        }
     }
 }
 
@@ -147,6 +163,10 @@ impl OutboxOrder for AsyncPgConnection {
                 .await
                 .map(drop)
         }
+    }
+
+    fn take_writer(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send {
+        std::future::ready(Ok(()))
     }
 }
 

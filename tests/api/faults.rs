@@ -451,3 +451,289 @@ async fn text_columns(backend: Backend) {
     assert_eq!(row.push_name.as_deref(), Some("Name\u{FFFD}x"));
 }
 both_backends!(every_text_column_is_accounted_for, text_columns);
+
+/// Every `VALIDATION_ERROR` names its field and says what would be accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_messages_say_what_is_accepted() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = app.admin_key.clone();
+    let cases = [
+        ("+15550001234@c.us", "drop the '+' (15550001234@c.us)"),
+        ("120363012345678901", "a group id ends in @g.us (120363012345678901@g.us)"),
+        ("015112345678", "country code first"),
+        ("1555 000 12x4", "contains 'x'"),
+        ("", "recipient is empty"),
+    ];
+    for (recipient, hint) in cases {
+        let r = app
+            .post_json(
+                "/api/v1/messages/send-text/",
+                &key,
+                json!({"recipient": recipient, "message": "hi"}),
+            )
+            .await;
+        let r = json(r, 400).await;
+        assert_error(&r, "VALIDATION_ERROR");
+        assert_eq!(r["field"], "recipient");
+        assert!(r["message"].as_str().unwrap().contains(hint), "{recipient:?}: {r}");
+    }
+    let r = json(app.get("/api/v1/contacts/check/?phone=", &key).await, 400).await;
+    assert_eq!(r["field"], "phone");
+    assert!(r["message"].as_str().unwrap().starts_with("phone is empty"), "{r}");
+    let resp = app
+        .http
+        .post(app.url("/api/v1/messages/send-text/"))
+        .header("Authorization", format!("ApiKey {key}"))
+        .header("Idempotency-Key", reqwest::header::HeaderValue::from_bytes("commande-é".as_bytes()).unwrap())
+        .json(&json!({"recipient": "15550001234", "message": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    let r = json(resp, 400).await;
+    assert_eq!(r["field"], "Idempotency-Key");
+    assert!(r["message"].as_str().unwrap().contains("outside ASCII"), "{r}");
+    let r = json(
+        app.get("/api/v1/messages/?status=sending", &key).await,
+        400,
+    )
+    .await;
+    assert!(r["message"].as_str().unwrap().contains("queued, pending"), "{r}");
+}
+
+/// Three queued sends with a slow network; the session's Chromium is killed while the first is
+/// in flight. Each message reaches the phone exactly once and no row ends failed or pending: the
+/// one in flight is settled by finding its key id on the reloaded page (or sent again with it).
+async fn browser_crash_mid_send(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = linked(backend, &sim, "15550001404").await;
+    let key = app.admin_key.clone();
+    sim.control().set_send_latency(Duration::from_secs(3)).await;
+    let mut ids = Vec::new();
+    for text in ["c1", "c2", "c3"] {
+        let r = app
+            .post_json(
+                "/api/v1/messages/send-text/?async=true",
+                &key,
+                json!({"recipient": "15550002002", "message": text}),
+            )
+            .await;
+        ids.push(json(r, 202).await["data"]["dbId"].as_i64().unwrap());
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let killed = wagate::browser::procs::kill_profile_processes(&app.env.data_dir().join("sessions"));
+    assert!(killed > 0, "killed the session's Chromium");
+    let mut last = Vec::new();
+    for _ in 0..240 {
+        let listed = json(app.get("/api/v1/messages/?direction=out", &key).await, 200).await;
+        last = listed["data"]["messages"].as_array().unwrap().clone();
+        assert_eq!(last.len(), 3);
+        if last
+            .iter()
+            .all(|m| ["sent", "delivered", "read"].contains(&m["status"].as_str().unwrap()))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for m in &last {
+        assert!(
+            ["sent", "delivered", "read"].contains(&m["status"].as_str().unwrap()),
+            "every message went out: {m}"
+        );
+    }
+    // Give a late duplicate time to show up, then count what the phone's server has.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let recs = sim.control().sent("15550001404").await;
+    for text in ["c1", "c2", "c3"] {
+        let n = recs.iter().filter(|r| r.body.as_deref() == Some(text)).count();
+        assert_eq!(n, 1, "{text} reached WhatsApp exactly once: {recs:?}");
+    }
+    let ids_on_phone: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+    for m in &last {
+        assert!(ids_on_phone.contains(&m["messageId"].as_str().unwrap()), "{m}");
+    }
+}
+both_backends!(a_browser_crash_mid_send_loses_and_doubles_nothing, browser_crash_mid_send);
+
+/// A command whose caller stopped waiting while it sat in the actor's mailbox is not executed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_whose_caller_gave_up_is_not_executed() {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = linked(Backend::Sqlite, &sim, "15550001405").await;
+    let h = app.state.sessions.get(1, "default").unwrap();
+    sim.control().set_send_latency(Duration::from_secs(2)).await;
+    let to = wagate::sessions::ChatId::parse("15550002002").unwrap();
+    let busy = {
+        let (h, to) = (h.clone(), to.clone());
+        tokio::spawn(async move { h.send_text(to, "keeps the actor busy".into()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), h.send_text(to, "abandoned".into())).await;
+    assert!(gave_up.is_err(), "the caller stopped waiting");
+    busy.await.unwrap().expect("the first send went out");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let recs = sim.control().sent("15550001405").await;
+    assert_eq!(recs.len(), 1, "only the first send reached WhatsApp: {recs:?}");
+    assert_eq!(recs[0].body.as_deref(), Some("keeps the actor busy"));
+}
+
+/// Failure updates name the state they change from: a row that moved on meanwhile keeps its state
+/// (and its session's counters).
+async fn failures_compare_and_set(backend: Backend) {
+    use wagate::db::{MessageKind, MessageStatus, NewMessage};
+    let app = TestApp::spawn(backend).await;
+    let db = &app.state.db;
+    let session = db.get_or_create_session(1, "cas").await.unwrap();
+    let now = wagate::db::now();
+    let row = |status: MessageStatus, wa: Option<&str>| NewMessage {
+        user_id: 1,
+        session_id: Some(session.id),
+        direction: "out".into(),
+        chat_id: "15550002002@c.us".into(),
+        sender: None,
+        msg_type: MessageKind::Chat,
+        body: Some("x".into()),
+        caption: None,
+        media_path: None,
+        media_mime: None,
+        media_filename: None,
+        media_size: None,
+        status: status.as_str().into(),
+        error_message: None,
+        wa_message_id: wa.map(str::to_string),
+        created_at: now,
+        updated_at: now,
+        sent_at: Some(now - chrono::Duration::seconds(3600)),
+        idempotency_key: None,
+        sender_phone: None,
+        error_code: None,
+        expires_at: Some(now - chrono::Duration::seconds(10)),
+    };
+    let delivered = db
+        .insert_message(row(MessageStatus::Delivered, Some("true_15550002002@c.us_A1")))
+        .await
+        .unwrap();
+    let queued = db.insert_message(row(MessageStatus::Queued, None)).await.unwrap();
+    // Expiry meant for queued rows does not touch a delivered one.
+    let failed = db
+        .fail_messages(
+            vec![delivered.id, queued.id],
+            &[MessageStatus::Queued],
+            "EXPIRED",
+            "late".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![queued.id]);
+    let still = db.message_for_user(1, delivered.id).await.unwrap().unwrap();
+    assert_eq!(still.status, "delivered");
+    // An ack timeout meant for pending rows neither fails a delivered row nor counts it.
+    let n = db
+        .fail_messages(vec![delivered.id], &[MessageStatus::Pending], "ACK_TIMEOUT", "x".into())
+        .await
+        .unwrap();
+    assert!(n.is_empty());
+    let s = db.session_by_name(1, "cas").await.unwrap().unwrap();
+    assert_eq!(s.ack_timeouts, 0);
+    let pending = db
+        .insert_message(row(MessageStatus::Pending, Some("true_15550002002@c.us_A2")))
+        .await
+        .unwrap();
+    assert_eq!(db.expire_unacked(now, 1).await.unwrap(), 1);
+    let s = db.session_by_name(1, "cas").await.unwrap().unwrap();
+    assert_eq!(s.ack_timeouts, 1, "counted in the same change");
+    let p = db.message_for_user(1, pending.id).await.unwrap().unwrap();
+    assert_eq!(p.error_code.as_deref(), Some("ACK_TIMEOUT"));
+}
+both_backends!(failure_updates_compare_and_set, failures_compare_and_set);
+
+/// Outbox ids are handed out in commit order: while another transaction holds an event it has not
+/// committed, a later event waits, so a reader resuming after the highest id it saw misses nothing.
+async fn outbox_commit_order(backend: Backend) {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    let app = TestApp::spawn(backend).await;
+    let db = app.state.db.clone();
+    let session = db.get_or_create_session(1, "order").await.unwrap();
+    let insert = format!(
+        "INSERT INTO events (uid, user_id, session_id, event, body, created_at, status, next_attempt_at, attempts) \
+         VALUES ('evt_first', 1, {}, 'message', '{{}}', CURRENT_TIMESTAMP, 'pending', CURRENT_TIMESTAMP, 0)",
+        session.id
+    );
+    // The first transaction: takes its event id and stays open.
+    let (hold_tx, hold_rx) = tokio::sync::oneshot::channel::<()>();
+    let (began_tx, began_rx) = tokio::sync::oneshot::channel::<()>();
+    let url = app.env.database_url.clone();
+    let first = tokio::spawn(async move {
+        match backend {
+            Backend::Postgres => {
+                let mut c = diesel_async::AsyncPgConnection::establish(&url).await.unwrap();
+                c.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({}); {insert};", 0x7761_6761_7465i64))
+                    .await
+                    .unwrap();
+                began_tx.send(()).unwrap();
+                hold_rx.await.unwrap();
+                c.batch_execute("COMMIT").await.unwrap();
+            }
+            Backend::Sqlite => {
+                let path = url.trim_start_matches("sqlite://").to_string();
+                let mut c = diesel_async::sync_connection_wrapper::SyncConnectionWrapper::<diesel::SqliteConnection>::establish(&path)
+                    .await
+                    .unwrap();
+                c.batch_execute(&format!("BEGIN IMMEDIATE; {insert};")).await.unwrap();
+                began_tx.send(()).unwrap();
+                hold_rx.await.unwrap();
+                c.batch_execute("COMMIT").await.unwrap();
+            }
+        }
+    });
+    began_rx.await.unwrap();
+    // The second: an incoming message and its event, through the gateway's own code.
+    let second = {
+        let db = db.clone();
+        let now = wagate::db::now();
+        tokio::spawn(async move {
+            db.insert_incoming(wagate::db::NewMessage {
+                user_id: 1,
+                session_id: Some(session.id),
+                direction: "in".into(),
+                chat_id: "15550002002@c.us".into(),
+                sender: None,
+                msg_type: wagate::db::MessageKind::Chat,
+                body: Some("second".into()),
+                caption: None,
+                media_path: None,
+                media_mime: None,
+                media_filename: None,
+                media_size: None,
+                status: "received".into(),
+                error_message: None,
+                wa_message_id: Some("false_15550002002@c.us_B2".into()),
+                created_at: now,
+                updated_at: now,
+                sent_at: None,
+                idempotency_key: None,
+                sender_phone: None,
+                error_code: None,
+                expires_at: None,
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let seen = db.events_after(1, 0, 10).await.unwrap();
+    assert!(
+        seen.is_empty(),
+        "no event is visible while an earlier one is uncommitted: {:?}",
+        seen.iter().map(|e| (e.id, &e.uid)).collect::<Vec<_>>()
+    );
+    hold_tx.send(()).unwrap();
+    first.await.unwrap();
+    second.await.unwrap().unwrap().expect("stored");
+    let seen = db.events_after(1, 0, 10).await.unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].uid, "evt_first", "the first to commit has the lower id");
+    assert!(seen[0].id < seen[1].id);
+}
+both_backends!(outbox_ids_follow_commit_order, outbox_commit_order);
