@@ -299,6 +299,15 @@ async fn validation_isolation_and_idempotency() {
                 ("media_type", None, "sticker"),
                 ("file", Some(png.clone()), "a.png"),
             ],
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            vec![
+                ("recipient", None, "15550002002"),
+                ("media_type", None, "gif"),
+                ("file", Some(png.clone()), "a.png"),
+            ],
             400,
             "VALIDATION_ERROR",
         ),
