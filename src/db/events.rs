@@ -50,7 +50,8 @@ pub struct DeliveryRow {
 #[derive(Debug, Clone, Copy)]
 pub enum AttemptOutcome {
     Delivered,
-    /// Refused for good (a 4xx other than 408/429): not retried.
+    /// Refused for good (a 3xx, a 4xx other than 408/425/429, or a URL the outbound policy
+    /// refuses): not retried.
     Refused,
     Retry {
         at: NaiveDateTime,
