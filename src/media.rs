@@ -106,7 +106,9 @@ pub fn safe_filename(name: &str) -> String {
     // Invisible format characters can disguise an extension (`exe\u{202E}fdp.pdf`).
     let visible: String = base
         .chars()
-        .filter(|c| !matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'))
+        .filter(
+            |c| !matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'),
+        )
         .collect();
     let options = sanitize_filename::Options {
         truncate: false,
@@ -213,7 +215,10 @@ mod tests {
     #[test]
     fn sniffing_matches_bytes_to_kinds() {
         assert_eq!(sniff(&Image, PNG, Some("a.png")).unwrap(), "image/png");
-        assert!(sniff(&Image, PDF, Some("a.png")).is_err(), "a PDF named .png is no image");
+        assert!(
+            sniff(&Image, PDF, Some("a.png")).is_err(),
+            "a PDF named .png is no image"
+        );
         assert!(sniff(&Image, b"plain text", None).is_err());
         assert_eq!(sniff(&Document, PDF, None).unwrap(), "application/pdf");
         assert_eq!(sniff(&Document, b"a,b\n1,2", Some("t.csv")).unwrap(), "text/csv");
@@ -233,7 +238,10 @@ mod tests {
         assert_eq!(sniff(&Audio, &mp3, None).unwrap(), "audio/mpeg");
         let wav = b"RIFF\x24\0\0\0WAVEfmt ".to_vec();
         assert!(sniff(&Ptt, &wav, None).is_err());
-        assert!(sniff(&Audio, &wav, None).is_err(), "WhatsApp does not take WAV as audio");
+        assert!(
+            sniff(&Audio, &wav, None).is_err(),
+            "WhatsApp does not take WAV as audio"
+        );
     }
 
     #[test]
@@ -296,7 +304,10 @@ mod tests {
         assert_eq!(safe_filename("отчёт 2026.xlsx"), "отчёт 2026.xlsx");
         let cjk = format!("{}.docx", "文".repeat(120));
         let short = safe_filename(&cjk);
-        assert!(short.ends_with(".docx") && short.chars().count() == MAX_FILENAME_CHARS, "{short}");
+        assert!(
+            short.ends_with(".docx") && short.chars().count() == MAX_FILENAME_CHARS,
+            "{short}"
+        );
         assert_eq!(incoming_filename(Some("../../x\r\n.pdf"), None, None), "x__.pdf");
     }
 
@@ -309,6 +320,9 @@ mod tests {
             header.contains("filename*=UTF-8''r%C3%A9sum%C3%A9%20_final_%20%281%29.pdf"),
             "{header}"
         );
-        assert_eq!(attachment("plain.pdf").to_string(), "attachment; filename=\"plain.pdf\"");
+        assert_eq!(
+            attachment("plain.pdf").to_string(),
+            "attachment; filename=\"plain.pdf\""
+        );
     }
 }

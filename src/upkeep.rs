@@ -77,7 +77,10 @@ pub async fn settle_interrupted(db: &Database) {
     let (keyed, unknown): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.1.is_some());
     let keyed: Vec<i64> = keyed.into_iter().map(|r| r.0).collect();
     if !keyed.is_empty() {
-        tracing::warn!(messages = keyed.len(), "sends interrupted by the last stop: back in their queues to settle");
+        tracing::warn!(
+            messages = keyed.len(),
+            "sends interrupted by the last stop: back in their queues to settle"
+        );
         if let Err(e) = db.requeue(keyed).await {
             tracing::warn!(error = %e, "could not requeue interrupted sends");
         }
@@ -144,7 +147,10 @@ pub async fn run(db: Database, settings: Arc<Settings>) {
         let stale_cutoff = crate::db::now() - chrono::Duration::seconds(STALE_SEND_SECS);
         match db.stale_sends(stale_cutoff).await {
             Ok(ids) if !ids.is_empty() => {
-                tracing::warn!(messages = ids.len(), "sends with no recorded outcome: requeued to settle");
+                tracing::warn!(
+                    messages = ids.len(),
+                    "sends with no recorded outcome: requeued to settle"
+                );
                 if let Err(e) = db.requeue(ids).await {
                     tracing::warn!(error = %e, "could not requeue stale sends");
                 }

@@ -176,11 +176,7 @@ pub struct NewUser {
 }
 
 #[post("/admin/api/users")]
-pub async fn create_user(
-    state: web::Data<AppState>,
-    _a: Admin,
-    body: Json<NewUser>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create_user(state: web::Data<AppState>, _a: Admin, body: Json<NewUser>) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let username = body.username.trim().to_string();
     let valid = !username.is_empty()

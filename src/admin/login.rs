@@ -128,11 +128,7 @@ pub struct Login {
 }
 
 #[post("/admin/api/login")]
-pub async fn login(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: Json<Login>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<Login>) -> Result<HttpResponse, ApiError> {
     // Per client, through trusted proxies: behind a proxy the peer is the same for everyone.
     let client = crate::auth::client::limit_key(client_ip(&req));
     state.admin.attempts.check(&client).map_err(retry_after)?;

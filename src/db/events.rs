@@ -147,16 +147,16 @@ impl Database {
                                         .filter(m::wa_message_id.is_null()),
                                 )
                                 .set((
-                                        m::status.eq(status.as_str()),
-                                        m::wa_message_id.eq(wa_id),
-                                        m::sent_at.eq(sent_at),
-                                        m::updated_at.eq(now()),
-                                        m::error_message.eq(None::<String>),
-                                        m::error_code.eq(None::<String>),
-                                    ))
-                                    .returning(MessageRow::as_returning())
-                                    .get_results(c)
-                                    .await?
+                                    m::status.eq(status.as_str()),
+                                    m::wa_message_id.eq(wa_id),
+                                    m::sent_at.eq(sent_at),
+                                    m::updated_at.eq(now()),
+                                    m::error_message.eq(None::<String>),
+                                    m::error_code.eq(None::<String>),
+                                ))
+                                .returning(MessageRow::as_returning())
+                                .get_results(c)
+                                .await?
                             }
                             MessageChange::Failed {
                                 ids,

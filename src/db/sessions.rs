@@ -91,7 +91,10 @@ impl Database {
     /// in one transaction.
     pub async fn record_session_state(&self, session_id: i64, mut update: SessionStatusUpdate) -> DbResult<()> {
         if update.make_storable() {
-            tracing::warn!(session = session_id, "NUL characters from WhatsApp replaced with U+FFFD");
+            tracing::warn!(
+                session = session_id,
+                "NUL characters from WhatsApp replaced with U+FFFD"
+            );
         }
         let published = self
             .run(move |mut conn| async move {

@@ -109,7 +109,11 @@ fn check_json_text(value: &Value, path: &str) -> Result<(), ApiError> {
             .enumerate()
             .try_for_each(|(i, v)| check_json_text(v, &format!("{path}[{i}]"))),
         Value::Object(map) => map.iter().try_for_each(|(k, v)| {
-            let field = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            let field = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
             check_text(&field, k)?;
             check_json_text(v, &field)
         }),

@@ -297,32 +297,26 @@ pub async fn send_media(
 
     let name = session_name(&query, form.session.as_deref())?;
     let chat = recipient(form.recipient.as_deref())?;
-    let kind_raw = form
-        .media_type
-        .as_deref()
-        .ok_or_else(|| {
-            ApiError::validation(
-                "media_type",
-                format!("media_type is required: {}", MessageKind::MEDIA_TYPES),
-            )
-        })?;
-    let kind = MessageKind::from_media_type(kind_raw.trim()).ok_or_else(|| {
+    let kind_raw = form.media_type.as_deref().ok_or_else(|| {
         ApiError::validation(
             "media_type",
-            format!("media_type must be {}", MessageKind::MEDIA_TYPES),
+            format!("media_type is required: {}", MessageKind::MEDIA_TYPES),
         )
     })?;
-    let (path, relative, size) = form
-        .file
-        .clone()
-        .ok_or_else(|| {
-            ApiError::validation(
-                "file",
-                "file is required: a multipart part named file (or url/base64 in JSON)",
-            )
-        })?;
+    let kind = MessageKind::from_media_type(kind_raw.trim()).ok_or_else(|| {
+        ApiError::validation("media_type", format!("media_type must be {}", MessageKind::MEDIA_TYPES))
+    })?;
+    let (path, relative, size) = form.file.clone().ok_or_else(|| {
+        ApiError::validation(
+            "file",
+            "file is required: a multipart part named file (or url/base64 in JSON)",
+        )
+    })?;
     if size == 0 {
-        return Err(ApiError::validation("file", "file is empty: it must have at least one byte"));
+        return Err(ApiError::validation(
+            "file",
+            "file is empty: it must have at least one byte",
+        ));
     }
     if let Some(c) = &form.caption
         && c.chars().count() > MAX_TEXT_CHARS

@@ -267,7 +267,13 @@ pub fn accepted(row: &MessageRow) -> HttpResponse {
     }))
 }
 
-pub fn new_message(p: &Principal, session_id: i64, chat: &ChatId, kind: MessageKind, idem: Option<String>) -> NewMessage {
+pub fn new_message(
+    p: &Principal,
+    session_id: i64,
+    chat: &ChatId,
+    kind: MessageKind,
+    idem: Option<String>,
+) -> NewMessage {
     let now = crate::db::now();
     NewMessage {
         user_id: p.user_id,
@@ -405,9 +411,12 @@ pub async fn list(
         return Err(ApiError::validation("direction", "direction must be in or out"));
     }
     let since = match q.since.as_deref() {
-        Some(s) => {
-            Some(parse_time(s).ok_or_else(|| ApiError::validation("since", "since must be an RFC 3339 time (2026-11-29T12:00:00Z) or unix seconds"))?)
-        }
+        Some(s) => Some(parse_time(s).ok_or_else(|| {
+            ApiError::validation(
+                "since",
+                "since must be an RFC 3339 time (2026-11-29T12:00:00Z) or unix seconds",
+            )
+        })?),
         None => None,
     };
     let chat_id = match q.recipient.as_deref() {

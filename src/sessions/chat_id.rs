@@ -53,7 +53,10 @@ impl ChatId {
                 )),
             };
         }
-        if let Some(bad) = s.chars().find(|c| !c.is_ascii_digit() && !matches!(c, '+' | ' ' | '-' | '(' | ')' | '.')) {
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !c.is_ascii_digit() && !matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
+        {
             return err(format!(
                 "contains {bad:?}: give {FORMS}; spaces, dashes, dots, parentheses and a leading + are ignored"
             ));

@@ -158,9 +158,7 @@ impl Command {
             Command::CheckNumber { reply, .. } => reply.is_closed(),
             Command::ChatState { reply, .. } => reply.is_closed(),
             Command::PairingCode { reply, .. } => reply.is_closed(),
-            Command::Logout { .. } | Command::Restart { .. } | Command::Stop { .. } | Command::Shutdown { .. } => {
-                false
-            }
+            Command::Logout { .. } | Command::Restart { .. } | Command::Stop { .. } | Command::Shutdown { .. } => false,
         }
     }
 }

@@ -125,7 +125,8 @@ impl QueueWorker {
         // and a resend carries the same id (WhatsApp treats it as the same message).
         let tried_before = row.wa_key_id.is_some();
         let key_id = row.wa_key_id.clone().unwrap_or_else(new_key_id);
-        if row.expires_at.is_some_and(|e| e < crate::db::now()) || !self.db.claim_queued(row.id, key_id.clone()).await? {
+        if row.expires_at.is_some_and(|e| e < crate::db::now()) || !self.db.claim_queued(row.id, key_id.clone()).await?
+        {
             // Expired (upkeep fails it) or taken meanwhile: look again.
             return Ok(None);
         }
@@ -169,7 +170,12 @@ impl QueueWorker {
         let chat = ChatId::parse(&row.chat_id).map_err(|e| SessionError::Invalid(e.0))?;
         let chat = self.confirmed_chat(chat, confirmed).await?;
         if tried_before && let Some(found) = self.handle.find_sent(chat.clone(), key_id.to_string()).await? {
-            tracing::info!(session = self.handle.key.id, id = row.id, ack = found.ack, "an interrupted send had reached WhatsApp");
+            tracing::info!(
+                session = self.handle.key.id,
+                id = row.id,
+                ack = found.ack,
+                "an interrupted send had reached WhatsApp"
+            );
             if found.ack < 0 {
                 return Err(SessionError::Wa {
                     code: "WA_SEND_FAILED".into(),

@@ -269,3 +269,33 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// A message row to insert directly (user 1, a text in the chat 15550002002@c.us, now); tests
+/// override what they need with struct update syntax.
+pub fn message_row(session_id: Option<i64>, direction: &str, status: &str) -> wagate::db::NewMessage {
+    let now = wagate::db::now();
+    wagate::db::NewMessage {
+        user_id: 1,
+        session_id,
+        direction: direction.into(),
+        chat_id: "15550002002@c.us".into(),
+        sender: None,
+        msg_type: wagate::db::MessageKind::Chat,
+        body: Some("x".into()),
+        caption: None,
+        media_path: None,
+        media_mime: None,
+        media_filename: None,
+        media_size: None,
+        status: status.into(),
+        error_message: None,
+        wa_message_id: None,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+        idempotency_key: None,
+        sender_phone: None,
+        error_code: None,
+        expires_at: None,
+    }
+}

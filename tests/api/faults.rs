@@ -139,15 +139,22 @@ async fn file_names(backend: Backend) {
     )
     .await;
     let row = json(
-        app.get(&format!("/api/v1/messages/{}/", sent["data"]["dbId"]), &key).await,
+        app.get(&format!("/api/v1/messages/{}/", sent["data"]["dbId"]), &key)
+            .await,
         200,
     )
     .await;
     let name = row["data"]["media"]["filename"].as_str().unwrap();
     assert!(name.ends_with(".pdf") && name.chars().count() == 100, "{name}");
     let recs = sim.control().sent("15550001402").await;
-    let rec = recs.iter().find(|r| Some(r.id.as_str()) == sent["data"]["messageId"].as_str());
-    assert_eq!(rec.unwrap().filename.as_deref(), Some(name), "the page got the same name");
+    let rec = recs
+        .iter()
+        .find(|r| Some(r.id.as_str()) == sent["data"]["messageId"].as_str());
+    assert_eq!(
+        rec.unwrap().filename.as_deref(),
+        Some(name),
+        "the page got the same name"
+    );
 
     // A hand-made multipart body whose part names the file with `filename*` (RFC 8187).
     let boundary = "wagate-test-boundary";
@@ -234,7 +241,10 @@ async fn nul_text(backend: Backend) {
     let cases = [
         (json!({"recipient": "15550002002", "message": "a\u{0}b"}), "message"),
         (json!({"recipient": "1555000\u{0}2002", "message": "hi"}), "recipient"),
-        (json!({"recipient": "15550002002", "message": "hi", "session": "de\u{0}fault"}), "session"),
+        (
+            json!({"recipient": "15550002002", "message": "hi", "session": "de\u{0}fault"}),
+            "session",
+        ),
     ];
     for (body, field) in cases {
         let r = json(app.post_json("/api/v1/messages/send-text/", &key, body).await, 400).await;
@@ -250,7 +260,8 @@ async fn nul_text(backend: Backend) {
     let r = json(send_form(&app, form).await, 400).await;
     assert_eq!(r["field"], "caption", "{r}");
     let r = json(
-        app.post_json("/api/v1/apikeys/", &key, json!({"label": "crm\u{0}"})).await,
+        app.post_json("/api/v1/apikeys/", &key, json!({"label": "crm\u{0}"}))
+            .await,
         400,
     )
     .await;
@@ -357,11 +368,10 @@ async fn text_columns(backend: Backend) {
     }
     let cols: Vec<Col> = match backend {
         Backend::Postgres => {
-            let mut c = <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(
-                &app.env.database_url,
-            )
-            .await
-            .unwrap();
+            let mut c =
+                <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&app.env.database_url)
+                    .await
+                    .unwrap();
             diesel::sql_query(
                 "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
                  WHERE table_schema = 'public' AND data_type IN ('text', 'character varying') \
@@ -407,28 +417,17 @@ async fn text_columns(backend: Backend) {
         .state
         .db
         .insert_incoming(wagate::db::NewMessage {
-            user_id: 1,
-            session_id: Some(session.id),
-            direction: "in".into(),
             chat_id: "15550001234@c.us\u{0}".into(),
             sender: nul("15550001234@c.us"),
             msg_type: wagate::db::MessageKind::parse("chat\u{0}"),
             body: nul("body"),
             caption: nul("caption"),
-            media_path: None,
             media_mime: nul("image/png"),
             media_filename: nul("name.png"),
-            media_size: None,
-            status: "received".into(),
             error_message: nul("error"),
             wa_message_id: nul("false_15550001234@c.us_ABC"),
-            created_at: now,
-            updated_at: now,
-            sent_at: None,
-            idempotency_key: None,
             sender_phone: nul("15550001234"),
-            error_code: None,
-            expires_at: None,
+            ..message_row(Some(session.id), "in", "received")
         })
         .await
         .expect("stored on this backend")
@@ -459,7 +458,10 @@ async fn validation_messages_say_what_is_accepted() {
     let key = app.admin_key.clone();
     let cases = [
         ("+15550001234@c.us", "drop the '+' (15550001234@c.us)"),
-        ("120363012345678901", "a group id ends in @g.us (120363012345678901@g.us)"),
+        (
+            "120363012345678901",
+            "a group id ends in @g.us (120363012345678901@g.us)",
+        ),
         ("015112345678", "country code first"),
         ("1555 000 12x4", "contains 'x'"),
         ("", "recipient is empty"),
@@ -484,7 +486,10 @@ async fn validation_messages_say_what_is_accepted() {
         .http
         .post(app.url("/api/v1/messages/send-text/"))
         .header("Authorization", format!("ApiKey {key}"))
-        .header("Idempotency-Key", reqwest::header::HeaderValue::from_bytes("commande-é".as_bytes()).unwrap())
+        .header(
+            "Idempotency-Key",
+            reqwest::header::HeaderValue::from_bytes("commande-é".as_bytes()).unwrap(),
+        )
         .json(&json!({"recipient": "15550001234", "message": "hi"}))
         .send()
         .await
@@ -492,11 +497,7 @@ async fn validation_messages_say_what_is_accepted() {
     let r = json(resp, 400).await;
     assert_eq!(r["field"], "Idempotency-Key");
     assert!(r["message"].as_str().unwrap().contains("outside ASCII"), "{r}");
-    let r = json(
-        app.get("/api/v1/messages/?status=sending", &key).await,
-        400,
-    )
-    .await;
+    let r = json(app.get("/api/v1/messages/?status=sending", &key).await, 400).await;
     assert!(r["message"].as_str().unwrap().contains("queued, pending"), "{r}");
 }
 
@@ -554,7 +555,10 @@ async fn browser_crash_mid_send(backend: Backend) {
         assert!(ids_on_phone.contains(&m["messageId"].as_str().unwrap()), "{m}");
     }
 }
-both_backends!(a_browser_crash_mid_send_loses_and_doubles_nothing, browser_crash_mid_send);
+both_backends!(
+    a_browser_crash_mid_send_loses_and_doubles_nothing,
+    browser_crash_mid_send
+);
 
 /// A command whose caller stopped waiting while it sat in the actor's mailbox is not executed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -582,34 +586,16 @@ async fn a_send_whose_caller_gave_up_is_not_executed() {
 /// Failure updates name the state they change from: a row that moved on meanwhile keeps its state
 /// (and its session's counters).
 async fn failures_compare_and_set(backend: Backend) {
-    use wagate::db::{MessageKind, MessageStatus, NewMessage};
+    use wagate::db::{MessageStatus, NewMessage};
     let app = TestApp::spawn(backend).await;
     let db = &app.state.db;
     let session = db.get_or_create_session(1, "cas").await.unwrap();
     let now = wagate::db::now();
     let row = |status: MessageStatus, wa: Option<&str>| NewMessage {
-        user_id: 1,
-        session_id: Some(session.id),
-        direction: "out".into(),
-        chat_id: "15550002002@c.us".into(),
-        sender: None,
-        msg_type: MessageKind::Chat,
-        body: Some("x".into()),
-        caption: None,
-        media_path: None,
-        media_mime: None,
-        media_filename: None,
-        media_size: None,
-        status: status.as_str().into(),
-        error_message: None,
         wa_message_id: wa.map(str::to_string),
-        created_at: now,
-        updated_at: now,
         sent_at: Some(now - chrono::Duration::seconds(3600)),
-        idempotency_key: None,
-        sender_phone: None,
-        error_code: None,
         expires_at: Some(now - chrono::Duration::seconds(10)),
+        ..message_row(Some(session.id), "out", status.as_str())
     };
     let delivered = db
         .insert_message(row(MessageStatus::Delivered, Some("true_15550002002@c.us_A1")))
@@ -669,9 +655,12 @@ async fn outbox_commit_order(backend: Backend) {
         match backend {
             Backend::Postgres => {
                 let mut c = diesel_async::AsyncPgConnection::establish(&url).await.unwrap();
-                c.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({}); {insert};", 0x7761_6761_7465i64))
-                    .await
-                    .unwrap();
+                c.batch_execute(&format!(
+                    "BEGIN; SELECT pg_advisory_xact_lock({}); {insert};",
+                    0x7761_6761_7465i64
+                ))
+                .await
+                .unwrap();
                 began_tx.send(()).unwrap();
                 hold_rx.await.unwrap();
                 c.batch_execute("COMMIT").await.unwrap();
@@ -692,31 +681,11 @@ async fn outbox_commit_order(backend: Backend) {
     // The second: an incoming message and its event, through the gateway's own code.
     let second = {
         let db = db.clone();
-        let now = wagate::db::now();
         tokio::spawn(async move {
             db.insert_incoming(wagate::db::NewMessage {
-                user_id: 1,
-                session_id: Some(session.id),
-                direction: "in".into(),
-                chat_id: "15550002002@c.us".into(),
-                sender: None,
-                msg_type: wagate::db::MessageKind::Chat,
                 body: Some("second".into()),
-                caption: None,
-                media_path: None,
-                media_mime: None,
-                media_filename: None,
-                media_size: None,
-                status: "received".into(),
-                error_message: None,
                 wa_message_id: Some("false_15550002002@c.us_B2".into()),
-                created_at: now,
-                updated_at: now,
-                sent_at: None,
-                idempotency_key: None,
-                sender_phone: None,
-                error_code: None,
-                expires_at: None,
+                ..message_row(Some(session.id), "in", "received")
             })
             .await
         })

@@ -113,28 +113,17 @@ async fn media_retention_deletes_old_files_and_marks_their_messages() {
             .state
             .db
             .insert_message(wagate::db::NewMessage {
-                user_id: 1,
-                session_id: None,
-                direction: "in".into(),
                 chat_id: "15550001111@c.us".into(),
-                sender: None,
                 msg_type: wagate::db::MessageKind::Image,
                 body: None,
                 caption: Some(name.into()),
                 media_path: Some(format!("whatsapp_media/1/{name}")),
                 media_mime: Some("image/png".into()),
-                media_filename: None,
                 media_size: Some(108),
-                status: "received".into(),
-                error_message: None,
                 wa_message_id: Some(format!("false_x_{name}")),
                 created_at: at,
                 updated_at: at,
-                sent_at: None,
-                idempotency_key: None,
-                sender_phone: None,
-                error_code: None,
-                expires_at: None,
+                ..message_row(None, "in", "received")
             })
             .await
             .unwrap();
