@@ -132,6 +132,8 @@ pub struct SendingSettings {
     pub daily_cap: u64,
     pub queue_ttl_secs: u64,
     pub wait_secs: u64,
+    /// How long an `Idempotency-Key` is remembered (seconds).
+    pub idempotency_ttl_secs: u64,
     pub typing: bool,
 }
 

@@ -89,6 +89,7 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: WaMessage) -> Re
         sender_phone: m.author_phone.clone(),
         error_code: None,
         expires_at: None,
+        idempotency_fingerprint: None,
     })
     .await?;
     Ok(())

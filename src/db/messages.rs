@@ -17,6 +17,25 @@ impl Database {
         .await
     }
 
+    /// Frees `key` of rows created before `before` (its time to live is over): a new request with
+    /// it is a new message.
+    pub async fn forget_idempotency_key(&self, user_id: i64, key: &str, before: chrono::NaiveDateTime) -> DbResult<()> {
+        let key = key.to_string();
+        self.run(move |mut conn| async move {
+            dispatch!(&mut conn, |c| diesel::update(
+                m::table
+                    .filter(m::user_id.eq(user_id))
+                    .filter(m::idempotency_key.eq(&key))
+                    .filter(m::created_at.lt(before))
+            )
+            .set(m::idempotency_key.eq(None::<String>))
+            .execute(c)
+            .await)?;
+            Ok(())
+        })
+        .await
+    }
+
     pub async fn message_by_idempotency_key(&self, user_id: i64, key: &str) -> DbResult<Option<MessageRow>> {
         let key = key.to_string();
         self.run(move |mut conn| async move {

@@ -126,6 +126,8 @@ pub struct MessageRow {
     /// The id part of the message's WhatsApp key (`3EB0…`), chosen before the send and stored
     /// first, so a send interrupted by a crash or a timeout is settled by finding it on the page.
     pub wa_key_id: Option<String>,
+    /// Hex SHA-256 of the request its `idempotency_key` came with (endpoint, session, body).
+    pub idempotency_fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -154,6 +156,7 @@ pub struct NewMessage {
     pub error_code: Option<String>,
     /// A queued message not sent by then fails with EXPIRED.
     pub expires_at: Option<NaiveDateTime>,
+    pub idempotency_fingerprint: Option<String>,
 }
 
 /// Text from WhatsApp made storable on every backend: PostgreSQL `text` refuses U+0000 (SQLite

@@ -76,6 +76,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
         media_deleted_at -> Nullable<Timestamp>,
         wa_key_id -> Nullable<Text>,
+        idempotency_fingerprint -> Nullable<Text>,
     }
 }
 

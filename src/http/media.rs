@@ -12,13 +12,14 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use base64::Engine;
 use futures_util::StreamExt;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::error::ApiError;
 use super::extract::ApiKey;
 use super::messages::{
-    MAX_TEXT_CHARS, SendMode, checked_recipient, enqueue_and_answer, idempotency_key, new_message, recipient, replay,
-    send_target,
+    Idempotency, MAX_TEXT_CHARS, SendMode, checked_recipient, enqueue_and_answer, idempotency_key, new_message,
+    recipient, replay, send_target,
 };
 use super::selector::{SessionQuery, session_name};
 use crate::AppState;
@@ -27,6 +28,8 @@ use crate::media::{safe_filename, sniff, upload_path};
 use crate::outbound::{MAX_REDIRECTS, Policy, Refused, refusal};
 
 const DONE: &str = "Media sent successfully";
+/// How much of a file its type is sniffed from.
+const SNIFF_BYTES: usize = 8192;
 /// Text fields of the form are small; only `file` may be large.
 const MAX_FIELD_BYTES: usize = 256 * 1024;
 
@@ -40,6 +43,8 @@ struct Form {
     mimetype: Option<String>,
     /// Saved upload: (absolute path, path relative to the media dir, size).
     file: Option<(PathBuf, String, u64)>,
+    /// Hex SHA-256 of the file's bytes (an `Idempotency-Key`'s fingerprint covers them).
+    sha256: Option<String>,
 }
 
 /// Deletes a stored upload unless told to keep it (nothing half-stored on any error).
@@ -83,6 +88,20 @@ fn upload_name(cd: &actix_web::http::header::ContentDisposition) -> String {
         .unwrap_or_default()
 }
 
+/// The first bytes of a stored upload: enough to sniff its type, without reading it all.
+async fn read_head(path: &PathBuf) -> Result<Vec<u8>, ApiError> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    file.take(SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(head)
+}
+
 async fn read_multipart(
     state: &AppState,
     user_id: i64,
@@ -100,16 +119,19 @@ async fn read_multipart(
             upload.path = Some(path.clone());
             let mut out = write_new(&path).await?;
             let mut size: u64 = 0;
+            let mut hash = Sha256::new();
             while let Some(chunk) = field.next().await {
                 let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Upload interrupted: {e}")))?;
                 size += chunk.len() as u64;
                 if size > limit {
                     return Err(too_large(limit));
                 }
+                hash.update(&chunk);
                 out.write_all(&chunk)
                     .await
                     .map_err(|e| ApiError::Internal(e.to_string()))?;
             }
+            form.sha256 = Some(hex::encode(hash.finalize()));
             out.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
             if form.filename.is_none() && !original.is_empty() {
                 form.filename = Some(original);
@@ -213,6 +235,7 @@ async fn read_json(
         filename: j.filename,
         session: j.session,
         mimetype: j.mimetype,
+        sha256: Some(hex::encode(Sha256::digest(&bytes))),
         file: Some((path, relative, bytes.len() as u64)),
     })
 }
@@ -272,10 +295,7 @@ pub async fn send_media(
     mode: web::Query<SendMode>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let idem = idempotency_key(&req)?;
-    if let Some(answer) = replay(&state, &p, &idem, DONE).await? {
-        return Ok(answer);
-    }
+    let idem_key = idempotency_key(&req)?;
     let mut upload = Upload { path: None };
     let content_type = req
         .headers()
@@ -326,16 +346,28 @@ pub async fn send_media(
             format!("caption is too long: WhatsApp allows at most {MAX_TEXT_CHARS} characters"),
         ));
     }
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let idem = idem_key.map(|key| {
+        let fields: [&[u8]; 5] = [
+            chat.as_str().as_bytes(),
+            kind.as_str().as_bytes(),
+            form.caption.as_deref().unwrap_or_default().as_bytes(),
+            form.filename.as_deref().unwrap_or_default().as_bytes(),
+            form.sha256.as_deref().unwrap_or_default().as_bytes(),
+        ];
+        Idempotency::bind(key, "send-media", &name, &fields)
+    });
+    if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
+        // The retry's own copy of the file is dropped with `upload`.
+        return Ok(answer);
+    }
+    let head = read_head(&path).await?;
     let filename = form.filename.as_deref().map(safe_filename);
-    let mimetype = sniff(&kind, &bytes[..bytes.len().min(8192)], filename.as_deref())
+    let mimetype = sniff(&kind, &head, filename.as_deref())
         .map_err(|e| ApiError::coded(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", e.0))?;
 
     let (session_id, handle) = send_target(&state, &p, &name).await?;
     let chat = checked_recipient(&state, &handle, chat).await?;
-    let mut row = new_message(&p, session_id, &chat, kind, idem.clone());
+    let mut row = new_message(&p, session_id, &chat, kind, idem);
     row.caption = form.caption.clone().filter(|c| !c.is_empty());
     row.media_path = Some(relative);
     row.media_mime = Some(mimetype.clone());

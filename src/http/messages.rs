@@ -73,6 +73,31 @@ pub fn chat_field(field: &str, raw: Option<&str>) -> Result<ChatId, ApiError> {
     ChatId::parse(raw).map_err(|e| ApiError::validation(field, format!("{field} {}", e.0)))
 }
 
+/// An `Idempotency-Key` bound to the request it came with: a retry of the same request gets the
+/// first answer; the same key with another request is refused (422 `IDEMPOTENCY_KEY_REUSED`).
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    /// Hex SHA-256 over the endpoint, the session and the request's fields, each length-prefixed
+    /// (so `("ab","c")` and `("a","bc")` differ).
+    pub fingerprint: String,
+}
+
+impl Idempotency {
+    pub fn bind(key: String, endpoint: &str, session: &str, fields: &[&[u8]]) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [endpoint.as_bytes(), session.as_bytes()].iter().chain(fields) {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        Idempotency {
+            key,
+            fingerprint: hex::encode(h.finalize()),
+        }
+    }
+}
+
 pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     match req.headers().get("idempotency-key") {
         None => Ok(None),
@@ -207,7 +232,10 @@ pub async fn enqueue_and_answer(
     run_async: bool,
     done: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let idem = row.idempotency_key.clone();
+    let idem = row.idempotency_key.clone().map(|key| Idempotency {
+        key,
+        fingerprint: row.idempotency_fingerprint.clone().unwrap_or_default(),
+    });
     let media = row.media_path.clone();
     let session_id = row.session_id.unwrap_or_default();
     row.status = MessageStatus::Queued.as_str().into();
@@ -220,7 +248,7 @@ pub async fn enqueue_and_answer(
             if let Some(path) = media {
                 let _ = std::fs::remove_file(state.settings.media.dir.join(path));
             }
-            return replay(state, p, &idem, done)
+            return replay(state, p, idem.as_ref(), done)
                 .await?
                 .ok_or_else(|| ApiError::Internal("idempotency".into()));
         }
@@ -272,7 +300,7 @@ pub fn new_message(
     session_id: i64,
     chat: &ChatId,
     kind: MessageKind,
-    idem: Option<String>,
+    idem: Option<Idempotency>,
 ) -> NewMessage {
     let now = crate::db::now();
     NewMessage {
@@ -294,22 +322,45 @@ pub fn new_message(
         created_at: now,
         updated_at: now,
         sent_at: None,
-        idempotency_key: idem,
+        idempotency_key: idem.as_ref().map(|i| i.key.clone()),
+        idempotency_fingerprint: idem.map(|i| i.fingerprint),
         sender_phone: None,
         error_code: None,
         expires_at: None,
     }
 }
 
-/// An idempotent retry: the first request's answer, without sending again.
+/// An idempotent retry: the first request's answer, without sending again. A key older than
+/// `sending.idempotency_ttl_secs` is forgotten first; a key used for another request is 422.
 pub async fn replay(
     state: &AppState,
     p: &Principal,
-    key: &Option<String>,
+    idem: Option<&Idempotency>,
     msg: &str,
 ) -> Result<Option<HttpResponse>, ApiError> {
-    let Some(key) = key else { return Ok(None) };
-    match state.db.message_by_idempotency_key(p.user_id, key).await? {
+    let Some(idem) = idem else { return Ok(None) };
+    let ttl = chrono::Duration::seconds(state.settings.sending.idempotency_ttl_secs as i64);
+    state
+        .db
+        .forget_idempotency_key(p.user_id, &idem.key, crate::db::now() - ttl)
+        .await?;
+    match state.db.message_by_idempotency_key(p.user_id, &idem.key).await? {
+        // Rows from before fingerprints were stored match any request.
+        Some(row)
+            if row
+                .idempotency_fingerprint
+                .as_ref()
+                .is_some_and(|f| *f != idem.fingerprint) =>
+        {
+            Err(ApiError::coded(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                format!(
+                    "This Idempotency-Key was used for a different request (message {}); a new message needs a new key",
+                    row.id
+                ),
+            ))
+        }
         Some(row) => send_answer(&row, msg).map(Some),
         None => Ok(None),
     }
@@ -340,13 +391,14 @@ pub async fn send_text(
             format!("message has {chars} characters; WhatsApp allows at most {MAX_TEXT_CHARS}"),
         ));
     }
-    let idem = idempotency_key(&req)?;
-    if let Some(answer) = replay(&state, &p, &idem, DONE).await? {
+    let idem = idempotency_key(&req)?
+        .map(|key| Idempotency::bind(key, "send-text", &name, &[chat.as_str().as_bytes(), text.as_bytes()]));
+    if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
         return Ok(answer);
     }
     let (session_id, handle) = send_target(&state, &p, &name).await?;
     let chat = checked_recipient(&state, &handle, chat).await?;
-    let mut row = new_message(&p, session_id, &chat, MessageKind::Chat, idem.clone());
+    let mut row = new_message(&p, session_id, &chat, MessageKind::Chat, idem);
     row.body = Some(text);
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await
 }

@@ -297,5 +297,6 @@ pub fn message_row(session_id: Option<i64>, direction: &str, status: &str) -> wa
         sender_phone: None,
         error_code: None,
         expires_at: None,
+        idempotency_fingerprint: None,
     }
 }

@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod cli;
 mod database;
+mod durability;
 mod engine;
 mod envelope;
 mod faults;
