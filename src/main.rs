@@ -66,8 +66,21 @@ enum KeyCmd {
     Revoke { id: i64 },
 }
 
+/// glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), after which
+/// big buffers (uploads, media on their way to the page) come from the heap and are kept by the
+/// process after use. A fixed threshold turns that off: blocks over 256 KiB are mapped and given
+/// back to the system when freed (mallopt(3), M_MMAP_THRESHOLD).
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter, under glibc's own lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    return_freed_memory();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,

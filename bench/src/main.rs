@@ -1,7 +1,8 @@
 //! `make bench`: the release gateway (a child process) against wagate-sim on loopback. Prints a
 //! table and writes `bench/results/<date>.json`. Numbers, not pass/fail.
 //!
-//! Env: `BENCH_SESSIONS` (default 10), `BENCH_SENDS` (default 200), `BENCH_INCOMING` (default 100).
+//! Env: `BENCH_SESSIONS` (default 10), `BENCH_SENDS` (default 200), `BENCH_INCOMING` (default 100);
+//! `BENCH_MODE=uploads` measures memory under concurrent uploads instead (see `uploads.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use wagate_sim::{IncomingMessage, SimConfig, Simulator};
 
 mod receiver;
+mod uploads;
 
 struct Gateway {
     child: Child,
@@ -218,6 +220,15 @@ async fn main() {
     })
     .await
     .unwrap();
+    if std::env::var("BENCH_MODE").as_deref() == Ok("uploads") {
+        let g = start_gateway(&sim, tempfile::tempdir().unwrap());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let result = uploads::run(&g).await;
+        let path = format!("bench/results/{}-uploads.json", chrono::Utc::now().format("%Y-%m-%d"));
+        std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap()).unwrap();
+        println!("written to {path}");
+        return;
+    }
     // The floor first, alone on the machine: the same sends through a session handle in this
     // process (actor, bridge, page, simulator), without HTTP, the queue or the outbox.
     let floor = handle_floor(&sim, sends).await;

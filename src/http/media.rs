@@ -116,23 +116,13 @@ async fn read_multipart(
         if name == "file" {
             let original = field.content_disposition().map(upload_name).unwrap_or_default();
             let (path, relative) = upload_path(&state.settings.media.dir, user_id, &original);
-            upload.path = Some(path.clone());
-            let mut out = write_new(&path).await?;
-            let mut size: u64 = 0;
-            let mut hash = Sha256::new();
+            let mut file = StoredFile::create(path.clone(), upload).await?;
             while let Some(chunk) = field.next().await {
                 let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Upload interrupted: {e}")))?;
-                size += chunk.len() as u64;
-                if size > limit {
-                    return Err(too_large(limit));
-                }
-                hash.update(&chunk);
-                out.write_all(&chunk)
-                    .await
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                file.write(&chunk, limit).await?;
             }
-            form.sha256 = Some(hex::encode(hash.finalize()));
-            out.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+            let (size, sha256) = file.finish().await?;
+            form.sha256 = Some(sha256);
             if form.filename.is_none() && !original.is_empty() {
                 form.filename = Some(original);
             }
@@ -195,20 +185,43 @@ async fn read_json(
         }
         body.extend_from_slice(&chunk);
     }
-    let j: JsonMedia = super::body::parse_json(&body)?;
-    let bytes = match (j.base64.as_deref(), j.url.as_deref()) {
+    // Parsed straight into its fields (no intermediate JSON tree: the base64 string is the size
+    // of the file), and the body dropped before decoding.
+    let j: JsonMedia =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?;
+    drop(body);
+    for (field, value) in [
+        ("recipient", &j.recipient),
+        ("media_type", &j.media_type),
+        ("url", &j.url),
+        ("filename", &j.filename),
+        ("mimetype", &j.mimetype),
+        ("caption", &j.caption),
+        ("session", &j.session),
+    ] {
+        super::body::check_text(field, value.as_deref().unwrap_or_default())?;
+    }
+    let name = j.filename.clone().unwrap_or_default();
+    let (path, relative) = upload_path(&state.settings.media.dir, user_id, &name);
+    let mut file = StoredFile::create(path.clone(), upload).await?;
+    match (j.base64.as_deref(), j.url.as_deref()) {
         (Some(b64), None) => {
-            let data = b64.split_once(";base64,").map(|(_, d)| d).unwrap_or(b64);
-            base64::engine::general_purpose::STANDARD
-                .decode(data.trim())
-                .map_err(|e| {
+            let data = b64.split_once(";base64,").map(|(_, d)| d).unwrap_or(b64).trim();
+            // Decoded a slice at a time (a multiple of 4 characters) straight to disk.
+            for part in data.as_bytes().chunks(64 * 1024) {
+                let bytes = base64::engine::general_purpose::STANDARD.decode(part).map_err(|e| {
                     ApiError::validation(
                         "base64",
                         format!("base64 is not standard base64 (RFC 4648, optionally a data: URL): {e}"),
                     )
-                })?
+                })?;
+                file.write(&bytes, limit).await?;
+            }
         }
-        (None, Some(url)) => fetch(url, limit, Policy::media(&state.settings.media)).await?,
+        (None, Some(url)) => {
+            let bytes = fetch(url, limit, Policy::media(&state.settings.media)).await?;
+            file.write(&bytes, limit).await?;
+        }
         (Some(_), Some(_)) => return Err(ApiError::validation("url", "give either url or base64, not both")),
         (None, None) => {
             return Err(ApiError::validation(
@@ -216,18 +229,8 @@ async fn read_json(
                 "the file is required: give url (http or https) or base64",
             ));
         }
-    };
-    if bytes.len() as u64 > limit {
-        return Err(too_large(limit));
     }
-    let name = j.filename.clone().unwrap_or_default();
-    let (path, relative) = upload_path(&state.settings.media.dir, user_id, &name);
-    upload.path = Some(path.clone());
-    let mut out = write_new(&path).await?;
-    out.write_all(&bytes)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    out.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (size, sha256) = file.finish().await?;
     Ok(Form {
         recipient: j.recipient,
         media_type: j.media_type,
@@ -235,9 +238,46 @@ async fn read_json(
         filename: j.filename,
         session: j.session,
         mimetype: j.mimetype,
-        sha256: Some(hex::encode(Sha256::digest(&bytes))),
-        file: Some((path, relative, bytes.len() as u64)),
+        sha256: Some(sha256),
+        file: Some((path, relative, size)),
     })
+}
+
+/// An upload being written to the media dir: size-limited, hashed as it goes, and deleted by the
+/// [`Upload`] guard unless the request succeeds.
+struct StoredFile {
+    out: tokio::fs::File,
+    size: u64,
+    hash: Sha256,
+}
+
+impl StoredFile {
+    async fn create(path: PathBuf, upload: &mut Upload) -> Result<Self, ApiError> {
+        upload.path = Some(path.clone());
+        Ok(StoredFile {
+            out: write_new(&path).await?,
+            size: 0,
+            hash: Sha256::new(),
+        })
+    }
+
+    async fn write(&mut self, bytes: &[u8], limit: u64) -> Result<(), ApiError> {
+        self.size += bytes.len() as u64;
+        if self.size > limit {
+            return Err(too_large(limit));
+        }
+        self.hash.update(bytes);
+        self.out
+            .write_all(bytes)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// The size in bytes and the hex SHA-256 of what was written.
+    async fn finish(mut self) -> Result<(u64, String), ApiError> {
+        self.out.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok((self.size, hex::encode(self.hash.finalize())))
+    }
 }
 
 /// Downloads `url` (http or https) within the size limit. Every connection, each redirect hop
