@@ -48,6 +48,12 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<String>,
     /// The header those proxies write the client address into.
     pub proxy_header: crate::auth::client::ProxyHeader,
+    /// Seconds a client has to send a request's head (line and headers).
+    pub head_timeout_secs: u64,
+    /// Seconds a request body may stall between two chunks before the request fails (408).
+    pub body_idle_timeout_secs: u64,
+    /// Connections open at once, across all workers.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +77,8 @@ pub struct LogSettings {
     pub level: String,
     pub format: LogFormat,
     pub max_files: usize,
+    /// Bytes a log file may reach in a day; lines past it are dropped until the next day.
+    pub max_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -154,14 +154,21 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(from_fn(http::timeouts::body_deadline))
                 .wrap(from_fn(http::body::refuse_nul_in_uri))
                 .wrap(from_fn(http::request_log::log_requests))
                 .configure(|cfg| http::configure(cfg, max_json))
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_secs(settings.server.head_timeout_secs));
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        // actix counts connections per worker.
+        server = server
+            .workers(workers)
+            .max_connections((settings.server.max_connections / workers).max(1));
         let server = server
             .listen(listener)
             .map_err(io_err(format!("listening on {addr}")))?

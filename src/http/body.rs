@@ -59,7 +59,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Body interrupted: {e}")))?;
+                let chunk = chunk.map_err(super::timeouts::body_error)?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge(format!(
                         "Request body is larger than {limit} bytes"

@@ -179,7 +179,7 @@ async fn read_json(
     let body_limit = (limit as usize) / 3 * 4 + 64 * 1024;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Body interrupted: {e}")))?;
+        let chunk = chunk.map_err(super::timeouts::body_error)?;
         if body.len() + chunk.len() > body_limit {
             return Err(too_large(limit));
         }

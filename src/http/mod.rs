@@ -13,6 +13,7 @@ pub mod openapi;
 pub(crate) mod request_log;
 pub mod selector;
 pub(crate) mod sessions;
+pub(crate) mod timeouts;
 pub(crate) mod webhook;
 
 use actix_web::error::{JsonPayloadError, PayloadError};

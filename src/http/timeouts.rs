@@ -1,0 +1,60 @@
+//! Slow clients cannot hold the server. The request head must arrive within
+//! `server.head_timeout_secs` (actix's client request timeout, set on the server); a body may not
+//! stall for longer than `server.body_idle_timeout_secs` between two chunks (this middleware);
+//! at most `server.max_connections` connections are open at once (set on the server).
+
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+use futures_util::StreamExt;
+
+use super::error::ApiError;
+use crate::AppState;
+
+/// Middleware: the request's body stream ends with a timed-out error when no bytes arrive for
+/// `server.body_idle_timeout_secs`; readers turn that into 408 [`body_error`].
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let idle = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| Duration::from_secs(s.settings.server.body_idle_timeout_secs))
+        .unwrap_or(Duration::from_secs(30));
+    let payload = req.take_payload();
+    let stream = futures_util::stream::unfold(Some(payload), move |payload| async move {
+        let mut payload = payload?;
+        match tokio::time::timeout(idle, payload.next()).await {
+            Ok(Some(item)) => Some((item, Some(payload))),
+            Ok(None) => None,
+            Err(_) => {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no body bytes for {} s", idle.as_secs()),
+                );
+                Some((Err(PayloadError::Io(e)), None))
+            }
+        }
+    });
+    req.set_payload(Payload::Stream {
+        payload: Box::pin(stream),
+    });
+    next.call(req).await
+}
+
+/// A body that could not be read: 408 `REQUEST_TIMEOUT` when it stalled, else 400.
+pub fn body_error(e: PayloadError) -> ApiError {
+    match &e {
+        PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => ApiError::coded(
+            actix_web::http::StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            format!("The request body stalled: {io}"),
+        ),
+        PayloadError::Overflow => ApiError::PayloadTooLarge("Request body is too large".into()),
+        _ => ApiError::BadRequest(format!("Body interrupted: {e}")),
+    }
+}
