@@ -90,7 +90,10 @@ pub async fn log_requests(
     } else if matches!(status, 401 | 404 | 405) {
         let (allowed, left_out) = noise_allowed();
         if left_out > 0 {
-            tracing::info!(left_out, "request lines left out (unauthenticated or unrouted, over {NOISE_LINES_PER_SEC}/s)");
+            tracing::info!(
+                left_out,
+                "request lines left out (unauthenticated or unrouted, over {NOISE_LINES_PER_SEC}/s)"
+            );
         }
         if allowed {
             tracing::info!(request_id = %id, %method, %path, status, latency_ms, "request");

@@ -80,3 +80,144 @@ async fn idempotency_keys(backend: Backend) {
     assert_eq!(sim.control().sent("15550001501").await.len(), 3);
 }
 both_backends!(idempotency_keys_are_bound_to_their_request, idempotency_keys);
+
+/// A flood of unauthenticated requests with 7 KB paths cannot fill the disk: paths are cut,
+/// such lines are sampled (with a count of those left out), and a file stops at `log.max_bytes`
+/// a day. Also stdout stays bounded. Runs the real binary (the log files are its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_flood_cannot_fill_the_disk() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wagate"))
+        .arg("serve")
+        .envs(env.cli_env())
+        .env("WAGATE__SERVER__PORT", "0")
+        .env("WAGATE__LOG__MAX_BYTES", "200000")
+        .current_dir(env.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let base = loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "serve printed its address");
+        if let Some(url) = line.trim().strip_prefix("wagate listening on ") {
+            break url.to_string();
+        }
+    };
+    let stdout = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        out.read_to_end(&mut all).unwrap();
+        all.len()
+    });
+    let http = reqwest::Client::new();
+    let long = "a".repeat(7000);
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_secs(4) {
+        let batch = (0..50).map(|i| {
+            let url = if i % 2 == 0 {
+                format!("{base}/{long}/{i}")
+            } else {
+                format!("{base}/api/v1/me/{long}")
+            };
+            http.get(url).header("Authorization", "ApiKey wag_nope_nope").send()
+        });
+        for r in futures_util::future::join_all(batch).await {
+            assert!([401, 404, 405, 429].contains(&r.unwrap().status().as_u16()));
+        }
+        sent += 50;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // One more after a quiet second: it carries the count of the lines left out.
+    http.get(format!("{base}/nope")).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let stdout_bytes = stdout.join().unwrap();
+    let logs = env.data_dir().join("logs");
+    let combined = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("combined."))
+        .expect("the combined log");
+    let text = std::fs::read_to_string(combined.path()).unwrap();
+    eprintln!(
+        "{sent} flood requests of 7 KB paths: combined log {} bytes, stdout {stdout_bytes} bytes",
+        text.len()
+    );
+    assert!(sent >= 500, "the flood ran: {sent}");
+    assert!(text.len() <= 200_000 + 200, "capped by log.max_bytes: {}", text.len());
+    assert!(text.contains("left out"), "says how many lines it left out");
+    assert!(!text.contains(&"a".repeat(300)), "no 7 KB paths in the log");
+    // Unsampled, every request would log a 7 KB path: that would be sent × 7 KB.
+    assert!(
+        stdout_bytes < sent * 1000,
+        "stdout bounded too: {stdout_bytes} for {sent} requests"
+    );
+}
+
+/// Stalled clients are let go: a request head that never completes is closed after
+/// `server.head_timeout_secs`, a body that stalls mid-way answers 408 after
+/// `server.body_idle_timeout_secs`, and the gateway keeps answering others meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_clients_are_let_go() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(TestEnv::new(Backend::Sqlite).await, |s| {
+        s.server.head_timeout_secs = 1;
+        s.server.body_idle_timeout_secs = 2;
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let key = app.admin_key.clone();
+    let mut stalled = Vec::new();
+    for i in 0..60 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        if i % 2 == 0 {
+            // Half a head.
+            s.write_all(b"POST /api/v1/apikeys/ HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+        } else {
+            let head = format!(
+                "POST /api/v1/apikeys/ HTTP/1.1\r\nHost: x\r\nAuthorization: ApiKey {key}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"label\":"
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+        }
+        stalled.push(s);
+    }
+    // Others are served meanwhile.
+    json(app.get("/api/v1/me", &key).await, 200).await;
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for mut s in stalled {
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(15), s.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "a stalled connection was closed");
+        answers.push(String::from_utf8_lossy(&buf).into_owned());
+    }
+    eprintln!("60 stalled connections closed within {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(12));
+    let timed_out_bodies = answers.iter().filter(|a| a.starts_with("HTTP/1.1 408")).count();
+    assert!(
+        timed_out_bodies >= 30,
+        "stalled bodies answer 408: {:?}",
+        answers
+            .iter()
+            .map(|a| a.lines().next().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        answers.iter().any(|a| a.contains("REQUEST_TIMEOUT")),
+        "in the error envelope"
+    );
+    let keys = json(app.get("/api/v1/apikeys/", &key).await, 200).await;
+    assert_eq!(
+        keys["data"].as_array().map(Vec::len),
+        Some(1),
+        "no half-made key: {keys}"
+    );
+}
