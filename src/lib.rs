@@ -107,7 +107,7 @@ impl Application {
         metrics::install();
         let settings_arc = Arc::new(settings.clone());
         let (sessions, events) = SessionManager::new(settings_arc.clone(), db.clone());
-        tokio::spawn(sink::consume(db.clone(), events));
+        tokio::spawn(sink::consume(db.clone(), settings.data_dir.clone(), events));
         tokio::spawn(sessions.clone().run_reaper(REAP_PERIOD));
         tokio::spawn(events::dispatcher::Dispatcher::new(db.clone(), settings.webhooks.clone()).run());
         tokio::spawn(upkeep::run(db.clone(), settings_arc.clone()));

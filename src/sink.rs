@@ -1,16 +1,220 @@
 //! The consumer of session events: incoming messages are stored (direction `in`, once per
 //! WhatsApp id) and acks move outgoing messages forward (the highest ack wins); the database
 //! writes the matching outbox events in the same transactions.
+//!
+//! Nothing the page reported is lost when the database is away: an event that cannot be stored
+//! goes to the spool (`<data_dir>/spool/events.jsonl`, one JSON line each, synced to disk), and
+//! the spool is replayed in order, with backoff, before anything newer is stored. Storing is
+//! idempotent (messages by WhatsApp id; acks only move forward), so a replay after a crash
+//! mid-replay is harmless.
 
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::db::{Database, DbError, MessageKind, MessageStatus, NewMessage};
 use crate::sessions::{SessionEvent, SessionKey, WaMessage};
 
-pub async fn consume(db: Database, mut events: mpsc::Receiver<SessionEvent>) {
-    while let Some(event) = events.recv().await {
+/// A spooled event still fails after this many replays while the database answers: it is moved
+/// to `events.dead.jsonl` (and logged) so that it cannot hold back everything after it.
+const MAX_REPLAYS: u32 = 20;
+const RETRY_MIN: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// An event as the spool keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Spooled {
+    Incoming {
+        session: SessionKey,
+        message: WaMessage,
+        /// The media file the actor saved (`WaMessage` never takes this from the page).
+        saved_media: Option<String>,
+    },
+    OwnMessage {
+        session: SessionKey,
+        message: WaMessage,
+    },
+    Ack {
+        session: SessionKey,
+        id: String,
+        ack: i32,
+    },
+}
+
+impl Spooled {
+    fn of(event: SessionEvent) -> Option<Spooled> {
+        Some(match event {
+            SessionEvent::Incoming { session, message } => Spooled::Incoming {
+                session,
+                saved_media: message.saved_media.clone(),
+                message,
+            },
+            SessionEvent::OwnMessage { session, message } => Spooled::OwnMessage { session, message },
+            SessionEvent::Ack { session, id, ack } => Spooled::Ack { session, id, ack },
+            SessionEvent::State { .. } => return None,
+        })
+    }
+
+    fn into_event(self) -> SessionEvent {
+        match self {
+            Spooled::Incoming {
+                session,
+                mut message,
+                saved_media,
+            } => {
+                message.saved_media = saved_media;
+                SessionEvent::Incoming { session, message }
+            }
+            Spooled::OwnMessage { session, message } => SessionEvent::OwnMessage { session, message },
+            Spooled::Ack { session, id, ack } => SessionEvent::Ack { session, id, ack },
+        }
+    }
+}
+
+/// The events waiting for the database, in order, mirrored in a file.
+struct Spool {
+    path: PathBuf,
+    waiting: VecDeque<(Spooled, u32)>,
+}
+
+impl Spool {
+    /// Opens the spool and reads what an earlier run left in it.
+    fn open(data_dir: &Path) -> Spool {
+        let path = data_dir.join("spool").join("events.jsonl");
+        let waiting = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| match serde_json::from_str(l) {
+                Ok(e) => Some((e, 0)),
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable line in the event spool; kept in the file only");
+                    None
+                }
+            })
+            .collect::<VecDeque<_>>();
+        if !waiting.is_empty() {
+            tracing::warn!(
+                events = waiting.len(),
+                "events spooled by an earlier run are stored first"
+            );
+        }
+        Spool { path, waiting }
+    }
+
+    fn push(&mut self, e: Spooled) {
+        self.waiting.push_back((e, 0));
+        self.persist();
+    }
+
+    /// Rewrites the file with what is waiting (removed when nothing is), synced to disk.
+    fn persist(&self) {
+        let result = (|| -> std::io::Result<()> {
+            if self.waiting.is_empty() {
+                return match std::fs::remove_file(&self.path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                };
+            }
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = self.path.with_extension("jsonl.tmp");
+            let mut text = String::new();
+            for (e, _) in &self.waiting {
+                text.push_str(&serde_json::to_string(e).map_err(std::io::Error::other)?);
+                text.push('\n');
+            }
+            let f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut &f, text.as_bytes())?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, &self.path)
+        })();
+        if let Err(e) = result {
+            tracing::error!(error = %e, path = %self.path.display(), "could not write the event spool");
+        }
+    }
+
+    fn bury(&self, e: &Spooled, error: &DbError) {
+        tracing::error!(event = ?e, %error, "a spooled event keeps failing; moved to events.dead.jsonl");
+        let dead = self.path.with_file_name("events.dead.jsonl");
+        let line = serde_json::to_string(e).unwrap_or_default() + "\n";
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dead)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    }
+
+    /// Stores what is waiting, in order; stops at the first failure. True when it is empty.
+    async fn replay(&mut self, db: &Database) -> bool {
+        let before = self.waiting.len();
+        while let Some((e, tries)) = self.waiting.front_mut() {
+            match handle(db, e.clone().into_event()).await {
+                Ok(()) => {
+                    self.waiting.pop_front();
+                }
+                Err(err) => {
+                    *tries += 1;
+                    // Only a database that answers can tell a bad event from an outage.
+                    if *tries >= MAX_REPLAYS && db.ping().await.is_ok() {
+                        let (e, _) = self.waiting.pop_front().expect("front exists");
+                        self.bury(&e, &err);
+                        continue;
+                    }
+                    tracing::warn!(waiting = self.waiting.len(), error = %err, "event spool: the database is still away");
+                    break;
+                }
+            }
+        }
+        if self.waiting.len() != before {
+            self.persist();
+            if self.waiting.is_empty() {
+                tracing::info!(events = before, "event spool stored");
+            }
+        }
+        self.waiting.is_empty()
+    }
+}
+
+pub async fn consume(db: Database, data_dir: PathBuf, mut events: mpsc::Receiver<SessionEvent>) {
+    let mut spool = Spool::open(&data_dir);
+    let mut backoff = RETRY_MIN;
+    loop {
+        let event = if spool.waiting.is_empty() {
+            match events.recv().await {
+                Some(e) => Some(e),
+                None => return,
+            }
+        } else {
+            tokio::select! {
+                e = events.recv() => match e { Some(e) => Some(e), None => return },
+                _ = tokio::time::sleep(backoff) => None,
+            }
+        };
+        if !spool.waiting.is_empty() {
+            if spool.replay(&db).await {
+                backoff = RETRY_MIN;
+            } else {
+                backoff = (backoff * 2).min(RETRY_MAX);
+            }
+        }
+        let Some(event) = event else { continue };
+        if !spool.waiting.is_empty() {
+            // Behind what is waiting: order is kept.
+            if let Some(s) = Spooled::of(event) {
+                spool.push(s);
+            }
+            continue;
+        }
+        let spooled = Spooled::of(event.clone());
         if let Err(e) = handle(&db, event).await {
-            tracing::error!(error = %e, "could not persist a session event");
+            tracing::warn!(error = %e, "could not store a session event; spooled to retry");
+            if let Some(s) = spooled {
+                spool.push(s);
+            }
         }
     }
 }

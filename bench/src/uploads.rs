@@ -40,7 +40,10 @@ async fn one_round(g: &Gateway, n: usize, bytes: &[u8], json_body: bool) -> Valu
                     .part("file", reqwest::multipart::Part::bytes(bytes).file_name(format!("f{i}.pdf")));
                 req.multipart(form)
             };
-            req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+            match req.send().await {
+                Ok(r) => r.status().as_u16().to_string(),
+                Err(e) => format!("error: {e:?}"),
+            }
         }
     });
     let statuses = futures_util::future::join_all(uploads).await;

@@ -450,6 +450,17 @@
       return res && res.wid ? widStr(res.wid) : null;
     },
     sendText: (chatId, body, keyId) => sendText(chatId, body, keyId),
+    // The current ack of each of these messages (serialised ids) that the page has: [[id, ack], …].
+    // After a restart or a reconnect, acks that came while nobody listened are read back here.
+    acksOf: (ids) => {
+      const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
+      const out = [];
+      for (const id of ids) {
+        const m = typeof Msg.get === 'function' ? Msg.get(id) : null;
+        if (m && typeof m.ack === 'number') out.push([id, m.ack]);
+      }
+      return out;
+    },
     // A message this device sent, by the key id chosen before sending: `{id, t, ack}` or null.
     // How a send interrupted by a crash or a timeout is settled by evidence, not by guessing.
     findSent: async (chatId, keyId) => {

@@ -78,6 +78,30 @@ impl Database {
         .await
     }
 
+    /// WhatsApp ids of the session's outgoing messages since `since` whose acks may still move
+    /// (taken by WhatsApp, not yet read, played or failed), newest first.
+    pub async fn unsettled_outgoing(&self, session_id: i64, since: NaiveDateTime, limit: i64) -> DbResult<Vec<String>> {
+        self.run(move |mut conn| async move {
+            let ids: Vec<Option<String>> = dispatch!(&mut conn, |c| m::table
+                .filter(m::session_id.eq(session_id))
+                .filter(m::direction.eq("out"))
+                .filter(m::wa_message_id.is_not_null())
+                .filter(m::status.eq_any([
+                    MessageStatus::Pending.as_str(),
+                    MessageStatus::Sent.as_str(),
+                    MessageStatus::Delivered.as_str(),
+                ]))
+                .filter(m::created_at.ge(since))
+                .order(m::id.desc())
+                .limit(limit)
+                .select(m::wa_message_id)
+                .load(c)
+                .await)?;
+            Ok(ids.into_iter().flatten().collect())
+        })
+        .await
+    }
+
     /// Messages the session handed to WhatsApp since `since` (the daily cap).
     pub async fn sent_since(&self, session_id: i64, since: NaiveDateTime) -> DbResult<i64> {
         self.run(move |mut conn| async move {

@@ -40,8 +40,9 @@ pub async fn body_deadline(
             }
         }
     });
+    // Fused: readers such as the multipart parser poll again after the end.
     req.set_payload(Payload::Stream {
-        payload: Box::pin(stream),
+        payload: Box::pin(stream.fuse()),
     });
     next.call(req).await
 }

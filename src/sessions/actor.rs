@@ -601,6 +601,13 @@ impl Actor {
                 };
                 let _ = reply.send(result);
             }
+            Command::AckStates { ids, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => self.call("acksOf", vec![json!(ids)], CALL_TIMEOUT).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
             Command::FindSent { chat, key_id, reply } => {
                 let result = match self.require_connected() {
                     Ok(()) => {
@@ -717,6 +724,7 @@ fn refuse(cmd: Command, err: SessionError) {
         Command::SendText { reply, .. } | Command::SendMedia { reply, .. } => drop(reply.send(Err(err))),
         Command::CheckNumber { reply, .. } => drop(reply.send(Err(err))),
         Command::FindSent { reply, .. } => drop(reply.send(Err(err))),
+        Command::AckStates { reply, .. } => drop(reply.send(Err(err))),
         Command::ChatState { reply, .. } => drop(reply.send(Err(err))),
         Command::PairingCode { reply, .. } => drop(reply.send(Err(err))),
         Command::Logout { reply }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::state::SessionInfo;
 
 /// Which session an event came from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SessionKey {
     /// The `whatsapp_sessions` row id.
     pub id: i64,

@@ -112,6 +112,11 @@ pub(super) enum Command {
         key_id: Option<String>,
         reply: Reply<SentMessage>,
     },
+    /// The page's current ack of each of these messages (serialised ids) it has.
+    AckStates {
+        ids: Vec<String>,
+        reply: Reply<Vec<(String, i32)>>,
+    },
     /// A message this device sent, looked up by its key id on the page.
     FindSent {
         chat: ChatId,
@@ -155,6 +160,7 @@ impl Command {
         match self {
             Command::SendText { reply, .. } | Command::SendMedia { reply, .. } => reply.is_closed(),
             Command::FindSent { reply, .. } => reply.is_closed(),
+            Command::AckStates { reply, .. } => reply.is_closed(),
             Command::CheckNumber { reply, .. } => reply.is_closed(),
             Command::ChatState { reply, .. } => reply.is_closed(),
             Command::PairingCode { reply, .. } => reply.is_closed(),
@@ -243,6 +249,12 @@ impl SessionHandle {
             SEND_TIMEOUT,
         )
         .await
+    }
+
+    /// The page's current ack (-1 to 4) of each of these messages (`true_<chat>_<id>`) that it has.
+    pub async fn ack_states(&self, ids: Vec<String>) -> Result<Vec<(String, i32)>, SessionError> {
+        self.ask(|reply| Command::AckStates { ids, reply }, CONTROL_TIMEOUT)
+            .await
     }
 
     /// The message this device sent to `chat` with key id `key_id`, if the page has it (its id,

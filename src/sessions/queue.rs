@@ -29,6 +29,9 @@ const TYPING_MAX_MS: u64 = 4000;
 /// After a send ended in doubt: a pause before the next attempt, so a session that is going away
 /// is not spun on.
 const IN_DOUBT_PAUSE: Duration = Duration::from_millis(500);
+/// How far back, and how many, outgoing messages have their acks read back after a reconnect.
+const RECONCILE_DAYS: i64 = 7;
+const RECONCILE_MAX: i64 = 500;
 /// A recipient confirmed on WhatsApp is not checked again for this long.
 const RECIPIENT_TTL: Duration = Duration::from_secs(3600);
 
@@ -49,13 +52,19 @@ impl QueueWorker {
         let mut last_to: HashMap<String, Instant> = HashMap::new();
         let mut confirmed: HashMap<String, (String, Instant)> = HashMap::new();
         let mut watch = self.handle.watch();
+        let mut reconciled = false;
         while self.handle.is_running() {
             if self.handle.info().state != SessionState::Connected {
+                reconciled = false;
                 tokio::select! {
                     _ = watch.changed() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
                 continue;
+            }
+            if !reconciled {
+                reconciled = true;
+                self.reconcile_acks().await;
             }
             let wait = match self.next(&mut last_send, &mut gap, &mut last_to, &mut confirmed).await {
                 Ok(wait) => wait,
@@ -71,6 +80,36 @@ impl QueueWorker {
                     _ = tokio::time::sleep(wait) => {}
                 }
             }
+        }
+    }
+
+    /// Acks that came while nobody listened (the gateway was down, the browser restarting) are
+    /// read back from the page's message store once the session is connected again.
+    async fn reconcile_acks(&self) {
+        let session = self.handle.key.id;
+        let since = crate::db::now() - chrono::Duration::days(RECONCILE_DAYS);
+        let ids = match self.db.unsettled_outgoing(session, since, RECONCILE_MAX).await {
+            Ok(ids) if !ids.is_empty() => ids,
+            Ok(_) => return,
+            Err(e) => return tracing::warn!(session, error = %e, "could not list messages to reconcile"),
+        };
+        let acks = match self.handle.ack_states(ids).await {
+            Ok(acks) => acks,
+            Err(e) => return tracing::warn!(session, error = %e, "could not read acks back from the page"),
+        };
+        let mut moved = 0;
+        for (id, ack) in acks.into_iter().filter(|(_, ack)| *ack != 0) {
+            match self.db.advance_message_status(&id, MessageStatus::from_ack(ack)).await {
+                Ok(rows) => moved += rows.len(),
+                Err(e) => tracing::warn!(session, error = %e, "could not record a reconciled ack"),
+            }
+        }
+        if moved > 0 {
+            tracing::info!(
+                session,
+                messages = moved,
+                "acks missed while away were read back from the page"
+            );
         }
     }
 

@@ -221,3 +221,132 @@ async fn stalled_clients_are_let_go() {
         "no half-made key: {keys}"
     );
 }
+
+/// PostgreSQL refuses connections for a while; messages the phone delivers meanwhile are spooled
+/// and stored once it is back (each exactly once, each with its event); nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_messages_survive_a_database_outage() {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    let Some(base) = postgres_base_url() else {
+        eprintln!("skipped: set WAGATE_TEST_POSTGRES_URL to run this PostgreSQL test");
+        return;
+    };
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = linked(Backend::Postgres, &sim, "15550001502", 86400).await;
+    let name = app.env.pg.as_ref().unwrap().url.rsplit('/').next().unwrap().to_string();
+    let mut admin = diesel_async::AsyncPgConnection::establish(&base).await.unwrap();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+        ))
+        .await
+        .unwrap();
+    let control = sim.control();
+    for text in ["while down 1", "while down 2", "while down 3"] {
+        control
+            .deliver(
+                "15550001502",
+                wagate_sim::IncomingMessage::text("15550003005@c.us", text),
+            )
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let spool = app.env.data_dir().join("spool/events.jsonl");
+    assert!(spool.exists(), "the events wait in the spool");
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true;"))
+        .await
+        .unwrap();
+    let mut bodies = Vec::new();
+    for _ in 0..150 {
+        if let Ok(r) = app
+            .http
+            .get(app.url("/api/v1/messages/?direction=in"))
+            .header("Authorization", format!("ApiKey {}", app.admin_key))
+            .send()
+            .await
+            && r.status() == 200
+        {
+            let listed: serde_json::Value = r.json().await.unwrap();
+            bodies = listed["data"]["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["body"].as_str().unwrap_or_default().to_string())
+                .collect();
+            if bodies.len() >= 3 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        ["while down 1", "while down 2", "while down 3"],
+        "each stored once"
+    );
+    let events = app.state.db.events_after(1, 0, 100).await.unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.event == "message").count(),
+        3,
+        "each with its event"
+    );
+    for _ in 0..50 {
+        if !spool.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!spool.exists(), "the spool is empty again");
+}
+
+/// An ack that comes while the gateway is down is read back from the page after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_missed_while_down_are_reconciled() {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    sim.control().set_auto_acks(false).await;
+    let app = linked(Backend::Sqlite, &sim, "15550001503", 86400).await;
+    let sent = json(send_text(&app, "ack-1", "read it later").await, 200).await;
+    let (db_id, wa_id) = (
+        sent["data"]["dbId"].as_i64().unwrap(),
+        sent["data"]["messageId"].as_str().unwrap().to_string(),
+    );
+    let status = |app: &TestApp| {
+        let url = app.url(&format!("/api/v1/messages/{db_id}/"));
+        let req = app
+            .http
+            .get(url)
+            .header("Authorization", format!("ApiKey {}", app.admin_key));
+        async move { json(req.send().await.unwrap(), 200).await["data"]["status"].clone() }
+    };
+    let mut s = serde_json::Value::Null;
+    for _ in 0..50 {
+        s = status(&app).await;
+        if s == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s, "sent");
+    // Nobody listens: the session's browser is closed (as when the gateway is down).
+    let h = app.state.sessions.get(1, "default").unwrap();
+    app.state.sessions.stop(h.key.id).await.unwrap();
+    // The stopped page may still be polling for a moment: wait until the simulator forgot it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sim.control().set_ack(&wa_id, 3).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(status(&app).await, "sent", "the ack was not heard");
+    app.state.sessions.start(1, "default").await.unwrap();
+    for _ in 0..300 {
+        if status(&app).await == "read" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("still {} after the session came back", status(&app).await);
+}
