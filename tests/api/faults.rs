@@ -346,6 +346,7 @@ async fn text_columns(backend: Backend) {
         ("messages", "sender_phone", "whatsapp"),
         ("messages", "error_code", "gateway"),
         ("messages", "wa_key_id", "gateway"),
+        ("messages", "idempotency_fingerprint", "gateway"),
         ("events", "uid", "gateway"),
         ("events", "event", "gateway"),
         ("events", "body", "gateway"),
