@@ -2,6 +2,7 @@
 
 pub(crate) mod api_keys;
 pub mod body;
+pub mod envelope;
 pub mod error;
 mod events_stream;
 pub mod extract;
@@ -16,7 +17,7 @@ pub(crate) mod sessions;
 pub(crate) mod webhook;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web;
 
 use error::ApiError;
 
@@ -68,7 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
             .url("/api/openapi.json", <openapi::ApiDoc as utoipa::OpenApi>::openapi()),
     )
-    .default_service(web::to(not_found));
+    .default_service(web::to(envelope::no_route));
 }
 
 fn json_error(e: JsonPayloadError) -> ApiError {
@@ -83,12 +84,4 @@ fn json_error(e: JsonPayloadError) -> ApiError {
         JsonPayloadError::Deserialize(err) => ApiError::BadRequest(format!("Malformed JSON: {err}")),
         other => ApiError::BadRequest(format!("Malformed JSON: {other}")),
     }
-}
-
-async fn not_found(req: HttpRequest) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::NotFound(format!(
-        "No route for {} {}",
-        req.method(),
-        req.path()
-    )))
 }
