@@ -12,6 +12,7 @@ mod media;
 pub mod messages;
 pub mod openapi;
 pub(crate) mod request_log;
+pub mod schemas;
 pub mod selector;
 pub(crate) mod sessions;
 pub(crate) mod webhook;
