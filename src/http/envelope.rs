@@ -43,7 +43,8 @@ const OTHER_ROUTES: &[(&str, &[Method])] = &[
 ];
 
 /// Every route pattern with the methods it takes: the API's from its OpenAPI document (so a new
-/// documented route is covered without another list), the rest from [`OTHER_ROUTES`].
+/// documented route is covered without another list), the rest from [`OTHER_ROUTES`]. An integer
+/// path parameter matches digits only, so `/api/v1/messages/send-text/` is not a message id.
 fn routes() -> &'static [(ResourceDef, Vec<Method>)] {
     static ROUTES: OnceLock<Vec<(ResourceDef, Vec<Method>)>> = OnceLock::new();
     ROUTES.get_or_init(|| {
@@ -63,7 +64,7 @@ fn routes() -> &'static [(ResourceDef, Vec<Method>)] {
                 .into_iter()
                 .filter_map(|(m, has)| has.then_some(m))
                 .collect();
-                (ResourceDef::new(path.as_str()), methods)
+                (ResourceDef::new(digits_only(path, item)), methods)
             })
             .collect();
         routes.extend(
@@ -73,6 +74,28 @@ fn routes() -> &'static [(ResourceDef, Vec<Method>)] {
         );
         routes
     })
+}
+
+/// `path` with each integer path parameter of its operations as `{name:-?[0-9]+}`.
+fn digits_only(path: &str, item: &utoipa::openapi::PathItem) -> String {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::{RefOr, path::ParameterIn};
+    let ops = [&item.get, &item.post, &item.put, &item.patch, &item.delete];
+    let mut pattern = path.to_string();
+    let params = ops.into_iter().flatten().flat_map(|op| op.parameters.iter().flatten());
+    for param in params.filter_map(|p| match p {
+        RefOr::T(p) => Some(p),
+        RefOr::Ref(_) => None,
+    }) {
+        let integer = matches!(
+            &param.schema,
+            Some(RefOr::T(Schema::Object(o))) if o.schema_type == SchemaType::Type(Type::Integer)
+        );
+        if param.parameter_in == ParameterIn::Path && integer {
+            pattern = pattern.replace(&format!("{{{}}}", param.name), &format!("{{{}:-?[0-9]+}}", param.name));
+        }
+    }
+    pattern
 }
 
 /// The methods `path` takes (empty when no route has this path), in a stable order.
@@ -97,6 +120,11 @@ pub async fn no_route(req: HttpRequest) -> HttpResponse {
     if methods.is_empty() {
         return ApiError::NotFound(format!("No route for {} {}", req.method(), req.path())).error_response();
     }
+    method_not_allowed(&req, &methods)
+}
+
+/// 405 `METHOD_NOT_ALLOWED` with `Allow: <methods>`.
+pub fn method_not_allowed(req: &HttpRequest, methods: &[Method]) -> HttpResponse {
     let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
     let mut resp = ApiError::coded(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -176,6 +204,8 @@ mod tests {
             [Method::GET, Method::PUT, Method::DELETE]
         );
         assert_eq!(allowed_methods("/api/v1/messages/42/"), [Method::GET]);
+        assert_eq!(allowed_methods("/api/v1/messages/send-text/"), [Method::POST]);
+        assert!(allowed_methods("/api/v1/messages/abc/").is_empty());
         assert_eq!(allowed_methods("/api/v1/sessions/"), [Method::GET, Method::DELETE]);
         assert_eq!(allowed_methods("/admin/api/sessions/7"), [Method::GET, Method::DELETE]);
         assert_eq!(allowed_methods("/docs/index.css"), [Method::GET]);

@@ -149,10 +149,14 @@ async fn read_multipart(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct JsonMedia {
     /// A phone number in international format or a chat id.
-    #[schema(required = true, nullable = false)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     recipient: Option<String>,
     /// `image`, `video`, `audio`, `voice` (or `ptt`), `document` (or `file`), `sticker`.
-    #[schema(required = true, nullable = false)]
+    #[schema(
+        required = true,
+        nullable = false,
+        pattern = "^(image|video|audio|voice|ptt|document|file|sticker)$"
+    )]
     media_type: Option<String>,
     /// An http(s) URL the gateway downloads (outbound address policy applies).
     url: Option<String>,
@@ -163,6 +167,7 @@ struct JsonMedia {
     mimetype: Option<String>,
     caption: Option<String>,
     /// Session name (default `default`); wins over `?session=`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
 }
 
@@ -279,7 +284,7 @@ async fn fetch(url: &str, limit: u64, policy: Policy) -> Result<Vec<u8>, ApiErro
     params(
         SessionQuery,
         SendMode,
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters: a retry with the same key returns the first result instead of sending again")
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~][ -~]{0,254}$", description = "1 to 255 printable ASCII characters: a retry with the same key returns the first result instead of sending again")
     ),
     request_body(
         description = "The file as a multipart upload, or in JSON by `url` or `base64`",

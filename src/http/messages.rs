@@ -28,12 +28,13 @@ pub const MAX_TEXT_CHARS: usize = 65_536;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SendText {
     /// A phone number in international format (`+1 555 000 2002`) or a chat id (`…@c.us`, `…@g.us`, `…@lid`).
-    #[schema(required = true, nullable = false)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     recipient: Option<String>,
     /// The text, 1 to 65,536 characters.
-    #[schema(required = true, nullable = false)]
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 65536)]
     message: Option<String>,
     /// Session name (default `default`); wins over `?session=`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
 }
 
@@ -328,7 +329,7 @@ pub async fn replay(
     params(
         SessionQuery,
         SendMode,
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters: a retry with the same key returns the first result instead of sending again")
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~][ -~]{0,254}$", description = "1 to 255 printable ASCII characters: a retry with the same key returns the first result instead of sending again")
     ),
     request_body(content = SendText, example = json!({"recipient": "+15550002002", "message": "Hello"})),
     responses(
@@ -398,14 +399,21 @@ impl SendMode {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this session's messages.
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
     /// queued, pending, sent, delivered, read, played, failed or received.
+    #[param(pattern = "^(queued|pending|sent|delivered|read|played|failed|received)$")]
     status: Option<String>,
     /// `in` or `out`.
+    #[param(pattern = "^(in|out)$")]
     direction: Option<String>,
     /// Only this chat (a phone number or chat id).
+    #[param(min_length = 1)]
     recipient: Option<String>,
-    /// Created at or after: RFC 3339 or unix seconds.
+    /// Created at or after: RFC 3339 (`2026-11-29T12:00:00Z`) or unix seconds.
+    #[param(
+        pattern = "^([0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))$"
+    )]
     since: Option<String>,
     /// A page: ids below this (the previous page's `nextBefore`).
     before: Option<i64>,
@@ -585,9 +593,10 @@ pub async fn media_file(
 #[into_params(parameter_in = Query)]
 pub struct CheckQuery {
     /// A phone number in international format.
-    #[param(required = true, nullable = false)]
+    #[param(required = true, nullable = false, pattern = "^\\+?[1-9][0-9]{6,14}$")]
     phone: Option<String>,
     /// Session name (default `default`).
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
 }
 

@@ -17,8 +17,8 @@ pub mod selector;
 pub(crate) mod sessions;
 pub(crate) mod webhook;
 
-use actix_web::error::{JsonPayloadError, PayloadError};
-use actix_web::web;
+use actix_web::error::{InternalError, JsonPayloadError, PathError, PayloadError};
+use actix_web::{HttpRequest, web};
 
 use error::ApiError;
 
@@ -30,10 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
             .error_handler(|e, _req| json_error(e).into()),
     )
     .app_data(web::PayloadConfig::default().limit(max_json_bytes))
-    .app_data(
-        web::PathConfig::default()
-            .error_handler(|e, _req| ApiError::BadRequest(format!("Invalid path parameter: {e}")).into()),
-    )
+    .app_data(web::PathConfig::default().error_handler(path_error))
     .app_data(
         web::QueryConfig::default()
             .error_handler(|e, _req| ApiError::BadRequest(format!("Invalid query string: {e}")).into()),
@@ -85,4 +82,15 @@ fn json_error(e: JsonPayloadError) -> ApiError {
         JsonPayloadError::Deserialize(err) => ApiError::BadRequest(format!("Malformed JSON: {err}")),
         other => ApiError::BadRequest(format!("Malformed JSON: {other}")),
     }
+}
+
+/// A path segment that does not parse. `/api/v1/messages/send-text/` also fits
+/// `/api/v1/messages/{id}/`: when another route takes this very path, a method it does not take is
+/// 405 with its `Allow`, not a bad id.
+fn path_error(e: PathError, req: &HttpRequest) -> actix_web::Error {
+    let allowed = envelope::allowed_methods(req.path());
+    if !allowed.is_empty() && !allowed.contains(req.method()) {
+        return InternalError::from_response(e, envelope::method_not_allowed(req, &allowed)).into();
+    }
+    ApiError::BadRequest(format!("Invalid path parameter: {e}")).into()
 }

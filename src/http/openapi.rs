@@ -50,7 +50,7 @@ use super::{api_keys, events_stream, health, me, media, messages, sessions, webh
         events_stream::stream,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&Security, &StandardErrors)
+    modifiers(&Security, &StandardErrors, &OptionalBodies)
 )]
 pub struct ApiDoc;
 
@@ -133,6 +133,50 @@ impl Modify for StandardErrors {
                         Some(("Retry-After", "Seconds to wait")),
                     );
                     add_missing(op, "503", "SERVICE_UNAVAILABLE: the database does not answer", None);
+                }
+            }
+        }
+    }
+}
+
+/// An optional body (`Option<T>` in a `request_body`) may be left out, but it is not JSON `null`:
+/// the schema is `T` itself, and `required: false` says it may be absent.
+struct OptionalBodies;
+
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{Schema, SchemaType, Type};
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                let Some(RefOr::T(body)) = op.request_body.as_mut() else {
+                    continue;
+                };
+                if body.required.is_some() {
+                    continue;
+                }
+                for content in body.content.values_mut() {
+                    let RefOr::T(content) = content else { continue };
+                    let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+                        continue;
+                    };
+                    let not_null: Vec<_> = one_of
+                        .items
+                        .iter()
+                        .filter(|s| {
+                            !matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))
+                        })
+                        .cloned()
+                        .collect();
+                    if let [only] = not_null.as_slice() {
+                        content.schema = Some(only.clone());
+                    }
                 }
             }
         }

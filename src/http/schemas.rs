@@ -366,8 +366,10 @@ pub struct DeliveryAttempt {
 #[derive(ToSchema)]
 pub struct MediaUpload {
     /// A phone number in international format or a chat id.
+    #[schema(min_length = 1)]
     pub recipient: String,
     /// `image`, `video`, `audio`, `voice` (or `ptt`), `document` (or `file`), `sticker`.
+    #[schema(pattern = "^(image|video|audio|voice|ptt|document|file|sticker)$")]
     pub media_type: String,
     /// The file, at most `media.max_upload_bytes`.
     #[schema(value_type = String, format = Binary)]

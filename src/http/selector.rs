@@ -9,6 +9,7 @@ use super::error::ApiError;
 pub struct SessionQuery {
     /// Session name (default `default`): 1 to 64 letters, digits, `-`, `_` or `.`. A body field
     /// `session`, where the call has a body, wins over it.
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub session: Option<String>,
 }
 

@@ -23,14 +23,17 @@ use crate::sessions::{SessionHandle, SessionInfo, SessionState, qr};
 #[serde(rename_all = "camelCase")]
 struct InitBody {
     /// Session name (default `default`).
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
     /// Link with a pairing code instead of a QR: the phone's number in international format.
+    #[schema(pattern = "^\\+?[1-9][0-9]{6,14}$")]
     phone_number: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct SessionBody {
     /// Session name (default `default`); wins over `?session=`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
 }
 

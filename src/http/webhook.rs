@@ -54,8 +54,10 @@ pub struct PutWebhook {
     #[schema(required = true, nullable = false)]
     url: Option<String>,
     /// 16 to 200 characters. Omitted: the current secret is kept (a new one is generated for a new webhook).
+    #[schema(min_length = 16, max_length = 200)]
     secret: Option<String>,
     /// `message`, `message.ack`, `session.status`, or `*`. Omitted: every event.
+    #[schema(min_items = 1)]
     events: Option<Vec<String>>,
     enabled: Option<bool>,
 }
@@ -234,6 +236,7 @@ fn delivery_json(e: &EventRow, attempts: &[DeliveryRow]) -> Value {
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
     /// pending, delivered, failed (refused by the receiver) or dead (gave up).
+    #[param(pattern = "^(pending|delivered|failed|dead)$")]
     status: Option<String>,
     /// A page: ids below this.
     before_id: Option<i64>,

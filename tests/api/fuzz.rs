@@ -1,8 +1,9 @@
 //! Schema-driven fuzzing: schemathesis (from PyPI) reads the live `/api/openapi.json` and sends
 //! generated requests, valid and invalid, to every operation; the run fails on any 5xx, on a
-//! status the document does not list for the operation, on a body or `Content-Type` that does
-//! not match the documented schema, and on a method a path does not take answered with anything
-//! but 405 and `Allow`.
+//! status the document does not list for the operation, on a body, header or `Content-Type` that
+//! does not match the documented schema, on a method a path does not take answered with anything
+//! but 405 and an `Allow` listing exactly the documented methods, on a request without the API key
+//! that is not refused, and on a deleted resource that is still there.
 //!
 //! The gateway runs without a browser (a send answers 409 `SESSION_NOT_CONNECTED`, or 202 for the
 //! linked session seeded below; `init` answers 502 `SESSION_FAILED`), and never reaches beyond
@@ -153,7 +154,8 @@ async fn fuzz(backend: Backend) {
         .args([
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,\
-             response_headers_conformance,unsupported_method",
+             response_headers_conformance,unsupported_method,allow_header_conformance,ignored_auth,\
+             missing_required_header,use_after_free,ensure_resource_availability",
         ])
         .args(["--max-examples", &examples])
         .args(["--workers", &workers])
