@@ -60,10 +60,13 @@ impl ApiError {
     /// An error the framework produced, in the envelope: the code follows the status.
     pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
         let message = message.into();
-        let code = match status.as_u16() {
+        match status.as_u16() {
             400 => return ApiError::BadRequest(message),
             404 => return ApiError::NotFound(message),
             413 => return ApiError::PayloadTooLarge(message),
+            _ => {}
+        }
+        let code = match status.as_u16() {
             401 => "UNAUTHORIZED",
             403 => "FORBIDDEN",
             405 => "METHOD_NOT_ALLOWED",
@@ -77,7 +80,7 @@ impl ApiError {
             417 => "EXPECTATION_FAILED",
             431 => "REQUEST_HEADER_FIELDS_TOO_LARGE",
             503 => "SERVICE_UNAVAILABLE",
-            400..=499 => "BAD_REQUEST",
+            402..=499 => "BAD_REQUEST",
             _ => "INTERNAL_ERROR",
         };
         ApiError::coded(status, code, message)
