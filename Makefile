@@ -6,7 +6,14 @@ CARGO ?= cargo
 # Where `make run` keeps its database, logs, media and browser profiles.
 DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: run test deps build demo bench install lint fmt clean
+# The schema-driven fuzzer of `make test` (tests/api/fuzz.rs), from PyPI, in a venv of its own.
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS_VENV ?= $(HOME)/.cache/wagate/schemathesis-$(SCHEMATHESIS_VERSION)
+PYTHON ?= python3
+# Cases per API operation in `make test` (two backends, about a minute each on 2 cores).
+FUZZ_EXAMPLES ?= 100
+
+.PHONY: run test deps fuzz-deps build demo bench install lint fmt clean
 
 ## Build and start the gateway on SQLite at http://127.0.0.1:8080
 run: deps build
@@ -15,8 +22,24 @@ run: deps build
 	WAGATE__DATA_DIR="$(DATA_DIR)" ./target/release/wagate serve
 
 ## The whole test suite. PostgreSQL variants run when WAGATE_TEST_POSTGRES_URL is set (.ci/run sets it).
-test: deps
+## Then schemathesis fuzzes the live OpenAPI document, on SQLite and on PostgreSQL.
+test: deps fuzz-deps
 	$(CARGO) test --workspace
+	WAGATE_SCHEMATHESIS="$(SCHEMATHESIS_VENV)/bin/schemathesis" WAGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(CARGO) test --test api fuzz:: -- --ignored --test-threads=1
+
+## schemathesis in $(SCHEMATHESIS_VENV), unless it is there already (Debian needs python3-venv for a venv).
+fuzz-deps:
+	@if ! "$(SCHEMATHESIS_VENV)/bin/schemathesis" --version 2>/dev/null | grep -q "$(SCHEMATHESIS_VERSION)"; then \
+		rm -rf "$(SCHEMATHESIS_VENV)"; \
+		if ! $(PYTHON) -m venv "$(SCHEMATHESIS_VENV)" >/dev/null 2>&1; then \
+			rm -rf "$(SCHEMATHESIS_VENV)"; \
+			echo "installing: python3-venv"; \
+			$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; \
+			$(PYTHON) -m venv "$(SCHEMATHESIS_VENV)"; \
+		fi; \
+		"$(SCHEMATHESIS_VENV)/bin/pip" install -q --disable-pip-version-check "schemathesis==$(SCHEMATHESIS_VERSION)"; \
+	fi
 
 build:
 	$(CARGO) build --release --bin wagate

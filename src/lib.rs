@@ -155,6 +155,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(from_fn(http::timeouts::body_deadline))
+                .wrap(from_fn(http::envelope::ensure_envelope))
                 .wrap(from_fn(http::body::refuse_nul_in_uri))
                 .wrap(from_fn(http::request_log::log_requests))
                 .configure(|cfg| http::configure(cfg, max_json))

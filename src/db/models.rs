@@ -238,7 +238,7 @@ pub struct MessageFilter {
 }
 
 /// Where a message stands. Outgoing: pending → sent → delivered → read (→ played), or failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
     /// Waiting in the session's outbound queue.

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
+use super::schemas::{ApiKeyInfo, CreatedApiKey, Envelope, ErrorBody, RevokedKey};
 use crate::AppState;
 use crate::db::ApiKeyRow;
 
@@ -21,21 +22,37 @@ pub(crate) fn key_json(k: &ApiKeyRow) -> serde_json::Value {
     })
 }
 
-#[utoipa::path(tag = "api keys", security(("api_key" = [])), responses((status = 200, description = "The caller's keys (never the secrets)")))]
+#[utoipa::path(
+    tag = "api keys",
+    operation_id = "list_api_keys",
+    security(("api_key" = [])),
+    responses((status = 200, description = "The caller's keys (never the secrets)", body = Envelope<Vec<ApiKeyInfo>>))
+)]
 #[get("/api/v1/apikeys/")]
 pub async fn list(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpResponse, ApiError> {
     let keys = state.db.list_keys(p.user_id).await?;
     Ok(ok(keys.iter().map(key_json).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    /// A name to tell keys apart, at most 100 characters.
     #[serde(default)]
+    #[schema(max_length = 100)]
     label: String,
 }
 
-#[utoipa::path(tag = "api keys", security(("api_key" = [])), request_body(content = serde_json::Value, example = json!({"label": "crm"})), responses((status = 200, description = "The new key, shown once in `data.key`")))]
+#[utoipa::path(
+    tag = "api keys",
+    operation_id = "create_api_key",
+    security(("api_key" = [])),
+    request_body(content = CreateKey, example = json!({"label": "crm"})),
+    responses(
+        (status = 200, description = "The new key, shown once in `data.key`", body = Envelope<CreatedApiKey>),
+        (status = 400, description = "VALIDATION_ERROR (`label` over 100 characters), BAD_REQUEST (malformed JSON, unknown field, not `application/json`)", body = ErrorBody)
+    )
+)]
 #[post("/api/v1/apikeys/")]
 pub async fn create(
     state: web::Data<AppState>,
@@ -52,7 +69,16 @@ pub async fn create(
     Ok(ok(data))
 }
 
-#[utoipa::path(tag = "api keys", security(("api_key" = [])), params(("id" = i64, Path, description = "Key id")), responses((status = 200, description = "Revoked"), (status = 404, description = "No such key of the caller's")))]
+#[utoipa::path(
+    tag = "api keys",
+    operation_id = "revoke_api_key",
+    security(("api_key" = [])),
+    params(("id" = i64, Path, description = "The key's `id`")),
+    responses(
+        (status = 200, description = "Revoked", body = Envelope<RevokedKey>),
+        (status = 404, description = "NOT_FOUND: no active key of the caller's with this id", body = ErrorBody)
+    )
+)]
 #[delete("/api/v1/apikeys/{id}/")]
 pub async fn revoke(
     state: web::Data<AppState>,

@@ -57,6 +57,35 @@ impl ApiError {
         }
     }
 
+    /// An error the framework produced, in the envelope: the code follows the status.
+    pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
+        let message = message.into();
+        match status.as_u16() {
+            400 => return ApiError::BadRequest(message),
+            404 => return ApiError::NotFound(message),
+            413 => return ApiError::PayloadTooLarge(message),
+            _ => {}
+        }
+        let code = match status.as_u16() {
+            401 => "UNAUTHORIZED",
+            403 => "FORBIDDEN",
+            405 => "METHOD_NOT_ALLOWED",
+            406 => "NOT_ACCEPTABLE",
+            408 => "REQUEST_TIMEOUT",
+            411 => "LENGTH_REQUIRED",
+            412 => "PRECONDITION_FAILED",
+            414 => "URI_TOO_LONG",
+            415 => "UNSUPPORTED_MEDIA_TYPE",
+            416 => "RANGE_NOT_SATISFIABLE",
+            417 => "EXPECTATION_FAILED",
+            431 => "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            503 => "SERVICE_UNAVAILABLE",
+            402..=499 => "BAD_REQUEST",
+            _ => "INTERNAL_ERROR",
+        };
+        ApiError::coded(status, code, message)
+    }
+
     pub fn session_not_found(name: &str) -> Self {
         Self::coded(
             StatusCode::NOT_FOUND,

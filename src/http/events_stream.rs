@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 
 use super::error::ApiError;
 use super::extract::ApiKey;
+use super::schemas::ErrorBody;
 use crate::AppState;
 use crate::db::Database;
 use crate::events::{EventKind, Published};
@@ -19,7 +20,8 @@ use crate::events::{EventKind, Published};
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const REPLAY_BATCH: i64 = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
     /// Only this session's events (and events of no session).
@@ -120,7 +122,19 @@ impl Stream {
     }
 }
 
-#[utoipa::path(tag = "events", security(("api_key" = [])), params(("session" = Option<String>, Query), ("events" = Option<String>, Query, description = "Comma-separated: message, message.ack, session.status"), ("since" = Option<i64>, Query, description = "Replay events after this id (or send Last-Event-ID)")), responses((status = 200, description = "text/event-stream; `id:` is the event id, `event:` its name, `data:` the envelope")))]
+#[utoipa::path(
+    tag = "events",
+    operation_id = "stream_events",
+    security(("api_key" = [])),
+    params(
+        StreamQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (what `since` does)")
+    ),
+    responses(
+        (status = 200, description = "Server-Sent Events until the client hangs up: `id:` the event id, `event:` its name, `data:` the envelope; a comment every 15 s keeps the connection alive", content_type = "text/event-stream", body = String),
+        (status = 400, description = "VALIDATION_ERROR (unknown event name), BAD_REQUEST (malformed or unknown query parameter)", body = ErrorBody)
+    )
+)]
 #[get("/api/v1/events/stream")]
 pub async fn stream(
     state: web::Data<AppState>,

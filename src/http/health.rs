@@ -6,13 +6,21 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::http::schemas::{ErrorBody, Health};
 
 /// Liveness plus a database round trip: 503 and `"unhealthy"` when the database does not answer.
 /// `database.error` is one word for anyone (`"unreachable"`, `"timed out"`); the database's own
 /// message (which can name hosts, users and file paths) goes to the log, and to callers with a
 /// valid API key verified in the last `auth.cache_ttl_secs` (the database cannot vouch for any
 /// other key while it is down).
-#[utoipa::path(tag = "service", responses((status = 200, description = "Healthy: `{success, status:\"healthy\", uptime, version, database}`"), (status = 503, description = "The database does not answer; `database.error` is `unreachable` or `timed out`, plus `database.detail` for a caller with a valid API key")))]
+#[utoipa::path(
+    tag = "service",
+    operation_id = "health",
+    responses(
+        (status = 200, description = "Healthy", body = Health),
+        (status = 503, description = "The database does not answer: `status: unhealthy`, `database.error` is `unreachable` or `timed out`, plus `database.detail` for a caller with a valid API key", body = Health)
+    )
+)]
 #[get("/health")]
 pub async fn health(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let db = match tokio::time::timeout(Duration::from_secs(3), state.db.ping()).await {
@@ -55,7 +63,15 @@ fn bearer_matches(req: &HttpRequest, token: &str) -> bool {
 }
 
 /// Prometheus text exposition. With `server.metrics_token` set, it needs `Authorization: Bearer <token>`.
-#[utoipa::path(tag = "service", responses((status = 200, description = "Prometheus text format"), (status = 401, description = "server.metrics_token is set and was not presented")))]
+#[utoipa::path(
+    tag = "service",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "UNAUTHORIZED: `server.metrics_token` is set and `Authorization: Bearer <token>` was not presented", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`")))
+    )
+)]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let token = &state.settings.server.metrics_token;

@@ -3,9 +3,15 @@ use serde_json::json;
 
 use super::error::ok;
 use super::extract::ApiKey;
+use super::schemas::{Envelope, Me};
 
 /// The smallest authenticated call: who am I, and with which key.
-#[utoipa::path(tag = "service", security(("api_key" = [])), responses((status = 200, description = "The caller's user and key"), (status = 401, description = "INVALID_API_KEY")))]
+#[utoipa::path(
+    tag = "service",
+    operation_id = "me",
+    security(("api_key" = [])),
+    responses((status = 200, description = "The caller's user and key", body = Envelope<Me>))
+)]
 #[get("/api/v1/me")]
 pub async fn me(ApiKey(p): ApiKey) -> HttpResponse {
     ok(json!({

@@ -21,6 +21,7 @@ use super::messages::{
     Idempotency, MAX_TEXT_CHARS, SendMode, checked_recipient, enqueue_and_answer, idempotency_key, new_message,
     recipient, replay, send_target,
 };
+use super::schemas::{Envelope, ErrorBody, MediaUpload, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_name};
 use crate::AppState;
 use crate::db::MessageKind;
@@ -156,15 +157,29 @@ async fn read_multipart(
     Ok(form)
 }
 
-#[derive(Debug, Deserialize)]
+/// The JSON form of `send-media`: the file by `url` or `base64`, exactly one of them.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct JsonMedia {
+    /// A phone number in international format or a chat id.
+    #[schema(required = true, nullable = false, min_length = 1)]
     recipient: Option<String>,
+    /// `image`, `video`, `audio`, `voice` (or `ptt`), `document` (or `file`), `sticker`.
+    #[schema(
+        required = true,
+        nullable = false,
+        pattern = "^(image|video|audio|voice|ptt|document|file|sticker)$"
+    )]
     media_type: Option<String>,
+    /// An http(s) URL the gateway downloads (outbound address policy applies).
     url: Option<String>,
+    /// The file in standard base64, or a `data:` URL.
     base64: Option<String>,
     filename: Option<String>,
+    /// Ignored: the type comes from the file's bytes.
     mimetype: Option<String>,
     caption: Option<String>,
+    /// Session name (default `default`); wins over `?session=`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
 }
 
@@ -325,7 +340,36 @@ async fn fetch(url: &str, limit: u64, policy: Policy) -> Result<Vec<u8>, ApiErro
     Ok(bytes)
 }
 
-#[utoipa::path(tag = "messages", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name; also a form/body field"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first result")), request_body(description = "multipart/form-data: recipient, media_type (image|video|audio|voice|document), file, caption, filename; or JSON {recipient, media_type, url | base64, filename, mimetype, caption}", content = serde_json::Value, example = json!({"recipient": "15550002002", "media_type": "document", "base64": "JVBERi0xLjcK", "filename": "a.pdf"})), responses((status = 200, description = "`{messageId, timestamp, dbId, filePath, message: Media sent successfully}`"), (status = 400, description = "VALIDATION_ERROR"), (status = 409, description = "SESSION_NOT_CONNECTED"), (status = 413, description = "MEDIA_TOO_LARGE"), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE")))]
+#[utoipa::path(
+    tag = "messages",
+    operation_id = "send_media",
+    security(("api_key" = [])),
+    params(
+        SessionQuery,
+        SendMode,
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~][ -~]{0,254}$", description = "1 to 255 printable ASCII characters: a retry with the same key returns the first result instead of sending again")
+    ),
+    request_body(
+        description = "The file as a multipart upload, or in JSON by `url` or `base64`",
+        content(
+            (MediaUpload = "multipart/form-data"),
+            (JsonMedia = "application/json", example = json!({"recipient": "15550002002", "media_type": "document", "base64": "JVBERi0xLjcK", "filename": "a.pdf"}))
+        )
+    ),
+    responses(
+        (status = 200, description = "Sent: `message` is `Media sent successfully`, `filePath` where the file is kept", body = Envelope<SendResult>),
+        (status = 202, description = "Queued (`?async=true`, a session that is away, or longer than `sending.wait_secs`); it still goes out", body = Envelope<SendQueued>),
+        (status = 400, description = "VALIDATION_ERROR naming the field (recipient, media_type, file, url, base64, caption, session, Idempotency-Key), BAD_REQUEST (malformed JSON or multipart)", body = ErrorBody),
+        (status = 413, description = "MEDIA_TOO_LARGE: the file is over `media.max_upload_bytes`", body = ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: neither multipart nor JSON, or the file's bytes are not a type `media_type` takes", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED (the session was never linked, or is logged out), SEND_IN_PROGRESS (an `Idempotency-Key` whose first send has not finished)", body = ErrorBody),
+        (status = 422, description = "RECIPIENT_NOT_ON_WHATSAPP, IDEMPOTENCY_KEY_REUSED (the key was used for a different request)", body = ErrorBody),
+        (status = 429, description = "SESSION_LIMIT_REACHED (a linked stopped session could not be started), RATE_LIMITED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web (with `detail`), MEDIA_DOWNLOAD_FAILED (the `url` could not be fetched), SEND_FAILED (an idempotent retry of a failed send)", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE, SERVICE_UNAVAILABLE (database unreachable)", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
 #[post("/api/v1/messages/send-media/")]
 pub async fn send_media(
     state: web::Data<AppState>,

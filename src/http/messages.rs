@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
+use super::schemas::{ContactCheck, Envelope, ErrorBody, Message, MessagePage, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_name};
 use crate::AppState;
 use crate::auth::Principal;
@@ -24,10 +25,16 @@ use crate::sessions::{ChatId, SessionError, SessionHandle, SessionState};
 /// WhatsApp's own limit on a text message is 65,536 characters.
 pub const MAX_TEXT_CHARS: usize = 65_536;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SendText {
+    /// A phone number in international format (`+1 555 000 2002`) or a chat id (`…@c.us`, `…@g.us`, `…@lid`).
+    #[schema(required = true, nullable = false, min_length = 1)]
     recipient: Option<String>,
+    /// The text, 1 to 65,536 characters.
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 65536)]
     message: Option<String>,
+    /// Session name (default `default`); wins over `?session=`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
 }
 
@@ -366,7 +373,28 @@ pub async fn replay(
     }
 }
 
-#[utoipa::path(tag = "messages", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name; also a body field"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first result")), request_body(content = serde_json::Value, example = json!({"recipient": "+15550002002", "message": "Hello"})), responses((status = 200, description = "`{messageId, timestamp, dbId, status, message: Message sent successfully}`"), (status = 400, description = "VALIDATION_ERROR (names the field)"), (status = 409, description = "SESSION_NOT_CONNECTED"), (status = 422, description = "RECIPIENT_NOT_ON_WHATSAPP"), (status = 502, description = "WA_* codes from WhatsApp Web"), (status = 503, description = "BROWSER_UNAVAILABLE"), (status = 504, description = "SEND_TIMEOUT")))]
+#[utoipa::path(
+    tag = "messages",
+    operation_id = "send_text",
+    security(("api_key" = [])),
+    params(
+        SessionQuery,
+        SendMode,
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~][ -~]{0,254}$", description = "1 to 255 printable ASCII characters: a retry with the same key returns the first result instead of sending again")
+    ),
+    request_body(content = SendText, example = json!({"recipient": "+15550002002", "message": "Hello"})),
+    responses(
+        (status = 200, description = "Sent: `message` is `Message sent successfully`", body = Envelope<SendResult>),
+        (status = 202, description = "Queued (`?async=true`, a session that is away, or longer than `sending.wait_secs`); it still goes out", body = Envelope<SendQueued>),
+        (status = 400, description = "VALIDATION_ERROR naming the field (recipient, message, session, Idempotency-Key), BAD_REQUEST (malformed JSON, not `application/json`)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED (the session was never linked, or is logged out), SEND_IN_PROGRESS (an `Idempotency-Key` whose first send has not finished)", body = ErrorBody),
+        (status = 422, description = "RECIPIENT_NOT_ON_WHATSAPP, IDEMPOTENCY_KEY_REUSED (the key was used for a different request)", body = ErrorBody),
+        (status = 429, description = "SESSION_LIMIT_REACHED (a linked stopped session could not be started), RATE_LIMITED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web (with `detail`), SEND_FAILED (an idempotent retry of a failed send)", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE, SERVICE_UNAVAILABLE (database unreachable)", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
 #[post("/api/v1/messages/send-text/")]
 pub async fn send_text(
     state: web::Data<AppState>,
@@ -404,9 +432,12 @@ pub async fn send_text(
 }
 
 /// `?async=true`: answer 202 as soon as the message is queued.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SendMode {
+    /// `true` (or `1`, `yes`): answer 202 as soon as the message is queued; anything else waits.
     #[serde(rename = "async")]
+    #[param(rename = "async")]
     run_async: Option<String>,
 }
 
@@ -416,19 +447,45 @@ impl SendMode {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this session's messages.
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
+    /// queued, pending, sent, delivered, read, played, failed or received.
+    #[param(pattern = "^(queued|pending|sent|delivered|read|played|failed|received)$")]
     status: Option<String>,
+    /// `in` or `out`.
+    #[param(pattern = "^(in|out)$")]
     direction: Option<String>,
+    /// Only this chat (a phone number or chat id).
+    #[param(min_length = 1)]
     recipient: Option<String>,
+    /// Created at or after: RFC 3339 (`2026-11-29T12:00:00Z`) or unix seconds.
+    #[param(
+        pattern = "^([0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))$"
+    )]
     since: Option<String>,
+    /// A page: ids below this (the previous page's `nextBefore`).
     before: Option<i64>,
+    /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
 /// `GET /api/v1/messages/`: newest first; page with `before=<id>` (the response's `nextBefore`).
-#[utoipa::path(tag = "messages", security(("api_key" = [])), params(("session" = Option<String>, Query), ("status" = Option<String>, Query, description = "pending|sent|delivered|read|played|failed|received"), ("direction" = Option<String>, Query, description = "in|out"), ("recipient" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339 or unix seconds"), ("before" = Option<i64>, Query, description = "Page: ids below this (`nextBefore`)"), ("limit" = Option<i64>, Query, description = "1..500, default 50")), responses((status = 200, description = "`{messages, nextBefore}`, newest first")))]
+#[utoipa::path(
+    tag = "messages",
+    operation_id = "list_messages",
+    security(("api_key" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Newest first, with `nextBefore` for the next page", body = Envelope<MessagePage>),
+        (status = 400, description = "VALIDATION_ERROR naming the filter at fault, BAD_REQUEST (a query parameter of the wrong type)", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody)
+    )
+)]
 #[get("/api/v1/messages/")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -514,7 +571,16 @@ async fn own_message(state: &AppState, user_id: i64, id: i64) -> Result<MessageR
         .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND", format!("No message {id}")))
 }
 
-#[utoipa::path(tag = "messages", security(("api_key" = [])), params(("id" = i64, Path, description = "The message's dbId")), responses((status = 200, description = "The message"), (status = 404, description = "MESSAGE_NOT_FOUND")))]
+#[utoipa::path(
+    tag = "messages",
+    operation_id = "get_message",
+    security(("api_key" = [])),
+    params(("id" = i64, Path, description = "The message's `dbId`")),
+    responses(
+        (status = 200, description = "The message", body = Envelope<Message>),
+        (status = 404, description = "MESSAGE_NOT_FOUND (also another user's message)", body = ErrorBody)
+    )
+)]
 #[get("/api/v1/messages/{id}/")]
 pub async fn get_one(
     state: web::Data<AppState>,
@@ -527,7 +593,21 @@ pub async fn get_one(
 }
 
 /// `GET /api/v1/messages/{id}/media`: the stored file of a message (sent or received).
-#[utoipa::path(tag = "messages", security(("api_key" = [])), params(("id" = i64, Path, description = "The message's dbId")), responses((status = 200, description = "The file, with its MIME type"), (status = 404, description = "MESSAGE_NOT_FOUND or MEDIA_NOT_FOUND")))]
+#[utoipa::path(
+    tag = "messages",
+    operation_id = "get_message_media",
+    security(("api_key" = [])),
+    params(
+        ("id" = i64, Path, description = "The message's `dbId`"),
+        ("Range" = Option<String>, Header, description = "`bytes=<from>-<to>`: part of the file")
+    ),
+    responses(
+        (status = 200, description = "The file with its MIME type and `Content-Disposition: attachment` (RFC 6266)", content_type = "*/*", body = Vec<u8>),
+        (status = 206, description = "The requested range", content_type = "*/*", body = Vec<u8>),
+        (status = 404, description = "MESSAGE_NOT_FOUND, MEDIA_NOT_FOUND (no file, or deleted by retention)", body = ErrorBody),
+        (status = 416, description = "RANGE_NOT_SATISFIABLE", body = ErrorBody)
+    )
+)]
 #[get("/api/v1/messages/{id}/media")]
 pub async fn media_file(
     state: web::Data<AppState>,
@@ -561,14 +641,32 @@ pub async fn media_file(
         .into_response(&req))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CheckQuery {
+    /// A phone number in international format.
+    #[param(required = true, nullable = false, pattern = "^\\+?[1-9][0-9]{6,14}$")]
     phone: Option<String>,
+    /// Session name (default `default`).
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
 }
 
 /// `GET /api/v1/contacts/check/?phone=` → `{exists, chatId}`.
-#[utoipa::path(tag = "contacts", security(("api_key" = [])), params(("phone" = String, Query, description = "International number"), ("session" = Option<String>, Query)), responses((status = 200, description = "`{phone, exists, chatId}`"), (status = 409, description = "SESSION_NOT_CONNECTED")))]
+#[utoipa::path(
+    tag = "contacts",
+    operation_id = "check_contact",
+    security(("api_key" = [])),
+    params(CheckQuery),
+    responses(
+        (status = 200, description = "Whether the number is on WhatsApp", body = Envelope<ContactCheck>),
+        (status = 400, description = "VALIDATION_ERROR (`phone` missing or not a phone number, `session`)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE, SERVICE_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
 #[get("/api/v1/contacts/check/")]
 pub async fn check(
     state: web::Data<AppState>,

@@ -2,6 +2,7 @@
 
 pub(crate) mod api_keys;
 pub mod body;
+pub mod envelope;
 pub mod error;
 mod events_stream;
 pub mod extract;
@@ -11,13 +12,14 @@ mod media;
 pub mod messages;
 pub mod openapi;
 pub(crate) mod request_log;
+pub mod schemas;
 pub mod selector;
 pub(crate) mod sessions;
 pub(crate) mod timeouts;
 pub(crate) mod webhook;
 
-use actix_web::error::{JsonPayloadError, PayloadError};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::error::{InternalError, JsonPayloadError, PathError, PayloadError};
+use actix_web::{HttpRequest, web};
 
 use error::ApiError;
 
@@ -29,10 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
             .error_handler(|e, _req| json_error(e).into()),
     )
     .app_data(web::PayloadConfig::default().limit(max_json_bytes))
-    .app_data(
-        web::PathConfig::default()
-            .error_handler(|e, _req| ApiError::BadRequest(format!("Invalid path parameter: {e}")).into()),
-    )
+    .app_data(web::PathConfig::default().error_handler(path_error))
     .app_data(
         web::QueryConfig::default()
             .error_handler(|e, _req| ApiError::BadRequest(format!("Invalid query string: {e}")).into()),
@@ -69,7 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
             .url("/api/openapi.json", <openapi::ApiDoc as utoipa::OpenApi>::openapi()),
     )
-    .default_service(web::to(not_found));
+    .default_service(web::to(envelope::no_route));
 }
 
 fn json_error(e: JsonPayloadError) -> ApiError {
@@ -86,10 +85,13 @@ fn json_error(e: JsonPayloadError) -> ApiError {
     }
 }
 
-async fn not_found(req: HttpRequest) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::NotFound(format!(
-        "No route for {} {}",
-        req.method(),
-        req.path()
-    )))
+/// A path segment that does not parse. `/api/v1/messages/send-text/` also fits
+/// `/api/v1/messages/{id}/`: when another route takes this very path, a method it does not take is
+/// 405 with its `Allow`, not a bad id.
+fn path_error(e: PathError, req: &HttpRequest) -> actix_web::Error {
+    let allowed = envelope::allowed_methods(req.path());
+    if !allowed.is_empty() && !allowed.contains(req.method()) {
+        return InternalError::from_response(e, envelope::method_not_allowed(req, &allowed)).into();
+    }
+    ApiError::BadRequest(format!("Invalid path parameter: {e}")).into()
 }

@@ -1,8 +1,15 @@
 //! The OpenAPI 3.1 document (`/api/openapi.json`) and Swagger UI (`/docs/`).
+//!
+//! Each operation documents its own success shapes and the errors only it answers;
+//! [`StandardErrors`] adds the ones every operation of a kind can answer, so none is forgotten.
 
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use super::schemas::ErrorBody;
 use super::{api_keys, events_stream, health, me, media, messages, sessions, webhook};
 
 #[derive(OpenApi)]
@@ -10,7 +17,8 @@ use super::{api_keys, events_stream, health, me, media, messages, sessions, webh
     info(
         title = "wagate",
         description = "Self-hosted WhatsApp HTTP API gateway. Authenticate with `Authorization: ApiKey <key>` \
-                       (or `Bearer <key>`, or `X-Api-Key`). Errors are `{success:false, message, error, error_code}`."
+                       (or `Bearer <key>`, or `X-Api-Key`). Success is `{success: true, data}`; every error is `{success: false, message, error, error_code}` \
+                       (`ErrorBody`). Any path answers 405 `METHOD_NOT_ALLOWED` with `Allow` to a method it does not take."
     ),
     paths(
         health::health,
@@ -41,7 +49,8 @@ use super::{api_keys, events_stream, health, me, media, messages, sessions, webh
         webhook::replay,
         events_stream::stream,
     ),
-    modifiers(&Security)
+    components(schemas(ErrorBody)),
+    modifiers(&Security, &StandardErrors, &OptionalBodies)
 )]
 pub struct ApiDoc;
 
@@ -57,5 +66,119 @@ impl Modify for Security {
                 "`ApiKey wag_<id>_<secret>`",
             ))),
         );
+    }
+}
+
+/// Errors any operation of a kind can answer, added where the operation does not document them
+/// itself: 400 to all (a NUL in the query or path, a malformed parameter), 413 to those with a
+/// body, and 401, 429 and 503 to the authenticated ones (the key check reads the database).
+struct StandardErrors;
+
+fn error_response(description: &str, header: Option<(&str, &str)>) -> RefOr<utoipa::openapi::Response> {
+    let mut response = ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build(),
+    );
+    if let Some((name, about)) = header {
+        response = response.header(name, HeaderBuilder::new().description(Some(about)).build());
+    }
+    RefOr::T(response.build())
+}
+
+fn add_missing(op: &mut Operation, status: &str, description: &str, header: Option<(&str, &str)>) {
+    op.responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| error_response(description, header));
+}
+
+impl Modify for StandardErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                add_missing(
+                    op,
+                    "400",
+                    "BAD_REQUEST (a malformed parameter), VALIDATION_ERROR (a NUL character in the path or query)",
+                    None,
+                );
+                if op.request_body.is_some() {
+                    add_missing(
+                        op,
+                        "413",
+                        "PAYLOAD_TOO_LARGE: the body is over `server.max_json_bytes`",
+                        None,
+                    );
+                }
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add_missing(
+                        op,
+                        "401",
+                        "INVALID_API_KEY: missing, malformed, unknown or revoked",
+                        Some(("WWW-Authenticate", "`ApiKey`")),
+                    );
+                    add_missing(
+                        op,
+                        "429",
+                        "RATE_LIMITED: over the key's rate limit, or too many refused keys from this address",
+                        Some(("Retry-After", "Seconds to wait")),
+                    );
+                    add_missing(op, "503", "SERVICE_UNAVAILABLE: the database does not answer", None);
+                }
+            }
+        }
+    }
+}
+
+/// An optional body (`Option<T>` in a `request_body`) may be left out, but it is not JSON `null`:
+/// the schema is `T` itself, and `required: false` says it may be absent.
+struct OptionalBodies;
+
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{Schema, SchemaType, Type};
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                let Some(RefOr::T(body)) = op.request_body.as_mut() else {
+                    continue;
+                };
+                if body.required.is_some() {
+                    continue;
+                }
+                for content in body.content.values_mut() {
+                    let RefOr::T(content) = content else { continue };
+                    let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+                        continue;
+                    };
+                    let not_null: Vec<_> = one_of
+                        .items
+                        .iter()
+                        .filter(|s| {
+                            !matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))
+                        })
+                        .cloned()
+                        .collect();
+                    if let [only] = not_null.as_slice() {
+                        content.schema = Some(only.clone());
+                    }
+                }
+            }
+        }
     }
 }

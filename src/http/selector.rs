@@ -4,8 +4,12 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionQuery {
+    /// Session name (default `default`): 1 to 64 letters, digits, `-`, `_` or `.`. A body field
+    /// `session`, where the call has a body, wins over it.
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub session: Option<String>,
 }
 

@@ -11,20 +11,29 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
+use super::schemas::{
+    Envelope, ErrorBody, SessionAction, SessionDeleted, SessionHistory, SessionInit, SessionQr, SessionStatus,
+};
 use super::selector::{SessionQuery, optional_json, session_name};
 use crate::AppState;
 use crate::db::SessionRow;
 use crate::sessions::{SessionHandle, SessionInfo, SessionState, qr};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct InitBody {
+    /// Session name (default `default`).
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
+    /// Link with a pairing code instead of a QR: the phone's number in international format.
+    #[schema(pattern = "^\\+?[1-9][0-9]{6,14}$")]
     phone_number: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct SessionBody {
+    /// Session name (default `default`); wins over `?session=`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
 }
 
@@ -78,7 +87,22 @@ async fn selected_row(
 
 /// `POST /api/v1/sessions/init/`: starts (or returns) the session and waits a bounded time for
 /// the first QR code. With `phoneNumber`, a pairing code is requested instead.
-#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name (default `default`); also a body field")), request_body(content = serde_json::Value, example = json!({"session": "default", "phoneNumber": "15550001234"})), responses((status = 200, description = "`{sessionId, status: qr_pending, qrCode: data:image/png;base64,…, message}`, or `status: connected`, or a `pairingCode` when `phoneNumber` was given"), (status = 429, description = "SESSION_LIMIT_REACHED"), (status = 502, description = "SESSION_FAILED")))]
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "init_session",
+    security(("api_key" = [])),
+    params(SessionQuery),
+    request_body(content = Option<InitBody>, description = "Optional", example = json!({"session": "default", "phoneNumber": "15550001234"})),
+    responses(
+        (status = 200, description = "`qr_pending` with `qrCode` (and a `pairingCode` when `phoneNumber` was given), `connected`, or still starting", body = Envelope<SessionInit>),
+        (status = 400, description = "VALIDATION_ERROR (`session`, `phoneNumber`), BAD_REQUEST (malformed JSON)", body = ErrorBody),
+        (status = 409, description = "SESSION_STATE, SESSION_NOT_CONNECTED: the pairing code could not be requested in this state", body = ErrorBody),
+        (status = 429, description = "SESSION_LIMIT_REACHED (`sessions.max_concurrent`), RATE_LIMITED", body = ErrorBody),
+        (status = 502, description = "SESSION_FAILED (with the reason), `WA_*` codes", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE, SERVICE_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: the page did not answer in time", body = ErrorBody)
+    )
+)]
 #[post("/api/v1/sessions/init/")]
 pub async fn init(
     state: web::Data<AppState>,
@@ -154,7 +178,16 @@ pub async fn init(
 }
 
 /// `GET /api/v1/sessions/status/`: from the actor's watch, never a browser round trip.
-#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), responses((status = 200, description = "`{sessionId, status, phoneNumber, isReady, reason, since}`"), (status = 404, description = "SESSION_NOT_FOUND")))]
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "session_status",
+    security(("api_key" = [])),
+    params(SessionQuery),
+    responses(
+        (status = 200, description = "The session's state, from its published state (no browser round trip)", body = Envelope<SessionStatus>),
+        (status = 404, description = "SESSION_NOT_FOUND (also another user's session)", body = ErrorBody)
+    )
+)]
 #[get("/api/v1/sessions/status/")]
 pub async fn status(
     state: web::Data<AppState>,
@@ -174,7 +207,20 @@ fn running(state: &AppState, user_id: i64, name: &str) -> Option<SessionHandle> 
 }
 
 /// `GET /api/v1/sessions/qr/`: a PNG with `Accept: image/png`, else JSON `{qrCode, raw}`.
-#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), responses((status = 200, description = "PNG with `Accept: image/png`, else `{qrCode, raw}`"), (status = 404, description = "QR_NOT_AVAILABLE or SESSION_NOT_FOUND")))]
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "session_qr",
+    security(("api_key" = [])),
+    params(SessionQuery),
+    responses(
+        (status = 200, description = "With `Accept: image/png` the PNG, else JSON", content(
+            (Envelope<SessionQr> = "application/json"),
+            (Vec<u8> = "image/png")
+        )),
+        (status = 404, description = "SESSION_NOT_FOUND, QR_NOT_AVAILABLE (not waiting for a scan)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_STARTED: call init first", body = ErrorBody)
+    )
+)]
 #[get("/api/v1/sessions/qr/")]
 pub async fn qr_code(
     state: web::Data<AppState>,
@@ -217,7 +263,22 @@ pub async fn qr_code(
     Ok(ok(json!({ "sessionId": name, "qrCode": info.qr_png, "raw": raw })))
 }
 
-#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), request_body(content = serde_json::Value, example = json!({"session": "default"})), responses((status = 200, description = "Unlinked; the profile is wiped"), (status = 409, description = "SESSION_NOT_CONNECTED")))]
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "logout_session",
+    security(("api_key" = [])),
+    params(SessionQuery),
+    request_body(content = Option<SessionBody>, description = "Optional", example = json!({"session": "default"})),
+    responses(
+        (status = 200, description = "Unlinked; the profile is wiped (`status: logged_out`)", body = Envelope<SessionAction>),
+        (status = 400, description = "VALIDATION_ERROR (`session`), BAD_REQUEST (malformed JSON)", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED: the session is not running", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE, SERVICE_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: the page did not answer in time", body = ErrorBody)
+    )
+)]
 #[post("/api/v1/sessions/logout/")]
 pub async fn logout(
     state: web::Data<AppState>,
@@ -234,7 +295,22 @@ pub async fn logout(
     ))
 }
 
-#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), request_body(content = serde_json::Value, example = json!({"session": "default"})), responses((status = 200, description = "Restarting (a linked session comes back without a QR)")))]
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "restart_session",
+    security(("api_key" = [])),
+    params(SessionQuery),
+    request_body(content = Option<SessionBody>, description = "Optional", example = json!({"session": "default"})),
+    responses(
+        (status = 200, description = "Restarting (`status: starting`); a linked session comes back without a QR", body = Envelope<SessionAction>),
+        (status = 400, description = "VALIDATION_ERROR (`session`), BAD_REQUEST (malformed JSON)", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED, SESSION_STATE", body = ErrorBody),
+        (status = 429, description = "SESSION_LIMIT_REACHED, RATE_LIMITED", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE, SERVICE_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: the page did not answer in time", body = ErrorBody)
+    )
+)]
 #[post("/api/v1/sessions/restart/")]
 pub async fn restart(
     state: web::Data<AppState>,
@@ -253,7 +329,18 @@ pub async fn restart(
 }
 
 /// `DELETE /api/v1/sessions/`: stop and forget: the browser profile and history are deleted.
-#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), request_body(content = serde_json::Value, example = json!({"session": "default"})), responses((status = 200, description = "Stopped and forgotten: profile and history deleted"), (status = 404, description = "SESSION_NOT_FOUND")))]
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "delete_session",
+    security(("api_key" = [])),
+    params(SessionQuery),
+    request_body(content = Option<SessionBody>, description = "Optional", example = json!({"session": "default"})),
+    responses(
+        (status = 200, description = "Stopped and forgotten: profile and history deleted", body = Envelope<SessionDeleted>),
+        (status = 400, description = "VALIDATION_ERROR (`session`), BAD_REQUEST (malformed JSON)", body = ErrorBody),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody)
+    )
+)]
 #[delete("/api/v1/sessions/")]
 pub async fn remove(
     state: web::Data<AppState>,
@@ -266,7 +353,12 @@ pub async fn remove(
     Ok(ok(json!({ "sessionId": name, "deleted": true })))
 }
 
-#[utoipa::path(tag = "sessions", security(("api_key" = [])), responses((status = 200, description = "The caller's sessions with their states")))]
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "list_sessions",
+    security(("api_key" = [])),
+    responses((status = 200, description = "The caller's sessions with their states", body = Envelope<Vec<SessionStatus>>))
+)]
 #[get("/api/v1/sessions/")]
 pub async fn list(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpResponse, ApiError> {
     let rows = state.db.list_sessions(Some(p.user_id)).await?;
@@ -285,7 +377,16 @@ pub async fn list(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpR
 }
 
 /// `GET /api/v1/sessions/events/`: the state history with reasons, newest first.
-#[utoipa::path(tag = "sessions", security(("api_key" = [])), params(("session" = Option<String>, Query, description = "Session name")), responses((status = 200, description = "State history with reasons, newest first")))]
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "session_history",
+    security(("api_key" = [])),
+    params(SessionQuery),
+    responses(
+        (status = 200, description = "State history with reasons, newest first", body = Envelope<SessionHistory>),
+        (status = 404, description = "SESSION_NOT_FOUND", body = ErrorBody)
+    )
+)]
 #[get("/api/v1/sessions/events/")]
 pub async fn events(
     state: web::Data<AppState>,

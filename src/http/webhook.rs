@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
+use super::schemas::{Deleted, Delivery, Envelope, ErrorBody, Webhook, WebhookTest};
 use crate::AppState;
 use crate::db::{DeliveryRow, EventRow, WebhookRow};
 use crate::events::EventKind;
@@ -31,20 +32,32 @@ pub(crate) fn no_webhook() -> ApiError {
     ApiError::coded(StatusCode::NOT_FOUND, "WEBHOOK_NOT_FOUND", "No webhook is configured")
 }
 
-#[utoipa::path(tag = "webhook", security(("api_key" = [])), responses((status = 200, description = "`{url, secret, events, enabled}`"), (status = 404, description = "WEBHOOK_NOT_FOUND")))]
+#[utoipa::path(
+    tag = "webhook",
+    operation_id = "get_webhook",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The webhook, with its secret", body = Envelope<Webhook>),
+        (status = 404, description = "WEBHOOK_NOT_FOUND", body = ErrorBody)
+    )
+)]
 #[get("/api/v1/webhook/")]
 pub async fn get_webhook(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpResponse, ApiError> {
     let hook = state.db.webhook(p.user_id).await?.ok_or_else(no_webhook)?;
     Ok(ok(webhook_json(&hook)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutWebhook {
+    /// http:// or https://; internal addresses are refused with `webhooks.allow_private_urls = false`.
+    #[schema(required = true, nullable = false)]
     url: Option<String>,
-    /// Omitted: the current secret is kept (a new one is generated for a new webhook).
+    /// 16 to 200 characters. Omitted: the current secret is kept (a new one is generated for a new webhook).
+    #[schema(min_length = 16, max_length = 200)]
     secret: Option<String>,
-    /// Omitted: every event.
+    /// `message`, `message.ack`, `session.status`, or `*`. Omitted: every event.
+    #[schema(min_items = 1)]
     events: Option<Vec<String>>,
     enabled: Option<bool>,
 }
@@ -78,7 +91,16 @@ fn valid_events(events: Option<Vec<String>>) -> Result<String, ApiError> {
     Ok(events.join(" "))
 }
 
-#[utoipa::path(tag = "webhook", security(("api_key" = [])), request_body(content = serde_json::Value, example = json!({"url": "https://example.com/hooks/wa", "events": ["message", "message.ack", "session.status"], "enabled": true})), responses((status = 200, description = "The stored webhook, with its secret"), (status = 400, description = "VALIDATION_ERROR")))]
+#[utoipa::path(
+    tag = "webhook",
+    operation_id = "put_webhook",
+    security(("api_key" = [])),
+    request_body(content = PutWebhook, example = json!({"url": "https://example.com/hooks/wa", "events": ["message", "message.ack", "session.status"], "enabled": true})),
+    responses(
+        (status = 200, description = "The stored webhook, with its secret", body = Envelope<Webhook>),
+        (status = 400, description = "VALIDATION_ERROR (url, events, secret), BAD_REQUEST (malformed JSON, unknown field)", body = ErrorBody)
+    )
+)]
 #[put("/api/v1/webhook/")]
 pub async fn put_webhook(
     state: web::Data<AppState>,
@@ -132,7 +154,15 @@ pub(crate) async fn save_webhook(state: &AppState, user_id: i64, body: PutWebhoo
         .await?)
 }
 
-#[utoipa::path(tag = "webhook", security(("api_key" = [])), responses((status = 200, description = "Removed"), (status = 404, description = "WEBHOOK_NOT_FOUND")))]
+#[utoipa::path(
+    tag = "webhook",
+    operation_id = "delete_webhook",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Removed", body = Envelope<Deleted>),
+        (status = 404, description = "WEBHOOK_NOT_FOUND", body = ErrorBody)
+    )
+)]
 #[delete("/api/v1/webhook/")]
 pub async fn delete_webhook(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpResponse, ApiError> {
     if !state.db.delete_webhook(p.user_id).await? {
@@ -142,7 +172,15 @@ pub async fn delete_webhook(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Re
 }
 
 /// Sends a signed `webhook.test` event now and reports what the receiver answered.
-#[utoipa::path(tag = "webhook", security(("api_key" = [])), responses((status = 200, description = "`{delivered, statusCode, latencyMs, error}`"), (status = 404, description = "WEBHOOK_NOT_FOUND")))]
+#[utoipa::path(
+    tag = "webhook",
+    operation_id = "test_webhook",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "What the receiver answered to a signed `webhook.test` event", body = Envelope<WebhookTest>),
+        (status = 404, description = "WEBHOOK_NOT_FOUND", body = ErrorBody)
+    )
+)]
 #[post("/api/v1/webhook/test/")]
 pub async fn test_webhook(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpResponse, ApiError> {
     let hook = state.db.webhook(p.user_id).await?.ok_or_else(no_webhook)?;
@@ -193,17 +231,32 @@ fn delivery_json(e: &EventRow, attempts: &[DeliveryRow]) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
+    /// pending, delivered, failed (refused by the receiver) or dead (gave up).
+    #[param(pattern = "^(pending|delivered|failed|dead)$")]
     status: Option<String>,
+    /// A page: ids below this.
     before_id: Option<i64>,
+    /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
 const DELIVERY_STATUSES: [&str; 4] = ["pending", "delivered", "failed", "dead"];
 
-#[utoipa::path(tag = "webhook", security(("api_key" = [])), params(("status" = Option<String>, Query, description = "pending, delivered, failed (refused by the receiver) or dead (gave up)"), ("before_id" = Option<i64>, Query), ("limit" = Option<i64>, Query, description = "1..=200, default 50")), responses((status = 200, description = "Events, newest first, each with its attempts")))]
+#[utoipa::path(
+    tag = "webhook",
+    operation_id = "list_deliveries",
+    security(("api_key" = [])),
+    params(DeliveriesQuery),
+    responses(
+        (status = 200, description = "Events, newest first, each with its attempts", body = Envelope<Vec<Delivery>>),
+        (status = 400, description = "VALIDATION_ERROR (status, limit), BAD_REQUEST (malformed or unknown query parameter)", body = ErrorBody)
+    )
+)]
 #[get("/api/v1/webhook/deliveries/")]
 pub async fn deliveries(
     state: web::Data<AppState>,
@@ -225,7 +278,16 @@ pub async fn deliveries(
     Ok(ok(rows.iter().map(|(e, a)| delivery_json(e, a)).collect::<Vec<_>>()))
 }
 
-#[utoipa::path(tag = "webhook", security(("api_key" = [])), params(("id" = i64, Path, description = "The delivery (event) id")), responses((status = 200, description = "Queued for delivery again"), (status = 404, description = "EVENT_NOT_FOUND")))]
+#[utoipa::path(
+    tag = "webhook",
+    operation_id = "replay_delivery",
+    security(("api_key" = [])),
+    params(("id" = i64, Path, description = "The delivery's (event's) `id`")),
+    responses(
+        (status = 200, description = "Queued for delivery again", body = Envelope<Delivery>),
+        (status = 404, description = "EVENT_NOT_FOUND", body = ErrorBody)
+    )
+)]
 #[post("/api/v1/webhook/deliveries/{id}/replay/")]
 pub async fn replay(
     state: web::Data<AppState>,

@@ -12,6 +12,7 @@ mod engine;
 mod envelope;
 mod faults;
 mod flow;
+mod fuzz;
 mod metrics;
 mod openapi;
 mod ops;

@@ -53,3 +53,75 @@ async fn the_openapi_document_lists_every_route() {
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"), "Swagger UI page");
 }
+
+/// Enough of a contract to test a client against: unique operationIds, a request schema for
+/// every body, a schema for every JSON answer, the error envelope on every error, 401/429/503 on
+/// every authenticated operation, `?async` and `Idempotency-Key` on the sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_has_its_schemas_and_statuses() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let doc = json(app.http.get(app.url("/api/openapi.json")).send().await.unwrap(), 200).await;
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let error_body = &schemas["ErrorBody"];
+    for field in ["success", "message", "error", "error_code"] {
+        assert!(
+            error_body["required"].as_array().unwrap().contains(&field.into()),
+            "ErrorBody requires {field}: {error_body}"
+        );
+    }
+
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let name = format!("{method} {path}");
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no operationId"));
+            assert!(ids.insert(id.to_string()), "{name}: operationId {id} used twice");
+            if let Some(body) = op.get("requestBody") {
+                for (media, content) in body["content"].as_object().unwrap() {
+                    assert!(content["schema"].is_object(), "{name}: {media} body without a schema");
+                }
+            }
+            let responses = op["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                let content = response["content"].as_object();
+                let content = content.unwrap_or_else(|| panic!("{name} {status}: no content"));
+                for (media, c) in content {
+                    assert!(c["schema"].is_object(), "{name} {status} {media}: no schema");
+                }
+                if status.starts_with('4') || status.starts_with('5') {
+                    let schema = &content["application/json"]["schema"];
+                    let envelope = schema["$ref"] == "#/components/schemas/ErrorBody"
+                        || (path == "/health" && schema["$ref"] == "#/components/schemas/Health");
+                    assert!(envelope, "{name} {status}: not the error envelope: {schema}");
+                }
+            }
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            if secured {
+                for status in ["400", "401", "429", "503"] {
+                    assert!(responses.contains_key(status), "{name}: {status} undocumented");
+                }
+            }
+            if op.get("requestBody").is_some() {
+                assert!(responses.contains_key("413"), "{name}: 413 undocumented");
+            }
+        }
+    }
+    assert_eq!(ids.len(), 27);
+
+    for path in ["/api/v1/messages/send-text/", "/api/v1/messages/send-media/"] {
+        let op = &doc["paths"][path]["post"];
+        let params = op["parameters"].as_array().unwrap();
+        let has = |name: &str, place: &str| params.iter().any(|p| p["name"] == name && p["in"] == place);
+        assert!(
+            has("async", "query") && has("Idempotency-Key", "header"),
+            "{path}: {params:?}"
+        );
+        for status in ["200", "202", "409", "422", "502", "503", "504"] {
+            assert!(op["responses"].get(status).is_some(), "{path}: {status} undocumented");
+        }
+    }
+    let media = &doc["paths"]["/api/v1/messages/send-media/"]["post"]["requestBody"]["content"];
+    assert!(media["multipart/form-data"].is_object() && media["application/json"].is_object());
+}

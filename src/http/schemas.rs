@@ -1,0 +1,381 @@
+//! The response shapes of the OpenAPI document. Handlers build their answers with `json!`; each
+//! type here mirrors one of those answers field for field (camelCase names, `null` where the
+//! handler writes `null`), and the schema-driven fuzzer (`tests/api/fuzz.rs`) checks every answer
+//! it gets against them. Request bodies and query strings are documented by the handlers' own
+//! types (`ToSchema`/`IntoParams` on the structs they deserialize).
+
+#![allow(dead_code)] // Only their schemas are used.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::MessageStatus;
+use crate::sessions::SessionState;
+
+/// Every error: `error` repeats `message` (older clients read that field).
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    /// What went wrong and what to do about it.
+    pub message: String,
+    pub error: String,
+    /// Stable, UPPER_SNAKE: `VALIDATION_ERROR`, `SESSION_NOT_CONNECTED`, `WA_MODULE_MISSING`, …
+    #[schema(pattern = "^[A-Z0-9_]+$")]
+    pub error_code: String,
+    /// With `VALIDATION_ERROR`: the field at fault, as the client wrote it (`contacts[1].name`).
+    #[schema(nullable = false)]
+    pub field: Option<String>,
+    /// With `WA_*` codes: the bridge's full code (`WA_MODULE_MISSING:WAWebSendMsgChatAction`).
+    #[schema(nullable = false)]
+    pub detail: Option<String>,
+}
+
+/// Every success: `{"success": true, "data": …}`.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// Always `true`.
+    pub success: bool,
+    pub data: T,
+}
+
+/// `GET /health`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `false` when the database does not answer.
+    pub success: bool,
+    /// `healthy` or `unhealthy`.
+    #[schema(pattern = "^(healthy|unhealthy)$")]
+    pub status: String,
+    /// Seconds since start.
+    pub uptime: u64,
+    pub version: String,
+    pub database: HealthDatabase,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthDatabase {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    pub ok: bool,
+    /// `unreachable` or `timed out`; `null` when healthy.
+    pub error: Option<String>,
+    /// The database's own message, only for a caller whose API key was verified recently.
+    #[schema(nullable = false)]
+    pub detail: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub user: MeUser,
+    pub api_key: MeKey,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeUser {
+    pub id: i64,
+    pub username: String,
+    pub is_admin: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeKey {
+    pub id: i64,
+    /// The public part of the key (`wag_<keyId>_…`).
+    pub key_id: String,
+    pub label: String,
+}
+
+/// An API key, never its secret.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyInfo {
+    pub id: i64,
+    pub key_id: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A new key: the key itself is in `key`, shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApiKey {
+    pub id: i64,
+    pub key_id: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// `wag_<keyId>_<secret>`: the whole key, to send as `Authorization: ApiKey <key>`.
+    pub key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevokedKey {
+    pub id: i64,
+    pub revoked: bool,
+}
+
+/// A session's state. Running sessions answer from their published state (with `loading`);
+/// others from the database (with `ackTimeouts`); the list has both for running ones.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStatus {
+    pub session_id: String,
+    pub status: SessionState,
+    /// Why it is in this state (`failed`, `disconnected`, `logged_out`), else `null`.
+    pub reason: Option<String>,
+    /// Digits only, once linked.
+    pub phone_number: Option<String>,
+    pub push_name: Option<String>,
+    pub is_ready: bool,
+    /// When it entered this state.
+    pub since: DateTime<Utc>,
+    /// Loading progress 0–100 while syncing (running sessions only).
+    #[schema(minimum = 0, maximum = 100)]
+    pub loading: Option<u32>,
+    /// Sends that never got a server ack (`ACK_TIMEOUT`): a sign of a sick session.
+    #[schema(nullable = false)]
+    pub ack_timeouts: Option<i64>,
+}
+
+/// `POST /api/v1/sessions/init/`: which fields are there depends on `status`: `qr_pending` has
+/// `qrCode` (and `pairingCode` when a phone number was given), `connected` has `phoneNumber` and
+/// `isReady`, a session still starting has `reason`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInit {
+    pub session_id: String,
+    pub status: SessionState,
+    pub message: String,
+    /// `data:image/png;base64,…`
+    pub qr_code: Option<String>,
+    /// 8 characters to enter on the phone (Linked devices > Link with phone number).
+    #[schema(nullable = false)]
+    pub pairing_code: Option<String>,
+    pub phone_number: Option<String>,
+    #[schema(nullable = false)]
+    pub is_ready: Option<bool>,
+    pub reason: Option<String>,
+}
+
+/// `GET /api/v1/sessions/qr/` as JSON.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionQr {
+    pub session_id: String,
+    /// `data:image/png;base64,…`
+    pub qr_code: Option<String>,
+    /// The QR payload itself, to render yourself.
+    pub raw: String,
+}
+
+/// Logout (`status: logged_out`) and restart (`status: starting`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAction {
+    pub session_id: String,
+    pub status: SessionState,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDeleted {
+    pub session_id: String,
+    pub deleted: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionHistory {
+    pub session_id: String,
+    /// Newest first, at most 200.
+    pub events: Vec<SessionHistoryEntry>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionHistoryEntry {
+    pub state: SessionState,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A stored message, sent or received.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    /// The `dbId`.
+    pub id: i64,
+    pub session_id: Option<i64>,
+    /// `in` or `out`.
+    #[schema(pattern = "^(in|out)$")]
+    pub direction: String,
+    pub chat_id: String,
+    /// The author of an incoming message (`…@c.us` or `…@lid`).
+    pub sender: Option<String>,
+    /// WhatsApp's type: `chat`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`, or
+    /// another type received (`location`, `vcard`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub body: Option<String>,
+    pub caption: Option<String>,
+    pub sender_phone: Option<String>,
+    pub media: Option<MessageMedia>,
+    pub status: MessageStatus,
+    pub error: Option<String>,
+    /// `WA_*`, `RECIPIENT_NOT_ON_WHATSAPP`, `ACK_TIMEOUT`, `EXPIRED`, `SEND_INTERRUPTED`.
+    pub error_code: Option<String>,
+    /// WhatsApp's id (`true_<chat>_<id>`).
+    pub message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageMedia {
+    /// Relative to `media.dir`; `null` once retention deleted the file.
+    pub path: Option<String>,
+    /// `/api/v1/messages/{id}/media` while the file is kept.
+    pub url: Option<String>,
+    pub mimetype: Option<String>,
+    pub filename: Option<String>,
+    /// Bytes.
+    pub size: Option<i64>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/v1/messages/`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage {
+    /// Newest first.
+    pub messages: Vec<Message>,
+    /// Pass as `before` for the next page; `null` on the last one.
+    pub next_before: Option<i64>,
+}
+
+/// A send that went out (200).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResult {
+    /// WhatsApp's id (`true_<chat>_<id>`).
+    pub message_id: Option<String>,
+    /// Unix seconds of the send.
+    pub timestamp: Option<i64>,
+    pub db_id: i64,
+    pub status: MessageStatus,
+    /// `Message sent successfully` or `Media sent successfully`.
+    pub message: String,
+    /// Media: where the file is kept, relative to `media.dir`.
+    #[schema(nullable = false)]
+    pub file_path: Option<String>,
+}
+
+/// A send that waits in the session's queue (202): follow it with `GET /api/v1/messages/{dbId}/`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendQueued {
+    pub db_id: i64,
+    pub status: MessageStatus,
+    /// When it fails with `EXPIRED` if not sent by then.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactCheck {
+    /// The number, digits only.
+    pub phone: Option<String>,
+    pub exists: bool,
+    /// The chat id WhatsApp knows the number by; `null` when it is not on WhatsApp.
+    pub chat_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub url: String,
+    /// The HMAC key of `X-Wagate-Signature`.
+    pub secret: String,
+    /// Event names, or `["*"]`.
+    pub events: Vec<String>,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    pub deleted: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookTest {
+    pub delivered: bool,
+    /// The receiver's HTTP status; `null` when there was no answer.
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    /// Why it was not delivered; `null` when it was.
+    pub error: Option<String>,
+}
+
+/// An event of the outbox with its delivery attempts.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub id: i64,
+    /// `evt_…`, the envelope's `id`.
+    pub event_id: String,
+    pub event: String,
+    /// `pending`, `delivered`, `failed` (refused by the receiver) or `dead` (gave up).
+    pub status: String,
+    pub attempts: i32,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Only while `pending`.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The envelope as delivered.
+    pub body: serde_json::Value,
+    pub log: Vec<DeliveryAttempt>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAttempt {
+    pub attempt: i32,
+    pub url: String,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub latency_ms: i32,
+    pub at: DateTime<Utc>,
+}
+
+/// `multipart/form-data` for `send-media`.
+#[derive(ToSchema)]
+pub struct MediaUpload {
+    /// A phone number in international format or a chat id.
+    #[schema(min_length = 1)]
+    pub recipient: String,
+    /// `image`, `video`, `audio`, `voice` (or `ptt`), `document` (or `file`), `sticker`.
+    #[schema(pattern = "^(image|video|audio|voice|ptt|document|file|sticker)$")]
+    pub media_type: String,
+    /// The file, at most `media.max_upload_bytes`.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    pub caption: Option<String>,
+    /// The name the recipient sees (else the part's `filename*`/`filename`).
+    pub filename: Option<String>,
+    pub session: Option<String>,
+}
