@@ -3,7 +3,8 @@
 // Rules (see wa-web-surface.md §7.3, §9, §10.3):
 // - modules are required lazily, at the point of use, and every member is feature-detected;
 // - nothing throws into the driver: every call answers {ok:true,value} or {ok:false,code,message};
-// - page events go to a bounded queue with sequence numbers, drained by the Rust side's polls;
+// - page events go to a bounded queue with sequence numbers; pushing one rings the gateway (a
+//   WebDriver BiDi channel, browser/bidi.rs), which drains the queue (or polls, without BiDi);
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function () {
   'use strict';
@@ -49,6 +50,18 @@
     return cls;
   }
 
+  // Rings the gateway's doorbell (a WebDriver BiDi channel installed by a preload script, when
+  // the driver speaks BiDi): the gateway then drains the queue. One ring per burst.
+  let ringing = false;
+  function ring() {
+    if (ringing || typeof window.__wagateBell !== 'function') return;
+    ringing = true;
+    queueMicrotask(() => {
+      ringing = false;
+      try { window.__wagateBell(String(seq)); } catch (_) { /* the safety poll still drains */ }
+    });
+  }
+
   function push(kind, data) {
     seq += 1;
     queue.push({ seq, kind, data: data === undefined ? null : data, ts: Date.now() });
@@ -56,6 +69,7 @@
       queue.shift();
       dropped += 1;
     }
+    ring();
   }
 
   function widStr(w) {

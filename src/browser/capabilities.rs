@@ -54,6 +54,8 @@ pub fn capabilities(b: &BrowserSettings, profile: &Path) -> Map<String, Value> {
     caps.insert("goog:chromeOptions".into(), chrome);
     // Return from navigation at DOMContentLoaded; readiness is `window.Debug.VERSION`, polled.
     caps.insert("pageLoadStrategy".into(), json!("eager"));
+    // WebDriver BiDi next to classic WebDriver: the page's events are pushed (browser::bidi).
+    caps.insert("webSocketUrl".into(), json!(true));
     caps.insert(
         "timeouts".into(),
         json!({ "script": 180_000, "pageLoad": 60_000, "implicit": 0 }),

@@ -15,6 +15,7 @@ use super::events::{SessionEvent, SessionKey, WaMessage};
 use super::handle::{Command, OutgoingMedia, SentMessage, SessionError};
 use super::qr;
 use super::state::{SessionInfo, SessionState, map_wa_state};
+use crate::browser::bidi::{self, Doorbell};
 use crate::browser::bridge::{Me, PageEvent};
 use crate::browser::{BridgeError, Page, WebDriver, capabilities, procs};
 use crate::config::Settings;
@@ -22,6 +23,8 @@ use crate::db::{Database, MessageKind, SessionStatusUpdate};
 
 /// Poll quickly after activity, backing off to `sessions.poll_max_ms` when the page is quiet.
 const MIN_TICK: Duration = Duration::from_millis(100);
+/// With BiDi push, the page is still drained this often, in case a ring was lost.
+const SAFETY_POLL: Duration = Duration::from_secs(30);
 /// How long a page gets to show `window.Debug.VERSION` (the reference client waits 30 s).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(45);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,7 +84,7 @@ impl Actor {
             };
             self.publish(SessionState::Starting, Some(starting.into())).await;
             let outcome = match self.open().await {
-                Ok(()) => self.drive().await,
+                Ok(bell) => self.drive(bell).await,
                 Err(outcome) => outcome,
             };
             self.close_browser().await;
@@ -165,7 +168,8 @@ impl Actor {
 
     // --- browser lifecycle --------------------------------------------------------------------
 
-    async fn open(&mut self) -> Result<(), Outcome> {
+    /// Starts the browser and loads WhatsApp Web; the doorbell when the driver speaks BiDi.
+    async fn open(&mut self) -> Result<Option<Doorbell>, Outcome> {
         self.last_seq = 0;
         self.synced = false;
         self.wa_state = None;
@@ -184,6 +188,17 @@ impl Actor {
             .await
             .map_err(|_| Outcome::BrowserLost("the browser did not start within 60 s".into()))?
             .map_err(|e| Outcome::BrowserLost(format!("could not start the browser: {e}")))?;
+        // Before the page loads: the preload script must be there for its first document.
+        let bell = match bidi::websocket_url(&client) {
+            Some(url) => match bidi::connect(&url).await {
+                Ok(bell) => Some(bell),
+                Err(e) => {
+                    tracing::warn!(session = self.key.id, error = %e, "no BiDi push; polling the page instead");
+                    None
+                }
+            },
+            None => None,
+        };
         let page = Page::new(client);
         self.page = Some(page.clone());
 
@@ -220,7 +235,7 @@ impl Actor {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         page.install().await.map_err(|e| Outcome::BrowserLost(e.to_string()))?;
-        Ok(())
+        Ok(bell)
     }
 
     async fn close_browser(&mut self) {
@@ -240,13 +255,26 @@ impl Actor {
 
     // --- the loop -------------------------------------------------------------------------------
 
-    async fn drive(&mut self) -> Outcome {
+    /// The session's loop. With a doorbell, the page's queue is drained when the page rings (and
+    /// by a slow safety poll); without one, it is polled, faster after activity.
+    async fn drive(&mut self, mut bell: Option<Doorbell>) -> Outcome {
         let mut tick = MIN_TICK;
-        let max_tick = Duration::from_millis(self.settings.sessions.poll_max_ms).max(MIN_TICK);
+        let max_tick = match bell {
+            Some(_) => SAFETY_POLL,
+            None => Duration::from_millis(self.settings.sessions.poll_max_ms).max(MIN_TICK),
+        };
         let mut next = Instant::now();
         let mut failures = 0u32;
         loop {
             tokio::select! {
+                rang = async { match bell.as_mut() { Some(b) => b.ring().await, None => std::future::pending().await } } => {
+                    if !rang {
+                        tracing::warn!(session = self.key.id, "BiDi push lost; polling the page instead");
+                        bell = None;
+                        tick = MIN_TICK;
+                    }
+                    next = Instant::now();
+                }
                 cmd = self.rx.recv() => {
                     let Some(cmd) = cmd else {
                         return Outcome::Stop { reply: None, record: false };
@@ -261,7 +289,14 @@ impl Actor {
                     match self.poll().await {
                         Ok(active) => {
                             failures = 0;
-                            tick = if active { MIN_TICK } else { (tick * 3 / 2).min(max_tick) };
+                            tick = match (active, bell.is_some()) {
+                                // Drain again soon after activity: a burst, or a new document
+                                // whose bridge is not installed yet.
+                                (true, _) => MIN_TICK,
+                                // The page rings for anything new: only a safety poll.
+                                (false, true) => max_tick,
+                                (false, false) => (tick * 3 / 2).min(max_tick),
+                            };
                         }
                         Err(PollError::Outcome(o)) => return o,
                         Err(PollError::Transient(e)) => {

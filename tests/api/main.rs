@@ -17,6 +17,7 @@ mod metrics;
 mod openapi;
 mod ops;
 mod outbound;
+mod push;
 mod queue;
 mod receiver;
 mod sessions_offline;
