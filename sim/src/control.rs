@@ -134,6 +134,9 @@ struct Device {
     info: DeviceInfo,
     /// Messages for a device with no open page: delivered when it comes back.
     pending: Vec<Value>,
+    /// The messages delivered to this device, newest last: what the real page keeps in its
+    /// IndexedDB and finds again after a reload (at most `RECENT_OWN_MESSAGES`).
+    received: Vec<Value>,
 }
 
 struct Upload {
@@ -278,6 +281,7 @@ impl SimControl {
         match st.devices.get(device_id) {
             Some(d) => {
                 let info = d.info.clone();
+                let received = d.received.clone();
                 if let Some(p) = st.pages.get_mut(&page_id) {
                     p.state = "CONNECTED".into();
                 }
@@ -291,7 +295,7 @@ impl SimControl {
                     .take(RECENT_OWN_MESSAGES)
                     .map(|r| json!({ "id": r.id, "chat": r.chat, "type": r.msg_type, "body": r.body, "t": r.t, "ack": r.ack }))
                     .collect();
-                json!({ "page": page_id, "linked": true, "phone": info.phone, "lid": info.lid, "pushname": info.push_name, "recent": recent })
+                json!({ "page": page_id, "linked": true, "phone": info.phone, "lid": info.lid, "pushname": info.push_name, "recent": recent, "received": received })
             }
             None => json!({ "page": page_id, "linked": false }),
         }
@@ -519,6 +523,7 @@ impl SimControl {
         st.devices.insert(
             device_id,
             Device {
+                received: Vec::new(),
                 info: info.clone(),
                 pending: Vec::new(),
             },
@@ -595,11 +600,16 @@ impl SimControl {
             Some(m) if m.mimetype.starts_with("audio/") => "audio".into(),
             Some(_) => "document".into(),
         };
-        let cmd = json!({ "type": "incoming", "message": {
+        let message = json!({
             "id": id, "remote": msg.from, "author": msg.author, "type": kind, "body": msg.body,
             "caption": msg.caption, "t": now_secs(), "notifyName": msg.notify_name, "media": media,
-        }});
-        Self::to_device(&mut st, &device_id, cmd);
+        });
+        if let Some(d) = st.devices.get_mut(&device_id) {
+            d.received.push(message.clone());
+            let over = d.received.len().saturating_sub(RECENT_OWN_MESSAGES);
+            d.received.drain(..over);
+        }
+        Self::to_device(&mut st, &device_id, json!({ "type": "incoming", "message": message }));
         Ok(serialized)
     }
 

@@ -348,11 +348,22 @@
     location.replace('/?post_logout=1');
   }
 
-  function onIncoming(m) {
+  // Messages received before the page (re)loaded, as the real page reads them back from its
+  // IndexedDB: in the store, not new (no notification).
+  function restoreReceived(list) {
+    for (const m of list) {
+      const key = new MsgKey({ fromMe: false, to: m.remote, id: m.id, participant: m.author || undefined });
+      if (MsgCollection.get(key._serialized)) continue;
+      onIncoming(m, false);
+    }
+  }
+
+  function onIncoming(m, isNew) {
     const key = new MsgKey({ fromMe: false, to: m.remote, id: m.id, participant: m.author || undefined });
+    if (MsgCollection.get(key._serialized)) return; // already restored from the store
     const props = {
       id: key, from: widOf(m.remote), to: me ? me.pn : null, author: m.author ? widOf(m.author) : undefined,
-      type: m.type, body: m.body || '', t: m.t, ack: 1, isNewMsg: true, notifyName: m.notifyName || null,
+      type: m.type, body: m.body || '', t: m.t, ack: 1, isNewMsg: isNew !== false, notifyName: m.notifyName || null,
       clientReceivedTsMillis: Date.now(), recvFresh: true,
     };
     if (m.media) {
@@ -748,6 +759,7 @@
       if (hello.linked) {
         setMe(hello.phone, hello.lid, hello.pushname);
         restoreOwn(hello.recent || []);
+        restoreReceived(hello.received || []);
         syncThenReady();
       } else {
         if (creds.linked) {

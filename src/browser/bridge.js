@@ -464,6 +464,17 @@
       return res && res.wid ? widStr(res.wid) : null;
     },
     sendText: (chatId, body, keyId) => sendText(chatId, body, keyId),
+    // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
+    // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
+    recentIncoming: (sinceT, limit) => {
+      const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
+      const all = typeof Msg.getModelsArray === 'function' ? Msg.getModelsArray() : Msg.models || [];
+      return all
+        .filter((m) => m && m.id && !m.id.fromMe && (m.t || 0) >= sinceT)
+        .sort((a, b) => (a.t || 0) - (b.t || 0))
+        .slice(-limit)
+        .map(serializeMsg);
+    },
     // The current ack of each of these messages (serialised ids) that the page has: [[id, ack], …].
     // After a restart or a reconnect, acks that came while nobody listened are read back here.
     acksOf: (ids) => {

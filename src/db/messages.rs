@@ -36,6 +36,32 @@ impl Database {
         .await
     }
 
+    /// When the newest incoming message of a session was sent (WhatsApp's time), if any.
+    pub async fn last_incoming_at(&self, session_id: i64) -> DbResult<Option<chrono::NaiveDateTime>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::session_id.eq(session_id))
+                .filter(m::direction.eq("in"))
+                .select(diesel::dsl::max(m::sent_at))
+                .first::<Option<chrono::NaiveDateTime>>(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// Which of these WhatsApp ids are stored already.
+    pub async fn known_wa_ids(&self, ids: Vec<String>) -> DbResult<std::collections::HashSet<String>> {
+        self.run(move |mut conn| async move {
+            let found: Vec<Option<String>> = dispatch!(&mut conn, |c| m::table
+                .filter(m::wa_message_id.eq_any(&ids))
+                .select(m::wa_message_id)
+                .load(c)
+                .await)?;
+            Ok(found.into_iter().flatten().collect())
+        })
+        .await
+    }
+
     pub async fn message_by_idempotency_key(&self, user_id: i64, key: &str) -> DbResult<Option<MessageRow>> {
         let key = key.to_string();
         self.run(move |mut conn| async move {

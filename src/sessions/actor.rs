@@ -23,6 +23,10 @@ use crate::db::{Database, MessageKind, SessionStatusUpdate};
 
 /// Poll quickly after activity, backing off to `sessions.poll_max_ms` when the page is quiet.
 const MIN_TICK: Duration = Duration::from_millis(100);
+/// Incoming messages read back after a reconnect: how far before the newest stored one (clock
+/// skew), and how many at most.
+const RECONCILE_SLACK_SECS: i64 = 120;
+const RECONCILE_MAX: usize = 500;
 /// With BiDi push, the page is still drained this often, in case a ring was lost.
 const SAFETY_POLL: Duration = Duration::from_secs(30);
 /// How long a page gets to show `window.Debug.VERSION` (the reference client waits 30 s).
@@ -515,6 +519,50 @@ impl Actor {
         });
         self.connected_at = Some(crate::db::now());
         self.publish(SessionState::Connected, None).await;
+        self.reconcile_incoming().await;
+    }
+
+    /// Messages that reached the page while nobody listened (before the bridge was installed in a
+    /// new document, or while the browser was down and the phone's server redelivered them) are
+    /// read back from the page's store and stored if they are new. The window starts at the
+    /// newest stored incoming message: a session with none has no history imported.
+    async fn reconcile_incoming(&mut self) {
+        let since = match self.db.last_incoming_at(self.key.id).await {
+            Ok(Some(t)) => t.and_utc().timestamp() - RECONCILE_SLACK_SECS,
+            Ok(None) => return,
+            Err(e) => {
+                return tracing::warn!(session = self.key.id, error = %e, "could not read the last incoming message");
+            }
+        };
+        let Some(page) = self.page.clone() else { return };
+        let found: Vec<WaMessage> = match page
+            .call("recentIncoming", vec![json!(since), json!(RECONCILE_MAX)], CALL_TIMEOUT)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => return tracing::warn!(session = self.key.id, error = %e, "could not read recent messages back"),
+        };
+        let ids = found.iter().map(|m| m.id.clone()).collect();
+        let known = match self.db.known_wa_ids(ids).await {
+            Ok(known) => known,
+            Err(e) => return tracing::warn!(session = self.key.id, error = %e, "could not check recent messages"),
+        };
+        let mut stored = 0;
+        for mut message in found.into_iter().filter(|m| !known.contains(&m.id)) {
+            if message.has_media {
+                message.saved_media = self.save_incoming_media(&message).await;
+            }
+            let session = self.key.clone();
+            let _ = self.sink.send(SessionEvent::Incoming { session, message }).await;
+            stored += 1;
+        }
+        if stored > 0 {
+            tracing::info!(
+                session = self.key.id,
+                messages = stored,
+                "messages missed while away were read back from the page"
+            );
+        }
     }
 
     fn current(&self) -> SessionState {

@@ -350,3 +350,70 @@ async fn acks_missed_while_down_are_reconciled() {
     }
     panic!("still {} after the session came back", status(&app).await);
 }
+
+/// Messages keep arriving while the session's Chromium is killed and comes back: each is stored
+/// exactly once (those the dead page never handed over are read back from the new page's store).
+async fn incoming_across_a_browser_crash(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = linked(backend, &sim, "15550001504", 86400).await;
+    let control = sim.control();
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        let body = format!("flow {i}");
+        control
+            .deliver(
+                "15550001504",
+                wagate_sim::IncomingMessage::text("15550003007@c.us", &body),
+            )
+            .await
+            .unwrap();
+        sent.push(body);
+        if i == 4 {
+            let killed = wagate::browser::procs::kill_profile_processes(&app.env.data_dir().join("sessions"));
+            assert!(killed > 0, "killed the session's Chromium");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let mut bodies: Vec<String> = Vec::new();
+    for _ in 0..300 {
+        let listed = json(
+            app.get("/api/v1/messages/?direction=in&limit=100", &app.admin_key)
+                .await,
+            200,
+        )
+        .await;
+        bodies = listed["data"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if bodies.len() >= sent.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let listed = json(
+        app.get("/api/v1/messages/?direction=in&limit=100", &app.admin_key)
+            .await,
+        200,
+    )
+    .await;
+    let mut bodies_after: Vec<String> = listed["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap_or_default().to_string())
+        .collect();
+    bodies_after.sort();
+    sent.sort();
+    assert_eq!(bodies_after, sent, "every message exactly once (had {bodies:?})");
+    let events = app.state.db.events_after(1, 0, 500).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.event == "message").count(), sent.len());
+}
+both_backends!(
+    incoming_messages_survive_a_browser_crash,
+    incoming_across_a_browser_crash
+);

@@ -251,7 +251,12 @@ async fn link_send_receive_restore_logout() {
     .await;
     // The page reports its new QR to the server asynchronously: wait until the server has it.
     for _ in 0..100 {
-        if control.pages().await.iter().all(|p| p.qr.as_deref() != Some(stale.as_str())) {
+        if control
+            .pages()
+            .await
+            .iter()
+            .all(|p| p.qr.as_deref() != Some(stale.as_str()))
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
