@@ -104,9 +104,21 @@ impl Spool {
         Spool { path, waiting }
     }
 
+    /// Appends one event (one line, synced): O(1) per event however long the outage.
     fn push(&mut self, e: Spooled) {
+        let line = serde_json::to_string(&e).unwrap_or_default() + "\n";
         self.waiting.push_back((e, 0));
-        self.persist();
+        let result = (|| -> std::io::Result<()> {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+            std::io::Write::write_all(&mut f, line.as_bytes())?;
+            f.sync_data()
+        })();
+        if let Err(e) = result {
+            tracing::error!(error = %e, path = %self.path.display(), "could not write the event spool");
+        }
     }
 
     /// Rewrites the file with what is waiting (removed when nothing is), synced to disk.
@@ -182,38 +194,36 @@ impl Spool {
 pub async fn consume(db: Database, data_dir: PathBuf, mut events: mpsc::Receiver<SessionEvent>) {
     let mut spool = Spool::open(&data_dir);
     let mut backoff = RETRY_MIN;
+    let mut retry_at = tokio::time::Instant::now();
     loop {
-        let event = if spool.waiting.is_empty() {
-            match events.recv().await {
-                Some(e) => Some(e),
-                None => return,
-            }
-        } else {
-            tokio::select! {
-                e = events.recv() => match e { Some(e) => Some(e), None => return },
-                _ = tokio::time::sleep(backoff) => None,
-            }
-        };
-        if !spool.waiting.is_empty() {
-            if spool.replay(&db).await {
+        if spool.waiting.is_empty() {
+            let Some(event) = events.recv().await else { return };
+            let spooled = Spooled::of(event.clone());
+            if let Err(e) = handle(&db, event).await {
+                tracing::warn!(error = %e, "could not store a session event; spooled to retry");
+                if let Some(s) = spooled {
+                    spool.push(s);
+                }
                 backoff = RETRY_MIN;
-            } else {
-                backoff = (backoff * 2).min(RETRY_MAX);
-            }
-        }
-        let Some(event) = event else { continue };
-        if !spool.waiting.is_empty() {
-            // Behind what is waiting: order is kept.
-            if let Some(s) = Spooled::of(event) {
-                spool.push(s);
+                retry_at = tokio::time::Instant::now() + backoff;
             }
             continue;
         }
-        let spooled = Spooled::of(event.clone());
-        if let Err(e) = handle(&db, event).await {
-            tracing::warn!(error = %e, "could not store a session event; spooled to retry");
-            if let Some(s) = spooled {
-                spool.push(s);
+        // Something waits: new events queue behind it (order kept) without touching the database,
+        // so a database that hangs cannot slow the sessions that report to the sink; only the
+        // backoff timer tries the database again.
+        tokio::select! {
+            e = events.recv() => match e {
+                Some(event) => {
+                    if let Some(s) = Spooled::of(event) {
+                        spool.push(s);
+                    }
+                }
+                None => return,
+            },
+            _ = tokio::time::sleep_until(retry_at) => {
+                backoff = if spool.replay(&db).await { RETRY_MIN } else { (backoff * 2).min(RETRY_MAX) };
+                retry_at = tokio::time::Instant::now() + backoff;
             }
         }
     }

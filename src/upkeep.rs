@@ -12,6 +12,8 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// A send still `pending` without a WhatsApp id this long after it was claimed had its outcome
 /// lost (the longest a send may take is the handle's 120 s send timeout plus a 60 s look-up).
 const STALE_SEND_SECS: i64 = 300;
+/// How long past its TTL a tried row waits for its session's worker before upkeep fails it.
+const TRIED_GRACE_SECS: i64 = 600;
 
 /// Deletes media files older than `media.retention_days` and marks their messages; also removes
 /// stray files (uploads no message kept) older than that. Returns how many messages were marked.
@@ -99,9 +101,13 @@ pub async fn settle_interrupted(db: &Database) {
 
 /// Queued messages past their TTL: `EXPIRED` when no send was tried; `SEND_INTERRUPTED` when one
 /// was tried and the session never came back to confirm it (whether WhatsApp got it is unknown).
-async fn expire(db: &Database, settings: &Settings, rows: Vec<(i64, Option<String>)>) {
+async fn expire(db: &Database, settings: &Settings, rows: Vec<(i64, Option<String>, Option<chrono::NaiveDateTime>)>) {
     let ttl = settings.sending.queue_ttl_secs;
     let (tried, untried): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.1.is_some());
+    // A connected session's worker looks a tried row up on the page first (and fails it EXPIRED
+    // only if it is not there); upkeep steps in only when that has not happened for a while.
+    let grace = crate::db::now() - chrono::Duration::seconds(TRIED_GRACE_SECS);
+    let tried: Vec<_> = tried.into_iter().filter(|r| r.2.is_some_and(|e| e < grace)).collect();
     let outcomes = [
         (
             untried,

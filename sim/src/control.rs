@@ -226,6 +226,14 @@ impl SimControl {
     }
 
     /// Sends to a device's page, or keeps it for when the device comes back.
+    fn remember_received(st: &mut State, device_id: &str, message: &Value) {
+        if let Some(d) = st.devices.get_mut(device_id) {
+            d.received.push(message.clone());
+            let over = d.received.len().saturating_sub(RECENT_OWN_MESSAGES);
+            d.received.drain(..over);
+        }
+    }
+
     fn to_device(st: &mut State, device_id: &str, cmd: Value) {
         match Self::page_of(st, device_id) {
             Some(page) => {
@@ -275,13 +283,21 @@ impl SimControl {
             .get_mut(device_id)
             .map(|d| std::mem::take(&mut d.pending))
             .unwrap_or_default();
+        // What the new page finds in its store: what earlier pages received, not what waits.
+        let received = st
+            .devices
+            .get(device_id)
+            .map(|d| d.received.clone())
+            .unwrap_or_default();
         for cmd in pending {
+            if cmd["type"] == "incoming" {
+                Self::remember_received(&mut st, device_id, &cmd["message"]);
+            }
             Self::push(&mut st, &page_id, cmd);
         }
         match st.devices.get(device_id) {
             Some(d) => {
                 let info = d.info.clone();
-                let received = d.received.clone();
                 if let Some(p) = st.pages.get_mut(&page_id) {
                     p.state = "CONNECTED".into();
                 }
@@ -604,10 +620,9 @@ impl SimControl {
             "id": id, "remote": msg.from, "author": msg.author, "type": kind, "body": msg.body,
             "caption": msg.caption, "t": now_secs(), "notifyName": msg.notify_name, "media": media,
         });
-        if let Some(d) = st.devices.get_mut(&device_id) {
-            d.received.push(message.clone());
-            let over = d.received.len().saturating_sub(RECENT_OWN_MESSAGES);
-            d.received.drain(..over);
+        // Kept in the device's store once a page received it (a pending one is delivered as new).
+        if Self::page_of(&st, &device_id).is_some() {
+            Self::remember_received(&mut st, &device_id, &message);
         }
         Self::to_device(&mut st, &device_id, json!({ "type": "incoming", "message": message }));
         Ok(serialized)

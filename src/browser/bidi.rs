@@ -32,9 +32,13 @@ impl Doorbell {
 /// Connects to the session's BiDi WebSocket, subscribes and installs the preload script. Must run
 /// before the page is loaded (preload scripts apply to documents created after them).
 pub async fn connect(ws_url: &str) -> Result<Doorbell, String> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
-        .await
-        .map_err(|e| format!("BiDi WebSocket {ws_url}: {e}"))?;
+    let (mut ws, _) = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio_tungstenite::connect_async(ws_url),
+    )
+    .await
+    .map_err(|_| format!("BiDi WebSocket {ws_url}: no connection within 10 s"))?
+    .map_err(|e| format!("BiDi WebSocket {ws_url}: {e}"))?;
     let commands = [
         json!({ "id": 1, "method": "session.subscribe", "params": { "events": ["script.message"] } }),
         json!({ "id": 2, "method": "script.addPreloadScript", "params": {

@@ -337,8 +337,12 @@
     const [added, sent] = Array.isArray(result) ? result : [result, undefined];
     await added;
     if (sent && typeof sent.then === 'function') {
-      // The server ack normally comes fast; a slow one is reported later as an ack event.
-      await withTimeout(sent, 10000);
+      // The server ack normally comes fast; a slow one is reported later as an ack event. Once
+      // added, the message is in the page's store and WhatsApp Web keeps trying on its own: a
+      // rejection here is not a refusal (an error ack, below, is).
+      try {
+        await withTimeout(sent, 10000);
+      } catch (_) { /* settled by its acks */ }
     }
     let msg = null;
     try {
@@ -360,6 +364,17 @@
       }
     } catch (_) { /* optional */ }
     return Promise.resolve();
+  }
+
+  // Sends still running in this page, by key id: a resend of the same id (the gateway gave up
+  // waiting, the page did not) joins the first instead of sending again.
+  const inflight = new Map();
+  function once(keyId, start) {
+    if (!keyId) return start();
+    if (inflight.has(keyId)) return inflight.get(keyId);
+    const p = start().finally(() => inflight.delete(keyId));
+    inflight.set(keyId, p);
+    return p;
   }
 
   async function sendText(chatId, body, keyId) {
@@ -463,7 +478,7 @@
       const res = await member(req('WAWebQueryExistsJob'), 'WAWebQueryExistsJob', 'queryWidExists')(wid);
       return res && res.wid ? widStr(res.wid) : null;
     },
-    sendText: (chatId, body, keyId) => sendText(chatId, body, keyId),
+    sendText: (chatId, body, keyId) => once(keyId, () => sendText(chatId, body, keyId)),
     // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
     // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
     recentIncoming: (sinceT, limit) => {
@@ -477,18 +492,28 @@
     },
     // The current ack of each of these messages (serialised ids) that the page has: [[id, ack], …].
     // After a restart or a reconnect, acks that came while nobody listened are read back here.
-    acksOf: (ids) => {
+    acksOf: async (ids) => {
       const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
       const out = [];
+      const missing = [];
       for (const id of ids) {
         const m = typeof Msg.get === 'function' ? Msg.get(id) : null;
         if (m && typeof m.ack === 'number') out.push([id, m.ack]);
+        else missing.push(id);
+      }
+      // Messages not loaded in memory are looked up in the page's store.
+      if (missing.length && typeof Msg.getMessagesById === 'function') {
+        const res = await Msg.getMessagesById(missing);
+        for (const m of (res && res.messages) || []) {
+          if (m && m.id && typeof m.ack === 'number') out.push([widStr(m.id), m.ack]);
+        }
       }
       return out;
     },
     // A message this device sent, by the key id chosen before sending: `{id, t, ack}` or null.
     // How a send interrupted by a crash or a timeout is settled by evidence, not by guessing.
     findSent: async (chatId, keyId) => {
+      if (inflight.has(keyId)) throw new BridgeError('WA_SEND_IN_FLIGHT', 'this page is still sending ' + keyId);
       const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
       const ids = ['true_' + chatId + '_' + keyId];
       try {
@@ -543,7 +568,7 @@
       parts.push(data);
       return parts.length;
     },
-    sendMedia: (o) => sendMedia(o),
+    sendMedia: (o) => once(o.keyId, () => sendMedia(o)),
     logout: () => {
       const s = socket();
       return Promise.resolve(member(s, 'Socket', 'logout').call(s)).then(() => true);

@@ -83,7 +83,8 @@ fn message_event(kind: EventKind, row: &MessageRow, ident: Option<(String, Optio
 }
 
 impl Database {
-    /// Stores an incoming message and its `message` event; `None` if this WhatsApp id is known.
+    /// Stores an incoming message and its `message` event; `None` if its session has this WhatsApp
+    /// id already.
     pub async fn insert_incoming(&self, mut new: NewMessage) -> DbResult<Option<MessageRow>> {
         let changed = new.make_storable();
         if !changed.is_empty() {
@@ -97,7 +98,10 @@ impl Database {
                 dispatch!(&mut conn, |c| c
                     .transaction::<_, DbError, _>(async |c| {
                         super::OutboxOrder::take_writer(c).await?;
+                        // Per session: two linked accounts in one group both receive its messages,
+                        // with the same WhatsApp id.
                         let known = m::table
+                            .filter(m::session_id.eq(new.session_id))
                             .filter(m::wa_message_id.eq(&new.wa_message_id))
                             .select(m::id)
                             .first::<i64>(c)

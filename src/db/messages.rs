@@ -49,10 +49,11 @@ impl Database {
         .await
     }
 
-    /// Which of these WhatsApp ids are stored already.
-    pub async fn known_wa_ids(&self, ids: Vec<String>) -> DbResult<std::collections::HashSet<String>> {
+    /// Which of these WhatsApp ids the session has stored already.
+    pub async fn known_wa_ids(&self, session_id: i64, ids: Vec<String>) -> DbResult<std::collections::HashSet<String>> {
         self.run(move |mut conn| async move {
             let found: Vec<Option<String>> = dispatch!(&mut conn, |c| m::table
+                .filter(m::session_id.eq(session_id))
                 .filter(m::wa_message_id.eq_any(&ids))
                 .select(m::wa_message_id)
                 .load(c)

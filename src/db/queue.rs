@@ -178,13 +178,17 @@ impl Database {
         .await
     }
 
-    /// Queued messages past their `expires_at`: (row id, key id — set when a send was tried).
-    pub async fn expired_queued(&self, at: NaiveDateTime) -> DbResult<Vec<(i64, Option<String>)>> {
+    /// Queued messages past their `expires_at`: (row id, key id — set when a send was tried,
+    /// `expires_at`).
+    pub async fn expired_queued(
+        &self,
+        at: NaiveDateTime,
+    ) -> DbResult<Vec<(i64, Option<String>, Option<NaiveDateTime>)>> {
         self.run(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| m::table
                 .filter(m::status.eq(MessageStatus::Queued.as_str()))
                 .filter(m::expires_at.lt(at))
-                .select((m::id, m::wa_key_id))
+                .select((m::id, m::wa_key_id, m::expires_at))
                 .limit(500)
                 .load(c)
                 .await)?)

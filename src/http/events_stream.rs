@@ -107,10 +107,9 @@ impl Stream {
             }
             tokio::select! {
                 got = self.rx.recv() => match got {
-                    Ok(e) if e.id > self.last_id && self.filter.wants(&e) => {
-                        self.last_id = e.id;
-                        return Some(Ok(frame(&e)));
-                    }
+                    // A wake-up: the events are read from the outbox in id order (commit order), so
+                    // one published late by its task is not skipped past.
+                    Ok(e) if e.id > self.last_id && self.filter.wants(&e) => self.replay = true,
                     Ok(_) => {}
                     // Fell behind the in-memory channel: catch up from the outbox.
                     Err(broadcast::error::RecvError::Lagged(_)) => self.replay = true,

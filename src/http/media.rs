@@ -80,6 +80,14 @@ async fn write_new(path: &PathBuf) -> Result<tokio::fs::File, ApiError> {
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
+/// A multipart body that could not be read: 408 when it stalled (see `timeouts`), else 400.
+fn multipart_error(e: actix_multipart::MultipartError) -> ApiError {
+    match e {
+        actix_multipart::MultipartError::Payload(p) => super::timeouts::body_error(p),
+        other => ApiError::BadRequest(format!("Malformed multipart body: {other}")),
+    }
+}
+
 /// The client's name of an uploaded file: `filename*` (RFC 8187, UTF-8) when given, as RFC 6266
 /// prefers it, else `filename`.
 fn upload_name(cd: &actix_web::http::header::ContentDisposition) -> String {
@@ -112,14 +120,20 @@ async fn read_multipart(
     let limit = state.settings.media.max_upload_bytes;
     let mut form = Form::default();
     while let Some(field) = mp.next().await {
-        let mut field = field.map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {e}")))?;
+        let mut field = field.map_err(multipart_error)?;
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
+            if form.file.is_some() {
+                return Err(ApiError::validation(
+                    "file",
+                    "file is given twice: send one file per message",
+                ));
+            }
             let original = field.content_disposition().map(upload_name).unwrap_or_default();
             let (path, relative) = upload_path(&state.settings.media.dir, user_id, &original);
             let mut file = StoredFile::create(path.clone(), upload).await?;
             while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Upload interrupted: {e}")))?;
+                let chunk = chunk.map_err(multipart_error)?;
                 file.write(&chunk, limit).await?;
             }
             let (size, sha256) = file.finish().await?;
@@ -132,7 +146,7 @@ async fn read_multipart(
         }
         let mut value = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {e}")))?;
+            let chunk = chunk.map_err(multipart_error)?;
             if value.len() + chunk.len() > MAX_FIELD_BYTES {
                 return Err(ApiError::validation(
                     &name,

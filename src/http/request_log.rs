@@ -2,7 +2,8 @@
 //! The id is taken from `X-Request-Id` when the caller sent a sane one, and echoed back.
 //!
 //! Bounded, so a flood cannot fill the disk: paths are cut at [`MAX_LOGGED_PATH`] bytes, and
-//! requests nobody should be making (no valid key: 401; no such route: 404/405) are logged at most
+//! requests nobody should be making (no valid key: 401; no such route: 404/405; over a limit: 429)
+//! are logged at most
 //! [`NOISE_LINES_PER_SEC`] a second, with one line counting what was left out.
 
 use std::sync::Mutex;
@@ -87,7 +88,7 @@ pub async fn log_requests(
     }
     if status >= 500 {
         tracing::error!(request_id = %id, %method, %path, status, latency_ms, "request");
-    } else if matches!(status, 401 | 404 | 405) {
+    } else if matches!(status, 401 | 404 | 405 | 429) {
         let (allowed, left_out) = noise_allowed();
         if left_out > 0 {
             tracing::info!(

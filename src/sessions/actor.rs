@@ -263,9 +263,10 @@ impl Actor {
     /// by a slow safety poll); without one, it is polled, faster after activity.
     async fn drive(&mut self, mut bell: Option<Doorbell>) -> Outcome {
         let mut tick = MIN_TICK;
-        let max_tick = match bell {
+        let polling_max = Duration::from_millis(self.settings.sessions.poll_max_ms).max(MIN_TICK);
+        let mut max_tick = match bell {
             Some(_) => SAFETY_POLL,
-            None => Duration::from_millis(self.settings.sessions.poll_max_ms).max(MIN_TICK),
+            None => polling_max,
         };
         let mut next = Instant::now();
         let mut failures = 0u32;
@@ -276,6 +277,7 @@ impl Actor {
                         tracing::warn!(session = self.key.id, "BiDi push lost; polling the page instead");
                         bell = None;
                         tick = MIN_TICK;
+                        max_tick = polling_max;
                     }
                     next = Instant::now();
                 }
@@ -517,19 +519,23 @@ impl Actor {
             i.pairing_code = None;
             i.loading = Some(100);
         });
-        self.connected_at = Some(crate::db::now());
+        let previously = self.connected_at.replace(crate::db::now());
         self.publish(SessionState::Connected, None).await;
-        self.reconcile_incoming().await;
+        self.reconcile_incoming(previously).await;
     }
 
     /// Messages that reached the page while nobody listened (before the bridge was installed in a
     /// new document, or while the browser was down and the phone's server redelivered them) are
     /// read back from the page's store and stored if they are new. The window starts at the
-    /// newest stored incoming message: a session with none has no history imported.
-    async fn reconcile_incoming(&mut self) {
+    /// newest stored incoming message, else at the session's previous connection; a session that
+    /// was never connected before has no history imported.
+    async fn reconcile_incoming(&mut self, previously_connected: Option<chrono::NaiveDateTime>) {
         let since = match self.db.last_incoming_at(self.key.id).await {
             Ok(Some(t)) => t.and_utc().timestamp() - RECONCILE_SLACK_SECS,
-            Ok(None) => return,
+            Ok(None) => match previously_connected {
+                Some(t) => t.and_utc().timestamp() - RECONCILE_SLACK_SECS,
+                None => return,
+            },
             Err(e) => {
                 return tracing::warn!(session = self.key.id, error = %e, "could not read the last incoming message");
             }
@@ -543,7 +549,7 @@ impl Actor {
             Err(e) => return tracing::warn!(session = self.key.id, error = %e, "could not read recent messages back"),
         };
         let ids = found.iter().map(|m| m.id.clone()).collect();
-        let known = match self.db.known_wa_ids(ids).await {
+        let known = match self.db.known_wa_ids(self.key.id, ids).await {
             Ok(known) => known,
             Err(e) => return tracing::warn!(session = self.key.id, error = %e, "could not check recent messages"),
         };

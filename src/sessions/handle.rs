@@ -53,13 +53,15 @@ impl SessionError {
     /// by evidence (its key id looked up on the page), never failed on a guess. Every other error
     /// is an answer from the page or a refusal before anything was sent.
     pub fn is_in_doubt(&self) -> bool {
-        matches!(
-            self,
+        match self {
             SessionError::NotConnected
-                | SessionError::NotRunning
-                | SessionError::BrowserUnavailable(_)
-                | SessionError::Timeout(_)
-        )
+            | SessionError::NotRunning
+            | SessionError::BrowserUnavailable(_)
+            | SessionError::Timeout(_) => true,
+            // The page is still sending an earlier try of the same key id.
+            SessionError::Wa { code, .. } => code == "WA_SEND_IN_FLIGHT",
+            _ => false,
+        }
     }
 }
 

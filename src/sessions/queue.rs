@@ -164,9 +164,15 @@ impl QueueWorker {
         // and a resend carries the same id (WhatsApp treats it as the same message).
         let tried_before = row.wa_key_id.is_some();
         let key_id = row.wa_key_id.clone().unwrap_or_else(new_key_id);
-        if row.expires_at.is_some_and(|e| e < crate::db::now()) || !self.db.claim_queued(row.id, key_id.clone()).await?
-        {
-            // Expired (upkeep fails it) or taken meanwhile: look again.
+        let expired = row.expires_at.is_some_and(|e| e < crate::db::now());
+        if expired && !tried_before {
+            // Upkeep fails it with EXPIRED; meanwhile the next rows.
+            return Ok(Some(Duration::from_millis(200)));
+        }
+        // An expired row that was tried is claimed all the same: the page is asked whether the
+        // earlier try went out before it is failed.
+        if !self.db.claim_queued(row.id, key_id.clone()).await? {
+            // Taken meanwhile (upkeep, another worker): look again.
             return Ok(None);
         }
         let started = Instant::now();
@@ -198,6 +204,32 @@ impl QueueWorker {
         Ok(None)
     }
 
+    /// An earlier try of this row on the page, by its key id: its id, time and ack when it went
+    /// out (an error ack fails the row).
+    async fn find_earlier_try(
+        &self,
+        row: &MessageRow,
+        chat: &ChatId,
+        key_id: &str,
+    ) -> Result<Option<SentMessage>, SessionError> {
+        let Some(found) = self.handle.find_sent(chat.clone(), key_id.to_string()).await? else {
+            return Ok(None);
+        };
+        tracing::info!(
+            session = self.handle.key.id,
+            id = row.id,
+            ack = found.ack,
+            "an interrupted send had reached WhatsApp"
+        );
+        if found.ack < 0 {
+            return Err(SessionError::Wa {
+                code: "WA_SEND_FAILED".into(),
+                message: "WhatsApp refused the message".into(),
+            });
+        }
+        Ok(Some(found))
+    }
+
     /// Looks for an earlier try on the page first, then sends with `key_id`.
     async fn attempt(
         &self,
@@ -207,22 +239,22 @@ impl QueueWorker {
         confirmed: &mut HashMap<String, (String, Instant)>,
     ) -> Result<SentMessage, SessionError> {
         let chat = ChatId::parse(&row.chat_id).map_err(|e| SessionError::Invalid(e.0))?;
-        let chat = self.confirmed_chat(chat, confirmed).await?;
-        if tried_before && let Some(found) = self.handle.find_sent(chat.clone(), key_id.to_string()).await? {
-            tracing::info!(
-                session = self.handle.key.id,
-                id = row.id,
-                ack = found.ack,
-                "an interrupted send had reached WhatsApp"
-            );
-            if found.ack < 0 {
-                return Err(SessionError::Wa {
-                    code: "WA_SEND_FAILED".into(),
-                    message: "WhatsApp refused the message".into(),
-                });
-            }
+        // An earlier try is looked for before anything else can fail the row (the page resolves
+        // the chat itself): a message that went out is never failed on a guess.
+        if tried_before && let Some(found) = self.find_earlier_try(row, &chat, key_id).await? {
             return Ok(found);
         }
+        if row.expires_at.is_some_and(|e| e < crate::db::now()) {
+            // Expired while in doubt and not on the page: it never went out.
+            return Err(SessionError::Wa {
+                code: "EXPIRED".into(),
+                message: format!(
+                    "not sent within sending.queue_ttl_secs ({} s)",
+                    self.settings.queue_ttl_secs
+                ),
+            });
+        }
+        let chat = self.confirmed_chat(chat, confirmed).await?;
         let key_id = Some(key_id.to_string());
         match row.media_path.as_deref() {
             None => {
