@@ -47,22 +47,35 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
 /// A daily log file that stops growing at `max_bytes` a day (UTC days, as the files rotate):
 /// the first line past it is replaced by one notice, the rest of the day's lines are dropped.
-/// Lines are cut at [`MAX_LINE_BYTES`].
+/// Lines are cut at [`MAX_LINE_BYTES`]. The day's count starts from the size of today's file,
+/// so restarts do not reset the cap.
 #[derive(Clone)]
 struct Capped {
     inner: NonBlocking,
     max_bytes: u64,
+    /// `<dir>/<prefix>.<YYYY-MM-DD>.log`, the name tracing-appender gives a daily file.
+    file: Option<(std::path::PathBuf, &'static str)>,
     /// (UTC day number, bytes written that day, whether the notice was written).
     day: Arc<Mutex<(u64, u64, bool)>>,
 }
 
 impl Capped {
-    fn new(inner: NonBlocking, max_bytes: u64) -> Self {
+    fn new(inner: NonBlocking, max_bytes: u64, file: Option<(std::path::PathBuf, &'static str)>) -> Self {
         Capped {
             inner,
             max_bytes,
+            file,
             day: Arc::new(Mutex::new((0, 0, false))),
         }
+    }
+
+    /// What today's file already holds (bytes).
+    fn size_today(&self) -> u64 {
+        let Some((dir, prefix)) = &self.file else { return 0 };
+        let date = chrono::Utc::now().format("%Y-%m-%d");
+        std::fs::metadata(dir.join(format!("{prefix}.{date}.log")))
+            .map(|m| m.len())
+            .unwrap_or(0)
     }
 }
 
@@ -76,7 +89,7 @@ impl std::io::Write for Capped {
         {
             let mut day = self.day.lock().unwrap_or_else(|e| e.into_inner());
             if day.0 != today {
-                *day = (today, 0, false);
+                *day = (today, self.size_today(), false);
             }
             if day.1 + line.len() as u64 > self.max_bytes {
                 if !day.2 {
@@ -113,8 +126,8 @@ pub fn init(settings: &LogSettings) -> std::io::Result<TelemetryGuard> {
     let (combined, g1) = tracing_appender::non_blocking(rolling(settings, "combined")?);
     let (errors, g2) = tracing_appender::non_blocking(rolling(settings, "error")?);
     let (combined, errors) = (
-        Capped::new(combined, settings.max_bytes),
-        Capped::new(errors, settings.max_bytes),
+        Capped::new(combined, settings.max_bytes, Some((settings.dir.clone(), "combined"))),
+        Capped::new(errors, settings.max_bytes, Some((settings.dir.clone(), "error"))),
     );
     let combined = move || combined.clone();
     let errors = move || errors.clone();
@@ -156,7 +169,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let appender = tracing_appender::rolling::never(dir.path(), "t.log");
         let (writer, guard) = tracing_appender::non_blocking(appender);
-        let mut capped = Capped::new(writer, 1000);
+        let mut capped = Capped::new(writer, 1000, None);
         for _ in 0..100 {
             capped.write_all(&[b'x'; 99]).unwrap();
             capped.write_all(b"\n").unwrap();
@@ -168,5 +181,24 @@ mod tests {
         assert!(text.len() < 1200, "{}", text.len());
         assert_eq!(text.matches("log.max_bytes reached").count(), 1);
         assert!(cut_line(&vec![b'z'; MAX_LINE_BYTES + 10]).len() < MAX_LINE_BYTES + 64);
+    }
+
+    #[test]
+    fn the_cap_counts_what_today_s_file_already_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let date = chrono::Utc::now().format("%Y-%m-%d");
+        std::fs::write(dir.path().join(format!("combined.{date}.log")), vec![b'x'; 900]).unwrap();
+        let appender = tracing_appender::rolling::never(dir.path(), "out.log");
+        let (writer, guard) = tracing_appender::non_blocking(appender);
+        let mut capped = Capped::new(writer, 1000, Some((dir.path().to_path_buf(), "combined")));
+        for _ in 0..5 {
+            capped.write_all(&[b'z'; 49]).unwrap();
+            capped.write_all(b"\n").unwrap();
+        }
+        drop(capped);
+        drop(guard);
+        let text = std::fs::read_to_string(dir.path().join("out.log")).unwrap();
+        assert_eq!(text.matches('z').count(), 49 * 2, "900 + 2 × 50 bytes fit under 1000");
+        assert!(text.contains("log.max_bytes reached"));
     }
 }
