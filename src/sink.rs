@@ -164,7 +164,7 @@ impl Spool {
     async fn replay(&mut self, db: &Database) -> bool {
         let before = self.waiting.len();
         while let Some((e, tries)) = self.waiting.front_mut() {
-            match handle(db, e.clone().into_event()).await {
+            match handle(db, &e.clone().into_event()).await {
                 Ok(()) => {
                     self.waiting.pop_front();
                 }
@@ -198,10 +198,9 @@ pub async fn consume(db: Database, data_dir: PathBuf, mut events: mpsc::Receiver
     loop {
         if spool.waiting.is_empty() {
             let Some(event) = events.recv().await else { return };
-            let spooled = Spooled::of(event.clone());
-            if let Err(e) = handle(&db, event).await {
+            if let Err(e) = handle(&db, &event).await {
                 tracing::warn!(error = %e, "could not store a session event; spooled to retry");
-                if let Some(s) = spooled {
+                if let Some(s) = Spooled::of(event) {
                     spool.push(s);
                 }
                 backoff = RETRY_MIN;
@@ -229,17 +228,17 @@ pub async fn consume(db: Database, data_dir: PathBuf, mut events: mpsc::Receiver
     }
 }
 
-async fn handle(db: &Database, event: SessionEvent) -> Result<(), DbError> {
+async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
     match event {
-        SessionEvent::Incoming { session, message } => store_incoming(db, &session, message).await,
+        SessionEvent::Incoming { session, message } => store_incoming(db, session, message).await,
         SessionEvent::Ack { id, ack, .. } => {
-            let status = MessageStatus::from_ack(ack);
-            let changed = db.advance_message_status(&id, status).await?;
+            let (ack, status) = (*ack, MessageStatus::from_ack(*ack));
+            let changed = db.advance_message_status(id, status).await?;
             record_ack_latency(&changed, ack);
-            if changed.is_empty() && db.message_by_wa_id(&id).await?.is_none() {
+            if changed.is_empty() && db.message_by_wa_id(id).await?.is_none() {
                 // The ack overtook the send's own bookkeeping (the row gets its WhatsApp id when
                 // the send returns): try again shortly rather than lose it.
-                let db = db.clone();
+                let (db, id) = (db.clone(), id.clone());
                 tokio::spawn(async move {
                     for delay in [1, 3, 10] {
                         tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
@@ -274,7 +273,7 @@ fn record_ack_latency(rows: &[crate::db::MessageRow], ack: i32) {
     }
 }
 
-async fn store_incoming(db: &Database, session: &SessionKey, m: WaMessage) -> Result<(), DbError> {
+async fn store_incoming(db: &Database, session: &SessionKey, m: &WaMessage) -> Result<(), DbError> {
     let now = crate::db::now();
     let chat = m.remote.clone().or(m.from.clone()).unwrap_or_default();
     let sent_at =

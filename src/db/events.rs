@@ -97,7 +97,7 @@ impl Database {
             .run(move |mut conn| async move {
                 dispatch!(&mut conn, |c| c
                     .transaction::<_, DbError, _>(async |c| {
-                        super::OutboxOrder::take_writer(c).await?;
+                        super::BackendLocks::take_writer(c).await?;
                         // Per session: two linked accounts in one group both receive its messages,
                         // with the same WhatsApp id.
                         let known = m::table
@@ -274,7 +274,23 @@ impl Database {
             from: from.iter().map(|s| s.as_str()).collect(),
             code: code.into(),
             message,
-            count_ack_timeout: code == "ACK_TIMEOUT",
+            count_ack_timeout: false,
+        })
+        .await
+    }
+
+    /// Fails these messages with `ACK_TIMEOUT` if they are still `pending` (an ack that came in
+    /// between wins), each counted against its session in the same transaction. Returns the rows.
+    pub async fn fail_unacked(&self, ids: Vec<i64>, deadline_secs: u64) -> DbResult<Vec<MessageRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.change_messages(MessageChange::Failed {
+            ids,
+            from: vec![MessageStatus::Pending.as_str()],
+            code: "ACK_TIMEOUT".into(),
+            message: format!("WhatsApp's server did not acknowledge the message within {deadline_secs} s"),
+            count_ack_timeout: true,
         })
         .await
     }
@@ -292,31 +308,20 @@ impl Database {
     /// Outgoing messages that WhatsApp took (they have an id) but never acked by `cutoff` become
     /// `failed` with `ACK_TIMEOUT`, and count against their session. Returns how many.
     pub async fn expire_unacked(&self, cutoff: NaiveDateTime, deadline_secs: u64) -> DbResult<usize> {
-        let stale: Vec<(i64, Option<i64>)> = self
+        let stale: Vec<i64> = self
             .run(move |mut conn| async move {
                 Ok(dispatch!(&mut conn, |c| m::table
                     .filter(m::direction.eq("out"))
                     .filter(m::status.eq(MessageStatus::Pending.as_str()))
                     .filter(m::wa_message_id.is_not_null())
                     .filter(m::sent_at.lt(cutoff))
-                    .select((m::id, m::session_id))
+                    .select(m::id)
                     .limit(500)
                     .load(c)
                     .await)?)
             })
             .await?;
-        if stale.is_empty() {
-            return Ok(0);
-        }
-        // Still `pending` when the update runs: an ack that came in between wins.
-        let rows = self
-            .fail_messages(
-                stale.iter().map(|s| s.0).collect(),
-                &[MessageStatus::Pending],
-                "ACK_TIMEOUT",
-                format!("WhatsApp's server did not acknowledge the message within {deadline_secs} s"),
-            )
-            .await?;
+        let rows = self.fail_unacked(stale, deadline_secs).await?;
         Ok(rows.len())
     }
 

@@ -101,7 +101,7 @@ pub(crate) use dispatch;
 macro_rules! insert_event {
     ($c:expr, $new:expr, $session:expr) => {{
         let new: $crate::events::NewEvent = $new;
-        $crate::db::OutboxOrder::lock_outbox($c).await?;
+        $crate::db::BackendLocks::lock_outbox($c).await?;
         let id: i64 = diesel::insert_into($crate::db::schema::events::table)
             .values(&new)
             .returning($crate::db::schema::events::id)
@@ -118,17 +118,18 @@ macro_rules! insert_event {
 }
 pub(crate) use insert_event;
 
-/// Waits at most 10 s for a connection, so a dead database gives errors instead of hung requests.
 /// The advisory lock that orders outbox inserts on PostgreSQL ("wagate" in ASCII).
 const OUTBOX_LOCK: i64 = 0x7761_6761_7465;
 
-/// Event ids in commit order. Readers (the SSE stream resuming after an id, the per-session
+/// The locks a transaction takes where the backends differ.
+///
+/// `lock_outbox` — event ids in commit order. Readers (the SSE stream resuming after an id, the per-session
 /// dispatcher) take events in id order, so an id must never become visible after a higher one.
 /// PostgreSQL hands out sequence values at insert time, not at commit, so two transactions can
 /// commit in the other order; a transaction-scoped advisory lock taken just before the insert and
 /// held until commit makes id order and commit order the same (an event is the last write of its
 /// transaction, so the lock is held briefly). SQLite has one writer at a time: nothing to do.
-pub(crate) trait OutboxOrder {
+pub(crate) trait BackendLocks {
     fn lock_outbox(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
 
     /// For a transaction that reads before it writes. SQLite cannot make a reader wait for the
@@ -138,7 +139,7 @@ pub(crate) trait OutboxOrder {
     fn take_writer(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
 }
 
-impl OutboxOrder for SqliteConn {
+impl BackendLocks for SqliteConn {
     fn lock_outbox(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send {
         std::future::ready(Ok(()))
     }
@@ -154,7 +155,7 @@ impl OutboxOrder for SqliteConn {
     }
 }
 
-impl OutboxOrder for AsyncPgConnection {
+impl BackendLocks for AsyncPgConnection {
     fn lock_outbox(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send {
         use diesel_async::RunQueryDsl;
         async move {
@@ -170,6 +171,7 @@ impl OutboxOrder for AsyncPgConnection {
     }
 }
 
+/// Waits at most 10 s for a connection, so a dead database gives errors instead of hung requests.
 macro_rules! build_pool {
     ($mgr:expr, $size:expr) => {
         Pool::builder($mgr)

@@ -347,11 +347,13 @@ pub async fn replay(
 ) -> Result<Option<HttpResponse>, ApiError> {
     let Some(idem) = idem else { return Ok(None) };
     let ttl = chrono::Duration::seconds(state.settings.sending.idempotency_ttl_secs as i64);
-    state
-        .db
-        .forget_idempotency_key(p.user_id, &idem.key, crate::db::now() - ttl)
-        .await?;
+    let cutoff = crate::db::now() - ttl;
     match state.db.message_by_idempotency_key(p.user_id, &idem.key).await? {
+        // Its time to live is over: the key is freed (a write only then, not on every request).
+        Some(row) if row.created_at < cutoff => {
+            state.db.forget_idempotency_key(p.user_id, &idem.key, cutoff).await?;
+            Ok(None)
+        }
         // Rows from before fingerprints were stored match any request.
         Some(row)
             if row

@@ -18,71 +18,53 @@ pub(crate) mod sessions;
 pub(crate) mod timeouts;
 pub(crate) mod webhook;
 
-use actix_web::error::{InternalError, JsonPayloadError, PathError, PayloadError};
+use actix_web::error::{InternalError, PathError};
 use actix_web::{HttpRequest, web};
 
 use error::ApiError;
 
 /// Registers every route, the JSON/payload limits and the envelope for framework errors.
 pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(max_json_bytes)
-            .error_handler(|e, _req| json_error(e).into()),
-    )
-    .app_data(web::PayloadConfig::default().limit(max_json_bytes))
-    .app_data(web::PathConfig::default().error_handler(path_error))
-    .app_data(
-        web::QueryConfig::default()
-            .error_handler(|e, _req| ApiError::BadRequest(format!("Invalid query string: {e}")).into()),
-    )
-    .service(health::health)
-    .service(health::metrics)
-    .service(me::me)
-    .service(api_keys::list)
-    .service(api_keys::create)
-    .service(api_keys::revoke)
-    .service(sessions::init)
-    .service(sessions::status)
-    .service(sessions::qr_code)
-    .service(sessions::logout)
-    .service(sessions::restart)
-    .service(sessions::remove)
-    .service(sessions::list)
-    .service(sessions::events)
-    .service(messages::send_text)
-    .service(media::send_media)
-    .service(messages::list)
-    .service(messages::get_one)
-    .service(messages::check)
-    .service(messages::media_file)
-    .service(webhook::get_webhook)
-    .service(webhook::put_webhook)
-    .service(webhook::delete_webhook)
-    .service(webhook::test_webhook)
-    .service(webhook::deliveries)
-    .service(webhook::replay)
-    .service(events_stream::stream)
-    .configure(crate::admin::configure)
-    .service(
-        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-            .url("/api/openapi.json", <openapi::ApiDoc as utoipa::OpenApi>::openapi()),
-    )
-    .default_service(web::to(envelope::no_route));
-}
-
-fn json_error(e: JsonPayloadError) -> ApiError {
-    match e {
-        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            ApiError::PayloadTooLarge(format!("Request body is larger than {limit} bytes"))
-        }
-        JsonPayloadError::Payload(PayloadError::Overflow) => {
-            ApiError::PayloadTooLarge("Request body is too large".into())
-        }
-        JsonPayloadError::ContentType => ApiError::BadRequest("Content-Type must be application/json".into()),
-        JsonPayloadError::Deserialize(err) => ApiError::BadRequest(format!("Malformed JSON: {err}")),
-        other => ApiError::BadRequest(format!("Malformed JSON: {other}")),
-    }
+    // JSON bodies are read by `body::Json` (its limit is `server.max_json_bytes` too).
+    cfg.app_data(web::PayloadConfig::default().limit(max_json_bytes))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _req| ApiError::BadRequest(format!("Invalid query string: {e}")).into()),
+        )
+        .service(health::health)
+        .service(health::metrics)
+        .service(me::me)
+        .service(api_keys::list)
+        .service(api_keys::create)
+        .service(api_keys::revoke)
+        .service(sessions::init)
+        .service(sessions::status)
+        .service(sessions::qr_code)
+        .service(sessions::logout)
+        .service(sessions::restart)
+        .service(sessions::remove)
+        .service(sessions::list)
+        .service(sessions::events)
+        .service(messages::send_text)
+        .service(media::send_media)
+        .service(messages::list)
+        .service(messages::get_one)
+        .service(messages::check)
+        .service(messages::media_file)
+        .service(webhook::get_webhook)
+        .service(webhook::put_webhook)
+        .service(webhook::delete_webhook)
+        .service(webhook::test_webhook)
+        .service(webhook::deliveries)
+        .service(webhook::replay)
+        .service(events_stream::stream)
+        .configure(crate::admin::configure)
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                .url("/api/openapi.json", <openapi::ApiDoc as utoipa::OpenApi>::openapi()),
+        )
+        .default_service(web::to(envelope::no_route));
 }
 
 /// A path segment that does not parse. `/api/v1/messages/send-text/` also fits

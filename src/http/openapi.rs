@@ -94,48 +94,53 @@ fn add_missing(op: &mut Operation, status: &str, description: &str, header: Opti
         .or_insert_with(|| error_response(description, header));
 }
 
+/// Every operation of every path (the methods the API uses).
+fn each_operation(openapi: &mut utoipa::openapi::OpenApi, mut f: impl FnMut(&mut Operation)) {
+    for item in openapi.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        ops.into_iter().flatten().for_each(&mut f);
+    }
+}
+
 impl Modify for StandardErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let ops = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for op in ops.into_iter().flatten() {
+        each_operation(openapi, |op| {
+            add_missing(
+                op,
+                "400",
+                "BAD_REQUEST (a malformed parameter), VALIDATION_ERROR (a NUL character in the path or query)",
+                None,
+            );
+            if op.request_body.is_some() {
                 add_missing(
                     op,
-                    "400",
-                    "BAD_REQUEST (a malformed parameter), VALIDATION_ERROR (a NUL character in the path or query)",
+                    "413",
+                    "PAYLOAD_TOO_LARGE: the body is over `server.max_json_bytes`",
                     None,
                 );
-                if op.request_body.is_some() {
-                    add_missing(
-                        op,
-                        "413",
-                        "PAYLOAD_TOO_LARGE: the body is over `server.max_json_bytes`",
-                        None,
-                    );
-                }
-                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
-                    add_missing(
-                        op,
-                        "401",
-                        "INVALID_API_KEY: missing, malformed, unknown or revoked",
-                        Some(("WWW-Authenticate", "`ApiKey`")),
-                    );
-                    add_missing(
-                        op,
-                        "429",
-                        "RATE_LIMITED: over the key's rate limit, or too many refused keys from this address",
-                        Some(("Retry-After", "Seconds to wait")),
-                    );
-                    add_missing(op, "503", "SERVICE_UNAVAILABLE: the database does not answer", None);
-                }
             }
-        }
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add_missing(
+                    op,
+                    "401",
+                    "INVALID_API_KEY: missing, malformed, unknown or revoked",
+                    Some(("WWW-Authenticate", "`ApiKey`")),
+                );
+                add_missing(
+                    op,
+                    "429",
+                    "RATE_LIMITED: over the key's rate limit, or too many refused keys from this address",
+                    Some(("Retry-After", "Seconds to wait")),
+                );
+                add_missing(op, "503", "SERVICE_UNAVAILABLE: the database does not answer", None);
+            }
+        });
     }
 }
 
@@ -146,39 +151,30 @@ struct OptionalBodies;
 impl Modify for OptionalBodies {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::schema::{Schema, SchemaType, Type};
-        for item in openapi.paths.paths.values_mut() {
-            let ops = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for op in ops.into_iter().flatten() {
-                let Some(RefOr::T(body)) = op.request_body.as_mut() else {
+        each_operation(openapi, |op| {
+            let Some(RefOr::T(body)) = op.request_body.as_mut() else {
+                return;
+            };
+            if body.required.is_some() {
+                return;
+            }
+            for content in body.content.values_mut() {
+                let RefOr::T(content) = content else { continue };
+                let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
                     continue;
                 };
-                if body.required.is_some() {
-                    continue;
-                }
-                for content in body.content.values_mut() {
-                    let RefOr::T(content) = content else { continue };
-                    let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
-                        continue;
-                    };
-                    let not_null: Vec<_> = one_of
-                        .items
-                        .iter()
-                        .filter(|s| {
-                            !matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))
-                        })
-                        .cloned()
-                        .collect();
-                    if let [only] = not_null.as_slice() {
-                        content.schema = Some(only.clone());
-                    }
+                let not_null: Vec<_> = one_of
+                    .items
+                    .iter()
+                    .filter(
+                        |s| !matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null)),
+                    )
+                    .cloned()
+                    .collect();
+                if let [only] = not_null.as_slice() {
+                    content.schema = Some(only.clone());
                 }
             }
-        }
+        });
     }
 }

@@ -21,6 +21,29 @@ async fn linked(backend: Backend, sim: &Simulator, phone: &str, ttl_secs: u64) -
     app
 }
 
+/// The bodies of the stored incoming messages (up to 100, newest first); None unless the API
+/// answers 200.
+async fn incoming_bodies(app: &TestApp) -> Option<Vec<String>> {
+    let r = app
+        .http
+        .get(app.url("/api/v1/messages/?direction=in&limit=100"))
+        .header("Authorization", format!("ApiKey {}", app.admin_key))
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    let listed: serde_json::Value = r.json().await.ok()?;
+    let messages = listed["data"]["messages"].as_array()?;
+    Some(
+        messages
+            .iter()
+            .map(|m| m["body"].as_str().unwrap_or_default().to_string())
+            .collect(),
+    )
+}
+
 async fn send_text(app: &TestApp, key: &str, text: &str) -> reqwest::Response {
     app.http
         .post(app.url("/api/v1/messages/send-text/"))
@@ -187,20 +210,28 @@ async fn stalled_clients_are_let_go() {
             );
             s.write_all(head.as_bytes()).await.unwrap();
         }
-        stalled.push(s);
+        stalled.push((s, std::time::Instant::now()));
     }
     // Others are served meanwhile.
     json(app.get("/api/v1/me", &key).await, 200).await;
     let started = std::time::Instant::now();
-    let mut answers = Vec::new();
-    for mut s in stalled {
+    // Each connection read to its end at the same time: when did the server let it go?
+    let closed = futures_util::future::join_all(stalled.into_iter().map(|(mut s, at)| async move {
         let mut buf = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(15), s.read_to_end(&mut buf)).await;
         assert!(read.is_ok(), "a stalled connection was closed");
-        answers.push(String::from_utf8_lossy(&buf).into_owned());
-    }
+        (String::from_utf8_lossy(&buf).into_owned(), at.elapsed())
+    }))
+    .await;
     eprintln!("60 stalled connections closed within {:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(12));
+    // The half heads go after head_timeout_secs (1 s here; actix's own default would be 5 s).
+    let slowest_head = closed.iter().step_by(2).map(|c| c.1).max().unwrap();
+    assert!(
+        slowest_head < Duration::from_millis(3500),
+        "half heads closed by the 1 s head timeout: {slowest_head:?}"
+    );
+    let answers: Vec<String> = closed.into_iter().map(|c| c.0).collect();
     let timed_out_bodies = answers.iter().filter(|a| a.starts_with("HTTP/1.1 408")).count();
     assert!(
         timed_out_bodies >= 30,
@@ -262,21 +293,9 @@ async fn incoming_messages_survive_a_database_outage() {
         .unwrap();
     let mut bodies = Vec::new();
     for _ in 0..150 {
-        if let Ok(r) = app
-            .http
-            .get(app.url("/api/v1/messages/?direction=in"))
-            .header("Authorization", format!("ApiKey {}", app.admin_key))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            let listed: serde_json::Value = r.json().await.unwrap();
-            bodies = listed["data"]["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["body"].as_str().unwrap_or_default().to_string())
-                .collect();
+        // The API may still answer 503 while the pool reconnects.
+        if let Some(b) = incoming_bodies(&app).await {
+            bodies = b;
             if bodies.len() >= 3 {
                 break;
             }
@@ -377,36 +396,14 @@ async fn incoming_across_a_browser_crash(backend: Backend) {
     }
     let mut bodies: Vec<String> = Vec::new();
     for _ in 0..300 {
-        let listed = json(
-            app.get("/api/v1/messages/?direction=in&limit=100", &app.admin_key)
-                .await,
-            200,
-        )
-        .await;
-        bodies = listed["data"]["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["body"].as_str().unwrap_or_default().to_string())
-            .collect();
+        bodies = incoming_bodies(&app).await.expect("the API answers");
         if bodies.len() >= sent.len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let listed = json(
-        app.get("/api/v1/messages/?direction=in&limit=100", &app.admin_key)
-            .await,
-        200,
-    )
-    .await;
-    let mut bodies_after: Vec<String> = listed["data"]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["body"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let mut bodies_after = incoming_bodies(&app).await.expect("the API answers");
     bodies_after.sort();
     sent.sort();
     assert_eq!(bodies_after, sent, "every message exactly once (had {bodies:?})");
