@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod browser;
 pub mod config;
 pub mod db;
+pub mod error_code;
 pub mod events;
 pub mod http;
 pub mod media;
@@ -48,9 +49,6 @@ pub struct AppState {
     /// The main (multi-thread) runtime: work that must finish even if its request is dropped
     /// (a send and the update of its row) runs here, not on an HTTP worker.
     pub runtime: tokio::runtime::Handle,
-    /// (session id, number) → the chat id WhatsApp confirmed: a number is checked once per hour
-    /// per session, not on every send.
-    pub known_recipients: moka::future::Cache<(i64, String), String>,
     /// Logged-in admins of the admin page.
     pub admin: admin::AdminSessions,
 }
@@ -136,10 +134,6 @@ impl Application {
             sessions,
             started: Instant::now(),
             runtime: tokio::runtime::Handle::current(),
-            known_recipients: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(3600))
-                .build(),
             admin: admin::AdminSessions::default(),
         });
         let addr = format!("{}:{}", settings.server.host, settings.server.port);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::db::{Database, MessageStatus};
+use crate::error_code::ErrorCode;
 
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// A send still `pending` without a WhatsApp id this long after it was claimed had its outcome
@@ -90,7 +91,7 @@ pub async fn settle_interrupted(db: &Database) {
     let msg = "the gateway stopped while this message was being sent; it may or may not have reached WhatsApp";
     let ids = unknown.into_iter().map(|r| r.0).collect();
     match db
-        .fail_messages(ids, &[MessageStatus::Pending], "SEND_INTERRUPTED", msg.into())
+        .fail_messages(ids, &[MessageStatus::Pending], ErrorCode::SendInterrupted, msg.into())
         .await
     {
         Ok(rows) if !rows.is_empty() => tracing::warn!(messages = rows.len(), "sends interrupted by the last stop"),
@@ -111,12 +112,12 @@ async fn expire(db: &Database, settings: &Settings, rows: Vec<(i64, Option<Strin
     let outcomes = [
         (
             untried,
-            "EXPIRED",
+            ErrorCode::Expired,
             format!("not sent within sending.queue_ttl_secs ({ttl} s)"),
         ),
         (
             tried,
-            "SEND_INTERRUPTED",
+            ErrorCode::SendInterrupted,
             format!(
                 "a send was interrupted (browser lost or no answer) and the session did not come back within \
                  sending.queue_ttl_secs ({ttl} s) to confirm it; it may or may not have reached WhatsApp"
@@ -126,7 +127,9 @@ async fn expire(db: &Database, settings: &Settings, rows: Vec<(i64, Option<Strin
     for (rows, code, msg) in outcomes {
         let ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();
         match db.fail_messages(ids, &[MessageStatus::Queued], code, msg).await {
-            Ok(rows) if !rows.is_empty() => tracing::warn!(messages = rows.len(), code, "queued messages failed"),
+            Ok(rows) if !rows.is_empty() => {
+                tracing::warn!(messages = rows.len(), code = code.as_str(), "queued messages failed")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not expire queued messages"),
         }

@@ -2,13 +2,14 @@
 //! a CSRF token that every state-changing request repeats in `X-CSRF-Token`, and a rate limit on
 //! login attempts per client address (through `server.trusted_proxies`).
 
+use crate::error_code::ErrorCode;
 use crate::http::body::Json;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
@@ -57,11 +58,7 @@ fn token() -> String {
 }
 
 fn login_required() -> ApiError {
-    ApiError::coded(
-        StatusCode::UNAUTHORIZED,
-        "ADMIN_LOGIN_REQUIRED",
-        "Log in as an admin first",
-    )
+    ApiError::coded(ErrorCode::AdminLoginRequired, "Log in as an admin first")
 }
 
 /// An admin's request: the cookie names a live login, and anything but GET carries its CSRF token.
@@ -95,8 +92,7 @@ impl FromRequest for Admin {
                 .any(|c| bool::from(c.as_slice().ct_eq(session.csrf.as_bytes())));
             if !safe && !csrf_ok {
                 return Err(ApiError::coded(
-                    StatusCode::FORBIDDEN,
-                    "CSRF_FAILED",
+                    ErrorCode::CsrfFailed,
                     "Missing or wrong X-CSRF-Token: reload the page",
                 ));
             }
@@ -135,13 +131,9 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: Json<Logi
     let Login { username, password } = body.into_inner();
     let user = state.auth.check_password(username.trim(), &password).await?;
     // A wrong password, an unknown name and a non-admin get the same answer.
-    let user = user.filter(|u| u.is_admin).ok_or_else(|| {
-        ApiError::coded(
-            StatusCode::UNAUTHORIZED,
-            "LOGIN_FAILED",
-            "Wrong username or password, or not an admin",
-        )
-    })?;
+    let user = user
+        .filter(|u| u.is_admin)
+        .ok_or_else(|| ApiError::coded(ErrorCode::LoginFailed, "Wrong username or password, or not an admin"))?;
     let session = AdminSession {
         user_id: user.id,
         username: user.username,

@@ -8,7 +8,7 @@
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function () {
   'use strict';
-  const VERSION = 1;
+  const VERSION = 2;
   if (window.__wagate && window.__wagate.version === VERSION) return 'present';
 
   const MAX_EVENTS = 5000;
@@ -377,17 +377,27 @@
     return p;
   }
 
-  async function sendText(chatId, body, keyId) {
-    const chat = await findChat(chatId);
-    await markSeen(chat);
-    const { key, props } = await baseProps(chat, keyId);
-    return addAndSend(chat, key, { ...props, body, type: 'chat' });
+  // The recipient as WhatsApp knows it (`WAWebQueryExistsJob`), or a RECIPIENT_NOT_ON_WHATSAPP
+  // refusal: checked in the same call as the send when the gateway has not confirmed it lately.
+  async function recipient(chatId, check) {
+    if (!check) return chatId;
+    const found = await api.checkNumber({ chatId });
+    if (!found) throw new BridgeError('RECIPIENT_NOT_ON_WHATSAPP', chatId.split('@')[0] + ' is not on WhatsApp');
+    return found;
   }
 
-  function takeBytes(uploadId) {
-    const parts = chunks.get(uploadId);
-    chunks.delete(uploadId);
-    if (!parts) throw new BridgeError('WA_MEDIA_MISSING', 'no uploaded bytes for ' + uploadId);
+  async function sendText(o) {
+    const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    if (o.markRead) await markSeen(chat);
+    const { key, props } = await baseProps(chat, o.keyId);
+    return addAndSend(chat, key, { ...props, body: o.body, type: 'chat' });
+  }
+
+  // The bytes of a send: inline (`data`, base64) or put in parts before under `uploadId`.
+  function takeBytes(o) {
+    const parts = typeof o.data === 'string' ? [o.data] : chunks.get(o.uploadId);
+    chunks.delete(o.uploadId);
+    if (!parts) throw new BridgeError('WA_MEDIA_MISSING', 'no uploaded bytes for ' + o.uploadId);
     const arrays = parts.map((p) => Uint8Array.from(atob(p), (c) => c.charCodeAt(0)));
     const total = arrays.reduce((n, a) => n + a.length, 0);
     const out = new Uint8Array(total);
@@ -400,8 +410,9 @@
   }
 
   async function sendMedia(o) {
-    const bytes = takeBytes(o.uploadId);
-    const chat = await findChat(o.chatId);
+    const bytes = takeBytes(o);
+    const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    if (o.markRead) await markSeen(chat);
     const file = new File([bytes], o.filename || 'file', { type: o.mimetype });
     const OpaqueCls = classOf('WAWebMediaOpaqueData');
     const opaque = await member(OpaqueCls, 'WAWebMediaOpaqueData', 'createFromData').call(OpaqueCls, file, o.mimetype);
@@ -465,7 +476,7 @@
       const launch = req('WAWebLaunchSocketUtils');
       return Promise.resolve(member(launch, 'WAWebLaunchSocketUtils', 'refreshQR')()).then(() => true);
     },
-    requestPairingCode: async (phone) => {
+    requestPairingCode: async ({ phone }) => {
       const link = req('WAWebAltDeviceLinkingApi');
       member(link, 'WAWebAltDeviceLinkingApi', 'setPairingType')('ALT_DEVICE_LINKING');
       await member(link, 'WAWebAltDeviceLinkingApi', 'initializeAltDeviceLinking')();
@@ -473,26 +484,26 @@
       push('code', code);
       return code;
     },
-    checkNumber: async (chatId) => {
+    checkNumber: async ({ chatId }) => {
       const wid = member(req('WAWebWidFactory'), 'WAWebWidFactory', 'createWid')(chatId);
       const res = await member(req('WAWebQueryExistsJob'), 'WAWebQueryExistsJob', 'queryWidExists')(wid);
       return res && res.wid ? widStr(res.wid) : null;
     },
-    sendText: (chatId, body, keyId) => once(keyId, () => sendText(chatId, body, keyId)),
+    sendText: (o) => once(o.keyId, () => sendText(o)),
     // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
     // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
-    recentIncoming: (sinceT, limit) => {
+    recentIncoming: ({ since, limit }) => {
       const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
       const all = typeof Msg.getModelsArray === 'function' ? Msg.getModelsArray() : Msg.models || [];
       return all
-        .filter((m) => m && m.id && !m.id.fromMe && (m.t || 0) >= sinceT)
+        .filter((m) => m && m.id && !m.id.fromMe && (m.t || 0) >= since)
         .sort((a, b) => (a.t || 0) - (b.t || 0))
         .slice(-limit)
         .map(serializeMsg);
     },
     // The current ack of each of these messages (serialised ids) that the page has: [[id, ack], …].
     // After a restart or a reconnect, acks that came while nobody listened are read back here.
-    acksOf: async (ids) => {
+    acksOf: async ({ ids }) => {
       const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
       const out = [];
       const missing = [];
@@ -512,7 +523,7 @@
     },
     // A message this device sent, by the key id chosen before sending: `{id, t, ack}` or null.
     // How a send interrupted by a crash or a timeout is settled by evidence, not by guessing.
-    findSent: async (chatId, keyId) => {
+    findSent: async ({ chatId, keyId }) => {
       if (inflight.has(keyId)) throw new BridgeError('WA_SEND_IN_FLIGHT', 'this page is still sending ' + keyId);
       const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
       const ids = ['true_' + chatId + '_' + keyId];
@@ -535,14 +546,14 @@
       return { id: widStr(found.id), t: found.t || 0, ack: typeof found.ack === 'number' ? found.ack : 0 };
     },
     // "typing…" before a send (sending.typing): composing, or paused.
-    chatState: async (chatId, state) => {
+    chatState: async ({ chatId, state }) => {
       const wid = member(req('WAWebWidFactory'), 'WAWebWidFactory', 'createWid')(chatId);
       const bridge = req('WAWebChatStateBridge');
       const fn = state === 'composing' ? 'sendChatStateComposing' : 'sendChatStatePaused';
       await member(bridge, 'WAWebChatStateBridge', fn)(wid);
       return true;
     },
-    downloadMedia: async (msgId) => {
+    downloadMedia: async ({ msgId }) => {
       const msg = req('WAWebCollections').Msg.get(msgId);
       if (!msg) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + msgId + ' in this page');
       if (!msg.directPath) throw new BridgeError('WA_MEDIA_MISSING', 'the message has no media to download');
@@ -561,7 +572,7 @@
       for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
       return { data: btoa(s), size: bytes.length, mimetype: msg.mimetype || null, filename: msg.filename || null };
     },
-    putChunk: (uploadId, index, data) => {
+    putChunk: ({ uploadId, index, data }) => {
       if (index === 0) chunks.set(uploadId, []);
       const parts = chunks.get(uploadId);
       if (!parts || parts.length !== index) throw new BridgeError('WA_MEDIA_MISSING', 'chunk out of order');
@@ -584,11 +595,12 @@
       while (queue.length && queue[0].seq <= after) queue.shift();
       return { seq, events, dropped, missing, snapshot: snapshot() };
     },
-    async call(name, args) {
+    // One call of the typed protocol (browser/protocol.rs): a method name and its named params.
+    async call(method, params) {
       try {
-        const fn = api[name];
-        if (!fn) throw new BridgeError('BRIDGE_UNKNOWN_CALL', name);
-        const value = await fn(...(args || []));
+        const fn = api[method];
+        if (!fn) throw new BridgeError('BRIDGE_UNKNOWN_CALL', method);
+        const value = await fn(params || {});
         return { ok: true, value: value === undefined ? null : value };
       } catch (e) {
         return { ok: false, code: (e && e.code) || 'WA_ERROR', message: String((e && e.message) || e) };

@@ -1,4 +1,5 @@
-//! The typed Rust side of `bridge.js`: install it, drain its event queue, call into it.
+//! The Rust side of `bridge.js`: install it, drain its event queue, make typed calls into it
+//! (the protocol is in `protocol.rs`).
 
 use std::time::Duration;
 
@@ -8,6 +9,9 @@ use fantoccini::error::CmdError;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+
+use super::protocol::{Drain, Request};
+use crate::error_code::ErrorCode;
 
 /// Embedded in the binary; installed once per document.
 pub const BRIDGE_JS: &str = include_str!("bridge.js");
@@ -31,43 +35,6 @@ impl From<CmdError> for BridgeError {
     fn from(e: CmdError) -> Self {
         BridgeError::Driver(e.to_string())
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PageEvent {
-    pub seq: u64,
-    pub kind: String,
-    #[serde(default)]
-    pub data: Value,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Snapshot {
-    pub state: Option<String>,
-    #[serde(default)]
-    pub has_synced: bool,
-    pub me: Option<Me>,
-    pub loading: Option<u32>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Me {
-    pub wid: Option<String>,
-    pub lid: Option<String>,
-    pub pushname: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Drain {
-    pub seq: u64,
-    pub events: Vec<PageEvent>,
-    #[serde(default)]
-    pub dropped: u64,
-    #[serde(default)]
-    pub missing: Vec<String>,
-    #[serde(default)]
-    pub snapshot: Snapshot,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,50 +95,49 @@ impl Page {
             .map_err(|e| BridgeError::Driver(e.to_string()))
     }
 
-    /// Calls a bridge function. Page-side failures come back as [`BridgeError::Page`].
-    pub async fn call<T: DeserializeOwned>(
+    /// Makes one call into the page. Page-side failures come back as [`BridgeError::Page`].
+    pub async fn request<T: DeserializeOwned>(
         &self,
-        name: &str,
-        args: Vec<Value>,
+        request: &Request<'_>,
         timeout: Duration,
     ) -> Result<T, BridgeError> {
-        let script = "return window.__wagate ? window.__wagate.call(arguments[0], arguments[1]) \
+        let script = "return window.__wagate ? window.__wagate.call(arguments[0].method, arguments[0].params) \
                       : {ok:false, code:'BRIDGE_MISSING', message:'the page reloaded'}";
-        let fut = self.client.execute(script, vec![json!(name), Value::Array(args)]);
+        let arg = serde_json::to_value(request).map_err(|e| BridgeError::Driver(e.to_string()))?;
+        let fut = self.client.execute(script, vec![arg]);
         let raw = tokio::time::timeout(timeout, fut)
             .await
             .map_err(|_| BridgeError::Timeout(timeout))??;
         let answer: CallAnswer = serde_json::from_value(raw).map_err(|e| BridgeError::Driver(e.to_string()))?;
         if answer.ok {
             serde_json::from_value(answer.value).map_err(|e| BridgeError::Page {
-                code: "BRIDGE_BAD_ANSWER".into(),
-                message: e.to_string(),
+                code: ErrorCode::BridgeBadAnswer.as_str().into(),
+                message: format!("{}: {e}", request.method()),
             })
         } else {
             Err(BridgeError::Page {
-                code: answer.code.unwrap_or_else(|| "WA_ERROR".into()),
+                code: answer.code.unwrap_or_else(|| ErrorCode::WaError.as_str().into()),
                 message: answer.message.unwrap_or_default(),
             })
         }
     }
 
-    /// Hands `bytes` to the page in chunks (one `execute` per MiB) under `upload_id`.
+    /// Hands `bytes` to the page in parts (one call per MiB) under `upload_id`.
     pub async fn upload(&self, upload_id: &str, bytes: &[u8], timeout: Duration) -> Result<(), BridgeError> {
         let engine = base64::engine::general_purpose::STANDARD;
-        let chunks: Vec<&[u8]> = if bytes.is_empty() {
-            vec![&[][..]]
-        } else {
-            bytes.chunks(CHUNK_BYTES).collect()
-        };
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            let _: u64 = self
-                .call(
-                    "putChunk",
-                    vec![json!(upload_id), json!(i), json!(engine.encode(chunk))],
-                    timeout,
-                )
-                .await?;
+        for (index, chunk) in bytes.chunks(CHUNK_BYTES).enumerate() {
+            let put = Request::PutChunk {
+                upload_id,
+                index,
+                data: engine.encode(chunk),
+            };
+            let _: u64 = self.request(&put, timeout).await?;
         }
         Ok(())
+    }
+
+    /// Whether `bytes` go inline in the send call (one round trip) rather than in parts first.
+    pub fn fits_one_call(bytes: &[u8]) -> bool {
+        bytes.len() <= CHUNK_BYTES
     }
 }

@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod capabilities;
 pub mod driver;
 pub mod procs;
+pub mod protocol;
 
 pub use bridge::{BridgeError, Page};
 pub use driver::WebDriver;

@@ -9,6 +9,7 @@ use super::schema::{events as ev, messages as m, webhook_deliveries as wd, whats
 use super::{
     Database, DbError, DbResult, MessageRow, MessageStatus, NewMessage, SessionRow, dispatch, insert_event, now,
 };
+use crate::error_code::ErrorCode;
 use crate::events::envelope::{message_payload, session_payload};
 use crate::events::{EventKind, NewEvent};
 
@@ -173,7 +174,7 @@ impl Database {
                                     diesel::update(m::table.filter(m::id.eq_any(ids)).filter(m::status.eq_any(from)))
                                         .set((
                                             m::status.eq(MessageStatus::Failed.as_str()),
-                                            m::error_code.eq(code),
+                                            m::error_code.eq(code.as_str()),
                                             m::error_message.eq(message),
                                             m::updated_at.eq(now()),
                                         ))
@@ -201,7 +202,7 @@ impl Database {
                                 q.set((
                                     m::status.eq(status.as_str()),
                                     m::updated_at.eq(now()),
-                                    m::error_code.eq(failed.then_some("WA_SEND_FAILED")),
+                                    m::error_code.eq(failed.then_some(ErrorCode::WaSendFailed.as_str())),
                                     m::error_message.eq(failed.then_some("WhatsApp reported an error ack")),
                                 ))
                                 .returning(MessageRow::as_returning())
@@ -251,7 +252,7 @@ impl Database {
     }
 
     /// A send the page refused: `pending` → `failed`.
-    pub async fn mark_message_failed(&self, id: i64, code: &str, message: String) -> DbResult<()> {
+    pub async fn mark_message_failed(&self, id: i64, code: ErrorCode, message: String) -> DbResult<()> {
         self.fail_messages(vec![id], &[MessageStatus::Pending], code, message)
             .await?;
         Ok(())
@@ -263,7 +264,7 @@ impl Database {
         &self,
         ids: Vec<i64>,
         from: &[MessageStatus],
-        code: &str,
+        code: ErrorCode,
         message: String,
     ) -> DbResult<Vec<MessageRow>> {
         if ids.is_empty() {
@@ -272,7 +273,7 @@ impl Database {
         self.change_messages(MessageChange::Failed {
             ids,
             from: from.iter().map(|s| s.as_str()).collect(),
-            code: code.into(),
+            code,
             message,
             count_ack_timeout: false,
         })
@@ -288,7 +289,7 @@ impl Database {
         self.change_messages(MessageChange::Failed {
             ids,
             from: vec![MessageStatus::Pending.as_str()],
-            code: "ACK_TIMEOUT".into(),
+            code: ErrorCode::AckTimeout,
             message: format!("WhatsApp's server did not acknowledge the message within {deadline_secs} s"),
             count_ack_timeout: true,
         })
@@ -490,7 +491,7 @@ enum MessageChange {
     Failed {
         ids: Vec<i64>,
         from: Vec<&'static str>,
-        code: String,
+        code: ErrorCode,
         message: String,
         /// `ACK_TIMEOUT`: each failed row counts against its session, in the same transaction.
         count_ack_timeout: bool,

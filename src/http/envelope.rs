@@ -9,6 +9,7 @@
 //! over 128 KiB or with more than 96 headers, 400 for a request line or header it cannot parse,
 //! 408 for a request head not received within the client request timeout.
 
+use crate::error_code::ErrorCode;
 use std::sync::OnceLock;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -127,8 +128,7 @@ pub async fn no_route(req: HttpRequest) -> HttpResponse {
 pub fn method_not_allowed(req: &HttpRequest, methods: &[Method]) -> HttpResponse {
     let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
     let mut resp = ApiError::coded(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::MethodNotAllowed,
         format!("{} is not allowed on {}; it takes {allow}", req.method(), req.path()),
     )
     .error_response();

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::error_code::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -29,16 +30,17 @@ pub enum ApiError {
     /// Over the key's rate limit; the number is the `Retry-After` in seconds.
     #[error("Too many requests: retry in {0} s")]
     RateLimited(u64),
-    /// A domain error with its own status and code (sessions, messages, media).
+    /// A domain error (sessions, messages, media, the page): its status is its code's. `detail`
+    /// is a page's full code, e.g. `WA_MODULE_MISSING:WAWebSendMsgChatAction`.
     #[error("{message}")]
     Coded {
-        status: StatusCode,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
+        detail: Option<String>,
     },
-    /// An error code from WhatsApp Web through the bridge, e.g. `WA_MODULE_MISSING:WAWebSendMsgChatAction`.
-    #[error("{message} ({code})")]
-    Wa { code: String, message: String },
+    /// An error the framework produced with a status that has no code of its own (418, say).
+    #[error("{message}")]
+    Status { status: StatusCode, message: String },
 }
 
 impl ApiError {
@@ -49,65 +51,42 @@ impl ApiError {
         }
     }
 
-    pub fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn coded(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::Coded {
-            status,
             code,
             message: message.into(),
+            detail: None,
         }
     }
 
     /// An error the framework produced, in the envelope: the code follows the status.
     pub fn from_status(status: StatusCode, message: impl Into<String>) -> Self {
         let message = message.into();
-        match status.as_u16() {
-            400 => return ApiError::BadRequest(message),
-            404 => return ApiError::NotFound(message),
-            413 => return ApiError::PayloadTooLarge(message),
-            _ => {}
+        let code = ErrorCode::for_status(status.as_u16());
+        if code.http_status() == status.as_u16() {
+            ApiError::coded(code, message)
+        } else {
+            ApiError::Status { status, message }
         }
-        let code = match status.as_u16() {
-            401 => "UNAUTHORIZED",
-            403 => "FORBIDDEN",
-            405 => "METHOD_NOT_ALLOWED",
-            406 => "NOT_ACCEPTABLE",
-            408 => "REQUEST_TIMEOUT",
-            411 => "LENGTH_REQUIRED",
-            412 => "PRECONDITION_FAILED",
-            414 => "URI_TOO_LONG",
-            415 => "UNSUPPORTED_MEDIA_TYPE",
-            416 => "RANGE_NOT_SATISFIABLE",
-            417 => "EXPECTATION_FAILED",
-            431 => "REQUEST_HEADER_FIELDS_TOO_LARGE",
-            503 => "SERVICE_UNAVAILABLE",
-            402..=499 => "BAD_REQUEST",
-            _ => "INTERNAL_ERROR",
-        };
-        ApiError::coded(status, code, message)
     }
 
     pub fn session_not_found(name: &str) -> Self {
-        Self::coded(
-            StatusCode::NOT_FOUND,
-            "SESSION_NOT_FOUND",
-            format!("No session named {name}"),
-        )
+        Self::coded(ErrorCode::SessionNotFound, format!("No session named {name}"))
     }
 
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Coded { code, .. } => code,
-            // The stable part of a bridge code: `WA_MODULE_MISSING` of `WA_MODULE_MISSING:<module>`.
-            ApiError::Wa { code, .. } => code.split(':').next().unwrap_or(code),
-            ApiError::InvalidApiKey => "INVALID_API_KEY",
-            ApiError::Validation { .. } => "VALIDATION_ERROR",
-            ApiError::BadRequest(_) => "BAD_REQUEST",
-            ApiError::NotFound(_) => "NOT_FOUND",
-            ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
-            ApiError::Conflict(_) => "CONFLICT",
-            ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
-            ApiError::Internal(_) => "INTERNAL_ERROR",
-            ApiError::RateLimited(_) => "RATE_LIMITED",
+            ApiError::Coded { code, .. } => *code,
+            ApiError::Status { status, .. } => ErrorCode::for_status(status.as_u16()),
+            ApiError::InvalidApiKey => ErrorCode::InvalidApiKey,
+            ApiError::Validation { .. } => ErrorCode::ValidationError,
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            ApiError::Internal(_) => ErrorCode::InternalError,
+            ApiError::RateLimited(_) => ErrorCode::RateLimited,
         }
     }
 }
@@ -115,16 +94,8 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::InvalidApiKey => StatusCode::UNAUTHORIZED,
-            ApiError::Validation { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Coded { status, .. } => *status,
-            ApiError::Wa { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::Status { status, .. } => *status,
+            other => StatusCode::from_u16(other.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 
@@ -137,11 +108,13 @@ impl ResponseError for ApiError {
             "success": false,
             "message": message,
             "error": message,
-            "error_code": self.code(),
+            "error_code": self.code().as_str(),
         });
         match self {
             ApiError::Validation { field, .. } => body["field"] = json!(field),
-            ApiError::Wa { code, .. } => body["detail"] = json!(code),
+            ApiError::Coded {
+                detail: Some(detail), ..
+            } => body["detail"] = json!(detail),
             _ => {}
         }
         let mut resp = HttpResponse::build(self.status_code());
@@ -179,30 +152,15 @@ impl From<AuthError> for ApiError {
 impl From<crate::sessions::SessionError> for ApiError {
     fn from(e: crate::sessions::SessionError) -> Self {
         use crate::sessions::SessionError as S;
+        let code = e.code();
         match e {
-            S::NotConnected | S::NotRunning => ApiError::coded(
-                StatusCode::CONFLICT,
-                "SESSION_NOT_CONNECTED",
-                "No active WhatsApp session. Please connect first.",
-            ),
-            S::LimitReached(n) => ApiError::coded(
-                StatusCode::TOO_MANY_REQUESTS,
-                "SESSION_LIMIT_REACHED",
-                format!("Session limit reached: {n} sessions are running"),
-            ),
-            S::BrowserUnavailable(detail) => ApiError::coded(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "BROWSER_UNAVAILABLE",
-                format!("WhatsApp service unavailable: {detail}"),
-            ),
-            S::Timeout(d) => ApiError::coded(
-                StatusCode::GATEWAY_TIMEOUT,
-                "SEND_TIMEOUT",
-                format!("WhatsApp did not answer within {} s", d.as_secs()),
-            ),
-            S::Wa { code, message } => ApiError::Wa { code, message },
-            S::Invalid(m) => ApiError::coded(StatusCode::CONFLICT, "SESSION_STATE", m),
             S::Db(m) => ApiError::Internal(m),
+            S::Wa { code: detail, message } => ApiError::Coded {
+                code,
+                message: format!("{message} ({detail})"),
+                detail: Some(detail),
+            },
+            other => ApiError::coded(code, other.to_string()),
         }
     }
 }

@@ -3,10 +3,10 @@
 //! `mimetype`, `caption`). The file is streamed to the media dir within the size limit, its
 //! bytes are checked against `media_type`, and nothing is stored when anything is wrong.
 
+use crate::error_code::ErrorCode;
 use std::path::PathBuf;
 
 use actix_multipart::Multipart;
-use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use base64::Engine;
@@ -18,8 +18,8 @@ use tokio::io::AsyncWriteExt;
 use super::error::ApiError;
 use super::extract::ApiKey;
 use super::messages::{
-    Idempotency, MAX_TEXT_CHARS, SendMode, checked_recipient, enqueue_and_answer, idempotency_key, new_message,
-    recipient, replay, send_target,
+    Idempotency, MAX_TEXT_CHARS, SendMode, enqueue_and_answer, idempotency_key, new_message, recipient, replay,
+    sending_session,
 };
 use super::schemas::{Envelope, ErrorBody, MediaUpload, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_name};
@@ -63,8 +63,7 @@ impl Drop for Upload {
 
 fn too_large(limit: u64) -> ApiError {
     ApiError::coded(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "MEDIA_TOO_LARGE",
+        ErrorCode::MediaTooLarge,
         format!("The file is larger than the limit of {limit} bytes"),
     )
 }
@@ -319,13 +318,7 @@ async fn fetch(url: &str, limit: u64, policy: Policy) -> Result<Vec<u8>, ApiErro
     }
     let refused = |r: &Refused| ApiError::validation("url", format!("url was not fetched: {r}"));
     policy.check_url(&parsed).map_err(|r| refused(&r))?;
-    let fail = |e: String| {
-        ApiError::coded(
-            StatusCode::BAD_GATEWAY,
-            "MEDIA_DOWNLOAD_FAILED",
-            format!("Could not download {url}: {e}"),
-        )
-    };
+    let fail = |e: String| ApiError::coded(ErrorCode::MediaDownloadFailed, format!("Could not download {url}: {e}"));
     let client = policy
         .client_builder(MAX_REDIRECTS)
         .timeout(std::time::Duration::from_secs(60))
@@ -407,8 +400,7 @@ pub async fn send_media(
         read_json(&state, p.user_id, payload, &mut upload).await?
     } else {
         return Err(ApiError::coded(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "Send multipart/form-data or application/json",
         ));
     };
@@ -460,11 +452,10 @@ pub async fn send_media(
     }
     let head = read_head(&path).await?;
     let filename = form.filename.as_deref().map(safe_filename);
-    let mimetype = sniff(&kind, &head, filename.as_deref())
-        .map_err(|e| ApiError::coded(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", e.0))?;
+    let mimetype =
+        sniff(&kind, &head, filename.as_deref()).map_err(|e| ApiError::coded(ErrorCode::UnsupportedMediaType, e.0))?;
 
-    let (session_id, handle) = send_target(&state, &p, &name).await?;
-    let chat = checked_recipient(&state, &handle, chat).await?;
+    let session_id = sending_session(&state, &p, &name).await?;
     let mut row = new_message(&p, session_id, &chat, kind, idem);
     row.caption = form.caption.clone().filter(|c| !c.is_empty());
     row.media_path = Some(relative);

@@ -4,10 +4,10 @@
 //! the row becomes `sent` with WhatsApp's id or `failed` with the error — never left `pending`,
 //! even when the client hangs up mid-send (the send runs as a task of its own).
 
+use crate::error_code::ErrorCode;
 use crate::http::body::Json;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::NaiveDateTime;
 use serde::Deserialize;
@@ -127,18 +127,14 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Where a send goes: the connected session (its handle, so the recipient is checked now), or a
-/// linked session that is away (the message waits in its queue; it is started if it was stopped).
-/// A session that was never linked answers the seed's 409.
-pub async fn send_target(
-    state: &AppState,
-    p: &Principal,
-    name: &str,
-) -> Result<(i64, Option<SessionHandle>), ApiError> {
+/// The session a send goes to: connected, or linked and away (the message waits in its queue; a
+/// stopped session is started). A session that was never linked, or is logged out, answers the
+/// seed's 409. The recipient is not checked here: the session's queue worker does that, once.
+pub async fn sending_session(state: &AppState, p: &Principal, name: &str) -> Result<i64, ApiError> {
     if let Some(h) = state.sessions.get(p.user_id, name)
         && h.info().state == SessionState::Connected
     {
-        return Ok((h.key.id, Some(h)));
+        return Ok(h.key.id);
     }
     let row = state.db.session_by_name(p.user_id, name).await?;
     match row {
@@ -146,7 +142,7 @@ pub async fn send_target(
             if state.sessions.get(p.user_id, name).is_none() {
                 state.sessions.start(p.user_id, name).await?;
             }
-            Ok((r.id, None))
+            Ok(r.id)
         }
         _ => Err(SessionError::NotConnected.into()),
     }
@@ -161,54 +157,17 @@ pub fn connected_session(state: &AppState, p: &Principal, name: &str) -> Result<
         .ok_or_else(|| SessionError::NotConnected.into())
 }
 
-/// The recipient as WhatsApp knows it, checked now when the session is there.
-pub async fn checked_recipient(
-    state: &AppState,
-    handle: &Option<SessionHandle>,
-    chat: ChatId,
-) -> Result<ChatId, ApiError> {
-    match handle {
-        Some(h) => resolve_recipient(state, h, chat).await,
-        None => Ok(chat),
-    }
-}
-
-/// Numbers must be on WhatsApp: sending to one that is not would sit undelivered forever.
-/// Confirmed numbers are remembered per session for an hour.
-pub async fn resolve_recipient(state: &AppState, handle: &SessionHandle, chat: ChatId) -> Result<ChatId, ApiError> {
-    let Some(phone) = chat.phone().map(str::to_string) else {
-        return Ok(chat);
-    };
-    let key = (handle.key.id, phone.clone());
-    if let Some(id) = state.known_recipients.get(&key).await {
-        return Ok(ChatId::parse(&id).unwrap_or(chat));
-    }
-    match handle.check_number(chat.clone()).await? {
-        Some(id) => {
-            state.known_recipients.insert(key, id.clone()).await;
-            Ok(ChatId::parse(&id).unwrap_or(chat))
-        }
-        None => Err(ApiError::coded(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "RECIPIENT_NOT_ON_WHATSAPP",
-            format!("{phone} is not on WhatsApp"),
-        )),
-    }
-}
-
 /// The answer to a send, also what an idempotent retry gets again.
 pub fn send_answer(row: &MessageRow, success_message: &str) -> Result<HttpResponse, ApiError> {
     match row.status.as_str() {
         "queued" => Ok(accepted(row)),
         // Pending with a WhatsApp id: sent, the server ack has not come yet.
         "pending" if row.wa_message_id.is_none() => Err(ApiError::coded(
-            StatusCode::CONFLICT,
-            "SEND_IN_PROGRESS",
+            ErrorCode::SendInProgress,
             "A send with this Idempotency-Key is still in progress",
         )),
         "failed" => Err(ApiError::coded(
-            StatusCode::BAD_GATEWAY,
-            "SEND_FAILED",
+            ErrorCode::SendFailed,
             format!(
                 "Sending failed: {}",
                 row.error_message.as_deref().unwrap_or("unknown error")
@@ -230,12 +189,12 @@ pub fn send_answer(row: &MessageRow, success_message: &str) -> Result<HttpRespon
     }
 }
 
-/// Queues the row; then answers at once (`async`), or when its send finished, or with 202 when
-/// that takes longer than `sending.wait_secs`. The message goes out either way.
+/// Hands the row to the outbox; then answers at once (`async`), or when its send finished, or
+/// with 202 when that takes longer than `sending.wait_secs`. The message goes out either way.
 pub async fn enqueue_and_answer(
     state: &web::Data<AppState>,
     p: &Principal,
-    mut row: NewMessage,
+    row: NewMessage,
     run_async: bool,
     done: &str,
 ) -> Result<HttpResponse, ApiError> {
@@ -244,12 +203,7 @@ pub async fn enqueue_and_answer(
         fingerprint: row.idempotency_fingerprint.clone().unwrap_or_default(),
     });
     let media = row.media_path.clone();
-    let session_id = row.session_id.unwrap_or_default();
-    row.status = MessageStatus::Queued.as_str().into();
-    row.expires_at = Some(row.created_at + chrono::Duration::seconds(state.settings.sending.queue_ttl_secs as i64));
-    // Listen before queueing, so a fast send is not missed.
-    let mut settled = state.sessions.settled();
-    let stored = match state.db.insert_message(row).await {
+    let submitted = match state.sessions.outbox().submit(row).await {
         Err(crate::db::DbError::Conflict) if idem.is_some() => {
             // A retry raced the first request for its idempotency key: the first one's answer.
             if let Some(path) = media {
@@ -261,32 +215,31 @@ pub async fn enqueue_and_answer(
         }
         other => other?,
     };
-    state.sessions.enqueued(session_id);
     if run_async {
-        return Ok(accepted(&stored));
+        return Ok(accepted(&submitted.row));
     }
-    let wait = Duration::from_secs(state.settings.sending.wait_secs);
-    let outcome = tokio::time::timeout(wait, async {
-        loop {
-            match settled.recv().await {
-                Ok((id, result)) if id == stored.id => return Some(result),
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return None,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
+    let mut row = submitted.row.clone();
+    match submitted
+        .outcome(Duration::from_secs(state.settings.sending.wait_secs))
+        .await
+    {
+        Some(Ok(sent)) => {
+            row.status = sent.status().as_str().into();
+            row.sent_at = chrono::DateTime::from_timestamp(sent.t, 0).map(|t| t.naive_utc());
+            row.wa_message_id = Some(sent.id);
+            send_answer(&row, done)
         }
-    })
-    .await
-    .ok()
-    .flatten();
-    if let Some(Err(e)) = outcome {
-        return Err(e.into());
+        Some(Err(e)) => Err(e.into()),
+        // Still in line (or the worker took it before we listened): its row tells.
+        None => {
+            let row = state.db.message_for_user(p.user_id, row.id).await?.unwrap_or(row);
+            if row.status == MessageStatus::Queued.as_str() || (row.status == "pending" && row.wa_message_id.is_none())
+            {
+                return Ok(accepted(&row));
+            }
+            send_answer(&row, done)
+        }
     }
-    let row = state.db.message_for_user(p.user_id, stored.id).await?.unwrap_or(stored);
-    if row.status == MessageStatus::Queued.as_str() || (row.status == "pending" && row.wa_message_id.is_none()) {
-        return Ok(accepted(&row));
-    }
-    send_answer(&row, done)
 }
 
 /// 202: the message is in the session's queue (or being sent) and will go out.
@@ -362,8 +315,7 @@ pub async fn replay(
                 .is_some_and(|f| *f != idem.fingerprint) =>
         {
             Err(ApiError::coded(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "IDEMPOTENCY_KEY_REUSED",
+                ErrorCode::IdempotencyKeyReused,
                 format!(
                     "This Idempotency-Key was used for a different request (message {}); a new message needs a new key",
                     row.id
@@ -426,8 +378,7 @@ pub async fn send_text(
     if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
         return Ok(answer);
     }
-    let (session_id, handle) = send_target(&state, &p, &name).await?;
-    let chat = checked_recipient(&state, &handle, chat).await?;
+    let session_id = sending_session(&state, &p, &name).await?;
     let mut row = new_message(&p, session_id, &chat, MessageKind::Chat, idem);
     row.body = Some(text);
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await
@@ -570,7 +521,7 @@ async fn own_message(state: &AppState, user_id: i64, id: i64) -> Result<MessageR
         .db
         .message_for_user(user_id, id)
         .await?
-        .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND", format!("No message {id}")))
+        .ok_or_else(|| ApiError::coded(ErrorCode::MessageNotFound, format!("No message {id}")))
 }
 
 #[utoipa::path(
@@ -619,13 +570,7 @@ pub async fn media_file(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let row = own_message(&state, p.user_id, id).await?;
-    let missing = || {
-        ApiError::coded(
-            StatusCode::NOT_FOUND,
-            "MEDIA_NOT_FOUND",
-            format!("Message {id} has no stored media"),
-        )
-    };
+    let missing = || ApiError::coded(ErrorCode::MediaNotFound, format!("Message {id} has no stored media"));
     let relative = row.media_path.as_deref().ok_or_else(missing)?;
     let file = actix_files::NamedFile::open_async(state.settings.media.dir.join(relative))
         .await

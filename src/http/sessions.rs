@@ -1,9 +1,9 @@
 //! `/api/v1/sessions/…`: the caller's WhatsApp sessions. A key only ever sees its own user's
 //! sessions; another user's session answers exactly like a missing one.
 
+use crate::error_code::ErrorCode;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{ACCEPT, ContentType};
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::Deserialize;
@@ -146,8 +146,7 @@ pub async fn init(
             "message": "Session already connected.",
         }))),
         SessionState::Failed | SessionState::LoggedOut | SessionState::Stopped => Err(ApiError::coded(
-            StatusCode::BAD_GATEWAY,
-            "SESSION_FAILED",
+            ErrorCode::SessionFailed,
             format!("The session could not start: {}", info.reason.unwrap_or_default()),
         )),
         _ if info.qr_png.is_some() => match phone {
@@ -234,8 +233,7 @@ pub async fn qr_code(
         None => {
             own_row(&state, p.user_id, &name).await?;
             return Err(ApiError::coded(
-                StatusCode::CONFLICT,
-                "SESSION_NOT_STARTED",
+                ErrorCode::SessionNotStarted,
                 "The session is not running: call POST /api/v1/sessions/init/ first",
             ));
         }
@@ -243,8 +241,7 @@ pub async fn qr_code(
     let info = handle.info();
     let Some(raw) = info.qr.clone() else {
         return Err(ApiError::coded(
-            StatusCode::NOT_FOUND,
-            "QR_NOT_AVAILABLE",
+            ErrorCode::QrNotAvailable,
             format!("No QR code to show: the session is {}", info.state.as_str()),
         ));
     };

@@ -3,6 +3,7 @@
 //! stall for longer than `server.body_idle_timeout_secs` between two chunks (this middleware);
 //! at most `server.max_connections` connections are open at once (set on the server).
 
+use crate::error_code::ErrorCode;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -50,11 +51,9 @@ pub async fn body_deadline(
 /// A body that could not be read: 408 `REQUEST_TIMEOUT` when it stalled, else 400.
 pub fn body_error(e: PayloadError) -> ApiError {
     match &e {
-        PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => ApiError::coded(
-            actix_web::http::StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
-            format!("The request body stalled: {io}"),
-        ),
+        PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::coded(ErrorCode::RequestTimeout, format!("The request body stalled: {io}"))
+        }
         PayloadError::Overflow => ApiError::PayloadTooLarge("Request body is too large".into()),
         _ => ApiError::BadRequest(format!("Body interrupted: {e}")),
     }

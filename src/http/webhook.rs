@@ -1,7 +1,7 @@
 //! The caller's webhook: settings, a test delivery, the delivery log and replays.
 
+use crate::error_code::ErrorCode;
 use crate::http::body::Json;
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ pub(crate) fn webhook_json(w: &WebhookRow) -> Value {
 }
 
 pub(crate) fn no_webhook() -> ApiError {
-    ApiError::coded(StatusCode::NOT_FOUND, "WEBHOOK_NOT_FOUND", "No webhook is configured")
+    ApiError::coded(ErrorCode::WebhookNotFound, "No webhook is configured")
 }
 
 #[utoipa::path(
@@ -299,6 +299,6 @@ pub async fn replay(
         .db
         .replay_event(p.user_id, id)
         .await?
-        .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "EVENT_NOT_FOUND", format!("No event {id}")))?;
+        .ok_or_else(|| ApiError::coded(ErrorCode::EventNotFound, format!("No event {id}")))?;
     Ok(ok(delivery_json(&row, &[])))
 }

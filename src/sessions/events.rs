@@ -13,36 +13,7 @@ pub struct SessionKey {
     pub name: String,
 }
 
-/// A message as the page reported it (`msg_add`: incoming; `msg_create`: our own, from any device).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WaMessage {
-    pub id: String,
-    pub from_me: bool,
-    pub remote: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub author: Option<String>,
-    /// The sender's phone number when the sender is a `@lid` and WhatsApp knows the number.
-    pub author_phone: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub body: Option<String>,
-    pub caption: Option<String>,
-    pub t: Option<i64>,
-    pub ack: Option<i32>,
-    #[serde(default)]
-    pub has_media: bool,
-    pub mimetype: Option<String>,
-    pub filename: Option<String>,
-    pub size: Option<i64>,
-    pub notify_name: Option<String>,
-    #[serde(default)]
-    pub is_group: bool,
-    /// Where the actor saved the media bytes (relative to the media dir), if it could.
-    #[serde(skip_deserializing)]
-    pub saved_media: Option<String>,
-}
+pub use crate::browser::protocol::WaMessage;
 
 #[derive(Debug, Clone)]
 pub enum SessionEvent {

@@ -3,28 +3,32 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::chat_id::ChatId;
 use super::events::SessionKey;
 use super::state::SessionInfo;
+use crate::error_code::ErrorCode;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
     #[error("No active WhatsApp session. Please connect first.")]
     NotConnected,
-    #[error("the session is not running")]
+    #[error("No active WhatsApp session. Please connect first.")]
     NotRunning,
-    #[error("session limit reached ({0} running sessions)")]
+    #[error("Session limit reached: {0} sessions are running")]
     LimitReached(usize),
     #[error("WhatsApp service unavailable: {0}")]
     BrowserUnavailable(String),
-    #[error("WhatsApp did not answer within {0:?}")]
+    #[error("WhatsApp did not answer within {} s", .0.as_secs())]
     Timeout(Duration),
     /// An error code from the page, e.g. `WA_MODULE_MISSING:WAWebSendMsgChatAction`.
     #[error("{code}: {message}")]
     Wa { code: String, message: String },
+    /// A send the gateway refused or gave up on before or without the page (recipient not on
+    /// WhatsApp, expired, its file gone).
+    #[error("{message}")]
+    Refused { code: ErrorCode, message: String },
     #[error("{0}")]
     Invalid(String),
     #[error("database: {0}")]
@@ -32,22 +36,27 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// The stable error code stored on a failed message (the API answers with the same codes).
-    pub fn code(&self) -> String {
-        match self {
-            SessionError::NotConnected | SessionError::NotRunning => "SESSION_NOT_CONNECTED".into(),
-            SessionError::LimitReached(_) => "SESSION_LIMIT_REACHED".into(),
-            SessionError::BrowserUnavailable(_) => "BROWSER_UNAVAILABLE".into(),
-            SessionError::Timeout(_) => "SEND_TIMEOUT".into(),
-            // The stable part of `WA_MODULE_MISSING:<module>`.
-            SessionError::Wa { code, .. } => code.split(':').next().unwrap_or(code).to_string(),
-            SessionError::Invalid(_) => "SESSION_STATE".into(),
-            SessionError::Db(_) => "INTERNAL_ERROR".into(),
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        SessionError::Refused {
+            code,
+            message: message.into(),
         }
     }
-}
 
-impl SessionError {
+    /// The stable error code, stored on a failed message and answered by the API.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SessionError::NotConnected | SessionError::NotRunning => ErrorCode::SessionNotConnected,
+            SessionError::LimitReached(_) => ErrorCode::SessionLimitReached,
+            SessionError::BrowserUnavailable(_) => ErrorCode::BrowserUnavailable,
+            SessionError::Timeout(_) => ErrorCode::SendTimeout,
+            SessionError::Wa { code, .. } => ErrorCode::from_page(code),
+            SessionError::Refused { code, .. } => *code,
+            SessionError::Invalid(_) => ErrorCode::SessionState,
+            SessionError::Db(_) => ErrorCode::InternalError,
+        }
+    }
+
     /// Whether a send that ended with this error may or may not have reached WhatsApp: the
     /// browser or the actor went away, or the answer did not come in time. Such a send is settled
     /// by evidence (its key id looked up on the page), never failed on a guess. Every other error
@@ -59,8 +68,7 @@ impl SessionError {
             | SessionError::BrowserUnavailable(_)
             | SessionError::Timeout(_) => true,
             // The page is still sending an earlier try of the same key id.
-            SessionError::Wa { code, .. } => code == "WA_SEND_IN_FLIGHT",
-            _ => false,
+            other => other.code() == ErrorCode::WaSendInFlight,
         }
     }
 }
@@ -71,16 +79,9 @@ impl From<crate::db::DbError> for SessionError {
     }
 }
 
-/// What a send returns.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SentMessage {
-    /// `true_<chat>_<HEXID>`.
-    pub id: String,
-    /// Unix seconds.
-    pub t: i64,
-    pub ack: i32,
-}
+pub use crate::browser::protocol::SentMessage;
 
+/// A file to send.
 #[derive(Debug, Clone)]
 pub struct OutgoingMedia {
     pub bytes: std::sync::Arc<Vec<u8>>,
@@ -89,6 +90,27 @@ pub struct OutgoingMedia {
     pub caption: Option<String>,
     /// Image, video, audio, ptt (voice note), document or sticker: how the page sends the bytes.
     pub kind: crate::db::MessageKind,
+}
+
+impl SentMessage {
+    /// Its row's status: ack 0 means WhatsApp took it but its server has not confirmed yet
+    /// (`pending`); then `sent`, `delivered`, `read`, `played`.
+    pub fn status(&self) -> crate::db::MessageStatus {
+        crate::db::MessageStatus::from_ack(self.ack).max(crate::db::MessageStatus::Pending)
+    }
+}
+
+/// How a send is made.
+#[derive(Debug, Clone, Default)]
+pub struct SendOptions {
+    /// The message key id chosen (and stored) before sending, so an interrupted send can be found
+    /// on the page; None: the page picks one. See [`new_key_id`].
+    pub key_id: Option<String>,
+    /// The page checks the recipient is on WhatsApp in the same call (refusing with
+    /// `RECIPIENT_NOT_ON_WHATSAPP`); off when the worker confirmed the number lately.
+    pub check_recipient: bool,
+    /// Mark the chat read (blue ticks for the other side) before sending.
+    pub mark_read: bool,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
@@ -105,13 +127,13 @@ pub(super) enum Command {
     SendText {
         chat: ChatId,
         body: String,
-        key_id: Option<String>,
+        opts: SendOptions,
         reply: Reply<SentMessage>,
     },
     SendMedia {
         chat: ChatId,
         media: OutgoingMedia,
-        key_id: Option<String>,
+        opts: SendOptions,
         reply: Reply<SentMessage>,
     },
     /// The page's current ack of each of these messages (serialised ids) it has.
@@ -207,23 +229,22 @@ impl SessionHandle {
         }
     }
 
+    /// A text to `chat`, sent as it is (the page picks the key id; no recipient check).
     pub async fn send_text(&self, chat: ChatId, body: String) -> Result<SentMessage, SessionError> {
-        self.send_text_as(chat, body, None).await
+        self.send_text_with(chat, body, SendOptions::default()).await
     }
 
-    /// A text sent with the key id `key_id` (WhatsApp's uppercase hex; see [`new_key_id`]), or one
-    /// the page picks.
-    pub async fn send_text_as(
+    pub async fn send_text_with(
         &self,
         chat: ChatId,
         body: String,
-        key_id: Option<String>,
+        opts: SendOptions,
     ) -> Result<SentMessage, SessionError> {
         self.ask(
             |reply| Command::SendText {
                 chat,
                 body,
-                key_id,
+                opts,
                 reply,
             },
             SEND_TIMEOUT,
@@ -232,20 +253,20 @@ impl SessionHandle {
     }
 
     pub async fn send_media(&self, chat: ChatId, media: OutgoingMedia) -> Result<SentMessage, SessionError> {
-        self.send_media_as(chat, media, None).await
+        self.send_media_with(chat, media, SendOptions::default()).await
     }
 
-    pub async fn send_media_as(
+    pub async fn send_media_with(
         &self,
         chat: ChatId,
         media: OutgoingMedia,
-        key_id: Option<String>,
+        opts: SendOptions,
     ) -> Result<SentMessage, SessionError> {
         self.ask(
             |reply| Command::SendMedia {
                 chat,
                 media,
-                key_id,
+                opts,
                 reply,
             },
             SEND_TIMEOUT,

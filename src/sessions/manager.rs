@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use super::actor::Actor;
 use super::events::{SessionEvent, SessionKey};
 use super::handle::{SessionError, SessionHandle};
+use super::outbox::Outbox;
 use super::state::{SessionInfo, SessionState};
 use crate::browser::{WebDriver, procs};
 use crate::config::Settings;
@@ -32,10 +33,8 @@ struct Inner {
     sessions: Mutex<HashMap<i64, SessionHandle>>,
     /// Actors run here (the main multi-thread runtime), never on an HTTP worker's runtime.
     runtime: tokio::runtime::Handle,
-    /// Per session: wakes its queue worker when a message is queued.
-    queue_wakes: Mutex<HashMap<i64, Arc<tokio::sync::Notify>>>,
-    /// Ids of queued messages whose send finished.
-    settled: tokio::sync::broadcast::Sender<super::queue::Settled>,
+    /// Where sends are handed over; it wakes the workers and completes the waiting callers.
+    outbox: Outbox,
 }
 
 impl SessionManager {
@@ -54,14 +53,13 @@ impl SessionManager {
         }
         let manager = SessionManager {
             inner: Arc::new(Inner {
+                outbox: Outbox::new(db.clone(), settings.sending.queue_ttl_secs),
                 settings,
                 db,
                 driver,
                 sink,
                 sessions: Mutex::new(HashMap::new()),
                 runtime: tokio::runtime::Handle::current(),
-                queue_wakes: Mutex::new(HashMap::new()),
-                settled: tokio::sync::broadcast::channel(4096).0,
             }),
         };
         (manager, events)
@@ -171,9 +169,7 @@ impl SessionManager {
             was_linked: row.phone_number.is_some() && row.status != "logged_out",
             connected_at: row.connected_at,
             page: None,
-            last_seq: 0,
-            wa_state: None,
-            synced: false,
+            doc: Default::default(),
         };
         self.inner.runtime.spawn(actor.run());
         let handle = SessionHandle { key, tx, info: info_rx };
@@ -182,27 +178,17 @@ impl SessionManager {
             db: self.inner.db.clone(),
             settings: self.inner.settings.sending.clone(),
             media_dir: self.inner.settings.media.dir.clone(),
-            wake: self.queue_wake(row.id),
-            settled: self.inner.settled.clone(),
+            wake: self.inner.outbox.wake_of(row.id),
+            outbox: self.inner.outbox.clone(),
         };
         self.inner.runtime.spawn(worker.run());
         map.insert(row.id, handle.clone());
         Ok(handle)
     }
 
-    fn queue_wake(&self, session_id: i64) -> Arc<tokio::sync::Notify> {
-        let mut wakes = self.inner.queue_wakes.lock().unwrap_or_else(|e| e.into_inner());
-        wakes.entry(session_id).or_default().clone()
-    }
-
-    /// A message was queued for this session: its worker looks now rather than at its next tick.
-    pub fn enqueued(&self, session_id: i64) {
-        self.queue_wake(session_id).notify_one();
-    }
-
-    /// Ids of queued messages as their sends finish.
-    pub fn settled(&self) -> tokio::sync::broadcast::Receiver<super::queue::Settled> {
-        self.inner.settled.subscribe()
+    /// Where sends are handed over (see [`Outbox::submit`]).
+    pub fn outbox(&self) -> &Outbox {
+        &self.inner.outbox
     }
 
     /// Stops a session; its row stays (`stopped`) and so does a linked profile.

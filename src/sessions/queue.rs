@@ -8,17 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::chat_id::ChatId;
-use super::handle::{OutgoingMedia, SentMessage, SessionError, SessionHandle, new_key_id};
+use super::handle::{OutgoingMedia, SendOptions, SentMessage, SessionError, SessionHandle, new_key_id};
+use super::outbox::Outbox;
 use super::state::SessionState;
 use crate::config::SendingSettings;
 use crate::db::{Database, DbError, MessageRow, MessageStatus};
-
-/// A queued message's send finished: its row id, and the error if it failed.
-pub type Settled = (i64, Result<(), SessionError>);
+use crate::error_code::ErrorCode;
 
 /// How many queued rows are looked at to find one whose recipient is not cooling down.
 const LOOKAHEAD: i64 = 50;
@@ -41,8 +40,8 @@ pub(super) struct QueueWorker {
     pub settings: SendingSettings,
     pub media_dir: std::path::PathBuf,
     pub wake: Arc<Notify>,
-    /// Row ids whose send finished, with the error if it failed: waiting requests listen here.
-    pub settled: broadcast::Sender<Settled>,
+    /// Completes the caller waiting for a row, if any.
+    pub outbox: Outbox,
 }
 
 impl QueueWorker {
@@ -50,7 +49,7 @@ impl QueueWorker {
         let mut last_send: Option<Instant> = None;
         let mut gap = self.next_gap();
         let mut last_to: HashMap<String, Instant> = HashMap::new();
-        let mut confirmed: HashMap<String, (String, Instant)> = HashMap::new();
+        let mut confirmed: HashMap<String, Instant> = HashMap::new();
         let mut watch = self.handle.watch();
         let mut reconciled = false;
         while self.handle.is_running() {
@@ -127,7 +126,7 @@ impl QueueWorker {
         last_send: &mut Option<Instant>,
         gap: &mut Duration,
         last_to: &mut HashMap<String, Instant>,
-        confirmed: &mut HashMap<String, (String, Instant)>,
+        confirmed: &mut HashMap<String, Instant>,
     ) -> Result<Option<Duration>, DbError> {
         let session = self.handle.key.id;
         let rows = self.db.next_queued(session, LOOKAHEAD).await?;
@@ -182,9 +181,8 @@ impl QueueWorker {
             .record(started.elapsed().as_secs_f64());
         match &result {
             Ok(_) => metrics::counter!("wagate_messages_sent_total", "type" => kind).increment(1),
-            Err(e) => {
-                metrics::counter!("wagate_messages_failed_total", "type" => kind, "code" => e.code()).increment(1)
-            }
+            Err(e) => metrics::counter!("wagate_messages_failed_total", "type" => kind, "code" => e.code().as_str())
+                .increment(1),
         }
         *last_send = Some(Instant::now());
         *gap = self.next_gap();
@@ -199,8 +197,11 @@ impl QueueWorker {
             self.db.requeue(vec![row.id]).await?;
             return Ok(Some(IN_DOUBT_PAUSE));
         }
-        settle_with_retries(&self.db, row.id, &result).await?;
-        let _ = self.settled.send((row.id, result.map(|_| ())));
+        // The caller hears the outcome even if the database cannot record it yet: the row then
+        // stays `pending` with its key id, and upkeep has it settled by evidence.
+        let recorded = settle_with_retries(&self.db, row.id, &result).await;
+        self.outbox.complete(row.id, result);
+        recorded?;
         Ok(None)
     }
 
@@ -223,7 +224,7 @@ impl QueueWorker {
         );
         if found.ack < 0 {
             return Err(SessionError::Wa {
-                code: "WA_SEND_FAILED".into(),
+                code: ErrorCode::WaSendFailed.as_str().into(),
                 message: "WhatsApp refused the message".into(),
             });
         }
@@ -236,7 +237,7 @@ impl QueueWorker {
         row: &MessageRow,
         key_id: &str,
         tried_before: bool,
-        confirmed: &mut HashMap<String, (String, Instant)>,
+        confirmed: &mut HashMap<String, Instant>,
     ) -> Result<SentMessage, SessionError> {
         let chat = ChatId::parse(&row.chat_id).map_err(|e| SessionError::Invalid(e.0))?;
         // An earlier try is looked for before anything else can fail the row (the page resolves
@@ -246,31 +247,44 @@ impl QueueWorker {
         }
         if row.expires_at.is_some_and(|e| e < crate::db::now()) {
             // Expired while in doubt and not on the page: it never went out.
-            return Err(SessionError::Wa {
-                code: "EXPIRED".into(),
-                message: format!(
+            return Err(SessionError::refused(
+                ErrorCode::Expired,
+                format!(
                     "not sent within sending.queue_ttl_secs ({} s)",
                     self.settings.queue_ttl_secs
                 ),
-            });
+            ));
         }
-        let chat = self.confirmed_chat(chat, confirmed).await?;
-        let key_id = Some(key_id.to_string());
+        // The recipient is checked here only, in the same page call as the send, unless this
+        // session's page confirmed the number within the hour.
+        let phone = chat.phone().map(str::to_string);
+        let opts = SendOptions {
+            key_id: Some(key_id.to_string()),
+            check_recipient: phone
+                .as_ref()
+                .is_some_and(|p| confirmed.get(p).is_none_or(|at| at.elapsed() >= RECIPIENT_TTL)),
+            mark_read: false,
+        };
+        let result = self.send(row, chat, opts).await;
+        if let (Ok(_), Some(phone)) = (&result, phone) {
+            confirmed.insert(phone, Instant::now());
+        }
+        result
+    }
+
+    async fn send(&self, row: &MessageRow, chat: ChatId, opts: SendOptions) -> Result<SentMessage, SessionError> {
         match row.media_path.as_deref() {
             None => {
                 let body = row.body.clone().unwrap_or_default();
                 if self.settings.typing {
                     self.type_for(&chat, &body).await;
                 }
-                self.handle.send_text_as(chat, body, key_id).await
+                self.handle.send_text_with(chat, body, opts).await
             }
             Some(path) => {
-                let bytes = tokio::fs::read(self.media_dir.join(path))
-                    .await
-                    .map_err(|e| SessionError::Wa {
-                        code: "MEDIA_MISSING".into(),
-                        message: format!("the queued file is gone: {e}"),
-                    })?;
+                let bytes = tokio::fs::read(self.media_dir.join(path)).await.map_err(|e| {
+                    SessionError::refused(ErrorCode::MediaMissing, format!("the queued file is gone: {e}"))
+                })?;
                 let media = OutgoingMedia {
                     bytes: Arc::new(bytes),
                     mimetype: row
@@ -281,7 +295,7 @@ impl QueueWorker {
                     caption: row.caption.clone(),
                     kind: row.msg_type.clone(),
                 };
-                self.handle.send_media_as(chat, media, key_id).await
+                self.handle.send_media_with(chat, media, opts).await
             }
         }
     }
@@ -293,33 +307,6 @@ impl QueueWorker {
         match self.handle.chat_state(chat.clone(), "composing").await {
             Ok(()) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Err(e) => tracing::debug!(session = self.handle.key.id, error = %e, "no typing indicator"),
-        }
-    }
-
-    /// A number queued while the session was away is checked before sending, as the API checks
-    /// it when the session is there.
-    async fn confirmed_chat(
-        &self,
-        chat: ChatId,
-        confirmed: &mut HashMap<String, (String, Instant)>,
-    ) -> Result<ChatId, SessionError> {
-        let Some(phone) = chat.phone().map(str::to_string) else {
-            return Ok(chat);
-        };
-        if let Some((id, at)) = confirmed.get(&phone)
-            && at.elapsed() < RECIPIENT_TTL
-        {
-            return Ok(ChatId::parse(id).unwrap_or(chat));
-        }
-        match self.handle.check_number(chat.clone()).await? {
-            Some(id) => {
-                confirmed.insert(phone, (id.clone(), Instant::now()));
-                Ok(ChatId::parse(&id).unwrap_or(chat))
-            }
-            None => Err(SessionError::Wa {
-                code: "RECIPIENT_NOT_ON_WHATSAPP".into(),
-                message: format!("{phone} is not on WhatsApp"),
-            }),
         }
     }
 }
@@ -350,13 +337,12 @@ async fn settle_with_retries(
 pub async fn settle(db: &Database, id: i64, result: &Result<SentMessage, SessionError>) -> Result<(), DbError> {
     match result {
         Ok(sent) => {
-            // Ack 0: WhatsApp took it but its server has not confirmed yet (`pending`).
-            let status = MessageStatus::from_ack(sent.ack).max(MessageStatus::Pending);
+            let status = sent.status();
             let at = chrono::DateTime::from_timestamp(sent.t, 0)
                 .map(|t| t.naive_utc())
                 .unwrap_or_else(crate::db::now);
             db.mark_message_sent(id, sent.id.clone(), status, at).await
         }
-        Err(e) => db.mark_message_failed(id, &e.code(), e.to_string()).await,
+        Err(e) => db.mark_message_failed(id, e.code(), e.to_string()).await,
     }
 }

@@ -608,7 +608,7 @@ async fn failures_compare_and_set(backend: Backend) {
         .fail_messages(
             vec![delivered.id, queued.id],
             &[MessageStatus::Queued],
-            "EXPIRED",
+            wagate::error_code::ErrorCode::Expired,
             "late".into(),
         )
         .await

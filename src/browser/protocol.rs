@@ -1,0 +1,282 @@
+//! The bridge's wire protocol, typed: the calls the gateway makes into the page ([`Request`],
+//! answered `{ok, value}` or `{ok:false, code, message}`) and the events the page queues
+//! ([`PageEvent`], drained in sequence). `bridge.js` is the other half; each name here is a name
+//! there (`api.<method>(params)`, `push(kind, data)`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A call into the page: `window.__wagate.call(method, params)`. Ids are serialised WhatsApp ids
+/// (`15550002002@c.us`, `true_<chat>_<KEYID>`); key ids are WhatsApp's uppercase hex.
+#[derive(Debug, Serialize)]
+#[serde(tag = "method", content = "params", rename_all = "camelCase")]
+pub enum Request<'a> {
+    /// Re-arms an idle QR (`WAWebLaunchSocketUtils.refreshQR`). → `true`.
+    RefreshQr,
+    /// Links by an 8-character code instead of a QR. → the code.
+    #[serde(rename_all = "camelCase")]
+    RequestPairingCode { phone: &'a str },
+    /// `WAWebQueryExistsJob.queryWidExists`. → the chat id WhatsApp knows, or null.
+    #[serde(rename_all = "camelCase")]
+    CheckNumber { chat_id: &'a str },
+    /// Finds the chat, checks the recipient when `check_recipient` (page code
+    /// `RECIPIENT_NOT_ON_WHATSAPP` if not on WhatsApp), builds and sends: one round trip.
+    /// → [`SentMessage`].
+    #[serde(rename_all = "camelCase")]
+    SendText {
+        chat_id: &'a str,
+        body: &'a str,
+        key_id: Option<&'a str>,
+        check_recipient: bool,
+        mark_read: bool,
+    },
+    /// Hands media bytes over in parts (base64 of at most 1 MiB each), for large files. → parts so far.
+    #[serde(rename_all = "camelCase")]
+    PutChunk {
+        upload_id: &'a str,
+        index: usize,
+        data: String,
+    },
+    /// Sends media: the bytes inline (`data`, base64) or put before under `upload_id`. → [`SentMessage`].
+    SendMedia(SendMedia<'a>),
+    /// The current ack of each of these own messages the page has. → `[[id, ack], …]`.
+    #[serde(rename_all = "camelCase")]
+    AcksOf { ids: &'a [String] },
+    /// An own message by the key id chosen before sending (page code `WA_SEND_IN_FLIGHT` while
+    /// that send is still running). → [`SentMessage`] or null.
+    #[serde(rename_all = "camelCase")]
+    FindSent { chat_id: &'a str, key_id: &'a str },
+    /// Messages from others in the page's store since `since` (unix seconds), oldest first. → [`WaMessage`]s.
+    #[serde(rename_all = "camelCase")]
+    RecentIncoming { since: i64, limit: usize },
+    /// `composing` (typing…) or `paused`. → `true`.
+    #[serde(rename_all = "camelCase")]
+    ChatState { chat_id: &'a str, state: &'a str },
+    /// An incoming message's media bytes. → [`Downloaded`].
+    #[serde(rename_all = "camelCase")]
+    DownloadMedia { msg_id: &'a str },
+    /// Logs the device out (the page navigates away). → `true`.
+    Logout,
+}
+
+impl Request<'_> {
+    /// The method's name, for logs.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Request::RefreshQr => "refreshQr",
+            Request::RequestPairingCode { .. } => "requestPairingCode",
+            Request::CheckNumber { .. } => "checkNumber",
+            Request::SendText { .. } => "sendText",
+            Request::PutChunk { .. } => "putChunk",
+            Request::SendMedia(_) => "sendMedia",
+            Request::AcksOf { .. } => "acksOf",
+            Request::FindSent { .. } => "findSent",
+            Request::RecentIncoming { .. } => "recentIncoming",
+            Request::ChatState { .. } => "chatState",
+            Request::DownloadMedia { .. } => "downloadMedia",
+            Request::Logout => "logout",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendMedia<'a> {
+    pub chat_id: &'a str,
+    /// The bytes, base64, when they fit one call; else None and `upload_id` names the parts.
+    pub data: Option<String>,
+    pub upload_id: Option<&'a str>,
+    pub mimetype: &'a str,
+    pub filename: Option<&'a str>,
+    pub caption: Option<&'a str>,
+    pub as_document: bool,
+    pub as_voice: bool,
+    pub as_sticker: bool,
+    pub key_id: Option<&'a str>,
+    pub check_recipient: bool,
+    pub mark_read: bool,
+}
+
+/// What a send returns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SentMessage {
+    /// `true_<chat>_<HEXID>`.
+    pub id: String,
+    /// Unix seconds.
+    pub t: i64,
+    /// -1 error, 0 pending, 1 server, 2 delivered, 3 read, 4 played.
+    pub ack: i32,
+}
+
+/// An incoming message's media, as `downloadMedia` returns it.
+#[derive(Debug, Deserialize)]
+pub struct Downloaded {
+    /// Base64.
+    pub data: String,
+}
+
+/// A message as the page reports it (`msg_add`: incoming; `msg_create`: our own, from any device).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaMessage {
+    pub id: String,
+    pub from_me: bool,
+    pub remote: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub author: Option<String>,
+    /// The sender's phone number when the sender is a `@lid` and WhatsApp knows the number.
+    pub author_phone: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub body: Option<String>,
+    pub caption: Option<String>,
+    pub t: Option<i64>,
+    pub ack: Option<i32>,
+    #[serde(default)]
+    pub has_media: bool,
+    pub mimetype: Option<String>,
+    pub filename: Option<String>,
+    pub size: Option<i64>,
+    pub notify_name: Option<String>,
+    #[serde(default)]
+    pub is_group: bool,
+    /// Where the actor saved the media bytes (relative to the media dir), if it could.
+    #[serde(skip_deserializing)]
+    pub saved_media: Option<String>,
+}
+
+/// The linked account, as `WAWebUserPrefsMeUser` and `Conn` tell it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Me {
+    pub wid: Option<String>,
+    pub lid: Option<String>,
+    pub pushname: Option<String>,
+}
+
+/// An event the page queued (`push(kind, data)` in bridge.js).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum PageEvent {
+    /// `Socket.state` changed (`OPENING`, `UNPAIRED`, `CONNECTED`, …).
+    State(String),
+    /// A new QR payload (`ref,noiseKey,identityKey,advSecret,platform`).
+    Qr(String),
+    /// A pairing code to show.
+    Code(Option<String>),
+    /// Offline delivery progress, 0–100.
+    Loading(u32),
+    /// `Socket.hasSynced` became true.
+    Synced(Me),
+    /// The device was logged out (`logout` or `logout_from_bridge`).
+    Logout(String),
+    /// A new message from someone else.
+    MsgAdd(WaMessage),
+    /// A new message of ours (sent by wagate, or from the phone).
+    MsgCreate(WaMessage),
+    MsgAck {
+        id: String,
+        ack: i32,
+    },
+    /// A message's type changed (a placeholder resolved).
+    MsgType {
+        id: String,
+    },
+    /// Something the bridge could not do on its own (a subscription, the QR).
+    Error(Value),
+}
+
+/// One queued event: its sequence number, and the event or why it could not be read.
+#[derive(Debug)]
+pub struct Queued {
+    pub seq: u64,
+    pub event: Result<PageEvent, String>,
+}
+
+impl<'de> Deserialize<'de> for Queued {
+    /// An event this gateway cannot read is kept as an error with its sequence number, so one bad
+    /// event never holds back the queue behind it.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            seq: u64,
+            kind: String,
+            #[serde(default)]
+            data: Value,
+        }
+        let raw = Raw::deserialize(d)?;
+        let event = serde_json::from_value(serde_json::json!({ "kind": raw.kind, "data": raw.data }))
+            .map_err(|e| format!("{} event: {e}", raw.kind));
+        Ok(Queued { seq: raw.seq, event })
+    }
+}
+
+/// What the page's state looks like now, read with every drain.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub state: Option<String>,
+    #[serde(default)]
+    pub has_synced: bool,
+    pub me: Option<Me>,
+    pub loading: Option<u32>,
+}
+
+/// One drain of the page's queue: the events after the sequence number asked for.
+#[derive(Debug, Deserialize)]
+pub struct Drain {
+    /// The page's last sequence number.
+    pub seq: u64,
+    pub events: Vec<Queued>,
+    /// Events the bounded queue dropped since the last drain.
+    #[serde(default)]
+    pub dropped: u64,
+    /// Subscriptions that could not be made yet (their module codes).
+    #[serde(default)]
+    pub missing: Vec<String>,
+    #[serde(default)]
+    pub snapshot: Snapshot,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requests_are_method_and_named_params() {
+        let r = Request::SendText {
+            chat_id: "15550002002@c.us",
+            body: "hi",
+            key_id: Some("3EB0AA"),
+            check_recipient: true,
+            mark_read: false,
+        };
+        assert_eq!(r.method(), "sendText");
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"method": "sendText", "params": {"chatId": "15550002002@c.us", "body": "hi", "keyId": "3EB0AA", "checkRecipient": true, "markRead": false}})
+        );
+        assert_eq!(
+            serde_json::to_value(Request::Logout).unwrap(),
+            json!({"method": "logout"})
+        );
+    }
+
+    #[test]
+    fn events_are_typed_and_a_bad_one_keeps_its_place() {
+        let d: Drain = serde_json::from_value(json!({
+            "seq": 3,
+            "events": [
+                {"seq": 1, "kind": "state", "data": "CONNECTED"},
+                {"seq": 2, "kind": "msg_ack", "data": {"id": "true_1@c.us_A", "ack": "oops"}},
+                {"seq": 3, "kind": "msg_ack", "data": {"id": "true_1@c.us_A", "ack": 2}},
+            ],
+        }))
+        .unwrap();
+        assert!(matches!(&d.events[0].event, Ok(PageEvent::State(s)) if s == "CONNECTED"));
+        assert_eq!(d.events[1].seq, 2);
+        assert!(d.events[1].event.is_err());
+        assert!(matches!(&d.events[2].event, Ok(PageEvent::MsgAck { ack: 2, .. })));
+    }
+}

@@ -1,0 +1,225 @@
+//! Commands from the session's handle, each one typed call into the page.
+
+use base64::Engine as _;
+use std::time::Duration;
+
+use super::{Actor, CALL_TIMEOUT, Outcome, SEND_TIMEOUT};
+use crate::browser::protocol::{Request, SendMedia};
+use crate::browser::{BridgeError, Page};
+use crate::db::MessageKind;
+use crate::error_code::ErrorCode;
+use crate::sessions::chat_id::ChatId;
+use crate::sessions::handle::{Command, OutgoingMedia, SendOptions, SentMessage, SessionError};
+use crate::sessions::state::SessionState;
+
+impl Actor {
+    pub(super) async fn command(&mut self, cmd: Command) -> Option<Outcome> {
+        if cmd.caller_gone() {
+            tracing::debug!(session = self.key.id, "dropped a command whose caller stopped waiting");
+            return None;
+        }
+        match cmd {
+            Command::Stop { reply } => {
+                return Some(Outcome::Stop {
+                    reply: Some(reply),
+                    record: true,
+                });
+            }
+            Command::Shutdown { reply } => {
+                return Some(Outcome::Stop {
+                    reply: Some(reply),
+                    record: false,
+                });
+            }
+            Command::Restart { reply } => {
+                let _ = reply.send(Ok(()));
+                return Some(Outcome::Restart);
+            }
+            Command::Logout { reply } => {
+                let result = match self.request::<bool>(&Request::Logout, CALL_TIMEOUT).await {
+                    // The page navigates away as it logs out: losing the call's answer is expected.
+                    Err(SessionError::BrowserUnavailable(_)) => Ok(true),
+                    other => other,
+                };
+                let _ = reply.send(result.map(|_| ()));
+                return Some(Outcome::LoggedOut("logged out through the API".into()));
+            }
+            Command::SendText {
+                chat,
+                body,
+                opts,
+                reply,
+            } => {
+                let result = match self.require_connected() {
+                    Ok(()) => {
+                        let send = Request::SendText {
+                            chat_id: chat.as_str(),
+                            body: &body,
+                            key_id: opts.key_id.as_deref(),
+                            check_recipient: opts.check_recipient,
+                            mark_read: opts.mark_read,
+                        };
+                        self.request(&send, SEND_TIMEOUT).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::SendMedia {
+                chat,
+                media,
+                opts,
+                reply,
+            } => {
+                let result = match self.require_connected() {
+                    Ok(()) => self.send_media(&chat, &media, &opts).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::AckStates { ids, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => self.request(&Request::AcksOf { ids: &ids }, CALL_TIMEOUT).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::FindSent { chat, key_id, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => {
+                        let find = Request::FindSent {
+                            chat_id: chat.as_str(),
+                            key_id: &key_id,
+                        };
+                        self.request(&find, CALL_TIMEOUT).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::CheckNumber { chat, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => {
+                        let check = Request::CheckNumber { chat_id: chat.as_str() };
+                        self.request(&check, CALL_TIMEOUT).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::ChatState { chat, state, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => {
+                        let typing = Request::ChatState {
+                            chat_id: chat.as_str(),
+                            state,
+                        };
+                        self.request::<bool>(&typing, CALL_TIMEOUT).await.map(|_| ())
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::PairingCode { phone, reply } => {
+                let result = if self.current() == SessionState::QrPending {
+                    self.request::<String>(&Request::RequestPairingCode { phone: &phone }, CALL_TIMEOUT)
+                        .await
+                } else {
+                    Err(SessionError::Invalid(format!(
+                        "a pairing code can only be requested while the session shows a QR code (it is {})",
+                        self.current().as_str()
+                    )))
+                };
+                if let Ok(code) = &result {
+                    let code = code.clone();
+                    self.info.send_modify(|i| i.pairing_code = Some(code));
+                }
+                let _ = reply.send(result);
+            }
+        }
+        None
+    }
+
+    pub(super) fn require_connected(&self) -> Result<(), SessionError> {
+        if self.current() == SessionState::Connected {
+            Ok(())
+        } else {
+            Err(SessionError::NotConnected)
+        }
+    }
+
+    /// One call into the page. A document replaced since the last drain gets the bridge installed
+    /// and the call made once more.
+    pub(super) async fn request<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &Request<'_>,
+        timeout: Duration,
+    ) -> Result<T, SessionError> {
+        let page = self.page.as_ref().ok_or(SessionError::NotConnected)?;
+        match page.request(request, timeout).await {
+            Err(BridgeError::Page { code, .. }) if ErrorCode::from_page(&code) == ErrorCode::BridgeMissing => {
+                page.install().await.map_err(bridge_error)?;
+                page.request(request, timeout).await.map_err(bridge_error)
+            }
+            other => other.map_err(bridge_error),
+        }
+    }
+
+    /// Small files go inline in the send (one round trip); larger ones in parts first.
+    pub(super) async fn send_media(
+        &self,
+        chat: &ChatId,
+        m: &OutgoingMedia,
+        opts: &SendOptions,
+    ) -> Result<SentMessage, SessionError> {
+        let page = self.page.as_ref().ok_or(SessionError::NotConnected)?;
+        let bytes = &m.bytes;
+        let upload_id = uuid::Uuid::new_v4().simple().to_string();
+        let data = if Page::fits_one_call(bytes) {
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes.as_slice()))
+        } else {
+            page.upload(&upload_id, bytes, CALL_TIMEOUT)
+                .await
+                .map_err(bridge_error)?;
+            None
+        };
+        let send = Request::SendMedia(SendMedia {
+            chat_id: chat.as_str(),
+            upload_id: data.is_none().then_some(upload_id.as_str()),
+            data,
+            mimetype: &m.mimetype,
+            filename: m.filename.as_deref(),
+            caption: m.caption.as_deref(),
+            as_document: m.kind == MessageKind::Document,
+            as_voice: m.kind == MessageKind::Ptt,
+            as_sticker: m.kind == MessageKind::Sticker,
+            key_id: opts.key_id.as_deref(),
+            check_recipient: opts.check_recipient,
+            mark_read: opts.mark_read,
+        });
+        self.request(&send, SEND_TIMEOUT).await
+    }
+}
+
+pub(super) fn bridge_error(e: BridgeError) -> SessionError {
+    match e {
+        BridgeError::Page { code, message } => SessionError::Wa { code, message },
+        BridgeError::Timeout(d) => SessionError::Timeout(d),
+        BridgeError::Driver(m) => SessionError::BrowserUnavailable(m),
+    }
+}
+
+pub(super) fn refuse(cmd: Command, err: SessionError) {
+    match cmd {
+        Command::SendText { reply, .. } | Command::SendMedia { reply, .. } => drop(reply.send(Err(err))),
+        Command::CheckNumber { reply, .. } => drop(reply.send(Err(err))),
+        Command::FindSent { reply, .. } => drop(reply.send(Err(err))),
+        Command::AckStates { reply, .. } => drop(reply.send(Err(err))),
+        Command::ChatState { reply, .. } => drop(reply.send(Err(err))),
+        Command::PairingCode { reply, .. } => drop(reply.send(Err(err))),
+        Command::Logout { reply }
+        | Command::Restart { reply }
+        | Command::Stop { reply }
+        | Command::Shutdown { reply } => drop(reply.send(Err(err))),
+    }
+}

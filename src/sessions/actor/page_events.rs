@@ -1,0 +1,308 @@
+//! The session's loop: the page rings (or a poll tick comes), the actor drains the page's queue
+//! and acts on each event; commands are taken in between.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use tokio::time::Instant;
+
+use super::{Actor, CALL_TIMEOUT, MIN_TICK, Outcome, RECONCILE_MAX, RECONCILE_SLACK_SECS, SAFETY_POLL};
+use crate::browser::bidi::Doorbell;
+use crate::browser::protocol::{Downloaded, Me, PageEvent, Request};
+use crate::sessions::events::{SessionEvent, WaMessage};
+use crate::sessions::qr;
+use crate::sessions::state::{SessionInfo, SessionState, map_wa_state};
+
+impl Actor {
+    /// The session's loop. With a doorbell, the page's queue is drained when the page rings (and
+    /// by a slow safety poll); without one, it is polled, faster after activity.
+    pub(super) async fn drive(&mut self, mut bell: Option<Doorbell>) -> Outcome {
+        let mut tick = MIN_TICK;
+        let polling_max = Duration::from_millis(self.settings.sessions.poll_max_ms).max(MIN_TICK);
+        let mut max_tick = match bell {
+            Some(_) => SAFETY_POLL,
+            None => polling_max,
+        };
+        let mut next = Instant::now();
+        let mut failures = 0u32;
+        loop {
+            tokio::select! {
+                rang = async { match bell.as_mut() { Some(b) => b.ring().await, None => std::future::pending().await } } => {
+                    if !rang {
+                        tracing::warn!(session = self.key.id, "BiDi push lost; polling the page instead");
+                        bell = None;
+                        tick = MIN_TICK;
+                        max_tick = polling_max;
+                    }
+                    next = Instant::now();
+                }
+                cmd = self.rx.recv() => {
+                    let Some(cmd) = cmd else {
+                        return Outcome::Stop { reply: None, record: false };
+                    };
+                    if let Some(outcome) = self.command(cmd).await {
+                        return outcome;
+                    }
+                    tick = MIN_TICK;
+                    next = Instant::now();
+                }
+                _ = tokio::time::sleep_until(next) => {
+                    match self.poll().await {
+                        Ok(active) => {
+                            failures = 0;
+                            tick = match (active, bell.is_some()) {
+                                // Drain again soon after activity: a burst, or a new document
+                                // whose bridge is not installed yet.
+                                (true, _) => MIN_TICK,
+                                // The page rings for anything new: only a safety poll.
+                                (false, true) => max_tick,
+                                (false, false) => (tick * 3 / 2).min(max_tick),
+                            };
+                        }
+                        Err(PollError::Outcome(o)) => return o,
+                        Err(PollError::Transient(e)) => {
+                            failures += 1;
+                            tracing::debug!(session = self.key.id, error = %e, failures, "poll failed");
+                            if failures >= 3 && !self.browser_alive().await {
+                                return Outcome::BrowserLost(format!("browser unreachable: {e}"));
+                            }
+                            if failures >= 50 {
+                                return Outcome::BrowserLost(format!("the page stopped answering: {e}"));
+                            }
+                            tick = MIN_TICK * 2;
+                        }
+                    }
+                    next = Instant::now() + tick;
+                }
+            }
+        }
+    }
+
+    pub(super) async fn poll(&mut self) -> Result<bool, PollError> {
+        let page = self.page.clone().ok_or(PollError::Transient("no page".into()))?;
+        let drain = match page.drain(self.doc.last_seq).await {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                // A new document (reload, logout redirect): re-install once WhatsApp's modules are up.
+                self.doc.reset();
+                if page
+                    .wa_version()
+                    .await
+                    .map_err(|e| PollError::Transient(e.to_string()))?
+                    .is_some()
+                {
+                    page.install().await.map_err(|e| PollError::Transient(e.to_string()))?;
+                }
+                return Ok(true);
+            }
+            Err(e) => return Err(PollError::Transient(e.to_string())),
+        };
+        if drain.dropped > 0 {
+            tracing::warn!(
+                session = self.key.id,
+                dropped = drain.dropped,
+                "page event queue overflowed"
+            );
+        }
+        let active = !drain.events.is_empty();
+        for queued in drain.events {
+            self.doc.last_seq = self.doc.last_seq.max(queued.seq);
+            match queued.event {
+                Ok(event) => self.on_event(event).await?,
+                Err(e) => tracing::warn!(session = self.key.id, error = %e, "an event from the page could not be read"),
+            }
+        }
+        self.doc.last_seq = self.doc.last_seq.max(drain.seq);
+        // Resynchronise from state, in case an event was lost in a reload gap.
+        if drain.snapshot.has_synced && !self.doc.synced && drain.snapshot.state.as_deref() == Some("CONNECTED") {
+            self.on_synced(drain.snapshot.me.unwrap_or_default()).await;
+        }
+        Ok(active)
+    }
+
+    pub(super) async fn on_event(&mut self, event: PageEvent) -> Result<(), PollError> {
+        match event {
+            PageEvent::State(wa) => return self.on_wa_state(wa).await,
+            PageEvent::Qr(payload) => {
+                let png = qr::png_data_url(&payload);
+                let set = |i: &mut SessionInfo| {
+                    i.qr = Some(payload);
+                    i.qr_png = png;
+                };
+                if matches!(self.current(), SessionState::Pairing | SessionState::QrPending) {
+                    self.info.send_modify(set);
+                } else {
+                    // State and QR change together: whoever sees the QR sees `qr_pending`.
+                    self.publish_with(
+                        SessionState::QrPending,
+                        Some("scan the QR code with WhatsApp".into()),
+                        set,
+                    )
+                    .await;
+                }
+            }
+            PageEvent::Code(code) => self.info.send_modify(|i| i.pairing_code = code),
+            PageEvent::Loading(pct) => self.info.send_modify(|i| i.loading = Some(pct.min(100))),
+            PageEvent::Synced(me) => self.on_synced(me).await,
+            PageEvent::Logout(how) => {
+                return Err(PollError::Outcome(Outcome::LoggedOut(format!("logged out ({how})"))));
+            }
+            PageEvent::MsgAdd(mut message) => {
+                if message.has_media {
+                    message.saved_media = self.save_incoming_media(&message).await;
+                }
+                let session = self.key.clone();
+                let _ = self.sink.send(SessionEvent::Incoming { session, message }).await;
+            }
+            PageEvent::MsgCreate(message) => {
+                let session = self.key.clone();
+                let _ = self.sink.send(SessionEvent::OwnMessage { session, message }).await;
+            }
+            PageEvent::MsgAck { id, ack } => {
+                let session = self.key.clone();
+                let _ = self.sink.send(SessionEvent::Ack { session, id, ack }).await;
+            }
+            PageEvent::MsgType { .. } => {}
+            PageEvent::Error(detail) => tracing::debug!(session = self.key.id, %detail, "bridge reported an error"),
+        }
+        Ok(())
+    }
+
+    /// WhatsApp's `Socket.state` changed.
+    pub(super) async fn on_wa_state(&mut self, wa: String) -> Result<(), PollError> {
+        if wa.is_empty() {
+            return Ok(());
+        }
+        if wa != "CONNECTED" {
+            self.doc.synced = false;
+        }
+        let (state, reason) = map_wa_state(&wa, self.doc.synced, self.was_linked);
+        match state {
+            SessionState::LoggedOut => {
+                return Err(PollError::Outcome(Outcome::LoggedOut(reason.unwrap_or_default())));
+            }
+            SessionState::Failed => {
+                return Err(PollError::Outcome(Outcome::Failed(reason.unwrap_or_default())));
+            }
+            SessionState::QrPending if self.info.borrow().qr.is_none() => {
+                // Keep `starting` until there is a QR to show.
+            }
+            SessionState::QrPending if self.current() == SessionState::QrPending => {
+                // Idle and re-armed QRs are the same wait: `since` keeps its start, so the idle
+                // reaper can tell how long nobody has scanned.
+            }
+            _ => self.publish(state, reason).await,
+        }
+        if wa == "UNPAIRED_IDLE"
+            && let Some(page) = &self.page
+        {
+            // WhatsApp stopped rotating the QR; re-arm it (wa-web-surface §3.3).
+            let _ = page.request::<bool>(&Request::RefreshQr, CALL_TIMEOUT).await;
+        }
+        Ok(())
+    }
+
+    /// Downloads an incoming message's media through the page and saves it under the media dir.
+    /// Returns the path relative to the media dir; on failure the message is kept without bytes.
+    pub(super) async fn save_incoming_media(&self, m: &WaMessage) -> Option<String> {
+        let limit = self.settings.media.max_upload_bytes;
+        if m.size.is_some_and(|s| s as u64 > limit) {
+            tracing::info!(session = self.key.id, id = %m.id, "incoming media above media.max_upload_bytes: not downloaded");
+            return None;
+        }
+        let fetched: Result<Downloaded, _> = self
+            .request(&Request::DownloadMedia { msg_id: &m.id }, CALL_TIMEOUT)
+            .await;
+        let saved = async {
+            let d = fetched.map_err(|e| e.to_string())?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(d.data)
+                .map_err(|e| e.to_string())?;
+            let name = crate::media::incoming_filename(m.filename.as_deref(), m.mimetype.as_deref(), m.kind.as_deref());
+            let (path, relative) = crate::media::incoming_path(&self.settings.media.dir, self.key.user_id, &name);
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| e.to_string())?;
+            }
+            tokio::fs::write(&path, &bytes).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(relative)
+        }
+        .await;
+        saved
+            .inspect_err(
+                |e| tracing::warn!(session = self.key.id, id = %m.id, error = %e, "could not save incoming media"),
+            )
+            .ok()
+    }
+
+    pub(super) async fn on_synced(&mut self, me: Me) {
+        self.doc.synced = true;
+        self.was_linked = true;
+        let phone = me.wid.as_deref().and_then(|w| w.split('@').next()).map(str::to_string);
+        self.info.send_modify(|i| {
+            i.phone = phone.clone().or(i.phone.take());
+            i.wid = me.wid.clone().or(i.wid.take());
+            i.lid = me.lid.clone();
+            i.push_name = me.pushname.clone();
+            i.qr = None;
+            i.qr_png = None;
+            i.pairing_code = None;
+            i.loading = Some(100);
+        });
+        let previously = self.connected_at.replace(crate::db::now());
+        self.publish(SessionState::Connected, None).await;
+        self.reconcile_incoming(previously).await;
+    }
+
+    /// Messages that reached the page while nobody listened (before the bridge was installed in a
+    /// new document, or while the browser was down and the phone's server redelivered them) are
+    /// read back from the page's store and stored if they are new. The window starts at the
+    /// newest stored incoming message, else at the session's previous connection; a session that
+    /// was never connected before has no history imported.
+    pub(super) async fn reconcile_incoming(&mut self, previously_connected: Option<chrono::NaiveDateTime>) {
+        let since = match self.db.last_incoming_at(self.key.id).await {
+            Ok(Some(t)) => t.and_utc().timestamp() - RECONCILE_SLACK_SECS,
+            Ok(None) => match previously_connected {
+                Some(t) => t.and_utc().timestamp() - RECONCILE_SLACK_SECS,
+                None => return,
+            },
+            Err(e) => {
+                return tracing::warn!(session = self.key.id, error = %e, "could not read the last incoming message");
+            }
+        };
+        let Some(page) = self.page.clone() else { return };
+        let recent = Request::RecentIncoming {
+            since,
+            limit: RECONCILE_MAX,
+        };
+        let found: Vec<WaMessage> = match page.request(&recent, CALL_TIMEOUT).await {
+            Ok(found) => found,
+            Err(e) => return tracing::warn!(session = self.key.id, error = %e, "could not read recent messages back"),
+        };
+        let ids = found.iter().map(|m| m.id.clone()).collect();
+        let known = match self.db.known_wa_ids(self.key.id, ids).await {
+            Ok(known) => known,
+            Err(e) => return tracing::warn!(session = self.key.id, error = %e, "could not check recent messages"),
+        };
+        let mut stored = 0;
+        for mut message in found.into_iter().filter(|m| !known.contains(&m.id)) {
+            if message.has_media {
+                message.saved_media = self.save_incoming_media(&message).await;
+            }
+            let session = self.key.clone();
+            let _ = self.sink.send(SessionEvent::Incoming { session, message }).await;
+            stored += 1;
+        }
+        if stored > 0 {
+            tracing::info!(
+                session = self.key.id,
+                messages = stored,
+                "messages missed while away were read back from the page"
+            );
+        }
+    }
+}
+
+pub(super) enum PollError {
+    Outcome(Outcome),
+    Transient(String),
+}
