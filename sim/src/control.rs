@@ -286,7 +286,15 @@ impl SimControl {
         let lid: String = {
             let mut rng = rand::rng();
             (0..15)
-                .map(|i| char::from(b'0' + if i == 0 { rng.random_range(1..10) } else { rng.random_range(0..10) }))
+                .map(|i| {
+                    char::from(
+                        b'0' + if i == 0 {
+                            rng.random_range(1..10)
+                        } else {
+                            rng.random_range(0..10)
+                        },
+                    )
+                })
                 .collect()
         };
         st.lids.insert(phone.to_string(), lid.clone());
@@ -486,7 +494,8 @@ impl SimControl {
             return json!({ "exists": exists, "pn": if sep { pn } else { None } });
         }
         let exists = !st.missing_numbers.contains(user);
-        let lid = (sep && exists && !st.hidden_lid_phones.contains(user)).then(|| format!("{}@lid", Self::lid_of(&mut st, user)));
+        let lid = (sep && exists && !st.hidden_lid_phones.contains(user))
+            .then(|| format!("{}@lid", Self::lid_of(&mut st, user)));
         json!({ "exists": exists, "lid": lid })
     }
 
@@ -568,7 +577,6 @@ impl SimControl {
             st.devices.remove(&device);
         }
     }
-
 
     // --- the phone and the servers (the control API) ----------------------------------------------
 

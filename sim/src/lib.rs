@@ -16,7 +16,6 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use control::{
-    
     ChatStateRecord, DeviceInfo, IncomingMedia, IncomingMessage, PageInfo, SentRecord, SimControl, SimError,
 };
 

@@ -98,7 +98,10 @@ fn sim_err(e: SimError) -> HttpResponse {
 async fn page(c: web::Data<SimControl>) -> HttpResponse {
     let setup = c.page_setup();
     // Unless a test chose its own build, the page shows a build of its era.
-    let version = if [Era::Jan2026, Era::Sep2026].iter().any(|e| e.version() == c.cfg.version) {
+    let version = if [Era::Jan2026, Era::Sep2026]
+        .iter()
+        .any(|e| e.version() == c.cfg.version)
+    {
         setup.era.version().to_string()
     } else {
         c.cfg.version.clone()
@@ -433,7 +436,8 @@ struct Passkey {
 
 async fn c_passkey(c: web::Data<SimControl>, b: web::Json<Passkey>) -> HttpResponse {
     let b = b.into_inner();
-    let reason = b.on.then(|| b.reason.unwrap_or_else(|| "passkey_prologue_request".into()));
+    let reason =
+        b.on.then(|| b.reason.unwrap_or_else(|| "passkey_prologue_request".into()));
     c.set_passkey_required(reason).await;
     HttpResponse::Ok().json(json!({}))
 }

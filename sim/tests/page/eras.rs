@@ -122,7 +122,11 @@ async fn sep_late_registration_and_lazy_bundles() {
     let seen = seen.as_array().unwrap();
     let first = &seen[0];
     let last = seen.last().unwrap();
-    assert_eq!(first["send"], json!(false), "send modules are not there at VERSION: {first}");
+    assert_eq!(
+        first["send"],
+        json!(false),
+        "send modules are not there at VERSION: {first}"
+    );
     assert!(
         seen.iter().any(|s| s["col"] == json!({ "msg": true, "chat": false })),
         "WAWebCollections is seen half registered (Msg without Chat): {seen:?}"
@@ -220,7 +224,11 @@ async fn sep_keys_lid_senders_and_media_models() {
     let min = text["min"].as_str().unwrap();
     assert!(min.starts_with(&format!("true_{peer_lid}_")), "{text}");
     assert_eq!(text["text"], json!(min), "String(key) is the same value");
-    assert_eq!(text["chat"], json!(peer_lid), "Wids keep _serialized; the chat is the LID");
+    assert_eq!(
+        text["chat"],
+        json!(peer_lid),
+        "Wids keep _serialized; the chat is the LID"
+    );
     assert_eq!(text["found"], json!(true));
     let same = js_args(&c, SEND_TEXT, vec![json!(peer_lid), json!("again")]).await;
     assert_eq!(same["chat"], json!(peer_lid), "both forms reach the same chat");
@@ -326,7 +334,10 @@ async fn sep_keys_lid_senders_and_media_models() {
     assert_eq!(dl["byPhoneStore"], json!(0));
     assert_eq!(dl["avParams"], json!("object"));
     assert_eq!(dl["stage"], json!("INIT"));
-    assert!(dl["noMime"].as_str().unwrap().starts_with("InvalidMediaFileType"), "{dl}");
+    assert!(
+        dl["noMime"].as_str().unwrap().starts_with("InvalidMediaFileType"),
+        "{dl}"
+    );
     assert_eq!(dl["bytes"], json!(8));
     c.close().await.unwrap();
 }
@@ -358,7 +369,12 @@ async fn sep_passkey_prologue_blocks_linking_until_approved() {
     let asked = wait_js(&c, "return window.__pk.length >= 1 && window.__pk", 10).await;
     assert_eq!(
         asked[0],
-        json!(["passkey_prologue_request", "whatsapp.com", "required", "new device on this account"])
+        json!([
+            "passkey_prologue_request",
+            "whatsapp.com",
+            "required",
+            "new device on this account"
+        ])
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let waiting = js(&c, "const r = window.require; return { state: r('WAWebSocketModel').Socket.state, synced: r('WAWebSocketModel').Socket.hasSynced,
@@ -379,7 +395,10 @@ async fn sep_passkey_prologue_blocks_linking_until_approved() {
         10,
     )
     .await;
-    assert_eq!(js(&c, "return window.__pk[1][0]").await, json!("passkey_prologue_denied"));
+    assert_eq!(
+        js(&c, "return window.__pk[1][0]").await,
+        json!("passkey_prologue_denied")
+    );
     assert!(control.devices().await.is_empty());
     assert!(control.approve_passkey("15550008001").await.is_err(), "nothing pending");
 
@@ -399,7 +418,12 @@ async fn sep_passkey_prologue_blocks_linking_until_approved() {
     assert_eq!(
         end,
         json!([
-            ["passkey_prologue_request", "passkey_prologue_denied", "passkey_prologue_request", "passkey_prologue_approved"],
+            [
+                "passkey_prologue_request",
+                "passkey_prologue_denied",
+                "passkey_prologue_request",
+                "passkey_prologue_approved"
+            ],
             "APPROVED"
         ])
     );
@@ -552,11 +576,15 @@ async fn fidelity_points_and_era_switch() {
     for k in ["msgKeys", "chatKeys", "socketKeys"] {
         let ks = keys(k);
         assert!(
-            !ks.iter().any(|n| ["_handlers", "_attrs", "collection", "trigger", "msgs", "_models"].contains(&n.as_str())),
+            !ks.iter()
+                .any(|n| ["_handlers", "_attrs", "collection", "trigger", "msgs", "_models"].contains(&n.as_str())),
             "{k}: {ks:?}"
         );
     }
-    assert!(keys("msgKeys").contains(&"body".to_string()), "attributes stay enumerable");
+    assert!(
+        keys("msgKeys").contains(&"body".to_string()),
+        "attributes stay enumerable"
+    );
     assert!(keys("socketKeys").contains(&"state".to_string()));
     assert_eq!(got["json"], json!(true));
     let contacts = keys("contacts");
@@ -566,7 +594,11 @@ async fn fidelity_points_and_era_switch() {
     );
     assert_eq!(got["found"], json!("15550006002@c.us"));
     assert_eq!(got["other"], json!("15550006999@c.us"), "find resolves any user");
-    assert_eq!(got["key"], json!({ "s": mid, "min": true }), "2026-01 keys: _serialized");
+    assert_eq!(
+        got["key"],
+        json!({ "s": mid, "min": true }),
+        "2026-01 keys: _serialized"
+    );
     assert_eq!(got["stage"], json!("INIT"));
     assert_eq!(got["dl"], json!("function"));
     assert_eq!(got["avParams"], json!("function"), "2026-01: avParams is a function");
