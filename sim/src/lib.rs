@@ -166,3 +166,17 @@ impl Simulator {
         self.handle.stop(true).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eras_are_spelled_by_month() {
+        assert_eq!("2026-09".parse::<Era>(), Ok(Era::Sep2026));
+        assert_eq!(Era::default().to_string(), "2026-01");
+        assert!("2026-07".parse::<Era>().is_err());
+        assert_eq!(serde_json::to_string(&Era::Sep2026).unwrap(), "\"2026-09\"");
+        assert_eq!(SimConfig::for_era(Era::Sep2026).version, Era::Sep2026.version());
+    }
+}
