@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use crate::SimConfig;
+use crate::{Era, SimConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
@@ -36,6 +36,10 @@ pub struct PageInfo {
     pub phone: Option<String>,
     pub pairing_code: Option<String>,
     pub last_seen_ms_ago: u64,
+    /// The era the page was served in.
+    pub era: Era,
+    /// Set while the page waits for a passkey (the phone it will be linked as).
+    pub passkey_pending_for: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,9 +121,12 @@ pub struct SentRecord {
     pub sha256: Option<String>,
     pub t: i64,
     pub ack: i8,
+    /// The chat as a phone id (`<n>@c.us`) when it was addressed by LID and the mapping is known.
+    pub chat_phone: Option<String>,
 }
 
 struct Page {
+    era: Era,
     device_id: String,
     state: String,
     qr: Option<String>,
@@ -159,7 +166,19 @@ struct State {
     manual_acks: bool,
     removed_modules: Vec<String>,
     renamed_modules: Vec<(String, String)>,
+    unmapped_modules: Vec<String>,
     next_phone: u64,
+    era: Era,
+    /// Linking asks for a passkey first (2026-09 pages), with this reason.
+    passkey_required: Option<String>,
+    /// Links waiting for the passkey, by page.
+    passkey_pending: HashMap<String, DeviceInfo>,
+    /// Phones whose pages are wedged: CONNECTED, but no round trip completes.
+    wedged: HashSet<String>,
+    /// phone -> LID, one per phone number the simulated WhatsApp has seen.
+    lids: HashMap<String, String>,
+    /// Phones whose LID mapping WhatsApp does not share with the page.
+    hidden_lid_phones: HashSet<String>,
 }
 
 /// The clonable handle on a running simulator: all operations are async and shared with the
@@ -168,6 +187,16 @@ struct State {
 pub struct SimControl {
     pub(crate) cfg: Arc<SimConfig>,
     state: Arc<Mutex<State>>,
+    /// Rung when a page is unwedged.
+    unwedged: Arc<Notify>,
+}
+
+/// What the page config needs from the control state, for the next page load.
+pub(crate) struct PageSetup {
+    pub era: Era,
+    pub removed: Vec<String>,
+    pub renamed: Vec<(String, String)>,
+    pub unmapped: Vec<String>,
 }
 
 fn now_secs() -> u64 {
@@ -188,11 +217,13 @@ impl SimControl {
         let state = State {
             manual_acks: !cfg.auto_acks,
             next_phone: 15_550_100_000,
+            era: cfg.era,
             ..State::default()
         };
         SimControl {
             cfg: Arc::new(cfg),
             state: Arc::new(Mutex::new(state)),
+            unwedged: Arc::new(Notify::new()),
         }
     }
 
@@ -247,14 +278,90 @@ impl SimControl {
         }
     }
 
+    /// The LID the simulated WhatsApp gives a phone number (stable for the simulator's life).
+    fn lid_of(st: &mut State, phone: &str) -> String {
+        if let Some(l) = st.lids.get(phone) {
+            return l.clone();
+        }
+        let lid: String = {
+            let mut rng = rand::rng();
+            (0..15)
+                .map(|i| {
+                    char::from(
+                        b'0' + if i == 0 {
+                            rng.random_range(1..10)
+                        } else {
+                            rng.random_range(0..10)
+                        },
+                    )
+                })
+                .collect()
+        };
+        st.lids.insert(phone.to_string(), lid.clone());
+        lid
+    }
+
+    fn phone_of_lid(st: &State, lid: &str) -> Option<String> {
+        st.lids.iter().find(|(_, l)| *l == lid).map(|(p, _)| p.clone())
+    }
+
+    /// `<n>@c.us` for a `<lid>@lid` (or a `@c.us` itself) when the mapping may be shared.
+    fn shared_pn(st: &State, id: &str) -> Option<String> {
+        let (user, server) = id.split_once('@')?;
+        let phone = match server {
+            "c.us" => user.to_string(),
+            "lid" => Self::phone_of_lid(st, user)?,
+            _ => return None,
+        };
+        (!st.hidden_lid_phones.contains(&phone)).then(|| format!("{phone}@c.us"))
+    }
+
+    /// The era of a device's newest page (the configured era when it has none open).
+    fn device_era(st: &State, device_id: &str) -> Era {
+        Self::page_of(st, device_id)
+            .and_then(|p| st.pages.get(&p).map(|p| p.era))
+            .unwrap_or(st.era)
+    }
+
+    fn page_wedged(st: &State, page_id: &str) -> bool {
+        !st.wedged.is_empty()
+            && st
+                .pages
+                .get(page_id)
+                .and_then(|p| st.devices.get(&p.device_id))
+                .is_some_and(|d| st.wedged.contains(&d.info.phone))
+    }
+
+    /// A wedged page's round trips never complete: they wait here until the page is unwedged.
+    pub(crate) async fn wait_unwedged(&self, page_id: &str) {
+        loop {
+            let notified = self.unwedged.notified();
+            if !Self::page_wedged(&self.lock(), page_id) {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
+        }
+    }
+
+    pub(crate) fn page_setup(&self) -> PageSetup {
+        let st = self.lock();
+        PageSetup {
+            era: st.era,
+            removed: st.removed_modules.clone(),
+            renamed: st.renamed_modules.clone(),
+            unmapped: st.unmapped_modules.clone(),
+        }
+    }
+
     // --- page side --------------------------------------------------------------------------------
 
-    pub(crate) fn hello(&self, device_id: &str, page: Option<&str>) -> Value {
+    pub(crate) fn hello(&self, device_id: &str, page: Option<&str>, era: Era) -> Value {
         let mut st = self.lock();
         let page_id = match page {
             Some(p) if st.pages.contains_key(p) => {
                 if let Some(pg) = st.pages.get_mut(p) {
                     pg.device_id = device_id.to_string();
+                    pg.era = era;
                 }
                 p.to_string()
             }
@@ -263,6 +370,7 @@ impl SimControl {
                 st.pages.insert(
                     id.clone(),
                     Page {
+                        era,
                         device_id: device_id.to_string(),
                         state: "OPENING".into(),
                         qr: None,
@@ -319,6 +427,13 @@ impl SimControl {
 
     /// The page's queue, waiting up to `wait` for something. None: the page is unknown.
     pub(crate) async fn poll(&self, page_id: &str, wait: Duration) -> Option<Vec<Value>> {
+        if Self::page_wedged(&self.lock(), page_id) {
+            // Nothing reaches a wedged page; it is not forgotten either.
+            let _ = tokio::time::timeout(wait, self.wait_unwedged(page_id)).await;
+            let mut st = self.lock();
+            st.pages.get_mut(page_id)?.last_seen = Instant::now();
+            return Some(Vec::new());
+        }
         let notify = {
             let mut st = self.lock();
             let p = st.pages.get_mut(page_id)?;
@@ -330,8 +445,12 @@ impl SimControl {
         };
         let _ = tokio::time::timeout(wait, notify.notified()).await;
         let mut st = self.lock();
+        let wedged = Self::page_wedged(&st, page_id);
         let p = st.pages.get_mut(page_id)?;
         p.last_seen = Instant::now();
+        if wedged {
+            return Some(Vec::new());
+        }
         Some(std::mem::take(&mut p.queue))
     }
 
@@ -364,8 +483,20 @@ impl SimControl {
         Ok(code)
     }
 
-    pub(crate) fn number_exists(&self, number: &str) -> bool {
-        !self.lock().missing_numbers.contains(number)
+    /// The exists query: whether the number is on WhatsApp and, for a 2026-09 page, the other
+    /// half of its LID <-> phone pair (unless WhatsApp withholds it).
+    pub(crate) fn exists(&self, page_id: &str, user: &str, server: &str) -> Value {
+        let mut st = self.lock();
+        let sep = st.pages.get(page_id).is_some_and(|p| p.era == Era::Sep2026);
+        if server == "lid" {
+            let pn = Self::shared_pn(&st, &format!("{user}@lid"));
+            let exists = Self::phone_of_lid(&st, user).is_none_or(|p| !st.missing_numbers.contains(&p));
+            return json!({ "exists": exists, "pn": if sep { pn } else { None } });
+        }
+        let exists = !st.missing_numbers.contains(user);
+        let lid = (sep && exists && !st.hidden_lid_phones.contains(user))
+            .then(|| format!("{}@lid", Self::lid_of(&mut st, user)));
+        json!({ "exists": exists, "lid": lid })
     }
 
     pub(crate) fn store_upload(&self, bytes: &[u8]) -> Value {
@@ -406,13 +537,16 @@ impl SimControl {
         if st.sent.iter().any(|r| r.id == id && r.phone == phone) {
             return Ok(());
         }
+        let chat = s("chat").unwrap_or_default();
+        let chat_phone = Self::shared_pn(&st, &chat);
         let upload = s("directPath")
             .and_then(|p| p.rsplit('/').next().map(str::to_string))
             .and_then(|uid| st.uploads.get(&uid).map(|u| (u.size, u.sha256.clone())));
         st.sent.push(SentRecord {
             id: id.clone(),
             phone,
-            chat: s("chat").unwrap_or_default(),
+            chat,
+            chat_phone,
             msg_type: s("type").unwrap_or_else(|| "chat".into()),
             body: s("body"),
             caption: s("caption"),
@@ -444,11 +578,6 @@ impl SimControl {
         }
     }
 
-    pub(crate) fn module_config(&self) -> (Vec<String>, Vec<(String, String)>) {
-        let st = self.lock();
-        (st.removed_modules.clone(), st.renamed_modules.clone())
-    }
-
     // --- the phone and the servers (the control API) ----------------------------------------------
 
     pub async fn pages(&self) -> Vec<PageInfo> {
@@ -465,6 +594,8 @@ impl SimControl {
                 phone: st.devices.get(&p.device_id).map(|d| d.info.phone.clone()),
                 pairing_code: p.pairing.as_ref().map(|(c, _)| c.clone()),
                 last_seen_ms_ago: p.last_seen.elapsed().as_millis() as u64,
+                era: p.era,
+                passkey_pending_for: st.passkey_pending.get(id).map(|i| i.phone.clone()),
             })
             .collect();
         pages.sort_by_key(|p| p.last_seen_ms_ago);
@@ -514,20 +645,7 @@ impl SimControl {
             .get(page_id)
             .map(|p| p.device_id.clone())
             .ok_or(SimError::StaleQr)?;
-        let lid: String = {
-            let mut rng = rand::rng();
-            (0..15)
-                .map(|i| {
-                    char::from(
-                        b'0' + if i == 0 {
-                            rng.random_range(1..10)
-                        } else {
-                            rng.random_range(0..10)
-                        },
-                    )
-                })
-                .collect()
-        };
+        let lid = Self::lid_of(st, &phone);
         let info = DeviceInfo {
             device_id: device_id.clone(),
             phone: phone.clone(),
@@ -536,6 +654,29 @@ impl SimControl {
             linked_at: now_secs(),
             online: true,
         };
+        let sep = st.pages.get(page_id).is_some_and(|p| p.era == Era::Sep2026);
+        if let (true, Some(reason)) = (sep, st.passkey_required.clone()) {
+            // 2026-09: the server asks for a passkey before the link completes (anchors §3.2).
+            if let Some(p) = st.pages.get_mut(page_id) {
+                p.qr = None;
+                p.pairing = None;
+                p.state = "PAIRING".into();
+            }
+            st.passkey_pending.insert(page_id.to_string(), info.clone());
+            Self::push(
+                st,
+                page_id,
+                json!({ "type": "passkey_prologue_request", "reason": reason, "challenge": hex_id(32) }),
+            );
+            return Ok(info);
+        }
+        Self::complete_link(st, page_id, info.clone());
+        Ok(info)
+    }
+
+    fn complete_link(st: &mut State, page_id: &str, info: DeviceInfo) {
+        let device_id = info.device_id.clone();
+        let (phone, lid) = (info.phone.clone(), info.lid.clone());
         st.devices.insert(
             device_id,
             Device {
@@ -554,7 +695,6 @@ impl SimControl {
             page_id,
             json!({ "type": "paired", "phone": phone, "lid": lid, "pushname": info.push_name }),
         );
-        Ok(info)
     }
 
     /// Scans a QR code: the exact current payload of an open page, as the real server demands.
@@ -597,6 +737,26 @@ impl SimControl {
         let device_id = Self::device_by_phone(&st, device_phone)
             .map(|d| d.info.device_id.clone())
             .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        let mut msg = msg;
+        let (mut sender_pn, mut author_pn) = (None, None);
+        if Self::device_era(&st, &device_id) == Era::Sep2026 {
+            // 2026-09: LID-first. A sender given by phone arrives as its LID; the stanza's
+            // sender_pn carries the phone when WhatsApp shares the mapping.
+            let to_lid = |st: &mut State, id: &str| match id.strip_suffix("@c.us") {
+                Some(phone) => format!("{}@lid", Self::lid_of(st, phone)),
+                None => id.to_string(),
+            };
+            if msg.from.ends_with("@c.us") {
+                sender_pn = Self::shared_pn(&st, &msg.from);
+                msg.from = to_lid(&mut st, &msg.from);
+            } else if msg.from.ends_with("@lid") {
+                sender_pn = Self::shared_pn(&st, &msg.from);
+            }
+            if let Some(a) = msg.author.take() {
+                author_pn = Self::shared_pn(&st, &a);
+                msg.author = Some(to_lid(&mut st, &a));
+            }
+        }
         let id = hex_id(16);
         let mut serialized = format!("false_{}_{}", msg.from, id);
         if let Some(a) = &msg.author {
@@ -619,6 +779,7 @@ impl SimControl {
         let message = json!({
             "id": id, "remote": msg.from, "author": msg.author, "type": kind, "body": msg.body,
             "caption": msg.caption, "t": now_secs(), "notifyName": msg.notify_name, "media": media,
+            "senderPn": sender_pn, "authorPn": author_pn,
         });
         // Kept in the device's store once a page received it (a pending one is delivered as new).
         if Self::page_of(&st, &device_id).is_some() {
@@ -758,6 +919,91 @@ impl SimControl {
         let mut st = self.lock();
         st.removed_modules.clear();
         st.renamed_modules.clear();
+        st.unmapped_modules.clear();
+    }
+
+    /// Takes a lazy module out of the Bootloader's component map (the components whose bundle
+    /// carries it are no longer known), for the next page load. `remove_module` also takes it
+    /// out of its bundle.
+    pub async fn unmap_lazy_module(&self, name: &str) {
+        self.lock().unmapped_modules.push(name.to_string());
+    }
+
+    /// The era served from the next page load on.
+    pub async fn set_era(&self, era: Era) {
+        self.lock().era = era;
+    }
+
+    pub async fn era(&self) -> Era {
+        self.lock().era
+    }
+
+    /// Linking of a 2026-09 page asks for a passkey first (`Some(reason)`), or not (`None`).
+    pub async fn set_passkey_required(&self, reason: Option<String>) {
+        self.lock().passkey_required = reason;
+    }
+
+    fn pending_passkey_page(st: &State, device_phone: &str) -> Result<String, SimError> {
+        let phone = device_phone.trim_start_matches('+');
+        st.passkey_pending
+            .iter()
+            .find(|(_, info)| info.phone == phone)
+            .map(|(page, _)| page.clone())
+            .ok_or_else(|| SimError::UnknownDevice(phone.into()))
+    }
+
+    /// The account owner confirmed with the passkey: the link waiting on it completes.
+    pub async fn approve_passkey(&self, device_phone: &str) -> Result<DeviceInfo, SimError> {
+        let mut st = self.lock();
+        let page = Self::pending_passkey_page(&st, device_phone)?;
+        let info = st.passkey_pending.remove(&page).ok_or(SimError::StaleQr)?;
+        Self::push(&mut st, &page, json!({ "type": "passkey_result", "approved": true }));
+        Self::complete_link(&mut st, &page, info.clone());
+        Ok(info)
+    }
+
+    /// The passkey was refused (or cancelled): no link; the page offers a fresh QR.
+    pub async fn deny_passkey(&self, device_phone: &str) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let page = Self::pending_passkey_page(&st, device_phone)?;
+        st.passkey_pending.remove(&page);
+        Self::push(&mut st, &page, json!({ "type": "passkey_result", "approved": false }));
+        Ok(())
+    }
+
+    /// Wedges (or frees) the page of the device linked to `device_phone`: it keeps reporting
+    /// CONNECTED, but sends, uploads, downloads, exists queries and incoming deliveries hang.
+    pub async fn set_wedged(&self, device_phone: &str, on: bool) -> Result<(), SimError> {
+        let phone = device_phone.trim_start_matches('+').to_string();
+        let mut st = self.lock();
+        if Self::device_by_phone(&st, &phone).is_none() {
+            return Err(SimError::UnknownDevice(phone));
+        }
+        if on {
+            st.wedged.insert(phone);
+        } else {
+            st.wedged.remove(&phone);
+            self.unwedged.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// The LID WhatsApp gives this phone number (`<digits>`, no server part).
+    pub async fn lid_for(&self, phone: &str) -> String {
+        let phone: String = phone.chars().filter(char::is_ascii_digit).collect();
+        Self::lid_of(&mut self.lock(), &phone)
+    }
+
+    /// Whether WhatsApp shares this phone's LID mapping with pages (default: yes). Withheld, an
+    /// incoming message carries no sender_pn and the exists query no LID.
+    pub async fn set_lid_mapping_known(&self, phone: &str, known: bool) {
+        let phone: String = phone.chars().filter(char::is_ascii_digit).collect();
+        let mut st = self.lock();
+        if known {
+            st.hidden_lid_phones.remove(&phone);
+        } else {
+            st.hidden_lid_phones.insert(phone);
+        }
     }
 }
 

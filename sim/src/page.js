@@ -5,11 +5,25 @@
   'use strict';
   const CFG = window.__SIM_CONFIG;
   const API = '/sim/api';
+  // The era of WhatsApp Web this page plays (sim/README.md "Eras"): '2026-01' or '2026-09'.
+  const SEP = CFG.era === '2026-09';
+
+  // Internal bookkeeping stays out of enumerable properties, as on the real page: copying a
+  // model's own enumerable properties gives plain data.
+  function hide(obj, name, value) {
+    Object.defineProperty(obj, name, { value, writable: true, configurable: true, enumerable: false });
+  }
+  // A message key's serialised form, whatever field holds it (`_serialized`, or `$1` in 2026-09).
+  function keyStr(k) {
+    if (k == null) return null;
+    if (typeof k === 'string') return k;
+    return k._serialized || k.$1 || String(k);
+  }
 
   // --- building blocks (§10.1) ------------------------------------------------------------------
 
   class Emitter {
-    constructor() { this._handlers = {}; }
+    constructor() { hide(this, '_handlers', {}); }
     on(events, fn, ctx) {
       for (const ev of String(events).split(/\s+/).filter(Boolean)) {
         (this._handlers[ev] = this._handlers[ev] || []).push({ fn, ctx, once: false });
@@ -23,7 +37,7 @@
       return this;
     }
     off(events, fn) {
-      if (!events) { this._handlers = {}; return this; }
+      if (!events) { hide(this, '_handlers', {}); return this; }
       for (const ev of String(events).split(/\s+/).filter(Boolean)) {
         if (!fn) delete this._handlers[ev];
         else this._handlers[ev] = (this._handlers[ev] || []).filter((h) => h.fn !== fn);
@@ -45,9 +59,9 @@
   class Model extends Emitter {
     constructor(attrs) {
       super();
-      this._attrs = {};
+      hide(this, '_attrs', {});
       for (const [k, v] of Object.entries(attrs || {})) this.defineAttr(k, v);
-      this.collection = null;
+      hide(this, 'collection', null);
     }
     defineAttr(name, value) {
       this._attrs[name] = value;
@@ -102,15 +116,14 @@
     constructor(modelClass, keyOf) {
       super();
       this.modelClass = modelClass;
-      this._keyOf = keyOf;
-      this._models = [];
-      this._byKey = new Map();
+      hide(this, '_keyOf', keyOf);
+      hide(this, '_models', []);
+      hide(this, '_byKey', new Map());
     }
     get length() { return this._models.length; }
     key(idOrWid) {
       if (idOrWid == null) return null;
-      if (typeof idOrWid === 'string') return idOrWid;
-      return idOrWid._serialized || String(idOrWid);
+      return keyStr(idOrWid);
     }
     get(idOrWid) { return this._byKey.get(this.key(idOrWid)); }
     find(idOrWid) { return Promise.resolve(this.get(idOrWid)); }
@@ -125,11 +138,11 @@
         m.collection = this;
         // Re-fire the model's events on the collection, with the model first.
         const orig = m.trigger.bind(m);
-        m.trigger = (ev, ...args) => {
+        hide(m, 'trigger', (ev, ...args) => {
           orig(ev, ...args);
           if (ev.startsWith('change')) this.trigger(ev, ...args);
           return m;
-        };
+        });
         this.trigger('add', m, this);
       }
       return models;
@@ -138,7 +151,7 @@
       const k = this._keyOf(model);
       if (!this._byKey.has(k)) return;
       this._byKey.delete(k);
-      this._models = this._models.filter((m) => m !== model);
+      hide(this, '_models', this._models.filter((m) => m !== model));
       this.trigger('remove', model, this);
     }
   }
@@ -149,43 +162,87 @@
       this.remote = widOf(to);
       this.id = id;
       this.participant = participant ? widOf(participant) : undefined;
-      this._serialized = [String(this.fromMe), this.remote._serialized, id]
+      const s = [String(this.fromMe), this.remote._serialized, id]
         .concat(this.participant ? [this.participant._serialized] : [])
         .join('_');
+      // 2026-09: no cached `_serialized` on message keys; the same string sits under the
+      // minified `$1` (anchors-2026-11.md §3.2). Wids keep `_serialized`.
+      if (SEP) this.$1 = s;
+      else this._serialized = s;
     }
-    toString() { return this._serialized; }
+    toString() { return keyStr(this); }
     static newId() {
       const bytes = crypto.getRandomValues(new Uint8Array(10));
       return Promise.resolve(Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('').toUpperCase());
     }
   }
 
+  const MEMO_ERROR = "Data passed to getter must include an id property (it's how we memoize)";
+
   class Msg extends Model {
     constructor(props) {
-      super(Object.assign({
+      props = Object.assign({
         ack: 0, type: 'chat', body: '', isNewMsg: false, isEphemeral: false, isStatusV3: false,
         star: false, broadcast: false, isForwarded: false, forwardingScore: 0, mentionedJidList: [],
         groupMentions: [], latestEditMsgKey: null, isUnsentMedia: false,
-      }, props));
+      }, props);
+      if (SEP) {
+        // WhatsApp's models keep attribute `x` in a private slot `__x_x`: a `__x_id` copied in
+        // from a media model lands in the id's slot and overrides the key (anchors §3.2,
+        // 2026-09-17). What is left must still be a message key.
+        if (Object.prototype.hasOwnProperty.call(props, '__x_id')) {
+          props.id = props.__x_id;
+          delete props.__x_id;
+        }
+        if (!props.id || typeof props.id !== 'object' || !props.id.id) throw new Error(MEMO_ERROR);
+      }
+      const isMedia = !!(props.mimetype || props.directPath);
+      if (isMedia && SEP && props.avParams === undefined) props.avParams = avParamsData();
+      super(props);
+      // 2026-01: `avParams` is a function on media models; 2026-09: data (anchors §3.2, 2026-07-08).
+      if (isMedia && !SEP) hide(this, 'avParams', avParamsFn);
+      if (isMedia) this.attachMediaData();
     }
     unsafe() { return this; }
     canReply() { return true; }
     msgContextInfo() { return {}; }
+    // What the real page keeps per media message: its download stage (INIT, FETCHING, RESOLVED,
+    // ERROR_…), and downloadMedia() to move it, which the reference client calls first.
+    attachMediaData() {
+      hide(this, 'mediaData', new Model({ mediaStage: this.id && this.id.fromMe ? 'RESOLVED' : 'INIT', type: this.type, mimetype: this.mimetype, size: this.size, filehash: this.filehash }));
+    }
+    async downloadMedia() {
+      const md = this.mediaData;
+      if (!md) return;
+      if (md.mediaStage === 'RESOLVED') return;
+      md.mediaStage = 'FETCHING';
+      try {
+        const buf = await fetchMedia(this.directPath);
+        md.set({ mediaStage: 'RESOLVED', size: buf.byteLength });
+        hide(md, 'mediaBlob', new Blob([buf], { type: this.mimetype || '' }));
+      } catch (_) {
+        md.mediaStage = 'ERROR_MISSING';
+      }
+    }
     serialize() {
       const o = super.serialize();
       const id = this.id;
-      o.id = { fromMe: id.fromMe, remote: id.remote, id: id.id, participant: id.participant, _serialized: id._serialized };
+      o.id = { fromMe: id.fromMe, remote: id.remote, id: id.id, participant: id.participant };
+      if (SEP) o.id.$1 = id.$1;
+      else o.id._serialized = id._serialized;
       return o;
     }
   }
+  function avParamsFn() { return { seconds: this.duration || 0, isGif: !!this.isGif }; }
+  function avParamsData() { return { seconds: 0, isGif: false }; }
 
   class Chat extends Model {
     constructor(id) {
       const wid = widOf(id);
       super({ id: wid, unreadCount: 0, formattedTitle: '+' + wid.user, mute: { expiration: 0 }, lastReceivedKey: null, archive: false });
-      this.msgs = new Collection(Msg, (m) => m.id._serialized);
+      hide(this, 'msgs', new Collection(Msg, (m) => keyStr(m.id)));
       if (wid.isGroup()) {
-        this.groupMetadata = new Model({ id: wid, isLidAddressingMode: false, announce: false, participants: { _models: [] } });
+        hide(this, 'groupMetadata', new Model({ id: wid, isLidAddressingMode: SEP, announce: false, participants: { _models: [] } }));
       }
     }
   }
@@ -197,10 +254,40 @@
   Conn.serialize = function () { return { ref: this.ref, pushname: this.pushname, platform: this.platform, battery: this.battery, plugged: this.plugged, phone: { wa_version: CFG.version } }; };
   const Cmd = new Emitter();
   const Stream = new Model({ available: false });
-  const MsgCollection = new Collection(Msg, (m) => m.id._serialized);
+  const MsgCollection = new Collection(Msg, (m) => keyStr(m.id));
   MsgCollection.getMessagesById = (ids) => Promise.resolve({ messages: ids.map((i) => MsgCollection.get(i)).filter(Boolean) });
   const ChatCollection = new Collection(Chat, (c) => c.id._serialized);
   const ContactCollection = new Collection(Model, (c) => c.id._serialized);
+  // Contact.find resolves a contact for any user id, as the real collection does (it asks the
+  // server for one it does not have).
+  ContactCollection.find = (idOrWid) => Promise.resolve(contactFor(widOf(idOrWid)));
+
+  // LID <-> phone mapping the page knows (WAWebApiContact): own ids, senders' `sender_pn`,
+  // and answers of the exists query. Keys and values are serialised Wids.
+  const lidToPn = new Map();
+  const pnToLid = new Map();
+  function learnLid(lid, pn) {
+    if (!lid || !pn) return;
+    lidToPn.set(lid, pn);
+    pnToLid.set(pn, lid);
+    const c = ContactCollection.get(lid);
+    if (c && !c.phoneNumber) c.phoneNumber = new Wid(pn);
+  }
+  function contactFor(wid, pushname) {
+    let c = ContactCollection.get(wid._serialized);
+    if (!c) {
+      const isMe = !!(me && (wid.equals(me.pn) || (me.lid && wid.equals(me.lid))));
+      c = new Model({
+        id: wid, name: undefined, pushname: pushname || (isMe ? Conn.pushname : undefined), shortName: undefined,
+        isMe, isUser: wid.isUser(), isGroup: wid.isGroup(), isWAContact: true, isMyContact: false, isBusiness: false,
+        isBlocked: false, phoneNumber: wid.isLid() && lidToPn.has(wid._serialized) ? new Wid(lidToPn.get(wid._serialized)) : undefined,
+      });
+      ContactCollection.add(c);
+    } else if (pushname && !c.pushname) {
+      c.pushname = pushname;
+    }
+    return c;
+  }
 
   let creds = null; // { deviceId, noise, identity, adv, linked, phone, lid, pushname }
   let pageId = null;
@@ -305,9 +392,13 @@
   function setMe(phone, lid, pushname) {
     me = { pn: new Wid(phone + '@c.us'), lid: lid ? new Wid(lid + '@lid') : null };
     Conn.pushname = pushname || null;
+    if (me.lid) learnLid(me.lid._serialized, me.pn._serialized);
+    contactFor(me.pn, pushname);
   }
 
-  function syncThenReady() {
+  async function syncThenReady() {
+    // 2026-09: the page does not sync before its module graph has settled.
+    await modulesSettled;
     Socket.state = 'CONNECTED';
     Socket.stream = 'CONNECTED';
     progress = 0;
@@ -328,8 +419,9 @@
 
   async function onPaired(cmd) {
     stopQr();
-    Conn.ref = null;
+    // Conn.ref keeps its last value while pairing (the real page does not null it).
     Socket.state = 'PAIRING';
+    passkey.state = passkey.state === 'PENDING' ? 'APPROVED' : passkey.state;
     render();
     creds.linked = true;
     creds.phone = cmd.phone;
@@ -353,14 +445,19 @@
   function restoreReceived(list) {
     for (const m of list) {
       const key = new MsgKey({ fromMe: false, to: m.remote, id: m.id, participant: m.author || undefined });
-      if (MsgCollection.get(key._serialized)) continue;
+      if (MsgCollection.get(keyStr(key))) continue;
       onIncoming(m, false);
     }
   }
 
   function onIncoming(m, isNew) {
     const key = new MsgKey({ fromMe: false, to: m.remote, id: m.id, participant: m.author || undefined });
-    if (MsgCollection.get(key._serialized)) return; // already restored from the store
+    if (MsgCollection.get(keyStr(key))) return; // already restored from the store
+    // 2026-09: senders are LIDs; the stanza's sender_pn feeds the page's mapping (when given).
+    learnLid(m.remote, m.senderPn);
+    learnLid(m.author, m.authorPn);
+    const sender = widOf(m.author || m.remote);
+    if (sender.isUser()) contactFor(sender, m.notifyName || undefined);
     const props = {
       id: key, from: widOf(m.remote), to: me ? me.pn : null, author: m.author ? widOf(m.author) : undefined,
       type: m.type, body: m.body || '', t: m.t, ack: 1, isNewMsg: isNew !== false, notifyName: m.notifyName || null,
@@ -388,7 +485,7 @@
       const prefix = 'true_' + r.chat + '_';
       if (!r.id.startsWith(prefix)) continue;
       const key = new MsgKey({ fromMe: true, to: r.chat, id: r.id.slice(prefix.length) });
-      if (MsgCollection.get(key._serialized)) continue;
+      if (MsgCollection.get(keyStr(key))) continue;
       const msg = new Msg({ id: key, from: me ? me.pn : null, to: widOf(r.chat), type: r.type, body: r.body || '', t: r.t, ack: r.ack });
       chatFor(r.chat).msgs.add(msg);
       MsgCollection.add(msg);
@@ -428,7 +525,11 @@
         return;
       }
       case 'logout': return logoutNow('logout');
+      case 'passkey_prologue_request': return onPasskeyPrologue(c);
+      case 'passkey_result': return onPasskeyResult(c);
       case 'state': {
+        // An unlinked page has no QR reference; reset quietly (no change:ref with null).
+        if (c.state === 'UNPAIRED') Conn._attrs.ref = null;
         Socket.state = c.state;
         if (c.state === 'UNPAIRED') {
           creds = newCreds();
@@ -440,6 +541,28 @@
       }
       default: return;
     }
+  }
+
+  // --- passkey prologue on linking (2026-09; anchors §3.2 last row) -------------------------------
+  // After a scan or a code, the server may send `passkey_prologue_request`: the page asks for a
+  // WebAuthn assertion (rpId whatsapp.com, userVerification required) before linking completes.
+  // The page stays PAIRING and shows the prompt; the phone side (control API) approves or denies.
+
+  const passkey = { state: 'NONE', request: null };
+  function onPasskeyPrologue(c) {
+    stopQr();
+    passkey.state = 'PENDING';
+    passkey.request = { reason: c.reason || null, rpId: 'whatsapp.com', userVerification: 'required', challenge: c.challenge || null };
+    Socket.state = 'PAIRING';
+    Cmd.trigger('passkey_prologue_request', Object.assign({}, passkey.request));
+    render();
+  }
+  function onPasskeyResult(c) {
+    passkey.state = c.approved ? 'APPROVED' : 'DENIED';
+    Cmd.trigger(c.approved ? 'passkey_prologue_approved' : 'passkey_prologue_denied', Object.assign({}, passkey.request));
+    // Denied: linking failed; the page offers a fresh QR.
+    if (!c.approved) startQr();
+    render();
   }
 
   // --- sending (§6.3, §6.4) ----------------------------------------------------------------------
@@ -459,7 +582,7 @@
     });
     const sent = added.then(async () => {
       const record = {
-        page: pageId, id: msg.id._serialized, chat: msg.to._serialized || String(msg.to), type: msg.type,
+        page: pageId, id: keyStr(msg.id), chat: msg.to._serialized || String(msg.to), type: msg.type,
         body: msg.type === 'chat' ? msg.body : null, caption: msg.caption || null, mimetype: msg.mimetype || null,
         filename: msg.filename || null, directPath: msg.directPath || null, t: msg.t,
       };
@@ -512,11 +635,19 @@
         mediaBlob: opaque, preview: type === 'image' ? 'sim-thumbnail' : undefined,
         filename: opaque.blob().name || undefined, fullHeight: 1, fullWidth: 1,
       });
-      data.toJSON = function () {
+      hide(data, 'toJSON', function () {
         const j = {};
         for (const [k, v] of Object.entries(this._attrs)) if (k !== 'mediaBlob') j[k] = v;
         return j;
-      };
+      });
+      if (SEP) {
+        data.set('avParams', avParamsData());
+        // The media model's own private id slot, enumerable like WhatsApp's `__x_` fields: spread
+        // into a message's props it overrides the message key (see Msg).
+        data.__x_id = 'media-' + hash;
+      } else {
+        hide(data, 'avParams', avParamsFn);
+      }
       uploads.set(hash, { blob: opaque.blob(), mimetype: opaque.mimetype, filename: data.filename });
       return data;
     })();
@@ -551,6 +682,113 @@
       },
     };
   }
+
+  // --- server round trips shared by modules ------------------------------------------------------
+
+  async function queryExists(w) {
+    const j = await post('/exists', { page: pageId, number: w.user, server: w.server });
+    if (!SEP) return j.exists ? { wid: w } : null;
+    // 2026-09: the answer carries the other half of the LID <-> phone pair when WhatsApp shares it.
+    if (w.isLid()) learnLid(w._serialized, j.pn);
+    else learnLid(j.lid, w._serialized);
+    return j.exists ? { wid: w, lid: j.lid ? new Wid(j.lid) : undefined } : null;
+  }
+
+  async function fetchMedia(directPath) {
+    const q = new URLSearchParams({ path: directPath, page: pageId || '' });
+    const r = await fetch(API + '/media?' + q);
+    if (!r.ok) throw new Error('download failed: HTTP ' + r.status);
+    return r.arrayBuffer();
+  }
+
+  // --- lazy modules (2026-09: absent until the Bootloader fetches their component's bundle) -------
+  // Component names and which modules their bundles carry: wa-js src/loader/lazyModules.ts
+  // (anchors-2026-11.md §3.2, §3.3). Group creation rides with the new-group flow (our choice).
+
+  const FORWARD = ['WAWebMediaForwardMediaMsg', 'WAWebChatForwardMessage', 'WAWebForwardMessagesToChat'];
+  const INVITE = ['WAWebGroupInviteJob', 'WAWebGroupInviteAction', 'WAWebMexFetchGroupInviteCodeJob'];
+  const BUNDLES = {
+    WAWebMediaForwardMediaMsg: FORWARD,
+    'WAWebForwardMessageFlow.react': FORWARD,
+    'WAWebForwardMessageModal.react': FORWARD,
+    'WAWebNewGroupFlow.react': ['WAWebGroupCreateJob', 'WAWebGroupCommunityJob'],
+    'WAWebCommunityFlow.react': ['WAWebGroupCommunityJob'],
+    'WAWebDeactivateCommunityDrawer.react': ['WAWebGroupCommunityJob'],
+    'WAWebGroupInviteLinkDrawer.react': INVITE,
+    'WAWebGroupInviteLinkModal.react': INVITE,
+    'WAWebPrivacyVisibilityEditDrawer.react': ['WAWebSetPrivacyForOneCategoryAction'],
+    'WAWebEventsCreateEventModalFlow.react': ['WAWebGenerateEventCallLink'],
+    'WAWebViewCommunityMembersModal.react': ['WAWebGroupGetCommunityParticipantsJob'],
+  };
+  // An id the registry knows before its bundle is fetched: require answers null, not a throw.
+  const PREDECLARED = ['WAWebGroupCommunityJob'];
+  // Registered when the page script runs, in both eras (the auth stage and the loader).
+  const CORE_MODULES = [
+    'WAWebSocketModel', 'WAWebConnModel', 'WAWebCmd', 'WAWebOfflineHandler', 'WAWebMiscBrowserUtils',
+    'WAWebSignalStoreApi', 'WAWebUserPrefsInfoStore', 'WABase64', 'WAWebUserPrefsMultiDevice',
+    'WAWebAdvSignatureApi', 'WAWebCompanionRegClientUtils', 'WAWebAltDeviceLinkingApi', 'WAWebLaunchSocketUtils',
+    'WAWebShortcakeLinkingHandlePasskeyPrologueRequest', 'Bootloader', '__debug',
+  ];
+
+  // Forwarding resends copies through the normal send path, marked forwarded.
+  async function forwardMessages(msgs, chats) {
+    requireLinked();
+    const out = [];
+    for (const chat of [].concat(chats)) {
+      for (const m of [].concat(msgs)) {
+        const from = chat.id.isLid() && me.lid ? me.lid : me.pn;
+        const key = new MsgKey({ from, to: chat.id, id: await MsgKey.newId(), selfDir: 'out' });
+        const props = { id: key, from, to: chat.id, ack: 0, local: true, self: 'out', t: Math.floor(Date.now() / 1000), isNewMsg: true, type: m.type, body: m.body, caption: m.caption, mimetype: m.mimetype, filename: m.filename, directPath: m.directPath, isForwarded: true, forwardingScore: (m.forwardingScore || 0) + 1 };
+        const [added, sent] = addAndSendMsgToChat(chat, props);
+        await added;
+        await sent;
+        out.push(MsgCollection.get(keyStr(key)));
+      }
+    }
+    return out;
+  }
+  // The other lazy modules answer locally: groups, invites, privacy and events are not simulated
+  // beyond being present (sim/README.md).
+  const LAZY_IMPL = {
+    WAWebMediaForwardMediaMsg: { forwardMediaMsg: (msg, chat) => forwardMessages([msg], [chat]).then((r) => r[0]) },
+    WAWebChatForwardMessage: { forwardMessages: (chat, msgs) => forwardMessages(msgs, [chat]) },
+    WAWebForwardMessagesToChat: { forwardMessagesToChats: (msgs, chats) => forwardMessages(msgs, chats) },
+    WAWebGroupCreateJob: {
+      createGroup: async (opts) => {
+        requireLinked();
+        const gid = new Wid(me.pn.user + '-' + Math.floor(Date.now() / 1000) + '@g.us');
+        chatFor(gid._serialized).formattedTitle = (opts && (opts.title || opts.subject)) || 'Group';
+        return { wid: gid, participants: [] };
+      },
+    },
+    WAWebGroupCommunityJob: { deactivateCommunity: async () => ({}) },
+    WAWebGroupInviteJob: { joinGroupViaInvite: async () => ({ gid: new Wid('120363000000000999@g.us') }) },
+    WAWebGroupInviteAction: { resetGroupInviteCode: async () => ({ code: 'SIMINVITE' + Date.now().toString(36).toUpperCase() }) },
+    WAWebMexFetchGroupInviteCodeJob: { fetchMexGroupInviteCode: async () => 'SIMINVITECODE' },
+    WAWebSetPrivacyForOneCategoryAction: { setPrivacyForOneCategory: async () => ({ ok: true }) },
+    WAWebGenerateEventCallLink: { createEventCallLink: async (_t, kind) => 'https://call.whatsapp.com/' + (kind || 'voice') + '/sim' + Date.now().toString(36) },
+    WAWebGroupGetCommunityParticipantsJob: { getCommunityParticipants: async () => [] },
+  };
+  const LAZY_MODULES = new Set(Object.keys(LAZY_IMPL));
+
+  const componentMap = new Map();
+  const Bootloader = {
+    // Fetches the bundles of `components`, registers their modules, then calls `callback`. An
+    // unknown component throws at once (wa-js src/loader/index.ts).
+    loadModules(components, callback, _context) {
+      for (const c of components) {
+        if (!componentMap.has(c)) throw new Error('Bootloader: unknown component "' + c + '"');
+      }
+      // About 25 ms per bundle on the real page (wa-js lazyModules.ts).
+      setTimeout(() => {
+        for (const c of components) {
+          for (const m of BUNDLES[c] || []) window.__d(m, [], () => LAZY_IMPL[m]);
+        }
+        if (typeof callback === 'function') callback();
+      }, 25);
+    },
+    __debug: { componentMap },
+  };
 
   // --- the module registry (§2.1) ------------------------------------------------------------------
 
@@ -593,7 +831,16 @@
       createWidFromWidLike: (w) => widOf(w),
     },
     WAWebFindChatAction: {
-      findOrCreateLatestChat: async (wid) => { requireLinked(); return { chat: chatFor(widOf(wid)._serialized) }; },
+      findOrCreateLatestChat: async (wid) => {
+        requireLinked();
+        let w = widOf(wid);
+        // 2026-09: one-to-one chats live under the LID (the phone form finds the same chat).
+        if (SEP && w.server === 'c.us') {
+          if (!pnToLid.has(w._serialized)) await queryExists(w).catch(() => null);
+          if (pnToLid.has(w._serialized)) w = new Wid(pnToLid.get(w._serialized));
+        }
+        return { chat: chatFor(w._serialized) };
+      },
     },
     WAWebChatGetters: { getIsNewsletter: () => false, getIsBroadcast: () => false },
     WAWebStreamModel: { Stream: { markAvailable: () => { Stream.available = true; }, markUnavailable: () => { Stream.available = false; } } },
@@ -620,28 +867,107 @@
     WAWebQueryExistsJob: {
       queryWidExists: async (wid) => {
         requireLinked();
-        const w = widOf(wid);
-        const j = await post('/exists', { page: pageId, number: w.user });
-        return j.exists ? { wid: w } : null;
+        return queryExists(widOf(wid));
       },
     },
     WAWebDownloadManager: {
       downloadManager: {
-        downloadAndMaybeDecrypt: async ({ directPath }) => {
-          const r = await fetch(API + '/media?path=' + encodeURIComponent(directPath));
-          if (!r.ok) throw new Error('download failed: HTTP ' + r.status);
-          return r.arrayBuffer();
+        downloadAndMaybeDecrypt: async ({ directPath, mimetype, type }) => {
+          // 2026-09: the download needs the mimetype (anchors §3.2, 2026-07-15: InvalidMediaFileType).
+          if (SEP && !mimetype) throw new Error('InvalidMediaFileType: ' + (type || 'unknown'));
+          return fetchMedia(directPath);
         },
       },
     },
+    WAWebAdvSignatureApi: {
+      // The older home of getADVSecretKey; the npm release of the reference client still reads it here.
+      getADVSecretKey: async () => (pairingType === 'ALT_DEVICE_LINKING' ? null : creds.adv),
+    },
+    // LID <-> phone (wa-web-surface.md §5.1 LidUtils, §6.2): sync, a Wid or null when unknown.
+    WAWebApiContact: {
+      getPhoneNumber: (w) => {
+        const wid = widOf(w);
+        if (!wid.isLid()) return wid.server === 'c.us' ? wid : null;
+        const pn = lidToPn.get(wid._serialized);
+        return pn ? new Wid(pn) : null;
+      },
+      getCurrentLid: (w) => {
+        const wid = widOf(w);
+        if (wid.isLid()) return wid;
+        const lid = pnToLid.get(wid._serialized);
+        return lid ? new Wid(lid) : null;
+      },
+    },
+    Bootloader,
+    __debug: { modulesMap: null /* set below */ },
   };
-  for (const name of CFG.removedModules) delete modules[name];
-  for (const [from, to] of Object.entries(CFG.renamedModules)) {
-    if (modules[from]) { modules[to] = modules[from]; delete modules[from]; }
+  if (SEP) {
+    modules.WAWebShortcakeLinkingHandlePasskeyPrologueRequest = {
+      getPasskeyPrologueState: () => passkey.state,
+      getPasskeyPrologueRequest: () => (passkey.request ? Object.assign({}, passkey.request) : null),
+    };
+  }
+  Object.assign(modules, LAZY_IMPL);
+
+  // --- registration, lazy bundles and the Bootloader (§2.1; anchors-2026-11.md §3.2, §3.3) -------
+
+  const removed = new Set(CFG.removedModules);
+  const unmapped = new Set(CFG.unmappedModules || []);
+  const finalName = (n) => CFG.renamedModules[n] || n;
+  const registered = Object.create(null); // what window.require answers
+  const modulesMap = Object.create(null); // require('__debug').modulesMap: what is registered
+  modules.__debug.modulesMap = modulesMap;
+  function register(name, exports) {
+    if (removed.has(name)) return;
+    const n = finalName(name);
+    registered[n] = exports;
+    modulesMap[n] = { factory: () => exports, exports };
+  }
+  // Meta's module definition: what a bundle runs for each module it carries.
+  window.__d = function (name, _deps, factory) {
+    register(name, typeof factory === 'function' ? factory() : factory);
+  };
+  // Component -> the resources of its bundle. Which modules a bundle defines is not published on
+  // the page (wa-js keeps its own table); the simulator keeps it in BUNDLES.
+  for (const [component, mods] of Object.entries(BUNDLES)) {
+    if (mods.some((m) => unmapped.has(m))) continue;
+    componentMap.set(component, { r: ['sim-' + component.replace(/\W+/g, '-') + '.js'], be: 1 });
+  }
+
+  let modulesSettledResolve;
+  const modulesSettled = new Promise((r) => { modulesSettledResolve = r; });
+  if (!SEP) {
+    // 2026-01: everything is registered when the page script runs.
+    for (const [name, exp] of Object.entries(modules)) register(name, exp);
+    modulesSettledResolve();
+  } else {
+    for (const name of CORE_MODULES) if (modules[name]) register(name, modules[name]);
+    // Known ids whose bundle was not fetched: require answers null (wa-js isModuleRegistered).
+    for (const name of PREDECLARED) if (!removed.has(name)) modulesMap[finalName(name)] = { factory: null };
+  }
+  // 2026-09: the rest registers in two steps after Debug.VERSION; in the first,
+  // WAWebCollections is half there (Msg only).
+  function registerLate() {
+    const late = Object.keys(modules).filter((n) => !CORE_MODULES.includes(n) && !LAZY_MODULES.has(n));
+    const half = late.slice(0, Math.ceil(late.length / 2));
+    setTimeout(() => {
+      for (const n of half) {
+        if (n === 'WAWebCollections') register(n, { Msg: MsgCollection });
+        else register(n, modules[n]);
+      }
+    }, CFG.lateRegistrationMs / 2);
+    setTimeout(() => {
+      for (const n of late) {
+        if (n === 'WAWebCollections' && registered[finalName(n)]) Object.assign(registered[finalName(n)], modules[n]);
+        else if (!half.includes(n)) register(n, modules[n]);
+      }
+      modulesSettledResolve();
+    }, CFG.lateRegistrationMs);
   }
 
   window.require = function (name) {
-    if (Object.prototype.hasOwnProperty.call(modules, name)) return modules[name];
+    if (name in registered) return registered[name];
+    if (name in modulesMap) return null;
     throw new Error('Requiring unknown module "' + name + '"');
   };
 
@@ -671,6 +997,14 @@
     if (!root) return;
     root.textContent = '';
     const state = Socket.state;
+    if (passkey.state === 'PENDING') {
+      const box = el('div', 'landing passkey');
+      box.appendChild(el('h1', null, 'Confirm it\u2019s you'));
+      box.appendChild(el('p', null, 'Use your passkey for whatsapp.com to finish linking this device.'));
+      if (passkey.request && passkey.request.reason) box.appendChild(el('p', 'hint', passkey.request.reason));
+      root.appendChild(box);
+      return;
+    }
     if (state === 'UNPAIRED' || state === 'UNPAIRED_IDLE' || (state === 'OPENING' && !me)) {
       const box = el('div', 'landing');
       box.appendChild(el('h1', null, 'Use WhatsApp on your computer'));
@@ -751,11 +1085,12 @@
       creds = newCreds();
       await saveCreds(creds);
     }
-    const hello = await post('/hello', { deviceId: creds.deviceId, linked: !!creds.linked });
+    const hello = await post('/hello', { deviceId: creds.deviceId, linked: !!creds.linked, era: CFG.era });
     pageId = hello.page;
     listen();
     setTimeout(() => {
       window.Debug = { VERSION: CFG.version };
+      if (SEP) registerLate();
       if (hello.linked) {
         setMe(hello.phone, hello.lid, hello.pushname);
         restoreOwn(hello.recent || []);

@@ -10,6 +10,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::Era;
 use crate::control::{IncomingMessage, SimControl, SimError};
 
 const PAGE_JS: &str = include_str!("page.js");
@@ -63,7 +64,16 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/numbers", web::post().to(c_numbers))
                     .route("/modules/remove", web::post().to(c_remove_module))
                     .route("/modules/rename", web::post().to(c_rename_module))
-                    .route("/modules/restore", web::post().to(c_restore_modules)),
+                    .route("/modules/restore", web::post().to(c_restore_modules))
+                    .route("/modules/unmap", web::post().to(c_unmap_module))
+                    .route("/era", web::get().to(c_get_era))
+                    .route("/era", web::post().to(c_set_era))
+                    .route("/passkey", web::post().to(c_passkey))
+                    .route("/passkey/approve", web::post().to(c_passkey_approve))
+                    .route("/passkey/deny", web::post().to(c_passkey_deny))
+                    .route("/wedge", web::post().to(c_wedge))
+                    .route("/lid", web::get().to(c_lid))
+                    .route("/lid-mapping", web::post().to(c_lid_mapping)),
             )
     })
     .workers(2)
@@ -86,16 +96,28 @@ fn sim_err(e: SimError) -> HttpResponse {
 }
 
 async fn page(c: web::Data<SimControl>) -> HttpResponse {
-    let (removed, renamed) = c.module_config();
+    let setup = c.page_setup();
+    // Unless a test chose its own build, the page shows a build of its era.
+    let version = if [Era::Jan2026, Era::Sep2026]
+        .iter()
+        .any(|e| e.version() == c.cfg.version)
+    {
+        setup.era.version().to_string()
+    } else {
+        c.cfg.version.clone()
+    };
     let cfg = json!({
+        "era": setup.era,
+        "lateRegistrationMs": c.cfg.late_registration.as_millis() as u64,
+        "unmappedModules": setup.unmapped,
         "qrRotationMs": c.cfg.qr_rotation.as_millis() as u64,
         "qrMaxRotations": c.cfg.qr_max_rotations,
         "versionDelayMs": c.cfg.version_delay.as_millis() as u64,
         "syncMs": c.cfg.sync_duration.as_millis() as u64,
-        "version": c.cfg.version,
+        "version": version,
         "platform": c.cfg.platform,
-        "removedModules": removed,
-        "renamedModules": renamed.into_iter().collect::<std::collections::HashMap<_, _>>(),
+        "removedModules": setup.removed,
+        "renamedModules": setup.renamed.into_iter().collect::<std::collections::HashMap<_, _>>(),
     });
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>WhatsApp</title>\
@@ -132,10 +154,11 @@ async fn qr_png(q: web::Query<QrQuery>) -> HttpResponse {
 struct Hello {
     device_id: String,
     page: Option<String>,
+    era: Option<Era>,
 }
 
 async fn hello(c: web::Data<SimControl>, b: web::Json<Hello>) -> HttpResponse {
-    HttpResponse::Ok().json(c.hello(&b.device_id, b.page.as_deref()))
+    HttpResponse::Ok().json(c.hello(&b.device_id, b.page.as_deref(), b.era.unwrap_or_default()))
 }
 
 #[derive(Deserialize)]
@@ -177,23 +200,38 @@ async fn pairing_code(c: web::Data<SimControl>, b: web::Json<CodeRequest>) -> Ht
 
 #[derive(Deserialize)]
 struct ExistsRequest {
+    #[serde(default)]
+    page: String,
     number: String,
+    #[serde(default)]
+    server: String,
 }
 
 async fn exists(c: web::Data<SimControl>, b: web::Json<ExistsRequest>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "exists": c.number_exists(&b.number) }))
+    c.wait_unwedged(&b.page).await;
+    HttpResponse::Ok().json(c.exists(&b.page, &b.number, &b.server))
 }
 
-async fn upload(c: web::Data<SimControl>, body: web::Bytes) -> HttpResponse {
+#[derive(Deserialize)]
+struct UploadQuery {
+    #[serde(default)]
+    page: String,
+}
+
+async fn upload(c: web::Data<SimControl>, q: web::Query<UploadQuery>, body: web::Bytes) -> HttpResponse {
+    c.wait_unwedged(&q.page).await;
     HttpResponse::Ok().json(c.store_upload(&body))
 }
 
 #[derive(Deserialize)]
 struct MediaQuery {
     path: String,
+    #[serde(default)]
+    page: String,
 }
 
 async fn media(c: web::Data<SimControl>, q: web::Query<MediaQuery>) -> HttpResponse {
+    c.wait_unwedged(&q.page).await;
     match c.media_bytes(&q.path) {
         Some(bytes) => HttpResponse::Ok().content_type("application/octet-stream").body(bytes),
         None => err(StatusCode::NOT_FOUND, "no such media"),
@@ -202,6 +240,7 @@ async fn media(c: web::Data<SimControl>, q: web::Query<MediaQuery>) -> HttpRespo
 
 async fn send(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpResponse {
     let page = b.get("page").and_then(Value::as_str).unwrap_or_default().to_string();
+    c.wait_unwedged(&page).await;
     match c.record_send(&page, &b).await {
         Ok(()) => HttpResponse::Ok().json(json!({ "ok": true })),
         Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, e),
@@ -210,6 +249,7 @@ async fn send(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpResponse {
 
 async fn chat_state(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpResponse {
     let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    c.wait_unwedged(&s("page")).await;
     match c.record_chat_state(&s("page"), &s("chat"), &s("state")) {
         Ok(()) => HttpResponse::Ok().json(json!({ "ok": true })),
         Err(e) => err(StatusCode::BAD_REQUEST, e),
@@ -366,5 +406,71 @@ async fn c_rename_module(c: web::Data<SimControl>, b: web::Json<Rename>) -> Http
 
 async fn c_restore_modules(c: web::Data<SimControl>) -> HttpResponse {
     c.restore_modules().await;
+    HttpResponse::Ok().json(json!({}))
+}
+
+async fn c_unmap_module(c: web::Data<SimControl>, b: web::Json<ModuleName>) -> HttpResponse {
+    c.unmap_lazy_module(&b.name).await;
+    HttpResponse::Ok().json(json!({}))
+}
+
+#[derive(Deserialize)]
+struct EraBody {
+    era: Era,
+}
+
+async fn c_get_era(c: web::Data<SimControl>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "era": c.era().await }))
+}
+
+async fn c_set_era(c: web::Data<SimControl>, b: web::Json<EraBody>) -> HttpResponse {
+    c.set_era(b.era).await;
+    HttpResponse::Ok().json(json!({ "era": b.era }))
+}
+
+#[derive(Deserialize)]
+struct Passkey {
+    on: bool,
+    reason: Option<String>,
+}
+
+async fn c_passkey(c: web::Data<SimControl>, b: web::Json<Passkey>) -> HttpResponse {
+    let b = b.into_inner();
+    let reason =
+        b.on.then(|| b.reason.unwrap_or_else(|| "passkey_prologue_request".into()));
+    c.set_passkey_required(reason).await;
+    HttpResponse::Ok().json(json!({}))
+}
+
+async fn c_passkey_approve(c: web::Data<SimControl>, b: web::Json<PhoneQuery>) -> HttpResponse {
+    done(c.approve_passkey(&b.phone).await)
+}
+
+async fn c_passkey_deny(c: web::Data<SimControl>, b: web::Json<PhoneQuery>) -> HttpResponse {
+    done(c.deny_passkey(&b.phone).await.map(|_| json!({})))
+}
+
+#[derive(Deserialize)]
+struct Wedge {
+    phone: String,
+    on: bool,
+}
+
+async fn c_wedge(c: web::Data<SimControl>, b: web::Json<Wedge>) -> HttpResponse {
+    done(c.set_wedged(&b.phone, b.on).await.map(|_| json!({})))
+}
+
+async fn c_lid(c: web::Data<SimControl>, q: web::Query<PhoneQuery>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "lid": c.lid_for(&q.phone).await }))
+}
+
+#[derive(Deserialize)]
+struct LidMapping {
+    phone: String,
+    known: bool,
+}
+
+async fn c_lid_mapping(c: web::Data<SimControl>, b: web::Json<LidMapping>) -> HttpResponse {
+    c.set_lid_mapping_known(&b.phone, b.known).await;
     HttpResponse::Ok().json(json!({}))
 }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use wagate_sim::{SimConfig, Simulator};
+use wagate_sim::{Era, SimConfig, Simulator};
 
 /// A WhatsApp Web simulator: point wagate's `browser.whatsapp_url` at it and play the phone at
 /// `/control`.
@@ -21,6 +21,9 @@ struct Args {
     /// Acks move only when the control API says so.
     #[arg(long)]
     manual_acks: bool,
+    /// The WhatsApp Web played: 2026-01 (early 2026) or 2026-09 (after the July–September changes).
+    #[arg(long, default_value = "2026-01")]
+    era: Era,
 }
 
 #[tokio::main]
@@ -32,7 +35,7 @@ async fn main() -> std::io::Result<()> {
         qr_rotation: Duration::from_secs(a.qr_rotation.max(1)),
         qr_max_rotations: a.qr_max_rotations,
         auto_acks: !a.manual_acks,
-        ..SimConfig::default()
+        ..SimConfig::for_era(a.era)
     })
     .await?;
     println!("wagate-sim: WhatsApp Web at {}", sim.base_url());

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use wagate_sim::{IncomingMessage, SimConfig, Simulator};
 
+mod eras;
+
 struct Driver {
     child: Child,
     url: String,
