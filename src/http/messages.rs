@@ -4,6 +4,7 @@
 //! the row becomes `sent` with WhatsApp's id or `failed` with the error — never left `pending`,
 //! even when the client hangs up mid-send (the send runs as a task of its own).
 
+use crate::api_common::views::message_json;
 use crate::error_code::ErrorCode;
 use crate::http::body::Json;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::NaiveDateTime;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
@@ -36,32 +37,6 @@ pub struct SendText {
     /// Session name (default `default`); wins over `?session=`.
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
-}
-
-pub fn message_json(m: &MessageRow) -> Value {
-    json!({
-        "id": m.id,
-        "sessionId": m.session_id,
-        "direction": m.direction,
-        "chatId": m.chat_id,
-        "sender": m.sender,
-        "type": m.msg_type,
-        "body": m.body,
-        "caption": m.caption,
-        "senderPhone": m.sender_phone,
-        "media": (m.media_path.is_some() || m.media_mime.is_some()).then(|| json!({
-            "path": m.media_path,
-            "url": m.media_path.as_ref().map(|_| format!("/api/v1/messages/{}/media", m.id)),
-            "mimetype": m.media_mime, "filename": m.media_filename, "size": m.media_size,
-            "deletedAt": m.media_deleted_at.map(|t| t.and_utc()),
-        })),
-        "status": m.status,
-        "error": m.error_message,
-        "errorCode": m.error_code,
-        "messageId": m.wa_message_id,
-        "createdAt": m.created_at.and_utc(),
-        "sentAt": m.sent_at.map(|t| t.and_utc()),
-    })
 }
 
 pub fn recipient(raw: Option<&str>) -> Result<ChatId, ApiError> {

@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::Insertable;
 use serde_json::{Value, json};
 
-use crate::db::schema::events;
-use crate::db::{MessageRow, MessageStatus, SessionRow};
+use super::schema::events;
+use super::{MessageRow, MessageStatus, SessionRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
