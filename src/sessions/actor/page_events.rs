@@ -33,17 +33,15 @@ impl Actor {
                         // same BiDi session restores push; failing that, the page is polled. The
                         // drain below reads whatever was queued meanwhile (nothing is lost: the
                         // page's queue, not the rings, holds the events).
-                        let lost = bell.take();
-                        match lost.as_ref().map(|b| b.reconnect()) {
-                            Some(reconnect) => match reconnect.await {
+                        if let Some(lost) = bell.take() {
+                            match lost.reconnect().await {
                                 Ok(new) => {
                                     tracing::info!(session = self.key.id, "BiDi push lost and reconnected");
                                     metrics::counter!("wagate_bidi_reconnects_total").increment(1);
                                     bell = Some(new);
                                 }
                                 Err(e) => tracing::warn!(session = self.key.id, error = %e, "BiDi push lost; polling the page instead"),
-                            },
-                            None => {}
+                            }
                         }
                         if bell.is_none() {
                             tick = MIN_TICK;
