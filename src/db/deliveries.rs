@@ -7,7 +7,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::outbox::EventRow;
 use super::schema::{events as ev, webhook_deliveries as wd};
-use super::{Database, DbError, DbResult, dispatch};
+use super::{Database, DbError, DbResult, EventStatus, dispatch};
 
 /// One attempt to deliver an event.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
@@ -46,10 +46,10 @@ impl Database {
                 .transaction::<_, DbError, _>(async |c| {
                     diesel::insert_into(wd::table).values(&delivery).execute(c).await?;
                     let (status, next, delivered) = match outcome {
-                        AttemptOutcome::Delivered => ("delivered", None, Some(delivery.created_at)),
-                        AttemptOutcome::Refused => ("failed", None, None),
-                        AttemptOutcome::Retry { at } => ("pending", Some(at), None),
-                        AttemptOutcome::Dead => ("dead", None, None),
+                        AttemptOutcome::Delivered => (EventStatus::Delivered, None, Some(delivery.created_at)),
+                        AttemptOutcome::Refused => (EventStatus::Failed, None, None),
+                        AttemptOutcome::Retry { at } => (EventStatus::Pending, Some(at), None),
+                        AttemptOutcome::Dead => (EventStatus::Dead, None, None),
                     };
                     let target = ev::table.find(delivery.event_id);
                     diesel::update(target)
@@ -79,7 +79,7 @@ impl Database {
     pub async fn deliveries(
         &self,
         user_id: i64,
-        status: Option<String>,
+        status: Option<EventStatus>,
         before_id: Option<i64>,
         limit: i64,
     ) -> DbResult<Vec<(EventRow, Vec<DeliveryRow>)>> {
@@ -87,11 +87,11 @@ impl Database {
             dispatch!(&mut conn, |c| {
                 let mut q = ev::table
                     .filter(ev::user_id.eq(user_id))
-                    .filter(ev::status.ne("skipped"))
+                    .filter(ev::status.ne(EventStatus::Skipped))
                     .select(EventRow::as_select())
                     .into_boxed();
                 if let Some(s) = &status {
-                    q = q.filter(ev::status.eq(s.clone()));
+                    q = q.filter(ev::status.eq(*s));
                 }
                 if let Some(b) = before_id {
                     q = q.filter(ev::id.lt(b));

@@ -165,7 +165,7 @@ impl Database {
                         let mut events = Vec::new();
                         for row in &rows {
                             // A send answered with ack 0 is still `pending`: nothing to tell yet.
-                            if row.status == MessageStatus::Pending.as_str() {
+                            if row.status == MessageStatus::Pending {
                                 continue;
                             }
                             let ident = session_ident!(c, row.session_id);

@@ -33,7 +33,7 @@ use crate::config::DatabaseUrl;
 
 pub use deliveries::{AttemptOutcome, DeliveryRow};
 pub use event_bus::{EventBus, Published};
-pub use event_record::{EventKind, NewEvent};
+pub use event_record::{EventKind, EventStatus, NewEvent};
 pub use kind::MessageKind;
 pub use models::*;
 pub use outbox::EventRow;

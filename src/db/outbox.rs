@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::schema::events as ev;
-use super::{Database, DbResult, dispatch, now};
+use super::{Database, DbResult, EventStatus, dispatch, now};
 
 /// A row of the outbox.
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -19,7 +19,7 @@ pub struct EventRow {
     pub event: String,
     pub body: String,
     pub created_at: NaiveDateTime,
-    pub status: String,
+    pub status: EventStatus,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub last_status_code: Option<i32>,
@@ -32,7 +32,7 @@ impl Database {
     pub async fn skip_events(&self, ids: Vec<i64>) -> DbResult<()> {
         self.run(move |mut conn| async move {
             dispatch!(&mut conn, |c| diesel::update(ev::table.filter(ev::id.eq_any(&ids)))
-                .set(ev::status.eq("skipped"))
+                .set(ev::status.eq(EventStatus::Skipped))
                 .execute(c)
                 .await)?;
             Ok(())
@@ -62,7 +62,7 @@ impl Database {
                 Ok(dispatch!(&mut conn, |c| diesel::update(
                     ev::table.filter(ev::id.eq(id)).filter(ev::user_id.eq(user_id))
                 )
-                .set((ev::status.eq("pending"), ev::next_attempt_at.eq(now())))
+                .set((ev::status.eq(EventStatus::Pending), ev::next_attempt_at.eq(now())))
                 .returning(EventRow::as_returning())
                 .get_result(c)
                 .await
@@ -81,7 +81,7 @@ impl Database {
             Ok(dispatch!(&mut conn, |c| diesel::delete(
                 ev::table
                     .filter(ev::created_at.lt(cutoff))
-                    .filter(ev::status.ne("pending"))
+                    .filter(ev::status.ne(EventStatus::Pending))
             )
             .execute(c)
             .await)?)
@@ -95,7 +95,7 @@ impl Database {
         self.run(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| {
                 let heads: Vec<Option<i64>> = ev::table
-                    .filter(ev::status.eq("pending"))
+                    .filter(ev::status.eq(EventStatus::Pending))
                     .group_by((ev::user_id, ev::session_id))
                     .select(diesel::dsl::min(ev::id))
                     .load(c)
@@ -123,7 +123,7 @@ impl Database {
         self.run(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| {
                 let mut q = ev::table
-                    .filter(ev::status.eq("pending"))
+                    .filter(ev::status.eq(EventStatus::Pending))
                     .filter(ev::user_id.eq(user_id))
                     .filter(ev::id.ge(from_id))
                     .select(EventRow::as_select())

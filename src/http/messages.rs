@@ -134,14 +134,14 @@ pub fn connected_session(state: &AppState, p: &Principal, name: &str) -> Result<
 
 /// The answer to a send, also what an idempotent retry gets again.
 pub fn send_answer(row: &MessageRow, success_message: &str) -> Result<HttpResponse, ApiError> {
-    match row.status.as_str() {
-        "queued" => Ok(accepted(row)),
+    match row.status {
+        MessageStatus::Queued => Ok(accepted(row)),
         // Pending with a WhatsApp id: sent, the server ack has not come yet.
-        "pending" if row.wa_message_id.is_none() => Err(ApiError::coded(
+        MessageStatus::Pending if row.wa_message_id.is_none() => Err(ApiError::coded(
             ErrorCode::SendInProgress,
             "A send with this Idempotency-Key is still in progress",
         )),
-        "failed" => Err(ApiError::coded(
+        MessageStatus::Failed => Err(ApiError::coded(
             ErrorCode::SendFailed,
             format!(
                 "Sending failed: {}",
@@ -199,7 +199,7 @@ pub async fn enqueue_and_answer(
         .await
     {
         Some(Ok(sent)) => {
-            row.status = sent.status().as_str().into();
+            row.status = sent.status();
             row.sent_at = chrono::DateTime::from_timestamp(sent.t, 0).map(|t| t.naive_utc());
             row.wa_message_id = Some(sent.id);
             send_answer(&row, done)
@@ -208,7 +208,8 @@ pub async fn enqueue_and_answer(
         // Still in line (or the worker took it before we listened): its row tells.
         None => {
             let row = state.db.message_for_user(p.user_id, row.id).await?.unwrap_or(row);
-            if row.status == MessageStatus::Queued.as_str() || (row.status == "pending" && row.wa_message_id.is_none())
+            if row.status == MessageStatus::Queued
+                || (row.status == MessageStatus::Pending && row.wa_message_id.is_none())
             {
                 return Ok(accepted(&row));
             }
@@ -251,7 +252,7 @@ pub fn new_message(
         media_mime: None,
         media_filename: None,
         media_size: None,
-        status: MessageStatus::Pending.as_str().into(),
+        status: MessageStatus::Pending,
         error_message: None,
         wa_message_id: None,
         created_at: now,

@@ -12,7 +12,7 @@ use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::schemas::{Deleted, Delivery, Envelope, ErrorBody, Webhook, WebhookTest};
 use crate::AppState;
-use crate::db::{DeliveryRow, EventRow};
+use crate::db::{DeliveryRow, EventRow, EventStatus};
 use crate::events::EventKind;
 use crate::events::dispatcher::{client, post as deliver};
 use crate::events::envelope;
@@ -115,7 +115,7 @@ fn delivery_json(e: &EventRow, attempts: &[DeliveryRow]) -> Value {
         "lastStatusCode": e.last_status_code,
         "lastError": e.last_error,
         "createdAt": e.created_at.and_utc(),
-        "nextAttemptAt": (e.status == "pending").then(|| e.next_attempt_at.and_utc()),
+        "nextAttemptAt": (e.status == EventStatus::Pending).then(|| e.next_attempt_at.and_utc()),
         "deliveredAt": e.delivered_at.map(|t| t.and_utc()),
         "body": serde_json::from_str::<Value>(&e.body).unwrap_or(Value::Null),
         "log": attempts.iter().map(|a| json!({
@@ -143,8 +143,6 @@ pub struct DeliveriesQuery {
     limit: Option<i64>,
 }
 
-const DELIVERY_STATUSES: [&str; 4] = ["pending", "delivered", "failed", "dead"];
-
 #[utoipa::path(
     tag = "webhook",
     operation_id = "list_deliveries",
@@ -166,13 +164,18 @@ pub async fn deliveries(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit", "limit must be between 1 and 200"));
     }
-    if let Some(s) = q.status.as_deref().filter(|s| !DELIVERY_STATUSES.contains(s)) {
-        return Err(ApiError::validation(
-            "status",
-            format!("unknown status {s}; known: {}", DELIVERY_STATUSES.join(", ")),
-        ));
-    }
-    let rows = state.db.deliveries(p.user_id, q.status, q.before_id, limit).await?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            EventStatus::parse(s)
+                .filter(|e| EventStatus::LISTED.contains(e))
+                .ok_or_else(|| {
+                    let known: Vec<_> = EventStatus::LISTED.iter().map(|e| e.as_str()).collect();
+                    ApiError::validation("status", format!("unknown status {s}; known: {}", known.join(", ")))
+                })?,
+        ),
+    };
+    let rows = state.db.deliveries(p.user_id, status, q.before_id, limit).await?;
     Ok(ok(rows.iter().map(|(e, a)| delivery_json(e, a)).collect::<Vec<_>>()))
 }
 
