@@ -274,9 +274,10 @@ async fn main() {
     }
     let rss_sessions = rss_kb(pid);
     tokio::time::sleep(Duration::from_secs(5)).await;
+    let roots = [pid, std::process::id()];
     let (idle_cpu, idle_tree_cpu) = tokio::join!(
         machine_cpu_percent(Duration::from_secs(20)),
-        tree_cpu_percent(&[pid, std::process::id()], Duration::from_secs(20))
+        tree_cpu_percent(&roots, Duration::from_secs(20))
     );
     println!("whole machine CPU while {sessions} sessions sit idle: {idle_cpu:.1} % of one core");
     println!("gateway + chromedriver + Chromium + simulator CPU while idle: {idle_tree_cpu:.1} % of one core");

@@ -41,7 +41,7 @@ pub enum AttemptOutcome {
 impl Database {
     /// Records an attempt and its consequence in one transaction.
     pub async fn record_attempt(&self, delivery: DeliveryRow, outcome: AttemptOutcome) -> DbResult<()> {
-        self.run(move |mut conn| async move {
+        self.run_write(move |mut conn| async move {
             dispatch!(&mut conn, |c| c
                 .transaction::<_, DbError, _>(async |c| {
                     diesel::insert_into(wd::table).values(&delivery).execute(c).await?;

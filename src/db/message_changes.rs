@@ -47,7 +47,7 @@ impl Database {
         }
         let url = self.public_url.clone();
         let stored = self
-            .run(move |mut conn| async move {
+            .run_write(move |mut conn| async move {
                 dispatch!(&mut conn, |c| c
                     .transaction::<_, DbError, _>(async |c| {
                         super::BackendLocks::take_writer(c).await?;
@@ -87,7 +87,7 @@ impl Database {
     async fn change_messages(&self, change: MessageChange) -> DbResult<Vec<MessageRow>> {
         let url = self.public_url.clone();
         let (rows, events) = self
-            .run(move |mut conn| async move {
+            .run_write(move |mut conn| async move {
                 dispatch!(&mut conn, |c| c
                     .transaction::<_, DbError, _>(async |c| {
                         let rows: Vec<MessageRow> = match &change {

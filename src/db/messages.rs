@@ -7,7 +7,7 @@ use super::{Database, DbResult, MessageFilter, MessageRow, NewMessage, dispatch}
 impl Database {
     /// Inserts a message; `DbError::Conflict` when its idempotency key was used before.
     pub async fn insert_message(&self, new: NewMessage) -> DbResult<MessageRow> {
-        self.run(move |mut conn| async move {
+        self.run_write(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| diesel::insert_into(m::table)
                 .values(&new)
                 .returning(MessageRow::as_returning())
@@ -21,7 +21,7 @@ impl Database {
     /// it is a new message.
     pub async fn forget_idempotency_key(&self, user_id: i64, key: &str, before: chrono::NaiveDateTime) -> DbResult<()> {
         let key = key.to_string();
-        self.run(move |mut conn| async move {
+        self.run_write(move |mut conn| async move {
             dispatch!(&mut conn, |c| diesel::update(
                 m::table
                     .filter(m::user_id.eq(user_id))

@@ -30,7 +30,7 @@ pub struct EventRow {
 impl Database {
     /// Events no webhook wants (none configured, disabled, or filtered out).
     pub async fn skip_events(&self, ids: Vec<i64>) -> DbResult<()> {
-        self.run(move |mut conn| async move {
+        self.run_write(move |mut conn| async move {
             dispatch!(&mut conn, |c| diesel::update(ev::table.filter(ev::id.eq_any(&ids)))
                 .set(ev::status.eq(EventStatus::Skipped))
                 .execute(c)
@@ -58,7 +58,7 @@ impl Database {
     /// Puts an event back in line for delivery now; `None` if the user has no such event.
     pub async fn replay_event(&self, user_id: i64, id: i64) -> DbResult<Option<EventRow>> {
         let row = self
-            .run(move |mut conn| async move {
+            .run_write(move |mut conn| async move {
                 Ok(dispatch!(&mut conn, |c| diesel::update(
                     ev::table.filter(ev::id.eq(id)).filter(ev::user_id.eq(user_id))
                 )
@@ -77,7 +77,7 @@ impl Database {
 
     /// Forgets settled events (and their attempts) created before `cutoff`.
     pub async fn purge_events(&self, cutoff: NaiveDateTime) -> DbResult<usize> {
-        self.run(move |mut conn| async move {
+        self.run_write(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| diesel::delete(
                 ev::table
                     .filter(ev::created_at.lt(cutoff))

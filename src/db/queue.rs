@@ -26,7 +26,7 @@ impl Database {
     /// `queued` → `pending` if still queued, storing the key id the send will carry (before the
     /// send, so a crash mid-send leaves the evidence to settle it): true when this caller may send.
     pub async fn claim_queued(&self, id: i64, key_id: String) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
+        self.run_write(move |mut conn| async move {
             let n = dispatch!(&mut conn, |c| diesel::update(
                 m::table.find(id).filter(m::status.eq(MessageStatus::Queued.as_str()))
             )
@@ -45,7 +45,7 @@ impl Database {
     /// Back in line, keeping its key id: the send did not happen, or whether it did is unknown
     /// (the worker looks for the key id on the page before sending again).
     pub async fn requeue(&self, ids: Vec<i64>) -> DbResult<()> {
-        self.run(move |mut conn| async move {
+        self.run_write(move |mut conn| async move {
             dispatch!(&mut conn, |c| diesel::update(
                 m::table
                     .filter(m::id.eq_any(&ids))
@@ -171,7 +171,7 @@ impl Database {
 
     /// The files of these messages are gone: `media_path` cleared, `media_deleted_at` set.
     pub async fn mark_media_deleted(&self, ids: Vec<i64>) -> DbResult<usize> {
-        self.run(move |mut conn| async move {
+        self.run_write(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| diesel::update(
                 m::table.filter(m::id.eq_any(&ids))
             )

@@ -10,7 +10,7 @@ impl Database {
     /// The user's session row of this name, created (status `stopped`) when missing.
     pub async fn get_or_create_session(&self, user_id: i64, name: &str) -> DbResult<SessionRow> {
         let name = name.to_string();
-        self.run(move |mut conn| async move {
+        self.run_write(move |mut conn| async move {
             let t = now();
             dispatch!(&mut conn, |c| diesel::insert_into(ws::table)
                 .values((
@@ -97,7 +97,7 @@ impl Database {
             );
         }
         let published = self
-            .run(move |mut conn| async move {
+            .run_write(move |mut conn| async move {
                 dispatch!(&mut conn, |c| c
                     .transaction::<_, DbError, _>(async |c| {
                         let row: SessionRow = diesel::update(ws::table.find(session_id))
@@ -138,7 +138,7 @@ impl Database {
     }
 
     pub async fn delete_session(&self, session_id: i64) -> DbResult<bool> {
-        self.run(move |mut conn| async move {
+        self.run_write(move |mut conn| async move {
             let n = dispatch!(&mut conn, |c| diesel::delete(ws::table.find(session_id))
                 .execute(c)
                 .await)?;
