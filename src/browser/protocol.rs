@@ -57,6 +57,13 @@ pub enum Request<'a> {
     DownloadMedia { msg_id: &'a str },
     /// Logs the device out (the page navigates away). → `true`.
     Logout,
+    /// A real round trip through WhatsApp's server (the own number's exists query), bounded in
+    /// the page by `timeout_ms` (page code `WA_PAGE_UNRESPONSIVE` past it). → [`Probe`].
+    #[serde(rename_all = "camelCase")]
+    Probe { timeout_ms: u64 },
+    /// Every capability the bridge knows, resolved now (lazy ones through the page's
+    /// `Bootloader`). → [`CapabilityReport`].
+    Capabilities,
 }
 
 impl Request<'_> {
@@ -75,6 +82,8 @@ impl Request<'_> {
             Request::ChatState { .. } => "chatState",
             Request::DownloadMedia { .. } => "downloadMedia",
             Request::Logout => "logout",
+            Request::Probe { .. } => "probe",
+            Request::Capabilities => "capabilities",
         }
     }
 }
@@ -106,6 +115,74 @@ pub struct SentMessage {
     pub t: i64,
     /// -1 error, 0 pending, 1 server, 2 delivered, 3 read, 4 played.
     pub ack: i32,
+    /// The chat the page sent to (`<lid>@lid` for a phone number whose chat lives under its LID).
+    #[serde(default)]
+    pub chat: Option<String>,
+    /// The chat's phone number (digits) when the page knows it; None for groups.
+    #[serde(default)]
+    pub chat_phone: Option<String>,
+}
+
+/// A liveness probe's answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Probe {
+    /// How long the round trip took, milliseconds (0 when not linked: nothing to ask).
+    pub ms: u64,
+    /// Whether the page had an own number to ask about.
+    pub linked: bool,
+}
+
+/// How one capability resolved on the live page.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Capability {
+    /// The bridge's name for it, e.g. `sendMsg`, `advSecret`, `forwardMessages`.
+    pub name: String,
+    pub ok: bool,
+    /// Nothing wagate does today needs it (reported for maintainers).
+    #[serde(default)]
+    pub optional: bool,
+    /// The module and member it resolved to, e.g. `WAWebAdvSignatureApi.getADVSecretKey`.
+    #[serde(default)]
+    pub via: Option<String>,
+    /// Which candidate answered: 0 the first choice, 1 the first fallback, …
+    #[serde(default)]
+    pub fallback: Option<u32>,
+    /// The Bootloader component whose bundle had to be loaded first, if any.
+    #[serde(default)]
+    pub lazy: Option<String>,
+    /// When not `ok`: `WA_MODULE_MISSING:<module>` or `WA_MEMBER_MISSING:<module>.<member>`.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// What the bridge could resolve on the live page, and the page's WhatsApp Web build.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapabilityReport {
+    /// `window.Debug.VERSION`, e.g. `2.3000.1047780587`.
+    pub version: Option<String>,
+    pub capabilities: Vec<Capability>,
+}
+
+/// One LID ↔ phone pair the page knows.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LidPair {
+    /// `<digits>@lid`.
+    pub lid: String,
+    /// Digits only.
+    pub phone: String,
+}
+
+/// The passkey prologue of linking (WhatsApp asks the account owner to confirm with a passkey).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PasskeyPrompt {
+    /// `PENDING`, `APPROVED` or `DENIED`.
+    pub state: String,
+    /// What WhatsApp said, when it said something.
+    pub reason: Option<String>,
 }
 
 /// An incoming message's media, as `downloadMedia` returns it.
@@ -125,8 +202,12 @@ pub struct WaMessage {
     pub from: Option<String>,
     pub to: Option<String>,
     pub author: Option<String>,
-    /// The sender's phone number when the sender is a `@lid` and WhatsApp knows the number.
+    /// The sender's phone number (digits): the id's own for `@c.us`, WhatsApp's mapping for a
+    /// `@lid` when the page knows it.
     pub author_phone: Option<String>,
+    /// The chat's phone number (digits), likewise; None for groups.
+    #[serde(default)]
+    pub chat_phone: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub body: Option<String>,
@@ -182,6 +263,10 @@ pub enum PageEvent {
     MsgType {
         id: String,
     },
+    /// LID ↔ phone pairs the page revealed (each reported once per document).
+    LidPairs(Vec<LidPair>),
+    /// The passkey prologue of linking started, was approved or denied.
+    Passkey(PasskeyPrompt),
     /// Something the bridge could not do on its own (a subscription, the QR).
     Error(Value),
 }
@@ -220,6 +305,9 @@ pub struct Snapshot {
     pub has_synced: bool,
     pub me: Option<Me>,
     pub loading: Option<u32>,
+    /// A passkey prologue in progress or just decided (None when WhatsApp asked for none).
+    #[serde(default)]
+    pub passkey: Option<PasskeyPrompt>,
 }
 
 /// One drain of the page's queue: the events after the sequence number asked for.

@@ -4,6 +4,7 @@
 //! use [`dispatch!`], which writes the diesel DSL once and type-checks it for each backend.
 
 mod api_keys;
+mod contacts;
 mod events;
 mod kind;
 mod messages;
@@ -27,6 +28,7 @@ use futures_util::FutureExt;
 
 use crate::config::DatabaseUrl;
 
+pub use contacts::LidPairRow;
 pub use events::{AttemptOutcome, DeliveryRow, EventRow};
 pub use kind::MessageKind;
 pub use models::*;

@@ -295,6 +295,7 @@ pub fn message_row(session_id: Option<i64>, direction: &str, status: &str) -> wa
         sent_at: None,
         idempotency_key: None,
         sender_phone: None,
+        chat_phone: None,
         error_code: None,
         expires_at: None,
         idempotency_fingerprint: None,

@@ -6,9 +6,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::time::Instant;
 
-use super::{Actor, CALL_TIMEOUT, MIN_TICK, Outcome, RECONCILE_MAX, RECONCILE_SLACK_SECS, SAFETY_POLL};
+use super::{Actor, BOOT_SETTLE, CALL_TIMEOUT, MIN_TICK, Outcome, RECONCILE_MAX, RECONCILE_SLACK_SECS, SAFETY_POLL};
+use crate::browser::Install;
 use crate::browser::bidi::Doorbell;
-use crate::browser::protocol::{Downloaded, Me, PageEvent, Request};
+use crate::browser::protocol::{Downloaded, Me, PageEvent, PasskeyPrompt, Request};
 use crate::sessions::events::{SessionEvent, WaMessage};
 use crate::sessions::qr;
 use crate::sessions::state::{SessionInfo, SessionState, map_wa_state};
@@ -26,7 +27,13 @@ impl Actor {
         let mut next = Instant::now();
         let mut failures = 0u32;
         loop {
+            let probe_at = self.probe_due();
             tokio::select! {
+                _ = async { match probe_at { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
+                    if let Err(lost) = self.probe().await {
+                        return Outcome::BrowserLost(lost);
+                    }
+                }
                 rang = async { match bell.as_mut() { Some(b) => b.ring().await, None => std::future::pending().await } } => {
                     if !rang {
                         tracing::warn!(session = self.key.id, "BiDi push lost; polling the page instead");
@@ -83,15 +90,31 @@ impl Actor {
         let drain = match page.drain(self.doc.last_seq).await {
             Ok(Some(d)) => d,
             Ok(None) => {
-                // A new document (reload, logout redirect): re-install once WhatsApp's modules are up.
-                self.doc.reset();
+                // A new document (reload, logout redirect): re-install once WhatsApp's modules are
+                // up and settled (bounded, as at boot).
+                let started = match self.doc.boot_started {
+                    Some(t) if self.doc.last_seq == 0 => t,
+                    _ => {
+                        self.doc.reset();
+                        let now = Instant::now();
+                        self.doc.boot_started = Some(now);
+                        now
+                    }
+                };
                 if page
                     .wa_version()
                     .await
                     .map_err(|e| PollError::Transient(e.to_string()))?
                     .is_some()
                 {
-                    page.install().await.map_err(|e| PollError::Transient(e.to_string()))?;
+                    let force = started.elapsed() >= BOOT_SETTLE;
+                    let installed = page
+                        .install(force)
+                        .await
+                        .map_err(|e| PollError::Transient(e.to_string()))?;
+                    if installed == Install::Installed {
+                        self.refresh_capabilities().await;
+                    }
                 }
                 return Ok(true);
             }
@@ -113,6 +136,12 @@ impl Actor {
             }
         }
         self.doc.last_seq = self.doc.last_seq.max(drain.seq);
+        // A passkey prompt that started before the bridge was there.
+        if let Some(pk) = drain.snapshot.passkey.filter(|p| p.state == "PENDING")
+            && !matches!(self.current(), SessionState::PasskeyRequired | SessionState::Connected)
+        {
+            self.on_passkey(pk).await;
+        }
         // Resynchronise from state, in case an event was lost in a reload gap.
         if drain.snapshot.has_synced && !self.doc.synced && drain.snapshot.state.as_deref() == Some("CONNECTED") {
             self.on_synced(drain.snapshot.me.unwrap_or_default()).await;
@@ -163,6 +192,13 @@ impl Actor {
                 let _ = self.sink.send(SessionEvent::Ack { session, id, ack }).await;
             }
             PageEvent::MsgType { .. } => {}
+            PageEvent::LidPairs(pairs) => {
+                let pairs = pairs.into_iter().map(|p| (p.lid, p.phone)).collect();
+                if let Err(e) = self.db.record_lid_pairs(self.key.user_id, self.key.id, pairs).await {
+                    tracing::warn!(session = self.key.id, error = %e, "could not record LID pairs");
+                }
+            }
+            PageEvent::Passkey(prompt) => self.on_passkey(prompt).await,
             PageEvent::Error(detail) => tracing::debug!(session = self.key.id, %detail, "bridge reported an error"),
         }
         Ok(())
@@ -234,8 +270,38 @@ impl Actor {
             .ok()
     }
 
+    /// The passkey prologue of linking: WhatsApp waits for the account owner's passkey. Shown as
+    /// `passkey_required` until approved (linking goes on) or declined (a fresh QR follows).
+    pub(super) async fn on_passkey(&mut self, prompt: PasskeyPrompt) {
+        let said = prompt
+            .reason
+            .as_deref()
+            .map(|r| format!(" (WhatsApp says: {r})"))
+            .unwrap_or_default();
+        match prompt.state.as_str() {
+            "PENDING" => {
+                let reason = format!(
+                    "WhatsApp asks the account owner to confirm this link with a passkey{said}: \
+                     on the phone, open WhatsApp and approve the request (or use the passkey of \
+                     whatsapp.com on a device that has it)"
+                );
+                self.publish(SessionState::PasskeyRequired, Some(reason)).await;
+            }
+            "APPROVED" => {
+                self.publish(SessionState::Pairing, Some("passkey confirmed; linking".into()))
+                    .await;
+            }
+            "DENIED" => {
+                let reason = format!("the passkey was not confirmed{said}; a new QR code follows");
+                self.publish(SessionState::PasskeyRequired, Some(reason)).await;
+            }
+            other => tracing::debug!(session = self.key.id, state = other, "passkey state"),
+        }
+    }
+
     pub(super) async fn on_synced(&mut self, me: Me) {
         self.doc.synced = true;
+        self.doc.alive_at = Some(Instant::now());
         self.was_linked = true;
         let phone = me.wid.as_deref().and_then(|w| w.split('@').next()).map(str::to_string);
         self.info.send_modify(|i| {
@@ -250,6 +316,7 @@ impl Actor {
         });
         let previously = self.connected_at.replace(crate::db::now());
         self.publish(SessionState::Connected, None).await;
+        self.refresh_capabilities().await;
         self.reconcile_incoming(previously).await;
     }
 
