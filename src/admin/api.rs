@@ -12,7 +12,7 @@ use crate::http::api_keys::key_json;
 use crate::http::error::{ApiError, ok};
 use crate::http::messages::message_json;
 use crate::http::selector::{SessionQuery, session_name};
-use crate::http::sessions::{row_json, status_json};
+use crate::http::sessions::{capabilities_json, row_json, status_json};
 use crate::http::webhook::{PutWebhook, no_webhook, save_webhook, webhook_json};
 
 fn session_json(state: &AppState, row: &SessionRow, owner: Option<&str>) -> Value {
@@ -22,6 +22,7 @@ fn session_json(state: &AppState, row: &SessionRow, owner: Option<&str>) -> Valu
             let mut j = status_json(&row.name, &info);
             j["qrCode"] = json!(info.qr_png);
             j["pairingCode"] = json!(info.pairing_code);
+            j["capabilities"] = capabilities_json(&row.name, &info);
             j
         }
         None => row_json(row),

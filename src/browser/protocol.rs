@@ -108,6 +108,7 @@ pub struct SendMedia<'a> {
 
 /// What a send returns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SentMessage {
     /// `true_<chat>_<HEXID>`.
     pub id: String,

@@ -49,6 +49,8 @@ pub fn message_json(m: &MessageRow) -> Value {
         "body": m.body,
         "caption": m.caption,
         "senderPhone": m.sender_phone,
+        "fromPhone": m.sender_phone,
+        "chatPhone": crate::events::envelope::chat_phone(m),
         "media": (m.media_path.is_some() || m.media_mime.is_some()).then(|| json!({
             "path": m.media_path,
             "url": m.media_path.as_ref().map(|_| format!("/api/v1/messages/{}/media", m.id)),

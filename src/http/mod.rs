@@ -2,6 +2,7 @@
 
 pub(crate) mod api_keys;
 pub mod body;
+mod contacts;
 pub mod envelope;
 pub mod error;
 mod events_stream;
@@ -46,6 +47,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(sessions::remove)
         .service(sessions::list)
         .service(sessions::events)
+        .service(sessions::capabilities)
+        .service(contacts::by_lid)
+        .service(contacts::by_phone)
         .service(messages::send_text)
         .service(media::send_media)
         .service(messages::list)

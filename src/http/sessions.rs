@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::schemas::{
-    Envelope, ErrorBody, SessionAction, SessionDeleted, SessionHistory, SessionInit, SessionQr, SessionStatus,
+    Envelope, ErrorBody, SessionAction, SessionCapabilities, SessionDeleted, SessionHistory, SessionInit, SessionQr,
+    SessionStatus,
 };
 use super::selector::{SessionQuery, optional_json, session_name};
 use crate::AppState;
@@ -199,6 +200,59 @@ pub async fn status(
     }
     let row = own_row(&state, p.user_id, &name).await?;
     Ok(ok(row_json(&row)))
+}
+
+/// The capability report as the API and the admin page show it.
+pub(crate) fn capabilities_json(name: &str, info: &SessionInfo) -> Value {
+    let report = info.capabilities.as_ref();
+    let caps = report.map(|r| r.capabilities.as_slice()).unwrap_or_default();
+    let missing: Vec<&str> = caps
+        .iter()
+        .filter(|c| !c.ok && !c.optional)
+        .map(|c| c.error.as_deref().unwrap_or(c.name.as_str()))
+        .collect();
+    let fallbacks = caps.iter().filter(|c| c.ok && c.fallback.unwrap_or(0) > 0).count();
+    json!({
+        "sessionId": name,
+        "status": info.state,
+        "waVersion": report.and_then(|r| r.version.clone()),
+        "capabilities": report.map(|r| &r.capabilities),
+        "missing": missing,
+        "fallbacks": fallbacks,
+    })
+}
+
+/// `GET /api/v1/sessions/capabilities/`: which capabilities the bridge resolved on the live
+/// page and through which fallback, with WhatsApp Web's build. Read after each page load and
+/// each connect; no browser round trip.
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "session_capabilities",
+    security(("api_key" = [])),
+    params(SessionQuery),
+    responses(
+        (status = 200, description = "The capability report of the live page (`capabilities: null` while the browser starts)", body = Envelope<SessionCapabilities>),
+        (status = 404, description = "SESSION_NOT_FOUND (also another user's session)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_STARTED: no live page (call init first)", body = ErrorBody)
+    )
+)]
+#[get("/api/v1/sessions/capabilities/")]
+pub async fn capabilities(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = session_name(&query, None)?;
+    match running(&state, p.user_id, &name) {
+        Some(h) => Ok(ok(capabilities_json(&name, &h.info()))),
+        None => {
+            own_row(&state, p.user_id, &name).await?;
+            Err(ApiError::coded(
+                ErrorCode::SessionNotStarted,
+                "The session is not running, so there is no live page to report on: call POST /api/v1/sessions/init/ first",
+            ))
+        }
+    }
 }
 
 fn running(state: &AppState, user_id: i64, name: &str) -> Option<SessionHandle> {
