@@ -218,8 +218,10 @@
     }
   }
 
-  // The module graph is ready for the bridge: its boot capabilities are there, and the registry
-  // (`__debug.modulesMap`, when the page has one) did not grow since the last look.
+  // The module graph is ready for the bridge: the registry (`__debug.modulesMap`, when the page
+  // has one) did not grow since the last look, and the bridge's boot capabilities are there — or
+  // the registry has been quiet for QUIET_MS, so what is missing is missing for good.
+  const QUIET_MS = 5000;
   function bootStatus() {
     const missing = [];
     for (const name of BOOT_CAPS) {
@@ -232,14 +234,18 @@
     let modules = null;
     const dbg = tryRequire('__debug');
     if (dbg && dbg.modulesMap) modules = Object.keys(dbg.modulesMap).length;
-    const settled = modules === null || window.__wagateModuleCount === modules;
-    window.__wagateModuleCount = modules;
-    return { missing, modules, settled };
+    const now = Date.now();
+    if (window.__wagateModuleCount !== modules || window.__wagateQuietSince === undefined) {
+      window.__wagateModuleCount = modules;
+      window.__wagateQuietSince = now;
+      return { missing, modules, ready: false };
+    }
+    return { missing, modules, ready: !missing.length || now - window.__wagateQuietSince >= QUIET_MS };
   }
 
   if (!(opts && opts.force)) {
     const boot = bootStatus();
-    if (boot.missing.length || !boot.settled) return { status: 'waiting', missing: boot.missing, modules: boot.modules };
+    if (!boot.ready) return { status: 'waiting', missing: boot.missing, modules: boot.modules };
   }
 
   const MAX_EVENTS = 5000;

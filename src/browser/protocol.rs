@@ -368,4 +368,47 @@ mod tests {
         assert!(d.events[1].event.is_err());
         assert!(matches!(&d.events[2].event, Ok(PageEvent::MsgAck { ack: 2, .. })));
     }
+
+    #[test]
+    fn lid_pairs_passkey_and_capabilities_read() {
+        let d: Drain = serde_json::from_value(json!({
+            "seq": 2,
+            "events": [
+                {"seq": 1, "kind": "lid_pairs", "data": [{"lid": "12345@lid", "phone": "15550002002"}]},
+                {"seq": 2, "kind": "passkey", "data": {"state": "PENDING", "reason": "new device"}},
+            ],
+            "snapshot": {"state": "PAIRING", "hasSynced": false, "passkey": {"state": "PENDING", "reason": null}},
+        }))
+        .unwrap();
+        match &d.events[0].event {
+            Ok(PageEvent::LidPairs(p)) => assert_eq!(
+                p,
+                &[LidPair {
+                    lid: "12345@lid".into(),
+                    phone: "15550002002".into()
+                }]
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&d.events[1].event, Ok(PageEvent::Passkey(p)) if p.reason.as_deref() == Some("new device")));
+        assert_eq!(d.snapshot.passkey.unwrap().state, "PENDING");
+        let report: CapabilityReport = serde_json::from_value(json!({
+            "version": "2.3000.1",
+            "capabilities": [
+                {"name": "advSecret", "ok": true, "optional": false, "via": "WAWebAdvSignatureApi.getADVSecretKey", "fallback": 1, "lazy": null},
+                {"name": "createGroup", "ok": false, "optional": true, "error": "WA_MODULE_MISSING:WAWebGroupCreateJob", "message": "…"},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(report.capabilities[0].fallback, Some(1));
+        assert_eq!(
+            report.capabilities[1].error.as_deref(),
+            Some("WA_MODULE_MISSING:WAWebGroupCreateJob")
+        );
+        let sent: SentMessage = serde_json::from_value(
+            json!({"id": "true_1@lid_A", "t": 1, "ack": 1, "chat": "1@lid", "chatPhone": "1555"}),
+        )
+        .unwrap();
+        assert_eq!(sent.chat_phone.as_deref(), Some("1555"));
+    }
 }

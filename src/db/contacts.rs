@@ -35,7 +35,14 @@ impl Database {
     /// Records `(lid, phone)` pairs seen by a session (`lid` as `<digits>@lid`, `phone` digits): a
     /// known LID gets its phone replaced. The session's messages with that LID as chat or sender
     /// and no phone yet get it, in the same transaction.
+    /// Pairs that are not `<digits>@lid` and digits (the page is not trusted with the database's
+    /// text) are skipped.
     pub async fn record_lid_pairs(&self, user_id: i64, session_id: i64, pairs: Vec<(String, String)>) -> DbResult<()> {
+        let digits = |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit());
+        let pairs: Vec<(String, String)> = pairs
+            .into_iter()
+            .filter(|(lid, phone)| lid.strip_suffix("@lid").is_some_and(digits) && digits(phone))
+            .collect();
         if pairs.is_empty() {
             return Ok(());
         }

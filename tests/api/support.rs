@@ -6,7 +6,7 @@ use base64::Engine;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use wagate::config::Settings;
 use wagate::sessions::{SessionHandle, SessionInfo, SessionState};
-use wagate_sim::{Era, SimConfig, Simulator};
+use wagate_sim::{Era, SimConfig, SimError, Simulator};
 
 /// At most this many browsers at once across the test binary: the machine has 2 cores.
 static BROWSERS: Semaphore = Semaphore::const_new(3);
@@ -80,13 +80,33 @@ pub async fn wait_qr(h: &SessionHandle) -> SessionInfo {
         .unwrap_or_else(|| panic!("no QR within 60 s; last: {:?}", h.info()))
 }
 
+/// Scans a QR `payload` the gateway showed, as the phone `phone`. The test simulator rotates its
+/// QR every 3 s: when the shown one rotated before the scan (a loaded machine; a 2026-09 page, whose
+/// bridge waits for the module graph first), the page's current QR is scanned instead, as a person
+/// looking at the screen would — the same page, told by the QR's key fields (stable per profile).
+pub async fn scan_shown(sim: &Simulator, payload: &str, phone: &str) {
+    let keys = |p: &str| p.split(',').skip(1).collect::<Vec<_>>().join(",");
+    let mut current = payload.to_string();
+    for _ in 0..3 {
+        match sim.control().scan(&current, Some(phone)).await {
+            Ok(_) => return,
+            Err(SimError::StaleQr) => {}
+            Err(e) => panic!("scan refused: {e}"),
+        }
+        let pages = sim.control().pages().await;
+        current = pages
+            .iter()
+            .filter_map(|p| p.qr.clone())
+            .find(|q| keys(q) == keys(payload))
+            .unwrap_or_else(|| panic!("no page shows a QR of this profile any more: {pages:?}"));
+    }
+    panic!("the QR kept rotating away");
+}
+
 /// Scans the session's QR code as the phone `phone` and waits until it is connected.
 pub async fn link(sim: &Simulator, h: &SessionHandle, phone: &str) -> SessionInfo {
     let info = wait_qr(h).await;
-    sim.control()
-        .scan(info.qr.as_deref().unwrap(), Some(phone))
-        .await
-        .expect("the current QR payload is accepted");
+    scan_shown(sim, info.qr.as_deref().unwrap(), phone).await;
     wait_state(h, SessionState::Connected, 60).await
 }
 

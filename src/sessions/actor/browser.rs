@@ -12,6 +12,8 @@ impl Actor {
     /// Starts the browser and loads WhatsApp Web; the doorbell when the driver speaks BiDi.
     pub(super) async fn open(&mut self) -> Result<Option<Doorbell>, Outcome> {
         self.doc.reset();
+        // The report belongs to a page: none until this browser's page has answered.
+        self.info.send_modify(|i| i.capabilities = None);
         make_private_dir(&self.profile).map_err(|e| Outcome::Failed(format!("profile directory: {e}")))?;
         // A browser left over from a crash or a dead chromedriver would hold the profile's lock.
         if procs::kill_profile_processes(&self.profile) > 0 {
@@ -87,6 +89,7 @@ impl Actor {
             let force = started.elapsed() >= BOOT_SETTLE;
             match page.install(force).await {
                 Ok(Install::Installed) if force => {
+                    self.doc.installed = true;
                     tracing::warn!(
                         session = self.key.id,
                         "WhatsApp Web's modules did not settle within {} s; the bridge is installed anyway",
@@ -95,6 +98,7 @@ impl Actor {
                     return Ok(());
                 }
                 Ok(Install::Installed) => {
+                    self.doc.installed = true;
                     let waited_ms = started.elapsed().as_millis() as u64;
                     tracing::debug!(session = self.key.id, waited_ms, "bridge installed");
                     return Ok(());

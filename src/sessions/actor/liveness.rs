@@ -41,10 +41,11 @@ impl Actor {
         let answer: Result<Probe, _> = page.request(&request, timeout + Duration::from_secs(5)).await;
         match answer {
             Ok(p) => {
-                metrics::histogram!("wagate_liveness_probe_seconds").record(started.elapsed().as_secs_f64());
                 if p.linked {
-                    self.doc.alive_at = Some(Instant::now());
+                    metrics::histogram!("wagate_liveness_probe_seconds").record(started.elapsed().as_secs_f64());
                 }
+                // Not linked: nothing to ask; the next try is an interval away all the same.
+                self.doc.alive_at = Some(Instant::now());
                 Ok(())
             }
             Err(BridgeError::Page { code, message })
@@ -68,8 +69,11 @@ impl Actor {
                 self.doc.probe_unavailable = true;
                 Ok(())
             }
-            // The browser itself is gone: the next poll finds out and reopens it.
-            Err(BridgeError::Driver(_)) => Ok(()),
+            // The browser itself is gone: the next poll finds out and reopens it. Not again at once.
+            Err(BridgeError::Driver(_)) => {
+                self.doc.alive_at = Some(Instant::now());
+                Ok(())
+            }
         }
     }
 

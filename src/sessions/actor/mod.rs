@@ -76,6 +76,8 @@ pub(super) struct Document {
     pub synced: bool,
     /// When this document was first seen without a bridge (the settle wait's start).
     pub boot_started: Option<Instant>,
+    /// The bridge was installed in this document (a drain without it means a new document).
+    pub installed: bool,
     /// The last proof that the page reaches WhatsApp's server (a probe, a server-acked send);
     /// set when the document syncs. None: not probed (not connected).
     pub alive_at: Option<Instant>,

@@ -88,12 +88,15 @@ impl Actor {
     pub(super) async fn poll(&mut self) -> Result<bool, PollError> {
         let page = self.page.clone().ok_or(PollError::Transient("no page".into()))?;
         let drain = match page.drain(self.doc.last_seq).await {
-            Ok(Some(d)) => d,
+            Ok(Some(d)) => {
+                self.doc.installed = true;
+                d
+            }
             Ok(None) => {
                 // A new document (reload, logout redirect): re-install once WhatsApp's modules are
                 // up and settled (bounded, as at boot).
                 let started = match self.doc.boot_started {
-                    Some(t) if self.doc.last_seq == 0 => t,
+                    Some(t) if !self.doc.installed => t,
                     _ => {
                         self.doc.reset();
                         let now = Instant::now();
@@ -113,6 +116,7 @@ impl Actor {
                         .await
                         .map_err(|e| PollError::Transient(e.to_string()))?;
                     if installed == Install::Installed {
+                        self.doc.installed = true;
                         self.refresh_capabilities().await;
                     }
                 }
@@ -144,7 +148,7 @@ impl Actor {
         }
         // Resynchronise from state, in case an event was lost in a reload gap.
         if drain.snapshot.has_synced && !self.doc.synced && drain.snapshot.state.as_deref() == Some("CONNECTED") {
-            self.on_synced(drain.snapshot.me.unwrap_or_default()).await;
+            self.on_synced(drain.snapshot.me.unwrap_or_default()).await?;
         }
         Ok(active)
     }
@@ -172,7 +176,7 @@ impl Actor {
             }
             PageEvent::Code(code) => self.info.send_modify(|i| i.pairing_code = code),
             PageEvent::Loading(pct) => self.info.send_modify(|i| i.loading = Some(pct.min(100))),
-            PageEvent::Synced(me) => self.on_synced(me).await,
+            PageEvent::Synced(me) => return self.on_synced(me).await,
             PageEvent::Logout(how) => {
                 return Err(PollError::Outcome(Outcome::LoggedOut(format!("logged out ({how})"))));
             }
@@ -299,9 +303,8 @@ impl Actor {
         }
     }
 
-    pub(super) async fn on_synced(&mut self, me: Me) {
+    pub(super) async fn on_synced(&mut self, me: Me) -> Result<(), PollError> {
         self.doc.synced = true;
-        self.doc.alive_at = Some(Instant::now());
         self.was_linked = true;
         let phone = me.wid.as_deref().and_then(|w| w.split('@').next()).map(str::to_string);
         self.info.send_modify(|i| {
@@ -314,10 +317,19 @@ impl Actor {
             i.pairing_code = None;
             i.loading = Some(100);
         });
+        // Synced is not connected until a round trip through WhatsApp's server works: a wedged
+        // page syncs from its own store (and would take sends it never delivers).
+        self.doc.alive_at = Some(Instant::now());
+        if self.settings.sessions.liveness_interval_secs > 0
+            && let Err(lost) = self.probe().await
+        {
+            return Err(PollError::Outcome(Outcome::BrowserLost(lost)));
+        }
         let previously = self.connected_at.replace(crate::db::now());
         self.publish(SessionState::Connected, None).await;
         self.refresh_capabilities().await;
         self.reconcile_incoming(previously).await;
+        Ok(())
     }
 
     /// Messages that reached the page while nobody listened (before the bridge was installed in a
