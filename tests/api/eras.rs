@@ -217,7 +217,7 @@ async fn sep_ids_media_and_lids(backend: Backend) {
     let url = image["media"]["url"].as_str().expect("the image was downloaded");
     let bytes = app
         .http
-        .get(url)
+        .get(app.url(url))
         .header("Authorization", format!("ApiKey {key}"))
         .send()
         .await

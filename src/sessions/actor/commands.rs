@@ -32,6 +32,8 @@ impl Actor {
                 });
             }
             Command::Restart { reply } => {
+                // Whoever asks after the answer gets the new page's report, not this one's.
+                self.info.send_modify(|i| i.capabilities = None);
                 let _ = reply.send(Ok(()));
                 return Some(Outcome::Restart);
             }
