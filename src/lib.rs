@@ -4,6 +4,7 @@
 //! listener (port 0 allowed) and returns the running server, so tests start the real app in-process.
 
 pub mod admin;
+pub mod api_common;
 pub mod auth;
 pub mod bootstrap;
 pub mod browser;

@@ -292,7 +292,7 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: &WaMessage) -> R
         media_mime: m.mimetype.clone(),
         media_filename: m.filename.as_deref().map(crate::media::safe_filename),
         media_size: m.size,
-        status: MessageStatus::Received.as_str().into(),
+        status: MessageStatus::Received,
         error_message: None,
         wa_message_id: Some(m.id.clone()),
         created_at: now,

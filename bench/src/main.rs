@@ -274,8 +274,12 @@ async fn main() {
     }
     let rss_sessions = rss_kb(pid);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let idle_cpu = machine_cpu_percent(Duration::from_secs(20)).await;
+    let (idle_cpu, idle_tree_cpu) = tokio::join!(
+        machine_cpu_percent(Duration::from_secs(20)),
+        tree_cpu_percent(&[pid, std::process::id()], Duration::from_secs(20))
+    );
     println!("whole machine CPU while {sessions} sessions sit idle: {idle_cpu:.1} % of one core");
+    println!("gateway + chromedriver + Chromium + simulator CPU while idle: {idle_tree_cpu:.1} % of one core");
 
     // Events pile up while the webhook points at a port nobody listens on.
     let rx = receiver::Receiver::start().await;
@@ -385,6 +389,7 @@ async fn main() {
         "send_text_with_all_connected": busy,
         "send_text_parallel": { "sessions": sessions, "latency": parallel, "msg_per_s": all.len() as f64 / elapsed },
         "idle_machine_cpu_percent_of_one_core": idle_cpu,
+        "idle_gateway_tree_cpu_percent_of_one_core": idle_tree_cpu,
         "webhook_backlog_drain": drained,
         "incoming_to_webhook_ms": hook_latency,
         "restart_to_all_connected_s": restore_all_s,
@@ -461,6 +466,46 @@ async fn machine_cpu_percent(window: Duration) -> f64 {
     let total = (total1 - total0).max(1) as f64;
     let busy = total - (idle1 - idle0) as f64;
     busy / total * cores * 100.0
+}
+
+/// CPU time of these processes and all their descendants (the gateway, chromedriver, every
+/// Chromium; the simulator in this process) over `window`, as a percentage of one core. Unlike
+/// the whole machine's, it does not count other work on the machine.
+async fn tree_cpu_percent(roots: &[u32], window: Duration) -> f64 {
+    fn sample(roots: &[u32]) -> u64 {
+        let mut procs: Vec<(u32, u32, u64)> = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // Fields after the `(comm)`, which may hold spaces: state, ppid, ... utime(14), stime(15).
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+                continue;
+            };
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ppid = f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+                + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            procs.push((pid, ppid, ticks));
+        }
+        let mut tree: Vec<u32> = roots.to_vec();
+        let mut i = 0;
+        while i < tree.len() {
+            let parent = tree[i];
+            tree.extend(procs.iter().filter(|p| p.1 == parent).map(|p| p.0));
+            i += 1;
+        }
+        procs.iter().filter(|p| tree.contains(&p.0)).map(|p| p.2).sum()
+    }
+    let before = sample(roots);
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let after = sample(roots);
+    // USER_HZ is 100 on Linux.
+    (after.saturating_sub(before)) as f64 / 100.0 / started.elapsed().as_secs_f64() * 100.0
 }
 
 impl GatewayRef {

@@ -1,19 +1,17 @@
 //! What the admin page reads and changes: every user's sessions, users, keys, messages, webhooks.
 
-use crate::http::body::Json;
+use crate::api_common::body::Json;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::login::Admin;
 use crate::AppState;
+use crate::api_common::error::{ApiError, ok};
+use crate::api_common::selector::{SessionQuery, session_name};
+use crate::api_common::views::{capabilities_json, key_json, message_json, row_json, status_json, webhook_json};
+use crate::api_common::webhook_config::{PutWebhook, no_webhook, save_webhook};
 use crate::db::{MessageFilter, MessageStatus, SessionRow};
-use crate::http::api_keys::key_json;
-use crate::http::error::{ApiError, ok};
-use crate::http::messages::message_json;
-use crate::http::selector::{SessionQuery, session_name};
-use crate::http::sessions::{capabilities_json, row_json, status_json};
-use crate::http::webhook::{PutWebhook, no_webhook, save_webhook, webhook_json};
 
 fn session_json(state: &AppState, row: &SessionRow, owner: Option<&str>) -> Value {
     let mut j = match state.sessions.last_handle(row.id) {
@@ -111,7 +109,7 @@ pub async fn session_action(
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = path.into_inner();
     let row = own_session(&state, id).await?;
-    let body: ActionBody = crate::http::selector::optional_json(&body)?;
+    let body: ActionBody = crate::api_common::selector::optional_json(&body)?;
     let running = state.sessions.get(row.user_id, &row.name);
     let not_running = || ApiError::from(crate::sessions::SessionError::NotRunning);
     match action.as_str() {

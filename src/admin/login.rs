@@ -2,8 +2,8 @@
 //! a CSRF token that every state-changing request repeats in `X-CSRF-Token`, and a rate limit on
 //! login attempts per client address (through `server.trusted_proxies`).
 
+use crate::api_common::body::Json;
 use crate::error_code::ErrorCode;
-use crate::http::body::Json;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -17,9 +17,9 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::api_common::client::{client_https, client_ip, retry_after};
+use crate::api_common::error::{ApiError, ok};
 use crate::auth::rate_limit::KeyRateLimit;
-use crate::http::error::{ApiError, ok};
-use crate::http::extract::{client_https, client_ip, retry_after};
 
 const COOKIE: &str = "wagate_admin";
 const CSRF_HEADER: &str = "X-CSRF-Token";

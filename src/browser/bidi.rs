@@ -21,17 +21,32 @@ const CHANNEL: &str = "wagate";
 /// when the WebSocket is gone (the caller falls back to polling).
 pub struct Doorbell {
     rx: mpsc::Receiver<()>,
+    ws_url: String,
 }
 
 impl Doorbell {
     pub async fn ring(&mut self) -> bool {
         self.rx.recv().await.is_some()
     }
+
+    /// A new connection to the same BiDi session after this one's WebSocket was lost: subscribes
+    /// again, adds the preload script for later documents, and hands the new channel to the
+    /// documents already open (their bell rang into the lost connection).
+    pub async fn reconnect(&self) -> Result<Doorbell, String> {
+        open(&self.ws_url, true).await
+    }
 }
 
 /// Connects to the session's BiDi WebSocket, subscribes and installs the preload script. Must run
 /// before the page is loaded (preload scripts apply to documents created after them).
 pub async fn connect(ws_url: &str) -> Result<Doorbell, String> {
+    open(ws_url, false).await
+}
+
+/// The BiDi function that makes `bell` the page's doorbell; rung once so the gateway drains.
+const SET_BELL: &str = "(bell) => { window.__wagateBell = bell; bell('document'); }";
+
+async fn open(ws_url: &str, open_documents: bool) -> Result<Doorbell, String> {
     let (mut ws, _) = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         tokio_tungstenite::connect_async(ws_url),
@@ -39,15 +54,9 @@ pub async fn connect(ws_url: &str) -> Result<Doorbell, String> {
     .await
     .map_err(|_| format!("BiDi WebSocket {ws_url}: no connection within 10 s"))?
     .map_err(|e| format!("BiDi WebSocket {ws_url}: {e}"))?;
-    let commands = [
-        json!({ "id": 1, "method": "session.subscribe", "params": { "events": ["script.message"] } }),
-        json!({ "id": 2, "method": "script.addPreloadScript", "params": {
-            "functionDeclaration": "(bell) => { window.__wagateBell = bell; bell('document'); }",
-            "arguments": [{ "type": "channel", "value": { "channel": CHANNEL } }],
-        } }),
-    ];
-    for cmd in commands {
-        let id = cmd["id"].clone();
+    let channel = json!([{ "type": "channel", "value": { "channel": CHANNEL } }]);
+    let mut ask = async |id: u64, method: &str, params: Value| -> Result<Value, String> {
+        let cmd = json!({ "id": id, "method": method, "params": params });
         ws.send(Message::text(cmd.to_string()))
             .await
             .map_err(|e| format!("BiDi send: {e}"))?;
@@ -62,10 +71,26 @@ pub async fn connect(ws_url: &str) -> Result<Doorbell, String> {
             let v: Value = serde_json::from_str(text).unwrap_or_default();
             if v["id"] == id {
                 if v["type"] == "error" {
-                    return Err(format!("BiDi {}: {}", v["error"], v["message"]));
+                    return Err(format!("BiDi {method}: {} {}", v["error"], v["message"]));
                 }
-                break;
+                return Ok(v["result"].clone());
             }
+        }
+    };
+    ask(1, "session.subscribe", json!({ "events": ["script.message"] })).await?;
+    ask(
+        2,
+        "script.addPreloadScript",
+        json!({ "functionDeclaration": SET_BELL, "arguments": channel }),
+    )
+    .await?;
+    if open_documents {
+        let tree = ask(3, "browsingContext.getTree", json!({ "maxDepth": 0 })).await?;
+        let contexts = tree["contexts"].as_array().cloned().unwrap_or_default();
+        for (i, ctx) in contexts.iter().enumerate() {
+            let target = json!({ "context": ctx["context"] });
+            let params = json!({ "functionDeclaration": SET_BELL, "arguments": channel, "target": target, "awaitPromise": false });
+            ask(4 + i as u64, "script.callFunction", params).await?;
         }
     }
     // Capacity one: rings that come while the actor drains are one ring.
@@ -84,7 +109,10 @@ pub async fn connect(ws_url: &str) -> Result<Doorbell, String> {
             }
         }
     });
-    Ok(Doorbell { rx })
+    Ok(Doorbell {
+        rx,
+        ws_url: ws_url.to_string(),
+    })
 }
 
 /// The BiDi WebSocket URL the driver returned for a session, if it speaks BiDi.

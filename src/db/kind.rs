@@ -1,10 +1,8 @@
 //! `MessageKind`: WhatsApp's message types (`Msg.type` on the page), mapped to the strings the
 //! database, the API and the page use in this one place.
 
-use diesel::backend::Backend;
-use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::deserialize::FromSqlRow;
 use diesel::expression::AsExpression;
-use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
 /// What a message is. The stored and API string is WhatsApp's own type name (`chat`, `image`,
@@ -91,25 +89,36 @@ impl serde::Serialize for MessageKind {
     }
 }
 
-impl<DB> ToSql<Text, DB> for MessageKind
-where
-    DB: Backend,
-    str: ToSql<Text, DB>,
-{
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
-        self.as_str().to_sql(out)
-    }
-}
+/// Stores a type as its one spelling in a `Text` column, on both backends: `$to` gives the
+/// spelling, `$from` reads it back (`Err` for a spelling the type does not know).
+macro_rules! text_column {
+    ($ty:ty, $to:expr, $from:expr) => {
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
+                let to: fn(&$ty) -> &str = $to;
+                to(self).to_sql(out)
+            }
+        }
 
-impl<DB> FromSql<Text, DB> for MessageKind
-where
-    DB: Backend,
-    String: FromSql<Text, DB>,
-{
-    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-        Ok(MessageKind::parse(&String::from_sql(bytes)?))
-    }
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let from: fn(&str) -> Result<$ty, String> = $from;
+                Ok(from(&String::from_sql(bytes)?)?)
+            }
+        }
+    };
 }
+pub(crate) use text_column;
+
+text_column!(MessageKind, |k| k.as_str(), |s| Ok(MessageKind::parse(s)));
 
 #[cfg(test)]
 mod tests {

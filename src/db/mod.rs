@@ -5,10 +5,14 @@
 
 mod api_keys;
 mod contacts;
-mod events;
+mod deliveries;
+pub mod event_bus;
+pub mod event_record;
 mod kind;
+mod message_changes;
 mod messages;
 pub mod models;
+mod outbox;
 mod queue;
 pub mod schema;
 mod sessions;
@@ -29,9 +33,12 @@ use futures_util::FutureExt;
 use crate::config::DatabaseUrl;
 
 pub use contacts::LidPairRow;
-pub use events::{AttemptOutcome, DeliveryRow, EventRow};
+pub use deliveries::{AttemptOutcome, DeliveryRow};
+pub use event_bus::{EventBus, Published};
+pub use event_record::{EventKind, EventStatus, NewEvent};
 pub use kind::MessageKind;
 pub use models::*;
+pub use outbox::EventRow;
 pub use webhooks::WebhookRow;
 
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -102,14 +109,14 @@ pub(crate) use dispatch;
 /// Inside a transaction: inserts the event and returns what to publish after the commit.
 macro_rules! insert_event {
     ($c:expr, $new:expr, $session:expr) => {{
-        let new: $crate::events::NewEvent = $new;
+        let new: $crate::db::NewEvent = $new;
         $crate::db::BackendLocks::lock_outbox($c).await?;
         let id: i64 = diesel::insert_into($crate::db::schema::events::table)
             .values(&new)
             .returning($crate::db::schema::events::id)
             .get_result($c)
             .await?;
-        $crate::events::Published {
+        $crate::db::Published {
             id,
             user_id: new.user_id,
             session: $session,
@@ -197,7 +204,7 @@ pub struct Database {
     /// which panics on actix's single-threaded worker runtimes.
     runtime: tokio::runtime::Handle,
     /// Told about every committed event row.
-    bus: crate::events::EventBus,
+    bus: EventBus,
     /// Prefix of links in event payloads (media URLs); empty = paths relative to the gateway.
     public_url: std::sync::Arc<str>,
 }
@@ -235,7 +242,7 @@ impl Database {
             pools,
             sqlite_path,
             runtime: tokio::runtime::Handle::current(),
-            bus: crate::events::EventBus::default(),
+            bus: EventBus::default(),
             public_url: "".into(),
         })
     }
@@ -246,7 +253,7 @@ impl Database {
         self
     }
 
-    pub fn events(&self) -> &crate::events::EventBus {
+    pub fn events(&self) -> &EventBus {
         &self.bus
     }
 

@@ -110,7 +110,7 @@ pub struct MessageRow {
     pub media_mime: Option<String>,
     pub media_filename: Option<String>,
     pub media_size: Option<i64>,
-    pub status: String,
+    pub status: MessageStatus,
     pub error_message: Option<String>,
     pub wa_message_id: Option<String>,
     pub created_at: NaiveDateTime,
@@ -148,7 +148,7 @@ pub struct NewMessage {
     pub media_mime: Option<String>,
     pub media_filename: Option<String>,
     pub media_size: Option<i64>,
-    pub status: String,
+    pub status: MessageStatus,
     pub error_message: Option<String>,
     pub wa_message_id: Option<String>,
     pub created_at: NaiveDateTime,
@@ -244,7 +244,21 @@ pub struct MessageFilter {
 }
 
 /// Where a message stands. Outgoing: pending → sent → delivered → read (→ played), or failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema)]
+/// Stored as its spelling (`as_str`) in `messages.status`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    utoipa::ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
     /// Waiting in the session's outbound queue.
@@ -322,6 +336,10 @@ impl MessageStatus {
         }
     }
 }
+
+super::kind::text_column!(MessageStatus, |s| s.as_str(), |s| {
+    MessageStatus::parse(s).ok_or_else(|| format!("unknown message status {s:?}"))
+});
 
 #[cfg(test)]
 mod status_tests {

@@ -142,7 +142,11 @@ impl Database {
                     .count()
                     .get_result(c)
                     .await?;
-                let outbox: i64 = ev::table.filter(ev::status.eq("pending")).count().get_result(c).await?;
+                let outbox: i64 = ev::table
+                    .filter(ev::status.eq(crate::db::EventStatus::Pending))
+                    .count()
+                    .get_result(c)
+                    .await?;
                 Ok::<_, diesel::result::Error>((queued, outbox))
             })?)
         })

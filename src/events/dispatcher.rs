@@ -18,8 +18,6 @@ use super::signing::sign;
 
 /// How often the outbox is looked at when nothing wakes the dispatcher (retries falling due).
 const IDLE_TICK: Duration = Duration::from_millis(500);
-/// How long a wake-up waits for more events to arrive before reading the outbox.
-const COALESCE: Duration = Duration::from_millis(10);
 /// Events taken per database round trip within one session's line.
 const BATCH: i64 = 100;
 
@@ -203,10 +201,9 @@ impl Dispatcher {
                 tracing::warn!(error = %e, "webhook dispatcher could not read the outbox");
             }
             tokio::select! {
-                _ = self.db.events().woken() => {
-                    // Let a burst (a send and its acks) land before reading the outbox.
-                    tokio::time::sleep(COALESCE).await;
-                }
+                // No waiting for a burst to land: a line being delivered picks up what arrives
+                // meanwhile, and wake-ups that come while the outbox is read are one.
+                _ = self.db.events().woken() => {}
                 _ = tokio::time::sleep(IDLE_TICK) => {}
             }
         }

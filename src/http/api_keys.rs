@@ -1,5 +1,6 @@
 //! The caller's own API keys: list, create (the key is shown once), revoke.
 
+use crate::api_common::views::key_json;
 use crate::http::body::Json;
 use actix_web::{HttpResponse, delete, get, post, web};
 use serde::Deserialize;
@@ -9,18 +10,6 @@ use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::schemas::{ApiKeyInfo, CreatedApiKey, Envelope, ErrorBody, RevokedKey};
 use crate::AppState;
-use crate::db::ApiKeyRow;
-
-pub(crate) fn key_json(k: &ApiKeyRow) -> serde_json::Value {
-    json!({
-        "id": k.id,
-        "keyId": k.key_id,
-        "label": k.label,
-        "createdAt": k.created_at.and_utc(),
-        "lastUsedAt": k.last_used_at.map(|t| t.and_utc()),
-        "revokedAt": k.revoked_at.map(|t| t.and_utc()),
-    })
-}
 
 #[utoipa::path(
     tag = "api keys",

@@ -6,7 +6,6 @@
 //! request are refused rather than guessing which one was meant.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
@@ -14,6 +13,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::error::ApiError;
 use crate::AppState;
+pub use crate::api_common::client::{client_https, client_ip, retry_after};
 use crate::auth::{AuthError, Principal, client};
 
 /// An authenticated caller. Any missing, malformed, unknown, wrong or revoked key is a 401; a
@@ -60,25 +60,6 @@ fn presented_key(headers: &HeaderMap) -> Presented {
     found.map_or(Presented::Missing, Presented::Key)
 }
 
-/// The client address of `req`: the peer, or what a trusted proxy (`server.trusted_proxies`)
-/// forwarded. The one place this is decided; None only when the peer address is unknown.
-pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    let peer = req.peer_addr().map(|a| a.ip());
-    match req.app_data::<web::Data<AppState>>() {
-        Some(state) => state.proxies.client_ip(peer, req.headers()),
-        None => peer,
-    }
-}
-
-/// True when the client reached us over HTTPS: our own TLS, or a trusted proxy's word for it.
-pub fn client_https(req: &HttpRequest) -> bool {
-    req.app_config().secure()
-        || req.app_data::<web::Data<AppState>>().is_some_and(|s| {
-            s.proxies
-                .forwarded_https(req.peer_addr().map(|a| a.ip()), req.headers())
-        })
-}
-
 /// Authenticates `req`. A key verified recently is let through from the cache at once; any
 /// other key from a client address over its failed-authentication allowance gets 429 before it
 /// is looked at; a refused key is charged to the address. Then the per-key rate limit applies.
@@ -118,11 +99,6 @@ pub async fn recently_verified(state: &AppState, req: &HttpRequest) -> Option<Pr
         Presented::Key(k) => state.auth.cached(&k).await,
         _ => None,
     }
-}
-
-/// 429 with `Retry-After` rounded up, so a client that waits that long is let through.
-pub fn retry_after(wait: std::time::Duration) -> ApiError {
-    ApiError::RateLimited(wait.as_secs_f64().ceil().max(1.0) as u64)
 }
 
 impl FromRequest for ApiKey {

@@ -82,7 +82,7 @@ async fn write_new(path: &PathBuf) -> Result<tokio::fs::File, ApiError> {
 /// A multipart body that could not be read: 408 when it stalled (see `timeouts`), else 400.
 fn multipart_error(e: actix_multipart::MultipartError) -> ApiError {
     match e {
-        actix_multipart::MultipartError::Payload(p) => super::timeouts::body_error(p),
+        actix_multipart::MultipartError::Payload(p) => super::body::body_error(p),
         other => ApiError::BadRequest(format!("Malformed multipart body: {other}")),
     }
 }
@@ -207,7 +207,7 @@ async fn read_json(
     let body_limit = (limit as usize) / 3 * 4 + 64 * 1024;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(super::timeouts::body_error)?;
+        let chunk = chunk.map_err(super::body::body_error)?;
         if body.len() + chunk.len() > body_limit {
             return Err(too_large(limit));
         }

@@ -4,6 +4,7 @@
 //! the row becomes `sent` with WhatsApp's id or `failed` with the error — never left `pending`,
 //! even when the client hangs up mid-send (the send runs as a task of its own).
 
+use crate::api_common::views::message_json;
 use crate::error_code::ErrorCode;
 use crate::http::body::Json;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::NaiveDateTime;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
@@ -36,34 +37,6 @@ pub struct SendText {
     /// Session name (default `default`); wins over `?session=`.
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
-}
-
-pub fn message_json(m: &MessageRow) -> Value {
-    json!({
-        "id": m.id,
-        "sessionId": m.session_id,
-        "direction": m.direction,
-        "chatId": m.chat_id,
-        "sender": m.sender,
-        "type": m.msg_type,
-        "body": m.body,
-        "caption": m.caption,
-        "senderPhone": m.sender_phone,
-        "fromPhone": m.sender_phone,
-        "chatPhone": crate::events::envelope::chat_phone(m),
-        "media": (m.media_path.is_some() || m.media_mime.is_some()).then(|| json!({
-            "path": m.media_path,
-            "url": m.media_path.as_ref().map(|_| format!("/api/v1/messages/{}/media", m.id)),
-            "mimetype": m.media_mime, "filename": m.media_filename, "size": m.media_size,
-            "deletedAt": m.media_deleted_at.map(|t| t.and_utc()),
-        })),
-        "status": m.status,
-        "error": m.error_message,
-        "errorCode": m.error_code,
-        "messageId": m.wa_message_id,
-        "createdAt": m.created_at.and_utc(),
-        "sentAt": m.sent_at.map(|t| t.and_utc()),
-    })
 }
 
 pub fn recipient(raw: Option<&str>) -> Result<ChatId, ApiError> {
@@ -161,14 +134,14 @@ pub fn connected_session(state: &AppState, p: &Principal, name: &str) -> Result<
 
 /// The answer to a send, also what an idempotent retry gets again.
 pub fn send_answer(row: &MessageRow, success_message: &str) -> Result<HttpResponse, ApiError> {
-    match row.status.as_str() {
-        "queued" => Ok(accepted(row)),
+    match row.status {
+        MessageStatus::Queued => Ok(accepted(row)),
         // Pending with a WhatsApp id: sent, the server ack has not come yet.
-        "pending" if row.wa_message_id.is_none() => Err(ApiError::coded(
+        MessageStatus::Pending if row.wa_message_id.is_none() => Err(ApiError::coded(
             ErrorCode::SendInProgress,
             "A send with this Idempotency-Key is still in progress",
         )),
-        "failed" => Err(ApiError::coded(
+        MessageStatus::Failed => Err(ApiError::coded(
             ErrorCode::SendFailed,
             format!(
                 "Sending failed: {}",
@@ -226,7 +199,7 @@ pub async fn enqueue_and_answer(
         .await
     {
         Some(Ok(sent)) => {
-            row.status = sent.status().as_str().into();
+            row.status = sent.status();
             row.sent_at = chrono::DateTime::from_timestamp(sent.t, 0).map(|t| t.naive_utc());
             row.wa_message_id = Some(sent.id);
             send_answer(&row, done)
@@ -235,7 +208,8 @@ pub async fn enqueue_and_answer(
         // Still in line (or the worker took it before we listened): its row tells.
         None => {
             let row = state.db.message_for_user(p.user_id, row.id).await?.unwrap_or(row);
-            if row.status == MessageStatus::Queued.as_str() || (row.status == "pending" && row.wa_message_id.is_none())
+            if row.status == MessageStatus::Queued
+                || (row.status == MessageStatus::Pending && row.wa_message_id.is_none())
             {
                 return Ok(accepted(&row));
             }
@@ -278,7 +252,7 @@ pub fn new_message(
         media_mime: None,
         media_filename: None,
         media_size: None,
-        status: MessageStatus::Pending.as_str().into(),
+        status: MessageStatus::Pending,
         error_message: None,
         wa_message_id: None,
         created_at: now,

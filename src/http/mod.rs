@@ -1,10 +1,10 @@
 //! The HTTP surface: routes, extractors and the envelope.
 
 pub(crate) mod api_keys;
-pub mod body;
 mod contacts;
 pub mod envelope;
-pub mod error;
+// The plumbing shared with the admin page lives in `api_common`; these names keep handler imports short.
+pub use crate::api_common::{body, error, selector};
 mod events_stream;
 pub mod extract;
 mod health;
@@ -14,7 +14,6 @@ pub mod messages;
 pub mod openapi;
 pub(crate) mod request_log;
 pub mod schemas;
-pub mod selector;
 pub(crate) mod sessions;
 pub(crate) mod timeouts;
 pub(crate) mod webhook;

@@ -1,6 +1,7 @@
 //! `/api/v1/sessions/…`: the caller's WhatsApp sessions. A key only ever sees its own user's
 //! sessions; another user's session answers exactly like a missing one.
 
+use crate::api_common::views::{capabilities_json, row_json, status_json};
 use crate::error_code::ErrorCode;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use super::schemas::{
 use super::selector::{SessionQuery, optional_json, session_name};
 use crate::AppState;
 use crate::db::SessionRow;
-use crate::sessions::{SessionHandle, SessionInfo, SessionState, qr};
+use crate::sessions::{SessionHandle, SessionState, qr};
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -36,32 +37,6 @@ struct SessionBody {
     /// Session name (default `default`); wins over `?session=`.
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
-}
-
-pub(crate) fn status_json(name: &str, info: &SessionInfo) -> Value {
-    json!({
-        "sessionId": name,
-        "status": info.state,
-        "reason": info.reason,
-        "phoneNumber": info.phone,
-        "pushName": info.push_name,
-        "isReady": info.is_ready(),
-        "since": info.since,
-        "loading": info.loading,
-    })
-}
-
-pub(crate) fn row_json(row: &SessionRow) -> Value {
-    json!({
-        "sessionId": row.name,
-        "status": row.status,
-        "reason": row.status_reason,
-        "phoneNumber": row.phone_number,
-        "pushName": row.push_name,
-        "isReady": false,
-        "since": row.updated_at.and_utc(),
-        "ackTimeouts": row.ack_timeouts,
-    })
 }
 
 /// The caller's session row of this name, or 404.
@@ -200,26 +175,6 @@ pub async fn status(
     }
     let row = own_row(&state, p.user_id, &name).await?;
     Ok(ok(row_json(&row)))
-}
-
-/// The capability report as the API and the admin page show it.
-pub(crate) fn capabilities_json(name: &str, info: &SessionInfo) -> Value {
-    let report = info.capabilities.as_ref();
-    let caps = report.map(|r| r.capabilities.as_slice()).unwrap_or_default();
-    let missing: Vec<&str> = caps
-        .iter()
-        .filter(|c| !c.ok && !c.optional)
-        .map(|c| c.error.as_deref().unwrap_or(c.name.as_str()))
-        .collect();
-    let fallbacks = caps.iter().filter(|c| c.ok && c.fallback.unwrap_or(0) > 0).count();
-    json!({
-        "sessionId": name,
-        "status": info.state,
-        "waVersion": report.and_then(|r| r.version.clone()),
-        "capabilities": report.map(|r| &r.capabilities),
-        "missing": missing,
-        "fallbacks": fallbacks,
-    })
 }
 
 /// `GET /api/v1/sessions/capabilities/`: which capabilities the bridge resolved on the live

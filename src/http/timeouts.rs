@@ -3,7 +3,6 @@
 //! stall for longer than `server.body_idle_timeout_secs` between two chunks (this middleware);
 //! at most `server.max_connections` connections are open at once (set on the server).
 
-use crate::error_code::ErrorCode;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -13,11 +12,10 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use futures_util::StreamExt;
 
-use super::error::ApiError;
 use crate::AppState;
 
 /// Middleware: the request's body stream ends with a timed-out error when no bytes arrive for
-/// `server.body_idle_timeout_secs`; readers turn that into 408 [`body_error`].
+/// `server.body_idle_timeout_secs`; readers turn that into 408 [`crate::api_common::body::body_error`].
 pub async fn body_deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -46,15 +44,4 @@ pub async fn body_deadline(
         payload: Box::pin(stream.fuse()),
     });
     next.call(req).await
-}
-
-/// A body that could not be read: 408 `REQUEST_TIMEOUT` when it stalled, else 400.
-pub fn body_error(e: PayloadError) -> ApiError {
-    match &e {
-        PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-            ApiError::coded(ErrorCode::RequestTimeout, format!("The request body stalled: {io}"))
-        }
-        PayloadError::Overflow => ApiError::PayloadTooLarge("Request body is too large".into()),
-        _ => ApiError::BadRequest(format!("Body interrupted: {e}")),
-    }
 }

@@ -1,5 +1,7 @@
 //! The caller's webhook: settings, a test delivery, the delivery log and replays.
 
+use crate::api_common::views::webhook_json;
+use crate::api_common::webhook_config::{PutWebhook, no_webhook, save_webhook};
 use crate::error_code::ErrorCode;
 use crate::http::body::Json;
 use actix_web::{HttpResponse, delete, get, post, put, web};
@@ -10,27 +12,10 @@ use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::schemas::{Deleted, Delivery, Envelope, ErrorBody, Webhook, WebhookTest};
 use crate::AppState;
-use crate::db::{DeliveryRow, EventRow, WebhookRow};
+use crate::db::{DeliveryRow, EventRow, EventStatus};
 use crate::events::EventKind;
 use crate::events::dispatcher::{client, post as deliver};
-use crate::events::envelope::envelope;
-use crate::events::signing::new_secret;
-use crate::outbound::Policy;
-
-pub(crate) fn webhook_json(w: &WebhookRow) -> Value {
-    json!({
-        "url": w.url,
-        "secret": w.secret,
-        "events": w.events.split_whitespace().collect::<Vec<_>>(),
-        "enabled": w.enabled,
-        "createdAt": w.created_at.and_utc(),
-        "updatedAt": w.updated_at.and_utc(),
-    })
-}
-
-pub(crate) fn no_webhook() -> ApiError {
-    ApiError::coded(ErrorCode::WebhookNotFound, "No webhook is configured")
-}
+use crate::events::envelope;
 
 #[utoipa::path(
     tag = "webhook",
@@ -45,50 +30,6 @@ pub(crate) fn no_webhook() -> ApiError {
 pub async fn get_webhook(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpResponse, ApiError> {
     let hook = state.db.webhook(p.user_id).await?.ok_or_else(no_webhook)?;
     Ok(ok(webhook_json(&hook)))
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutWebhook {
-    /// http:// or https://; internal addresses are refused with `webhooks.allow_private_urls = false`.
-    #[schema(required = true, nullable = false)]
-    url: Option<String>,
-    /// 16 to 200 characters. Omitted: the current secret is kept (a new one is generated for a new webhook).
-    #[schema(min_length = 16, max_length = 200)]
-    secret: Option<String>,
-    /// `message`, `message.ack`, `session.status`, or `*`. Omitted: every event.
-    #[schema(min_items = 1)]
-    events: Option<Vec<String>>,
-    enabled: Option<bool>,
-}
-
-fn valid_url(raw: Option<&str>) -> Result<String, ApiError> {
-    let raw = raw.map(str::trim).filter(|u| !u.is_empty());
-    let raw = raw.ok_or_else(|| ApiError::validation("url", "url is required"))?;
-    match url::Url::parse(raw) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(raw.to_string()),
-        _ => Err(ApiError::validation("url", "url must be an http:// or https:// URL")),
-    }
-}
-
-fn valid_events(events: Option<Vec<String>>) -> Result<String, ApiError> {
-    let Some(events) = events else { return Ok("*".into()) };
-    if events.is_empty() {
-        return Err(ApiError::validation(
-            "events",
-            "events must name at least one event, or \"*\"",
-        ));
-    }
-    for e in &events {
-        if e != "*" && EventKind::parse(e).is_none() {
-            let known: Vec<_> = EventKind::SUBSCRIBABLE.iter().map(|k| k.as_str()).collect();
-            return Err(ApiError::validation(
-                "events",
-                format!("unknown event {e:?}; known: {}, or \"*\"", known.join(", ")),
-            ));
-        }
-    }
-    Ok(events.join(" "))
 }
 
 #[utoipa::path(
@@ -109,49 +50,6 @@ pub async fn put_webhook(
 ) -> Result<HttpResponse, ApiError> {
     let hook = save_webhook(&state, p.user_id, body.into_inner()).await?;
     Ok(ok(webhook_json(&hook)))
-}
-
-/// With `webhooks.allow_private_urls = false`: the URL's host (an IP literal, or every address
-/// its name resolves to now) must not be internal. Deliveries are checked again on connect.
-async fn allowed_url(state: &AppState, raw: &str) -> Result<(), ApiError> {
-    let policy = Policy::webhooks(&state.settings.webhooks);
-    if policy.allows_all() {
-        return Ok(());
-    }
-    let url = url::Url::parse(raw).map_err(|_| ApiError::validation("url", "url is not a URL"))?;
-    policy
-        .check_resolved(&url)
-        .await
-        .map_err(|r| ApiError::validation("url", format!("url is refused: {r}")))
-}
-
-/// Validates and stores a user's webhook (the API's PUT and the admin page's).
-pub(crate) async fn save_webhook(state: &AppState, user_id: i64, body: PutWebhook) -> Result<WebhookRow, ApiError> {
-    let url = valid_url(body.url.as_deref())?;
-    allowed_url(state, &url).await?;
-    let events = valid_events(body.events)?;
-    let current = state.db.webhook(user_id).await?;
-    let secret = match body.secret.map(|s| s.trim().to_string()) {
-        Some(s) if s.len() < 16 || s.len() > 200 => {
-            return Err(ApiError::validation("secret", "secret must have 16 to 200 characters"));
-        }
-        Some(s) => s,
-        None => current.as_ref().map(|c| c.secret.clone()).unwrap_or_else(new_secret),
-    };
-    let now = crate::db::now();
-    Ok(state
-        .db
-        .put_webhook(WebhookRow {
-            id: 0,
-            user_id,
-            url,
-            secret,
-            events,
-            enabled: body.enabled.unwrap_or(true),
-            created_at: now,
-            updated_at: now,
-        })
-        .await?)
 }
 
 #[utoipa::path(
@@ -217,7 +115,7 @@ fn delivery_json(e: &EventRow, attempts: &[DeliveryRow]) -> Value {
         "lastStatusCode": e.last_status_code,
         "lastError": e.last_error,
         "createdAt": e.created_at.and_utc(),
-        "nextAttemptAt": (e.status == "pending").then(|| e.next_attempt_at.and_utc()),
+        "nextAttemptAt": (e.status == EventStatus::Pending).then(|| e.next_attempt_at.and_utc()),
         "deliveredAt": e.delivered_at.map(|t| t.and_utc()),
         "body": serde_json::from_str::<Value>(&e.body).unwrap_or(Value::Null),
         "log": attempts.iter().map(|a| json!({
@@ -245,8 +143,6 @@ pub struct DeliveriesQuery {
     limit: Option<i64>,
 }
 
-const DELIVERY_STATUSES: [&str; 4] = ["pending", "delivered", "failed", "dead"];
-
 #[utoipa::path(
     tag = "webhook",
     operation_id = "list_deliveries",
@@ -268,13 +164,18 @@ pub async fn deliveries(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit", "limit must be between 1 and 200"));
     }
-    if let Some(s) = q.status.as_deref().filter(|s| !DELIVERY_STATUSES.contains(s)) {
-        return Err(ApiError::validation(
-            "status",
-            format!("unknown status {s}; known: {}", DELIVERY_STATUSES.join(", ")),
-        ));
-    }
-    let rows = state.db.deliveries(p.user_id, q.status, q.before_id, limit).await?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            EventStatus::parse(s)
+                .filter(|e| EventStatus::LISTED.contains(e))
+                .ok_or_else(|| {
+                    let known: Vec<_> = EventStatus::LISTED.iter().map(|e| e.as_str()).collect();
+                    ApiError::validation("status", format!("unknown status {s}; known: {}", known.join(", ")))
+                })?,
+        ),
+    };
+    let rows = state.db.deliveries(p.user_id, status, q.before_id, limit).await?;
     Ok(ok(rows.iter().map(|(e, a)| delivery_json(e, a)).collect::<Vec<_>>()))
 }
 

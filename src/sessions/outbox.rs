@@ -78,7 +78,7 @@ impl Outbox {
     /// retry raced the first request), other database errors as they come.
     pub async fn submit(&self, mut row: NewMessage) -> Result<Submitted, DbError> {
         let session_id = row.session_id.unwrap_or_default();
-        row.status = MessageStatus::Queued.as_str().into();
+        row.status = MessageStatus::Queued;
         row.expires_at = Some(row.created_at + chrono::Duration::seconds(self.inner.queue_ttl_secs as i64));
         let stored = self.inner.db.insert_message(row).await?;
         let (tx, rx) = oneshot::channel();

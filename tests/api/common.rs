@@ -272,7 +272,11 @@ macro_rules! both_backends {
 
 /// A message row to insert directly (user 1, a text in the chat 15550002002@c.us, now); tests
 /// override what they need with struct update syntax.
-pub fn message_row(session_id: Option<i64>, direction: &str, status: &str) -> wagate::db::NewMessage {
+pub fn message_row(
+    session_id: Option<i64>,
+    direction: &str,
+    status: wagate::db::MessageStatus,
+) -> wagate::db::NewMessage {
     let now = wagate::db::now();
     wagate::db::NewMessage {
         user_id: 1,
@@ -287,7 +291,7 @@ pub fn message_row(session_id: Option<i64>, direction: &str, status: &str) -> wa
         media_mime: None,
         media_filename: None,
         media_size: None,
-        status: status.into(),
+        status,
         error_message: None,
         wa_message_id: None,
         created_at: now,

@@ -180,7 +180,7 @@ async fn library_errors_are_the_envelope_too() {
             media_path: Some("1/a.txt".into()),
             media_mime: Some("text/plain".into()),
             msg_type: wagate::db::MessageKind::Document,
-            ..message_row(None, "in", "received")
+            ..message_row(None, "in", wagate::db::MessageStatus::Received)
         })
         .await
         .unwrap();

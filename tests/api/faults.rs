@@ -432,7 +432,7 @@ async fn text_columns(backend: Backend) {
             wa_message_id: nul("false_15550001234@c.us_ABC"),
             sender_phone: nul("15550001234"),
             chat_phone: nul("15550001234"),
-            ..message_row(Some(session.id), "in", "received")
+            ..message_row(Some(session.id), "in", wagate::db::MessageStatus::Received)
         })
         .await
         .expect("stored on this backend")
@@ -627,7 +627,7 @@ async fn failures_compare_and_set(backend: Backend) {
         wa_message_id: wa.map(str::to_string),
         sent_at: Some(now - chrono::Duration::seconds(3600)),
         expires_at: Some(now - chrono::Duration::seconds(10)),
-        ..message_row(Some(session.id), "out", status.as_str())
+        ..message_row(Some(session.id), "out", status)
     };
     let delivered = db
         .insert_message(row(MessageStatus::Delivered, Some("true_15550002002@c.us_A1")))
@@ -646,7 +646,7 @@ async fn failures_compare_and_set(backend: Backend) {
         .unwrap();
     assert_eq!(failed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![queued.id]);
     let still = db.message_for_user(1, delivered.id).await.unwrap().unwrap();
-    assert_eq!(still.status, "delivered");
+    assert_eq!(still.status, wagate::db::MessageStatus::Delivered);
     // An ack timeout meant for pending rows neither fails a delivered row nor counts it.
     let n = db.fail_unacked(vec![delivered.id], 1).await.unwrap();
     assert!(n.is_empty());
@@ -714,7 +714,7 @@ async fn outbox_commit_order(backend: Backend) {
             db.insert_incoming(wagate::db::NewMessage {
                 body: Some("second".into()),
                 wa_message_id: Some("false_15550002002@c.us_B2".into()),
-                ..message_row(Some(session.id), "in", "received")
+                ..message_row(Some(session.id), "in", wagate::db::MessageStatus::Received)
             })
             .await
         })

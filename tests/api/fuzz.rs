@@ -79,7 +79,7 @@ async fn seed(app: &TestApp, safe_url: &str) -> (i64, i64) {
     std::fs::write(media_dir.join("photo.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
     let base = || wagate::db::NewMessage {
         user_id,
-        ..message_row(Some(session.id), "in", "received")
+        ..message_row(Some(session.id), "in", wagate::db::MessageStatus::Received)
     };
     db.insert_message(wagate::db::NewMessage {
         msg_type: MessageKind::Image,
@@ -96,7 +96,7 @@ async fn seed(app: &TestApp, safe_url: &str) -> (i64, i64) {
     .unwrap();
     db.insert_message(wagate::db::NewMessage {
         direction: "out".into(),
-        status: "failed".into(),
+        status: wagate::db::MessageStatus::Failed,
         error_code: Some("RECIPIENT_NOT_ON_WHATSAPP".into()),
         error_message: Some("15550002002 is not on WhatsApp".into()),
         ..base()
@@ -105,7 +105,7 @@ async fn seed(app: &TestApp, safe_url: &str) -> (i64, i64) {
     .unwrap();
     db.insert_message(wagate::db::NewMessage {
         direction: "out".into(),
-        status: "delivered".into(),
+        status: wagate::db::MessageStatus::Delivered,
         wa_message_id: Some("true_15550002002@c.us_3EB0FUZZ".into()),
         sent_at: Some(now),
         ..base()

@@ -123,7 +123,7 @@ async fn media_retention_deletes_old_files_and_marks_their_messages() {
                 wa_message_id: Some(format!("false_x_{name}")),
                 created_at: at,
                 updated_at: at,
-                ..message_row(None, "in", "received")
+                ..message_row(None, "in", wagate::db::MessageStatus::Received)
             })
             .await
             .unwrap();

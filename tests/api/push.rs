@@ -41,3 +41,155 @@ async fn incoming_messages_are_pushed_after_a_quiet_spell() {
     }
     eprintln!("incoming after 3 s of quiet → stored: {latencies:?}");
 }
+
+/// The BiDi WebSocket (and every other connection to chromedriver) is cut while incoming messages
+/// and acks flow: each message is stored and announced exactly once, each ack moves its row once,
+/// and push works again afterwards (the poll fallback is set far too slow to pass for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_survive_a_lost_websocket_exactly_once() {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = TestApp::spawn_with(TestEnv::new(Backend::Sqlite).await, |s| {
+        point_at(s, &sim);
+        s.sessions.poll_max_ms = 60_000;
+        s.server.metrics_token = "push-metrics-token".into();
+    })
+    .await;
+    let reconnects = async || {
+        let text = app
+            .http
+            .get(app.url("/metrics"))
+            .bearer_auth("push-metrics-token")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("wagate_bidi_reconnects_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let reconnects_before = reconnects().await;
+    let key = app.admin_key.clone();
+    app.link(&sim, &key, "default", "15550001602").await;
+    let driver = app.state.sessions.driver().url().await.unwrap();
+    let port = url::Url::parse(&driver).unwrap().port().unwrap();
+
+    let control = sim.control();
+    let mut incoming = Vec::new();
+    let mut sent_ids = Vec::new();
+    for i in 0..16 {
+        let body = format!("across the cut {i}");
+        control
+            .deliver("15550001602", IncomingMessage::text("15550003008@c.us", &body))
+            .await
+            .unwrap();
+        incoming.push(body);
+        if i % 4 == 1 {
+            let resp = app
+                .post_json(
+                    "/api/v1/messages/send-text/?async=true",
+                    &key,
+                    serde_json::json!({ "recipient": "15550002002", "message": format!("out {i}") }),
+                )
+                .await;
+            sent_ids.push(json(resp, 202).await["data"]["dbId"].as_i64().unwrap());
+        }
+        if i == 5 {
+            // Cuts this gateway's connections to its chromedriver, the BiDi WebSocket among them.
+            let out = std::process::Command::new("ss")
+                .args(["-K", "dst", "127.0.0.1", "dport", "=", &port.to_string()])
+                .output()
+                .expect("ss (iproute2) runs");
+            assert!(out.status.success(), "ss -K: {}", String::from_utf8_lossy(&out.stderr));
+            let cut = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains("ESTAB"))
+                .count();
+            assert!(
+                cut >= 1,
+                "a connection to chromedriver was cut: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+
+    // Every incoming message stored once, every send acked to `read`.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = json(app.get("/api/v1/messages/?direction=in&limit=100", &key).await, 200).await;
+        let stored = listed["data"]["messages"].as_array().unwrap().len();
+        let mut read = 0;
+        for id in &sent_ids {
+            let m = json(app.get(&format!("/api/v1/messages/{id}/"), &key).await, 200).await;
+            read += usize::from(m["data"]["status"] == "read");
+        }
+        if stored >= incoming.len() && read == sent_ids.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after the cut: {stored}/{} incoming stored, {read}/{} sends read",
+            incoming.len(),
+            sent_ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let events = app.state.db.events_after(1, 0, 1000).await.unwrap();
+    let payloads: Vec<(String, serde_json::Value)> = events
+        .iter()
+        .map(|e| {
+            let body: serde_json::Value = serde_json::from_str(&e.body).unwrap();
+            (e.event.clone(), body["payload"].clone())
+        })
+        .collect();
+    for body in &incoming {
+        let n = payloads
+            .iter()
+            .filter(|(kind, p)| kind == "message" && p["body"] == body.as_str() && p["fromMe"] == false)
+            .count();
+        assert_eq!(n, 1, "{body:?} announced {n} times");
+    }
+    for id in &sent_ids {
+        let mut statuses: Vec<String> = payloads
+            .iter()
+            .filter(|(kind, p)| kind == "message.ack" && p["dbId"] == *id)
+            .map(|(_, p)| p["status"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let all = statuses.clone();
+        statuses.dedup();
+        assert_eq!(statuses, all, "message {id}: an ack announced twice");
+        assert_eq!(all.last().map(String::as_str), Some("read"), "message {id}: {all:?}");
+    }
+
+    // Push is back: after a quiet spell a message is stored long before the (60 s) poll.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    control
+        .deliver(
+            "15550001602",
+            IncomingMessage::text("15550003008@c.us", "after the cut"),
+        )
+        .await
+        .unwrap();
+    loop {
+        let listed = json(app.get("/api/v1/messages/?direction=in&limit=100", &key).await, 200).await;
+        if listed["data"]["messages"].as_array().unwrap().len() > incoming.len() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not pushed after the cut: the WebSocket was not reconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("pushed again after the cut in {:?}", started.elapsed());
+    assert!(
+        reconnects().await > reconnects_before,
+        "the BiDi WebSocket was cut and connected again"
+    );
+}

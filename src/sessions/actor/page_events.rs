@@ -36,10 +36,24 @@ impl Actor {
                 }
                 rang = async { match bell.as_mut() { Some(b) => b.ring().await, None => std::future::pending().await } } => {
                     if !rang {
-                        tracing::warn!(session = self.key.id, "BiDi push lost; polling the page instead");
-                        bell = None;
-                        tick = MIN_TICK;
-                        max_tick = polling_max;
+                        // The WebSocket is gone; the browser may not be. A new connection to the
+                        // same BiDi session restores push; failing that, the page is polled. The
+                        // drain below reads whatever was queued meanwhile (nothing is lost: the
+                        // page's queue, not the rings, holds the events).
+                        if let Some(lost) = bell.take() {
+                            match lost.reconnect().await {
+                                Ok(new) => {
+                                    tracing::info!(session = self.key.id, "BiDi push lost and reconnected");
+                                    metrics::counter!("wagate_bidi_reconnects_total").increment(1);
+                                    bell = Some(new);
+                                }
+                                Err(e) => tracing::warn!(session = self.key.id, error = %e, "BiDi push lost; polling the page instead"),
+                            }
+                        }
+                        if bell.is_none() {
+                            tick = MIN_TICK;
+                            max_tick = polling_max;
+                        }
                     }
                     next = Instant::now();
                 }

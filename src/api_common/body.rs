@@ -11,11 +11,14 @@ use std::pin::Pin;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::error_code::ErrorCode;
 
 use super::error::ApiError;
 use crate::AppState;
@@ -59,7 +62,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(super::timeouts::body_error)?;
+                let chunk = chunk.map_err(body_error)?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge(format!(
                         "Request body is larger than {limit} bytes"
@@ -145,6 +148,17 @@ pub async fn refuse_nul_in_uri(
             Ok(req.into_response(resp).map_into_right_body())
         }
         None => next.call(req).await.map(ServiceResponse::map_into_left_body),
+    }
+}
+
+/// A body that could not be read: 408 `REQUEST_TIMEOUT` when it stalled, else 400.
+pub fn body_error(e: PayloadError) -> ApiError {
+    match &e {
+        PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::coded(ErrorCode::RequestTimeout, format!("The request body stalled: {io}"))
+        }
+        PayloadError::Overflow => ApiError::PayloadTooLarge("Request body is too large".into()),
+        _ => ApiError::BadRequest(format!("Body interrupted: {e}")),
     }
 }
 

@@ -1,65 +1,17 @@
-//! The events outbox: every change that produces an event writes its row in the same transaction,
-//! so an event is never lost nor sent for a change that did not happen.
+//! Changes to message rows, each with its events written in the same transaction (so an event is
+//! never lost nor sent for a change that did not happen): incoming messages, sends settled,
+//! acks, failures.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::schema::{events as ev, messages as m, webhook_deliveries as wd, whatsapp_sessions as ws};
+use super::event_record::{EventKind, NewEvent, message_payload, session_payload};
+use super::schema::{messages as m, whatsapp_sessions as ws};
 use super::{
     Database, DbError, DbResult, MessageRow, MessageStatus, NewMessage, SessionRow, dispatch, insert_event, now,
 };
 use crate::error_code::ErrorCode;
-use crate::events::envelope::{message_payload, session_payload};
-use crate::events::{EventKind, NewEvent};
-
-/// A row of the outbox.
-#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
-#[diesel(table_name = ev)]
-pub struct EventRow {
-    pub id: i64,
-    pub uid: String,
-    pub user_id: i64,
-    pub session_id: Option<i64>,
-    pub event: String,
-    pub body: String,
-    pub created_at: NaiveDateTime,
-    pub status: String,
-    pub attempts: i32,
-    pub next_attempt_at: NaiveDateTime,
-    pub last_status_code: Option<i32>,
-    pub last_error: Option<String>,
-    pub delivered_at: Option<NaiveDateTime>,
-}
-
-/// One attempt to deliver an event.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
-#[diesel(table_name = wd)]
-pub struct DeliveryRow {
-    #[diesel(skip_insertion)]
-    pub id: i64,
-    pub event_id: i64,
-    pub attempt: i32,
-    pub url: String,
-    pub status_code: Option<i32>,
-    pub error: Option<String>,
-    pub latency_ms: i32,
-    pub created_at: NaiveDateTime,
-}
-
-/// Where an event stands after an attempt.
-#[derive(Debug, Clone, Copy)]
-pub enum AttemptOutcome {
-    Delivered,
-    /// Refused for good (a 3xx, a 4xx other than 408/425/429, or a URL the outbound policy
-    /// refuses): not retried.
-    Refused,
-    Retry {
-        at: NaiveDateTime,
-    },
-    /// Retried until the maximum age: given up.
-    Dead,
-}
 
 /// Inside a transaction: the session's name and own WhatsApp id, for the envelope.
 macro_rules! session_ident {
@@ -213,7 +165,7 @@ impl Database {
                         let mut events = Vec::new();
                         for row in &rows {
                             // A send answered with ack 0 is still `pending`: nothing to tell yet.
-                            if row.status == MessageStatus::Pending.as_str() {
+                            if row.status == MessageStatus::Pending {
                                 continue;
                             }
                             let ident = session_ident!(c, row.session_id);
@@ -336,146 +288,8 @@ impl Database {
         )
     }
 
-    pub(super) fn publish(&self, events: impl IntoIterator<Item = crate::events::Published>) {
+    pub(super) fn publish(&self, events: impl IntoIterator<Item = super::Published>) {
         self.bus.published(events)
-    }
-
-    /// Records an attempt and its consequence in one transaction.
-    pub async fn record_attempt(&self, delivery: DeliveryRow, outcome: AttemptOutcome) -> DbResult<()> {
-        self.run(move |mut conn| async move {
-            dispatch!(&mut conn, |c| c
-                .transaction::<_, DbError, _>(async |c| {
-                    diesel::insert_into(wd::table).values(&delivery).execute(c).await?;
-                    let (status, next, delivered) = match outcome {
-                        AttemptOutcome::Delivered => ("delivered", None, Some(delivery.created_at)),
-                        AttemptOutcome::Refused => ("failed", None, None),
-                        AttemptOutcome::Retry { at } => ("pending", Some(at), None),
-                        AttemptOutcome::Dead => ("dead", None, None),
-                    };
-                    let target = ev::table.find(delivery.event_id);
-                    diesel::update(target)
-                        .set((
-                            ev::status.eq(status),
-                            ev::attempts.eq(ev::attempts + 1),
-                            ev::last_status_code.eq(delivery.status_code),
-                            ev::last_error.eq(&delivery.error),
-                            ev::delivered_at.eq(delivered),
-                        ))
-                        .execute(c)
-                        .await?;
-                    if let Some(at) = next {
-                        diesel::update(target)
-                            .set(ev::next_attempt_at.eq(at))
-                            .execute(c)
-                            .await?;
-                    }
-                    Ok(())
-                })
-                .await)
-        })
-        .await
-    }
-
-    /// Events no webhook wants (none configured, disabled, or filtered out).
-    pub async fn skip_events(&self, ids: Vec<i64>) -> DbResult<()> {
-        self.run(move |mut conn| async move {
-            dispatch!(&mut conn, |c| diesel::update(ev::table.filter(ev::id.eq_any(&ids)))
-                .set(ev::status.eq("skipped"))
-                .execute(c)
-                .await)?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// The user's events after `after_id`, oldest first (a stream resuming from `Last-Event-ID`).
-    pub async fn events_after(&self, user_id: i64, after_id: i64, limit: i64) -> DbResult<Vec<EventRow>> {
-        self.run(move |mut conn| async move {
-            Ok(dispatch!(&mut conn, |c| ev::table
-                .filter(ev::user_id.eq(user_id))
-                .filter(ev::id.gt(after_id))
-                .order(ev::id)
-                .limit(limit)
-                .select(EventRow::as_select())
-                .load(c)
-                .await)?)
-        })
-        .await
-    }
-
-    /// The delivery log: the user's events, newest first, each with its attempts.
-    pub async fn deliveries(
-        &self,
-        user_id: i64,
-        status: Option<String>,
-        before_id: Option<i64>,
-        limit: i64,
-    ) -> DbResult<Vec<(EventRow, Vec<DeliveryRow>)>> {
-        self.run(move |mut conn| async move {
-            dispatch!(&mut conn, |c| {
-                let mut q = ev::table
-                    .filter(ev::user_id.eq(user_id))
-                    .filter(ev::status.ne("skipped"))
-                    .select(EventRow::as_select())
-                    .into_boxed();
-                if let Some(s) = &status {
-                    q = q.filter(ev::status.eq(s.clone()));
-                }
-                if let Some(b) = before_id {
-                    q = q.filter(ev::id.lt(b));
-                }
-                let events: Vec<EventRow> = q.order(ev::id.desc()).limit(limit).load(c).await?;
-                let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
-                let attempts: Vec<DeliveryRow> = wd::table
-                    .filter(wd::event_id.eq_any(&ids))
-                    .order(wd::id)
-                    .select(DeliveryRow::as_select())
-                    .load(c)
-                    .await?;
-                Ok(events
-                    .into_iter()
-                    .map(|e| {
-                        let mine = attempts.iter().filter(|a| a.event_id == e.id).cloned().collect();
-                        (e, mine)
-                    })
-                    .collect())
-            })
-        })
-        .await
-    }
-
-    /// Puts an event back in line for delivery now; `None` if the user has no such event.
-    pub async fn replay_event(&self, user_id: i64, id: i64) -> DbResult<Option<EventRow>> {
-        let row = self
-            .run(move |mut conn| async move {
-                Ok(dispatch!(&mut conn, |c| diesel::update(
-                    ev::table.filter(ev::id.eq(id)).filter(ev::user_id.eq(user_id))
-                )
-                .set((ev::status.eq("pending"), ev::next_attempt_at.eq(now())))
-                .returning(EventRow::as_returning())
-                .get_result(c)
-                .await
-                .optional())?)
-            })
-            .await?;
-        if row.is_some() {
-            self.bus.wake();
-        }
-        Ok(row)
-    }
-
-    /// Forgets settled events (and their attempts) created before `cutoff`.
-    pub async fn purge_events(&self, cutoff: NaiveDateTime) -> DbResult<usize> {
-        self.run(move |mut conn| async move {
-            Ok(dispatch!(&mut conn, |c| diesel::delete(
-                ev::table
-                    .filter(ev::created_at.lt(cutoff))
-                    .filter(ev::status.ne("pending"))
-            )
-            .execute(c)
-            .await)?)
-        })
-        .await
     }
 }
 
@@ -500,55 +314,4 @@ enum MessageChange {
         wa_id: String,
         status: MessageStatus,
     },
-}
-
-impl Database {
-    /// The first pending event of every (user, session): what the dispatcher may deliver next
-    /// without breaking the per-session order.
-    pub async fn pending_heads(&self) -> DbResult<Vec<EventRow>> {
-        self.run(move |mut conn| async move {
-            Ok(dispatch!(&mut conn, |c| {
-                let heads: Vec<Option<i64>> = ev::table
-                    .filter(ev::status.eq("pending"))
-                    .group_by((ev::user_id, ev::session_id))
-                    .select(diesel::dsl::min(ev::id))
-                    .load(c)
-                    .await?;
-                let ids: Vec<i64> = heads.into_iter().flatten().collect();
-                ev::table
-                    .filter(ev::id.eq_any(ids))
-                    .order(ev::id)
-                    .select(EventRow::as_select())
-                    .load(c)
-                    .await
-            })?)
-        })
-        .await
-    }
-
-    /// A (user, session)'s pending events in order, from `from_id` on.
-    pub async fn pending_in_group(
-        &self,
-        user_id: i64,
-        session_id: Option<i64>,
-        from_id: i64,
-        limit: i64,
-    ) -> DbResult<Vec<EventRow>> {
-        self.run(move |mut conn| async move {
-            Ok(dispatch!(&mut conn, |c| {
-                let mut q = ev::table
-                    .filter(ev::status.eq("pending"))
-                    .filter(ev::user_id.eq(user_id))
-                    .filter(ev::id.ge(from_id))
-                    .select(EventRow::as_select())
-                    .into_boxed();
-                q = match session_id {
-                    Some(s) => q.filter(ev::session_id.eq(s)),
-                    None => q.filter(ev::session_id.is_null()),
-                };
-                q.order(ev::id).limit(limit).load(c).await
-            })?)
-        })
-        .await
-    }
 }

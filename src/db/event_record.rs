@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::Insertable;
 use serde_json::{Value, json};
 
-use crate::db::schema::events;
-use crate::db::{MessageRow, MessageStatus, SessionRow};
+use super::schema::events;
+use super::{MessageRow, MessageStatus, SessionRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -46,7 +46,7 @@ pub struct NewEvent {
     pub event: String,
     pub body: String,
     pub created_at: NaiveDateTime,
-    pub status: String,
+    pub status: EventStatus,
     pub next_attempt_at: NaiveDateTime,
 }
 
@@ -62,11 +62,67 @@ impl NewEvent {
             event: kind.as_str().into(),
             body,
             created_at: now,
-            status: "pending".into(),
+            status: EventStatus::Pending,
             next_attempt_at: now,
         }
     }
 }
+
+/// Where an event stands in the outbox (`events.status`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    /// Waiting for delivery (or for a retry that is due at `next_attempt_at`).
+    Pending,
+    Delivered,
+    /// The receiver refused it for good (a 3xx, most 4xx, an address the policy refuses).
+    Failed,
+    /// Retried until `webhooks.max_age_secs`: given up.
+    Dead,
+    /// No webhook wanted it.
+    Skipped,
+}
+
+impl EventStatus {
+    /// The statuses a delivery log may be filtered by.
+    pub const LISTED: [EventStatus; 4] = [
+        EventStatus::Pending,
+        EventStatus::Delivered,
+        EventStatus::Failed,
+        EventStatus::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Pending => "pending",
+            EventStatus::Delivered => "delivered",
+            EventStatus::Failed => "failed",
+            EventStatus::Dead => "dead",
+            EventStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Skipped]
+            .into_iter()
+            .chain(Self::LISTED)
+            .find(|e| e.as_str() == s)
+    }
+}
+
+super::kind::text_column!(EventStatus, |e| e.as_str(), |s| {
+    EventStatus::parse(s).ok_or_else(|| format!("unknown event status {s:?}"))
+});
 
 /// `timestamp` is unix milliseconds.
 pub fn envelope(uid: &str, kind: EventKind, session: Option<&str>, at: NaiveDateTime, payload: Value) -> Value {
@@ -80,8 +136,8 @@ pub fn envelope(uid: &str, kind: EventKind, session: Option<&str>, at: NaiveDate
 }
 
 /// WhatsApp's ack number and name for a stored status (`None` for incoming messages).
-pub fn ack_of(status: &str) -> Option<(i32, &'static str)> {
-    Some(match MessageStatus::parse(status)? {
+pub fn ack_of(status: MessageStatus) -> Option<(i32, &'static str)> {
+    Some(match status {
         MessageStatus::Failed => (-1, "ERROR"),
         MessageStatus::Queued | MessageStatus::Pending => (0, "PENDING"),
         MessageStatus::Sent => (1, "SERVER"),
@@ -118,7 +174,7 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
             "size": m.media_size,
         })
     });
-    let ack = ack_of(&m.status);
+    let ack = ack_of(m.status);
     json!({
         "id": m.wa_message_id,
         "dbId": m.id,
