@@ -453,7 +453,7 @@ async fn text_columns(backend: Backend) {
         )
         .await
         .unwrap();
-    assert!(app.state.db.pair_by_lid(1, "123\u{0}@lid").await.unwrap().is_none());
+    assert!(app.state.db.pair_by_phone(1, "15550001234").await.unwrap().is_none());
     assert!(app.state.db.pair_by_lid(1, "456@lid").await.unwrap().is_none());
     assert_eq!(
         app.state
