@@ -22,9 +22,12 @@ run: deps build
 	WAGATE__DATA_DIR="$(DATA_DIR)" ./target/release/wagate serve
 
 ## The whole test suite. PostgreSQL variants run when WAGATE_TEST_POSTGRES_URL is set (.ci/run sets it).
-## Then schemathesis fuzzes the live OpenAPI document, on SQLite and on PostgreSQL.
+## The end-to-end suite runs twice: against the simulator's 2026-01 WhatsApp Web (the default), then
+## its 2026-09 one (WAGATE_TEST_SIM_ERA). Then schemathesis fuzzes the live OpenAPI document, on
+## SQLite and on PostgreSQL.
 test: deps fuzz-deps
 	$(CARGO) test --workspace
+	WAGATE_TEST_SIM_ERA=2026-09 $(CARGO) test --test api
 	WAGATE_SCHEMATHESIS="$(SCHEMATHESIS_VENV)/bin/schemathesis" WAGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 		$(CARGO) test --test api fuzz:: -- --ignored --test-threads=1
 

@@ -102,6 +102,11 @@ pub struct SessionSettings {
     pub idle_timeout_secs: u64,
     pub qr_wait_secs: u64,
     pub poll_max_ms: u64,
+    /// A connected page is probed with a real round trip through WhatsApp's server after this
+    /// many seconds without one (and before a send after half as long); 0 turns probing off.
+    pub liveness_interval_secs: u64,
+    /// How long a probe may take before the page counts as wedged and its browser is restarted.
+    pub liveness_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

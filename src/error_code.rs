@@ -41,6 +41,8 @@ pub enum ErrorCode {
     WebhookNotFound,
     EventNotFound,
     QrNotAvailable,
+    /// No LID ↔ phone pair on record for this id in the caller's sessions.
+    ContactNotFound,
     // --- sessions -------------------------------------------------------------------------------
     SessionNotConnected,
     SessionNotStarted,
@@ -78,6 +80,8 @@ pub enum ErrorCode {
     WaSendInFlight,
     WaNoQr,
     WaQrFailed,
+    /// A liveness probe got no answer through WhatsApp's server in time: the page is wedged.
+    WaPageUnresponsive,
     /// The document was replaced and has no bridge yet.
     BridgeMissing,
     BridgeUnknownCall,
@@ -97,7 +101,7 @@ impl ErrorCode {
             InvalidApiKey | Unauthorized | AdminLoginRequired | LoginFailed => 401,
             Forbidden | CsrfFailed => 403,
             NotFound | SessionNotFound | MessageNotFound | MediaNotFound | WebhookNotFound | EventNotFound
-            | QrNotAvailable => 404,
+            | QrNotAvailable | ContactNotFound => 404,
             MethodNotAllowed => 405,
             NotAcceptable => 406,
             RequestTimeout => 408,
@@ -116,8 +120,8 @@ impl ErrorCode {
             SessionFailed | SendFailed | SendInterrupted | AckTimeout | Expired | MediaMissing
             | MediaDownloadFailed => 502,
             WaError | WaModuleMissing | WaMemberMissing | WaNotReady | WaChatNotFound | WaMessageNotFound
-            | WaMediaMissing | WaMediaFailed | WaSendFailed | WaSendInFlight | WaNoQr | WaQrFailed | BridgeMissing
-            | BridgeUnknownCall | BridgeBadAnswer => 502,
+            | WaMediaMissing | WaMediaFailed | WaSendFailed | WaSendInFlight | WaNoQr | WaQrFailed
+            | WaPageUnresponsive | BridgeMissing | BridgeUnknownCall | BridgeBadAnswer => 502,
             ServiceUnavailable | BrowserUnavailable => 503,
             SendTimeout => 504,
         }

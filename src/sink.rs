@@ -300,6 +300,7 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: &WaMessage) -> R
         sent_at,
         idempotency_key: None,
         sender_phone: m.author_phone.clone(),
+        chat_phone: m.chat_phone.clone(),
         error_code: None,
         expires_at: None,
         idempotency_fingerprint: None,

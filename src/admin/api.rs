@@ -9,7 +9,7 @@ use super::login::Admin;
 use crate::AppState;
 use crate::api_common::error::{ApiError, ok};
 use crate::api_common::selector::{SessionQuery, session_name};
-use crate::api_common::views::{key_json, message_json, row_json, status_json, webhook_json};
+use crate::api_common::views::{capabilities_json, key_json, message_json, row_json, status_json, webhook_json};
 use crate::api_common::webhook_config::{PutWebhook, no_webhook, save_webhook};
 use crate::db::{MessageFilter, MessageStatus, SessionRow};
 
@@ -20,6 +20,7 @@ fn session_json(state: &AppState, row: &SessionRow, owner: Option<&str>) -> Valu
             let mut j = status_json(&row.name, &info);
             j["qrCode"] = json!(info.qr_png);
             j["pairingCode"] = json!(info.pairing_code);
+            j["capabilities"] = capabilities_json(&row.name, &info);
             j
         }
         None => row_json(row),

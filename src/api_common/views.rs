@@ -18,6 +18,26 @@ pub fn status_json(name: &str, info: &SessionInfo) -> Value {
     })
 }
 
+/// The capability report of a session's live page, as the API and the admin page show it.
+pub fn capabilities_json(name: &str, info: &SessionInfo) -> Value {
+    let report = info.capabilities.as_ref();
+    let caps = report.map(|r| r.capabilities.as_slice()).unwrap_or_default();
+    let missing: Vec<&str> = caps
+        .iter()
+        .filter(|c| !c.ok && !c.optional)
+        .map(|c| c.error.as_deref().unwrap_or(c.name.as_str()))
+        .collect();
+    let fallbacks = caps.iter().filter(|c| c.ok && c.fallback.unwrap_or(0) > 0).count();
+    json!({
+        "sessionId": name,
+        "status": info.state,
+        "waVersion": report.and_then(|r| r.version.clone()),
+        "capabilities": report.map(|r| &r.capabilities),
+        "missing": missing,
+        "fallbacks": fallbacks,
+    })
+}
+
 pub fn row_json(row: &SessionRow) -> Value {
     json!({
         "sessionId": row.name,
@@ -42,6 +62,8 @@ pub fn message_json(m: &MessageRow) -> Value {
         "body": m.body,
         "caption": m.caption,
         "senderPhone": m.sender_phone,
+        "fromPhone": m.sender_phone,
+        "chatPhone": crate::db::event_record::chat_phone(m),
         "media": (m.media_path.is_some() || m.media_mime.is_some()).then(|| json!({
             "path": m.media_path,
             "url": m.media_path.as_ref().map(|_| format!("/api/v1/messages/{}/media", m.id)),

@@ -1,22 +1,100 @@
 // wagate's bridge into WhatsApp Web. Injected with WebDriver `execute` after every page load.
 //
-// Rules (see wa-web-surface.md §7.3, §9, §10.3):
-// - modules are required lazily, at the point of use, and every member is feature-detected;
+// Rules (see wa-web-surface.md §7.3, §9, §10.3 and anchors-2026-11.md §3):
+// - every capability is resolved by feature detection through an ordered list of candidates
+//   (CAPS); a missing one is a named error at once (`WA_MODULE_MISSING:<module>`), never a hang;
+// - modules that WhatsApp loads on demand are asked of the page's own `Bootloader` first;
+// - the bridge installs only once the modules it needs at boot are registered and the module
+//   graph stopped growing (a script injected earlier sees half-registered modules), or when the
+//   gateway forces it after a bounded wait;
+// - message ids are read through `keyStr`, by value: the field's name changes between builds;
 // - nothing throws into the driver: every call answers {ok:true,value} or {ok:false,code,message};
 // - page events go to a bounded queue with sequence numbers; pushing one rings the gateway (a
 //   WebDriver BiDi channel, browser/bidi.rs), which drains the queue (or polls, without BiDi);
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
-(function () {
+(function (opts) {
   'use strict';
-  const VERSION = 2;
-  if (window.__wagate && window.__wagate.version === VERSION) return 'present';
+  const VERSION = 3;
+  if (window.__wagate && window.__wagate.version === VERSION) return { status: 'present' };
 
-  const MAX_EVENTS = 5000;
-  const queue = [];
-  let seq = 0;
-  let dropped = 0;
-  const chunks = new Map();
-  const subscribed = new Set();
+  // --- capabilities: ordered candidates, resolved by feature detection ---------------------------
+  //
+  // A candidate is a module and a member path (`a.b`), or `cls` for a module that is a class. `lazy`
+  // lists the Bootloader components whose bundle carries the module (wa-js src/loader/lazyModules.ts),
+  // tried in order. `optional` capabilities are reported but never needed at boot.
+  const CAPS = {
+    socket: [{ mod: 'WAWebSocketModel', path: 'Socket' }],
+    conn: [{ mod: 'WAWebConnModel', path: 'Conn' }],
+    cmd: [{ mod: 'WAWebCmd', path: 'Cmd' }],
+    offlineProgress: [{ mod: 'WAWebOfflineHandler', path: 'OfflineMessageHandler.getOfflineDeliveryProgress' }],
+    noiseKey: [{ mod: 'WAWebUserPrefsInfoStore', path: 'waNoiseInfo.get' }],
+    identityKey: [{ mod: 'WAWebSignalStoreApi', path: 'waSignalStore.getRegistrationInfo' }],
+    // Moved between modules before (wa-web-surface §9.1); the older home is the fallback.
+    advSecret: [
+      { mod: 'WAWebUserPrefsMultiDevice', path: 'getADVSecretKey' },
+      { mod: 'WAWebAdvSignatureApi', path: 'getADVSecretKey' },
+    ],
+    devicePlatform: [{ mod: 'WAWebCompanionRegClientUtils', path: 'DEVICE_PLATFORM' }],
+    refreshQr: [
+      { mod: 'WAWebLaunchSocketUtils', path: 'refreshQR' },
+      { mod: 'WAWebCmd', path: 'Cmd.refreshQR' },
+    ],
+    pairingCode: [{ mod: 'WAWebAltDeviceLinkingApi', path: 'startAltLinkingFlow' }],
+    passkeyState: [
+      { mod: 'WAWebShortcakeLinkingHandlePasskeyPrologueRequest', path: 'getPasskeyPrologueState', optional: true },
+    ],
+    meUser: [
+      { mod: 'WAWebUserPrefsMeUser', path: 'getMaybeMePnUser' },
+      { mod: 'WAWebUserPrefsMeUser', path: 'getMaybeMeUser' },
+      { mod: 'WAWebUserPrefsMeUser', path: 'getMeUser' },
+    ],
+    meLid: [{ mod: 'WAWebUserPrefsMeUser', path: 'getMaybeMeLidUser', optional: true }],
+    msgs: [{ mod: 'WAWebCollections', path: 'Msg' }],
+    chats: [{ mod: 'WAWebCollections', path: 'Chat' }],
+    contacts: [{ mod: 'WAWebCollections', path: 'Contact', optional: true }],
+    createWid: [
+      { mod: 'WAWebWidFactory', path: 'createWid' },
+      { mod: 'WAWebWidFactory', path: 'createWidFromWidLike' },
+    ],
+    findChat: [{ mod: 'WAWebFindChatAction', path: 'findOrCreateLatestChat' }],
+    msgKey: [{ mod: 'WAWebMsgKey', cls: true }],
+    sendMsg: [{ mod: 'WAWebSendMsgChatAction', path: 'addAndSendMsgToChat' }],
+    ephemeralFields: [{ mod: 'WAWebGetEphemeralFieldsMsgActionsUtils', path: 'getEphemeralFields', optional: true }],
+    queryExists: [{ mod: 'WAWebQueryExistsJob', path: 'queryWidExists' }],
+    chatStateComposing: [{ mod: 'WAWebChatStateBridge', path: 'sendChatStateComposing' }],
+    chatStatePaused: [{ mod: 'WAWebChatStateBridge', path: 'sendChatStatePaused' }],
+    mediaOpaque: [{ mod: 'WAWebMediaOpaqueData', cls: true }],
+    prepMedia: [{ mod: 'WAWebPrepRawMedia', path: 'prepRawMedia' }],
+    mediaObject: [{ mod: 'WAWebMediaStorage', path: 'getOrCreateMediaObject' }],
+    mediaType: [{ mod: 'WAWebMmsMediaTypes', path: 'msgToMediaType' }],
+    uploadMedia: [{ mod: 'WAWebMediaMmsV4Upload', path: 'uploadMedia' }],
+    downloadMedia: [{ mod: 'WAWebDownloadManager', path: 'downloadManager.downloadAndMaybeDecrypt' }],
+    // LID <-> phone (wa-web-surface §5.1 LidUtils): the page's own mapping, then its contacts.
+    lidToPhone: [
+      { mod: 'WAWebApiContact', path: 'getPhoneNumber' },
+      { mod: 'WAWebLidMigrationUtils', path: 'toPn' },
+      { mod: 'WAWebCollections', path: 'Contact', via: 'contactPhone' },
+    ],
+    phoneToLid: [
+      { mod: 'WAWebApiContact', path: 'getCurrentLid' },
+      { mod: 'WAWebLidMigrationUtils', path: 'toUserLid' },
+    ],
+    // On-demand bundles (anchors-2026-11.md §3.2, 2026-08 -> 09): nothing wagate sends needs them
+    // yet; resolved for the capability report, so a maintainer sees the loader work or break.
+    forwardMessages: [
+      { mod: 'WAWebChatForwardMessage', path: 'forwardMessages', optional: true,
+        lazy: ['WAWebForwardMessageFlow.react', 'WAWebForwardMessageModal.react', 'WAWebMediaForwardMediaMsg'] },
+      { mod: 'WAWebForwardMessagesToChat', path: 'forwardMessagesToChats', optional: true,
+        lazy: ['WAWebForwardMessageFlow.react', 'WAWebForwardMessageModal.react', 'WAWebMediaForwardMediaMsg'] },
+    ],
+    createGroup: [{ mod: 'WAWebGroupCreateJob', path: 'createGroup', optional: true, lazy: ['WAWebNewGroupFlow.react'] }],
+    groupInviteCode: [
+      { mod: 'WAWebMexFetchGroupInviteCodeJob', path: 'fetchMexGroupInviteCode', optional: true,
+        lazy: ['WAWebGroupInviteLinkDrawer.react', 'WAWebGroupInviteLinkModal.react'] },
+    ],
+  };
+  // Registered before the bridge installs (the module graph has settled that far).
+  const BOOT_CAPS = ['socket', 'conn', 'cmd', 'msgs', 'chats', 'meUser', 'createWid', 'msgKey', 'sendMsg'];
 
   class BridgeError extends Error {
     constructor(code, message) {
@@ -25,30 +103,157 @@
     }
   }
 
-  function req(name) {
+  // window.require, with a module that is absent or only pre-declared (null) as undefined.
+  function tryRequire(name) {
     try {
-      const mod = window.require(name);
-      if (mod == null) throw new Error('module is empty');
-      return mod;
-    } catch (e) {
-      throw new BridgeError('WA_MODULE_MISSING:' + name, String((e && e.message) || e));
+      const m = window.require(name);
+      return m == null ? undefined : m;
+    } catch (_) {
+      return undefined;
     }
   }
 
-  function member(mod, modName, ...names) {
-    for (const n of names) {
-      if (mod && mod[n] !== undefined && mod[n] !== null) return mod[n];
+  function walk(obj, path) {
+    let owner = null;
+    let v = obj;
+    for (const p of path.split('.')) {
+      if (v == null) return { v: undefined };
+      owner = v;
+      v = v[p];
     }
-    throw new BridgeError('WA_MEMBER_MISSING:' + modName + '.' + names[0], modName + ' has no ' + names.join('/'));
+    return { v, owner };
   }
 
-  // Modules that are classes (WAWebMsgKey, WAWebMediaOpaqueData): the module itself, or its default.
-  function classOf(name) {
-    const mod = req(name);
-    const cls = typeof mod === 'function' ? mod : mod.default;
-    if (typeof cls !== 'function') throw new BridgeError('WA_MEMBER_MISSING:' + name, name + ' is not a class');
-    return cls;
+  // How each capability was resolved in this document: { via, fallback, lazy }.
+  const resolved = {};
+
+  function fromCandidate(c, mod) {
+    if (c.cls) {
+      const cls = typeof mod === 'function' ? mod : mod.default;
+      return typeof cls === 'function' ? cls : undefined;
+    }
+    const { v, owner } = walk(mod, c.path);
+    if (v == null) return undefined;
+    return typeof v === 'function' && owner && typeof owner !== 'function' ? v.bind(owner) : v;
   }
+
+  function record(name, i, c, lazy) {
+    resolved[name] = { via: c.mod + (c.path ? '.' + c.path : ''), fallback: i, lazy: lazy || null };
+  }
+
+  function missingError(name, list, present) {
+    const c = list[0];
+    if (present) {
+      return new BridgeError('WA_MEMBER_MISSING:' + present.mod + '.' + (present.path || 'class'),
+        name + ': ' + list.map((x) => x.mod + (x.path ? '.' + x.path : '')).join(', ') + ' not found');
+    }
+    return new BridgeError('WA_MODULE_MISSING:' + c.mod,
+      name + ': none of ' + list.map((x) => x.mod).join(', ') + ' is registered');
+  }
+
+  // A capability from what is registered now (lazy modules count once their bundle is loaded).
+  function cap(name) {
+    const list = CAPS[name];
+    let present = null;
+    for (let i = 0; i < list.length; i += 1) {
+      const c = list[i];
+      const mod = tryRequire(c.mod);
+      if (mod === undefined) continue;
+      const v = fromCandidate(c, mod);
+      if (v !== undefined) {
+        if (!resolved[name] || resolved[name].fallback !== i) record(name, i, c, resolved[name] && resolved[name].lazy);
+        return v;
+      }
+      present = present || c;
+    }
+    delete resolved[name];
+    throw missingError(name, list, present);
+  }
+
+  // Asks the page's Bootloader for the bundle of one of `components` (the first it knows), and
+  // resolves once it has run. Bounded: a loader that never calls back is an error, not a hang.
+  function loadBundle(components, ms) {
+    const B = tryRequire('Bootloader');
+    if (!B || typeof B.loadModules !== 'function') return Promise.reject(new Error('no Bootloader'));
+    const map = B.__debug && B.__debug.componentMap;
+    const known = map && typeof map.has === 'function' ? components.filter((c) => map.has(c)) : components;
+    if (!known.length) return Promise.reject(new Error('the Bootloader knows none of ' + components.join(', ')));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the Bootloader did not load ' + known[0])), ms);
+      try {
+        B.loadModules([known[0]], () => {
+          clearTimeout(timer);
+          resolve(known[0]);
+        }, 'wagate');
+      } catch (e) {
+        clearTimeout(timer);
+        reject(e);
+      }
+    });
+  }
+
+  // `cap`, after asking the Bootloader for the lazy candidates' bundles in order.
+  async function capLoad(name) {
+    try {
+      return cap(name);
+    } catch (first) {
+      const list = CAPS[name];
+      for (let i = 0; i < list.length; i += 1) {
+        const c = list[i];
+        if (!c.lazy || tryRequire(c.mod) !== undefined) continue;
+        let component;
+        try {
+          component = await loadBundle(c.lazy, 5000);
+        } catch (_) {
+          continue;
+        }
+        const mod = tryRequire(c.mod);
+        const v = mod === undefined ? undefined : fromCandidate(c, mod);
+        if (v !== undefined) {
+          record(name, i, c, component);
+          return v;
+        }
+      }
+      throw first;
+    }
+  }
+
+  // The module graph is ready for the bridge: the registry (`__debug.modulesMap`, when the page
+  // has one) did not grow since the last look, and the bridge's boot capabilities are there — or
+  // the registry has been quiet for QUIET_MS, so what is missing is missing for good.
+  const QUIET_MS = 5000;
+  function bootStatus() {
+    const missing = [];
+    for (const name of BOOT_CAPS) {
+      try {
+        cap(name);
+      } catch (e) {
+        missing.push(e.code);
+      }
+    }
+    let modules = null;
+    const dbg = tryRequire('__debug');
+    if (dbg && dbg.modulesMap) modules = Object.keys(dbg.modulesMap).length;
+    const now = Date.now();
+    if (window.__wagateModuleCount !== modules || window.__wagateQuietSince === undefined) {
+      window.__wagateModuleCount = modules;
+      window.__wagateQuietSince = now;
+      return { missing, modules, ready: false };
+    }
+    return { missing, modules, ready: !missing.length || now - window.__wagateQuietSince >= QUIET_MS };
+  }
+
+  if (!(opts && opts.force)) {
+    const boot = bootStatus();
+    if (!boot.ready) return { status: 'waiting', missing: boot.missing, modules: boot.modules };
+  }
+
+  const MAX_EVENTS = 5000;
+  const queue = [];
+  let seq = 0;
+  let dropped = 0;
+  const chunks = new Map();
+  const subscribed = new Set();
 
   // Rings the gateway's doorbell (a WebDriver BiDi channel installed by a preload script, when
   // the driver speaks BiDi): the gateway then drains the queue. One ring per burst.
@@ -72,46 +277,144 @@
     ring();
   }
 
+  // --- ids ---------------------------------------------------------------------------------------
+
+  // `true_<chat>_<ID>` or `false_<chat>_<ID>`, plus `_<participant>` in groups.
+  const KEY_SHAPE = /^(true|false)_[^_\s]+@[^_\s]+_[^_\s]+(_[^_\s]+@[^_\s]+)?$/;
+  const WID_SHAPE = /^[^@\s]+@(c\.us|g\.us|lid|broadcast|newsletter|s\.whatsapp\.net)$/;
+
+  // A field holding a string of `shape`, whatever its name: `_serialized` first, then the own
+  // fields (enumerable or not), then `toString()`.
+  function byShape(o, shape) {
+    if (typeof o._serialized === 'string' && shape.test(o._serialized)) return o._serialized;
+    for (const n of Object.getOwnPropertyNames(o)) {
+      let v;
+      try { v = o[n]; } catch (_) { continue; }
+      if (typeof v === 'string' && shape.test(v)) return v;
+    }
+    try {
+      const s = String(o);
+      if (shape.test(s)) return s;
+    } catch (_) { /* no usable toString */ }
+    return null;
+  }
+
   function widStr(w) {
     if (w == null) return null;
     if (typeof w === 'string') return w;
-    if (w._serialized) return w._serialized;
+    const s = byShape(w, WID_SHAPE);
+    if (s) return s;
     if (w.user !== undefined && w.server) return w.user + '@' + w.server;
-    return String(w);
+    return null;
   }
 
-  function socket() {
-    return member(req('WAWebSocketModel'), 'WAWebSocketModel', 'Socket');
+  // The one way message ids are read: a WAWebMsgKey's serialised form was `_serialized` until
+  // mid-2026 and is a minified name (`$1`) since (anchors-2026-11.md §3.2); found by its value.
+  function keyStr(k) {
+    if (k == null) return null;
+    if (typeof k === 'string') return k;
+    const s = byShape(k, KEY_SHAPE);
+    if (s) return s;
+    const remote = widStr(k.remote);
+    if (remote && typeof k.id === 'string') {
+      const parts = [String(!!k.fromMe), remote, k.id];
+      const p = widStr(k.participant);
+      if (p) parts.push(p);
+      return parts.join('_');
+    }
+    return null;
   }
 
-  function me() {
+  const phoneOfWid = (s) => (s && /@c\.us$/.test(s) ? s.split('@')[0] : null);
+
+  // LID <-> phone pairs seen in this document; each new one is reported once (`lid_pairs`).
+  const pairs = new Map();
+  function learn(lid, pn) {
+    if (!lid || !pn || !/@lid$/.test(lid) || !/@c\.us$/.test(pn)) return;
+    if (pairs.get(lid) === pn) return;
+    pairs.set(lid, pn);
+    push('lid_pairs', [{ lid, phone: pn.split('@')[0] }]);
+  }
+
+  function widOf(s) {
     try {
-      const m = req('WAWebUserPrefsMeUser');
-      const pn = typeof m.getMaybeMePnUser === 'function' ? m.getMaybeMePnUser() : null;
-      const lid = typeof m.getMaybeMeLidUser === 'function' ? m.getMaybeMeLidUser() : null;
-      let pushname = null;
-      try {
-        const conn = req('WAWebConnModel').Conn;
-        const info = conn && typeof conn.serialize === 'function' ? conn.serialize() : conn;
-        pushname = (info && info.pushname) || null;
-      } catch (_) { /* optional */ }
-      return { wid: widStr(pn), lid: widStr(lid), pushname };
+      return cap('createWid')(s);
     } catch (_) {
-      return { wid: null, lid: null, pushname: null };
+      return s;
     }
   }
 
-  // The phone number behind a sender: the user part of a `@c.us` id, or what WhatsApp maps a
-  // `@lid` to (when it knows).
+  // The phone number (digits) behind a user id: the id itself for `@c.us`, WhatsApp's mapping
+  // for a `@lid` (when the page knows it). Null for groups and unknown LIDs.
   function phoneOf(w) {
     const s = widStr(w);
     if (!s) return null;
-    if (/@c\.us$/.test(s)) return s.split('@')[0];
+    if (/@c\.us$/.test(s)) return phoneOfWid(s);
     if (!/@lid$/.test(s)) return null;
+    if (pairs.has(s)) return phoneOfWid(pairs.get(s));
+    let pn = null;
     try {
-      const pn = req('WAWebApiContact').getPhoneNumber(w);
-      const p = widStr(pn);
-      return p ? p.split('@')[0] : null;
+      const fn = cap('lidToPhone');
+      if (resolved.lidToPhone && resolved.lidToPhone.via === 'WAWebCollections.Contact') {
+        const c = typeof fn.get === 'function' ? fn.get(s) : null;
+        pn = c ? widStr(c.phoneNumber) : null;
+      } else {
+        pn = widStr(fn(typeof w === 'string' ? widOf(w) : w));
+      }
+    } catch (_) {
+      return null;
+    }
+    if (!pn || !/@c\.us$/.test(pn)) return null;
+    learn(s, pn);
+    return phoneOfWid(pn);
+  }
+
+  // The LID WhatsApp knows for a phone-number id, or null.
+  function lidOf(w) {
+    const s = widStr(w);
+    if (!s || !/@c\.us$/.test(s)) return null;
+    for (const [lid, pn] of pairs) if (pn === s) return lid;
+    try {
+      const lid = widStr(cap('phoneToLid')(typeof w === 'string' ? widOf(w) : w));
+      if (lid && /@lid$/.test(lid)) {
+        learn(lid, s);
+        return lid;
+      }
+    } catch (_) { /* unknown */ }
+    return null;
+  }
+
+  function socket() {
+    return cap('socket');
+  }
+
+  function meWids() {
+    let pn = null;
+    let lid = null;
+    try { pn = cap('meUser')(); } catch (_) { /* not linked yet */ }
+    try { lid = cap('meLid')(); } catch (_) { /* before LIDs */ }
+    return { pn, lid };
+  }
+
+  function me() {
+    const { pn, lid } = meWids();
+    let pushname = null;
+    try {
+      const conn = cap('conn');
+      const info = typeof conn.serialize === 'function' ? conn.serialize() : conn;
+      pushname = (info && info.pushname) || null;
+    } catch (_) { /* optional */ }
+    learn(widStr(lid), widStr(pn));
+    return { wid: widStr(pn), lid: widStr(lid), pushname };
+  }
+
+  // `avParams` was a method of media models and is plain data in some builds (anchors §3.2,
+  // 2026-07-08): read it either way.
+  function avParamsOf(m) {
+    try {
+      const a = m.avParams;
+      const v = typeof a === 'function' ? a.call(m) : a;
+      return v && typeof v === 'object' ? v : null;
     } catch (_) {
       return null;
     }
@@ -120,13 +423,18 @@
   function serializeMsg(m) {
     const id = m.id || {};
     const mediaish = !!(m.directPath || m.mediaKey || m.mimetype);
+    const remote = widStr(id.remote) || widStr(id.fromMe ? m.to : m.from);
+    const author = widStr(m.author) || widStr(id.participant);
+    const sender = author || (id.fromMe ? null : widStr(m.from) || remote);
+    const isGroup = /@g\.us$/.test(remote || '');
+    const av = mediaish ? avParamsOf(m) : null;
     return {
-      id: id._serialized || widStr(id),
+      id: keyStr(id),
       fromMe: !!id.fromMe,
-      remote: widStr(id.remote),
+      remote,
       from: widStr(m.from),
       to: widStr(m.to),
-      author: widStr(m.author) || widStr(id.participant),
+      author,
       type: m.type || null,
       body: typeof m.body === 'string' && !mediaish ? m.body : null,
       caption: typeof m.caption === 'string' ? m.caption : null,
@@ -136,9 +444,11 @@
       mimetype: m.mimetype || null,
       filename: m.filename || null,
       size: m.size || null,
+      duration: av && typeof av.seconds === 'number' ? av.seconds : null,
       notifyName: m.notifyName || null,
-      authorPhone: phoneOf(m.author || id.participant || (id.fromMe ? null : m.from)),
-      isGroup: /@g\.us$/.test(widStr(id.remote) || ''),
+      authorPhone: sender ? phoneOf(sender) : null,
+      chatPhone: isGroup ? null : phoneOf(remote),
+      isGroup,
     };
   }
 
@@ -146,8 +456,8 @@
 
   function b64(bytes) {
     try {
-      const B = req('WABase64');
-      const enc = B.encodeB64 || B.encodeB64UrlSafe;
+      const B = tryRequire('WABase64');
+      const enc = B && (B.encodeB64 || B.encodeB64UrlSafe);
       if (typeof enc === 'function') return enc(bytes);
     } catch (_) { /* fall back to the browser's own */ }
     let s = '';
@@ -155,22 +465,13 @@
     return btoa(s);
   }
 
-  async function advSecret() {
-    try {
-      const m = req('WAWebUserPrefsMultiDevice');
-      if (typeof m.getADVSecretKey === 'function') return await m.getADVSecretKey();
-    } catch (_) { /* moved between modules before: try the older home */ }
-    const m = req('WAWebAdvSignatureApi');
-    return await member(m, 'WAWebAdvSignatureApi', 'getADVSecretKey')();
-  }
-
   async function qrPayload() {
-    const ref = member(req('WAWebConnModel'), 'WAWebConnModel', 'Conn').ref;
+    const ref = cap('conn').ref;
     if (!ref) throw new BridgeError('WA_NO_QR', 'no QR reference yet');
-    const noise = await member(req('WAWebUserPrefsInfoStore'), 'WAWebUserPrefsInfoStore', 'waNoiseInfo').get();
-    const reg = await member(req('WAWebSignalStoreApi'), 'WAWebSignalStoreApi', 'waSignalStore').getRegistrationInfo();
-    const adv = await advSecret();
-    const platform = member(req('WAWebCompanionRegClientUtils'), 'WAWebCompanionRegClientUtils', 'DEVICE_PLATFORM');
+    const noise = await cap('noiseKey')();
+    const reg = await cap('identityKey')();
+    const adv = await cap('advSecret')();
+    const platform = cap('devicePlatform');
     return [ref, b64(noise.staticKeyPair.pubKey), b64(reg.identityKeyPair.pubKey), adv, platform].join(',');
   }
 
@@ -189,8 +490,26 @@
 
   function loadingPercent() {
     try {
-      const h = req('WAWebOfflineHandler').OfflineMessageHandler;
-      return h.getOfflineDeliveryProgress();
+      return cap('offlineProgress')();
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // The passkey prologue of linking (WhatsApp's "Shortcake" linking, anchors §3.2): NONE,
+  // PENDING, APPROVED or DENIED, and the reason WhatsApp gave.
+  let passkeyReason = null;
+  function passkeyNow() {
+    try {
+      const state = cap('passkeyState')();
+      if (!state || state === 'NONE') return null;
+      let reason = passkeyReason;
+      try {
+        const mod = tryRequire('WAWebShortcakeLinkingHandlePasskeyPrologueRequest');
+        const req = mod && typeof mod.getPasskeyPrologueRequest === 'function' ? mod.getPasskeyPrologueRequest() : null;
+        reason = (req && req.reason) || reason;
+      } catch (_) { /* the reason is optional */ }
+      return { state: String(state), reason };
     } catch (_) {
       return null;
     }
@@ -210,11 +529,10 @@
       });
     },
     conn() {
-      const c = member(req('WAWebConnModel'), 'WAWebConnModel', 'Conn');
-      c.on('change:ref', () => emitQr());
+      cap('conn').on('change:ref', () => emitQr());
     },
     cmd() {
-      const c = member(req('WAWebCmd'), 'WAWebCmd', 'Cmd');
+      const c = cap('cmd');
       let last = -1;
       const progress = () => {
         const p = loadingPercent();
@@ -227,20 +545,27 @@
       c.on('offline_progress_update', progress);
       c.on('logout', () => push('logout', 'logout'));
       c.on('logout_from_bridge', () => push('logout', 'logout_from_bridge'));
+      c.on('passkey_prologue_request', (req) => {
+        passkeyReason = (req && req.reason) || null;
+        push('passkey', { state: 'PENDING', reason: passkeyReason });
+      });
+      c.on('passkey_prologue_approved', () => push('passkey', { state: 'APPROVED', reason: passkeyReason }));
+      c.on('passkey_prologue_denied', () => push('passkey', { state: 'DENIED', reason: passkeyReason }));
     },
     messages() {
-      const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
+      const Msg = cap('msgs');
       Msg.on('add', (m) => {
         if (!m || !m.isNewMsg) return;
         const data = serializeMsg(m);
         push(data.fromMe ? 'msg_create' : 'msg_add', data);
       });
       Msg.on('change:ack', (m, ack) => {
-        const id = m && m.id && m.id._serialized;
+        const id = m && keyStr(m.id);
         if (id) push('msg_ack', { id, ack: typeof ack === 'number' ? ack : m.ack });
       });
       Msg.on('change:type', (m) => {
-        if (m && m.id) push('msg_type', { id: m.id._serialized, type: m.type });
+        const id = m && keyStr(m.id);
+        if (id) push('msg_type', { id, type: m.type });
       });
     },
   };
@@ -267,49 +592,54 @@
       state = s.state || null;
       hasSynced = !!s.hasSynced;
     } catch (_) { /* reported through `missing` */ }
-    return { state, hasSynced, me: hasSynced ? me() : null, loading: loadingPercent() };
+    return { state, hasSynced, me: hasSynced ? me() : null, loading: loadingPercent(), passkey: passkeyNow() };
   }
 
   // --- sending -----------------------------------------------------------------------------------
 
+  // The chat for an id in either form: a phone number's chat may live under its LID (2026) and a
+  // LID's under its phone number (older chats); WhatsApp's own lookup decides otherwise.
   async function findChat(chatId) {
-    const wid = member(req('WAWebWidFactory'), 'WAWebWidFactory', 'createWid')(chatId);
-    const Chat = member(req('WAWebCollections'), 'WAWebCollections', 'Chat');
-    let chat = typeof Chat.get === 'function' ? Chat.get(wid) : null;
+    const wid = cap('createWid')(chatId);
+    const Chat = cap('chats');
+    const get = (id) => (id && typeof Chat.get === 'function' ? Chat.get(id) : null);
+    let chat = null;
+    if (/@c\.us$/.test(chatId)) chat = get(lidOf(chatId)) || get(chatId);
+    else if (/@lid$/.test(chatId)) {
+      const p = phoneOf(chatId);
+      chat = get(chatId) || (p ? get(p + '@c.us') : null);
+    } else chat = get(chatId);
     if (!chat) {
-      const find = member(req('WAWebFindChatAction'), 'WAWebFindChatAction', 'findOrCreateLatestChat');
-      const res = await find(wid);
+      const res = await cap('findChat')(wid);
       chat = res && (res.chat || res);
     }
     if (!chat || !chat.id) throw new BridgeError('WA_CHAT_NOT_FOUND', 'no chat for ' + chatId);
     return chat;
   }
 
+  const isLidWid = (w) => (w && typeof w.isLid === 'function' ? w.isLid() : /@lid$/.test(widStr(w) || ''));
+  const isGroupWid = (w) => (w && typeof w.isGroup === 'function' ? w.isGroup() : /@g\.us$/.test(widStr(w) || ''));
+
   // `keyId`: the id the gateway chose and stored before sending, so that after a crash the
   // message can be found again (and a resend carries the same id).
   async function baseProps(chat, keyId) {
-    const meMod = req('WAWebUserPrefsMeUser');
-    const pn = meMod.getMaybeMePnUser ? meMod.getMaybeMePnUser() : null;
-    const lid = meMod.getMaybeMeLidUser ? meMod.getMaybeMeLidUser() : null;
+    const { pn, lid } = meWids();
     if (!pn && !lid) throw new BridgeError('WA_NOT_READY', 'no own user yet: the session is not linked');
-    const isLid = chat.id && typeof chat.id.isLid === 'function' && chat.id.isLid();
-    const isGroup = chat.id && typeof chat.id.isGroup === 'function' && chat.id.isGroup();
-    let from = isLid ? lid || pn : pn || lid;
+    let from = isLidWid(chat.id) ? lid || pn : pn || lid;
     let participant;
-    if (isGroup) {
+    if (isGroupWid(chat.id)) {
       const lidMode = chat.groupMetadata && chat.groupMetadata.isLidAddressingMode;
       from = lidMode ? lid || pn : pn || lid;
-      const wf = req('WAWebWidFactory');
-      participant = typeof wf.asUserWidOrThrow === 'function' ? wf.asUserWidOrThrow(from) : from;
+      const wf = tryRequire('WAWebWidFactory');
+      participant = wf && typeof wf.asUserWidOrThrow === 'function' ? wf.asUserWidOrThrow(from) : from;
     }
-    const Key = classOf('WAWebMsgKey');
-    const newId = Key.newId;
-    if (!keyId && typeof newId !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebMsgKey.newId');
-    const id = keyId || (await newId.call(Key));
+    const Key = cap('msgKey');
+    if (!keyId && typeof Key.newId !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebMsgKey.newId');
+    const id = keyId || (await Key.newId());
     const key = new Key({ from, to: chat.id, id, participant, selfDir: 'out' });
     let ephemeral = {};
     try {
-      ephemeral = req('WAWebGetEphemeralFieldsMsgActionsUtils').getEphemeralFields(chat) || {};
+      ephemeral = cap('ephemeralFields')(chat) || {};
     } catch (_) { /* optional: disappearing-message fields */ }
     return {
       key,
@@ -331,9 +661,19 @@
     return Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve(undefined), ms))]);
   }
 
+  // Rejects with `code` when `promise` has not settled within `ms`.
+  function deadline(promise, ms, code, message) {
+    let timer;
+    return Promise.race([
+      promise,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new BridgeError(code, message)), ms);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
   async function addAndSend(chat, key, props) {
-    const send = member(req('WAWebSendMsgChatAction'), 'WAWebSendMsgChatAction', 'addAndSendMsgToChat');
-    const result = send(chat, props);
+    const result = cap('sendMsg')(chat, props);
     const [added, sent] = Array.isArray(result) ? result : [result, undefined];
     await added;
     if (sent && typeof sent.then === 'function') {
@@ -344,23 +684,32 @@
         await withTimeout(sent, 10000);
       } catch (_) { /* settled by its acks */ }
     }
+    const id = keyStr(key);
+    if (!id) throw new BridgeError('WA_MEMBER_MISSING:WAWebMsgKey.serialized', 'the message key has no serialised id');
     let msg = null;
     try {
-      msg = req('WAWebCollections').Msg.get(key._serialized);
+      msg = cap('msgs').get(id);
     } catch (_) { /* the id is enough */ }
     if (msg && msg.ack === -1) throw new BridgeError('WA_SEND_FAILED', 'WhatsApp refused the message');
-    return { id: key._serialized, t: props.t, ack: msg && typeof msg.ack === 'number' ? msg.ack : 0 };
+    const chatId = widStr(chat.id);
+    return {
+      id,
+      t: props.t,
+      ack: msg && typeof msg.ack === 'number' ? msg.ack : 0,
+      chat: chatId,
+      chatPhone: isGroupWid(chat.id) ? null : phoneOf(chatId),
+    };
   }
 
   function markSeen(chat) {
     try {
-      const stream = req('WAWebStreamModel').Stream;
-      const unread = req('WAWebUpdateUnreadChatAction');
-      if (stream && typeof unread.sendSeen === 'function') {
-        stream.markAvailable();
+      const stream = tryRequire('WAWebStreamModel');
+      const unread = tryRequire('WAWebUpdateUnreadChatAction');
+      if (stream && stream.Stream && unread && typeof unread.sendSeen === 'function') {
+        stream.Stream.markAvailable();
         return Promise.resolve(unread.sendSeen({ chat, threadId: undefined }))
           .catch(() => {})
-          .finally(() => stream.markUnavailable());
+          .finally(() => stream.Stream.markUnavailable());
       }
     } catch (_) { /* optional */ }
     return Promise.resolve();
@@ -409,39 +758,50 @@
     return out;
   }
 
+  // A media model's own data as message props: its private `__x_*` slots dropped (a `__x_id`
+  // overrides the new message key: "must include an id property", anchors §3.2, 2026-09-17),
+  // and `avParams` kept only as data (a method is the model's, not the message's).
+  function mediaProps(mediaData) {
+    const out = { ...mediaData, ...(typeof mediaData.toJSON === 'function' ? mediaData.toJSON() : {}) };
+    for (const k of Object.keys(out)) {
+      if (k.startsWith('__x_') || typeof out[k] === 'function') delete out[k];
+    }
+    const av = avParamsOf(mediaData);
+    if (av) out.avParams = av;
+    return out;
+  }
+
   async function sendMedia(o) {
     const bytes = takeBytes(o);
     const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
     if (o.markRead) await markSeen(chat);
     const file = new File([bytes], o.filename || 'file', { type: o.mimetype });
-    const OpaqueCls = classOf('WAWebMediaOpaqueData');
-    const opaque = await member(OpaqueCls, 'WAWebMediaOpaqueData', 'createFromData').call(OpaqueCls, file, o.mimetype);
-    const prep = member(req('WAWebPrepRawMedia'), 'WAWebPrepRawMedia', 'prepRawMedia');
-    const mediaData = await prep(opaque, {
+    const OpaqueCls = cap('mediaOpaque');
+    if (typeof OpaqueCls.createFromData !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebMediaOpaqueData.createFromData');
+    const opaque = await OpaqueCls.createFromData(file, o.mimetype);
+    const mediaData = await cap('prepMedia')(opaque, {
       asSticker: !!o.asSticker,
       asGif: false,
       isPtt: !!o.asVoice,
       asDocument: !!o.asDocument,
     }).waitForPrep();
     if (!mediaData || !mediaData.filehash) throw new BridgeError('WA_MEDIA_FAILED', 'media-fault: filehash undefined');
-    const storage = member(req('WAWebMediaStorage'), 'WAWebMediaStorage', 'getOrCreateMediaObject');
-    const mediaObject = storage(mediaData.filehash);
-    const types = req('WAWebMmsMediaTypes');
-    const mediaType = member(types, 'WAWebMmsMediaTypes', 'msgToMediaType')({ type: mediaData.type, isGif: mediaData.isGif });
+    const mediaObject = cap('mediaObject')(mediaData.filehash);
+    const types = tryRequire('WAWebMmsMediaTypes');
+    const mediaType = cap('mediaType')({ type: mediaData.type, isGif: mediaData.isGif });
     let blob = mediaData.mediaBlob;
     if (!(blob instanceof OpaqueCls)) blob = await OpaqueCls.createFromData(blob || file, o.mimetype);
     mediaData.renderableUrl = typeof blob.url === 'function' ? blob.url() : undefined;
     if (typeof mediaObject.consolidate === 'function') mediaObject.consolidate(mediaData.toJSON());
     if (typeof blob.autorelease === 'function') blob.autorelease();
     try {
-      const du = req('WAWebMediaDataUtils');
-      const v4 = typeof types.castToV4 === 'function' ? types.castToV4(mediaData.type) : mediaData.type;
-      if (du.shouldUseMediaCache && du.shouldUseMediaCache(v4)) {
-        req('WAWebMediaInMemoryBlobCache').InMemoryMediaBlobCache.put(mediaObject.filehash, blob.formData());
+      const du = tryRequire('WAWebMediaDataUtils');
+      const v4 = types && typeof types.castToV4 === 'function' ? types.castToV4(mediaData.type) : mediaData.type;
+      if (du && du.shouldUseMediaCache && du.shouldUseMediaCache(v4)) {
+        tryRequire('WAWebMediaInMemoryBlobCache').InMemoryMediaBlobCache.put(mediaObject.filehash, blob.formData());
       }
     } catch (_) { /* the cache is an optimisation */ }
-    const upload = member(req('WAWebMediaMmsV4Upload'), 'WAWebMediaMmsV4Upload', 'uploadMedia');
-    const uploaded = await upload({ mimetype: o.mimetype, mediaObject, mediaType });
+    const uploaded = await cap('uploadMedia')({ mimetype: o.mimetype, mediaObject, mediaType });
     const entry = uploaded && uploaded.mediaEntry;
     if (!entry) throw new BridgeError('WA_MEDIA_FAILED', 'upload failed: media entry was not created');
     mediaData.set({
@@ -460,10 +820,31 @@
     });
     const { key, props } = await baseProps(chat, o.keyId);
     const caption = o.caption || undefined;
-    const all = { ...props, ...mediaData, ...mediaData.toJSON(), id: key, body: mediaData.preview, caption };
+    const all = { ...props, ...mediaProps(mediaData), id: key, body: mediaData.preview, caption };
     if (caption) all.isCaptionByUser = true;
     if (o.asDocument && o.filename) all.filename = o.filename;
     return addAndSend(chat, key, all);
+  }
+
+  // A message of this page by its serialised id. In a LID chat the message is stored under its
+  // LID key: an id in the phone form is tried in the LID form too (anchors §3.2, 2026-07-15).
+  async function findMsg(msgId) {
+    const Msg = cap('msgs');
+    const ids = [msgId];
+    const m = /^(true|false)_([^_]+)_(.+)$/.exec(msgId);
+    if (m) {
+      const alt = /@c\.us$/.test(m[2]) ? lidOf(m[2]) : /@lid$/.test(m[2]) && phoneOf(m[2]) ? phoneOf(m[2]) + '@c.us' : null;
+      if (alt) ids.push(m[1] + '_' + alt + '_' + m[3]);
+    }
+    for (const id of ids) {
+      const found = typeof Msg.get === 'function' ? Msg.get(id) : null;
+      if (found) return found;
+    }
+    if (typeof Msg.getMessagesById === 'function') {
+      const res = await Msg.getMessagesById(ids);
+      if (res && res.messages && res.messages[0]) return res.messages[0];
+    }
+    return null;
   }
 
   // --- the call table -----------------------------------------------------------------------------
@@ -472,28 +853,57 @@
     state: () => snapshot(),
     me: () => me(),
     qr: () => qrPayload(),
-    refreshQr: () => {
-      const launch = req('WAWebLaunchSocketUtils');
-      return Promise.resolve(member(launch, 'WAWebLaunchSocketUtils', 'refreshQR')()).then(() => true);
-    },
+    refreshQr: () => Promise.resolve(cap('refreshQr')()).then(() => true),
     requestPairingCode: async ({ phone }) => {
-      const link = req('WAWebAltDeviceLinkingApi');
-      member(link, 'WAWebAltDeviceLinkingApi', 'setPairingType')('ALT_DEVICE_LINKING');
-      await member(link, 'WAWebAltDeviceLinkingApi', 'initializeAltDeviceLinking')();
-      const code = await member(link, 'WAWebAltDeviceLinkingApi', 'startAltLinkingFlow')(phone, true);
+      cap('pairingCode');
+      const link = tryRequire('WAWebAltDeviceLinkingApi');
+      if (typeof link.setPairingType === 'function') link.setPairingType('ALT_DEVICE_LINKING');
+      if (typeof link.initializeAltDeviceLinking === 'function') await link.initializeAltDeviceLinking();
+      const code = await cap('pairingCode')(phone, true);
       push('code', code);
       return code;
     },
     checkNumber: async ({ chatId }) => {
-      const wid = member(req('WAWebWidFactory'), 'WAWebWidFactory', 'createWid')(chatId);
-      const res = await member(req('WAWebQueryExistsJob'), 'WAWebQueryExistsJob', 'queryWidExists')(wid);
-      return res && res.wid ? widStr(res.wid) : null;
+      const wid = cap('createWid')(chatId);
+      const res = await cap('queryExists')(wid);
+      if (!res || !res.wid) return null;
+      const found = widStr(res.wid);
+      // 2026 answers carry the other half of the pair.
+      if (res.lid) learn(widStr(res.lid), found);
+      if (/@lid$/.test(found || '')) phoneOf(found);
+      return found;
+    },
+    // A real round trip through WhatsApp's server (the own number's exists query), bounded in
+    // the page: a page that still says CONNECTED but no longer reaches its server is found out.
+    probe: async ({ timeoutMs }) => {
+      const { pn, lid } = meWids();
+      const own = pn || lid;
+      const started = Date.now();
+      if (!own) return { ms: 0, linked: false };
+      await deadline(Promise.resolve(cap('queryExists')(own)), timeoutMs, 'WA_PAGE_UNRESPONSIVE',
+        'WhatsApp Web did not answer a round trip within ' + timeoutMs + ' ms');
+      return { ms: Date.now() - started, linked: true };
+    },
+    // Every capability of CAPS, resolved now (lazy ones through the Bootloader).
+    capabilities: async () => {
+      const out = [];
+      for (const name of Object.keys(CAPS)) {
+        const optional = CAPS[name].every((c) => c.optional);
+        try {
+          await capLoad(name);
+          const r = resolved[name];
+          out.push({ name, ok: true, optional, via: r.via, fallback: r.fallback, lazy: r.lazy });
+        } catch (e) {
+          out.push({ name, ok: false, optional, error: e.code || 'WA_ERROR', message: String(e.message || e) });
+        }
+      }
+      return { version: (window.Debug && window.Debug.VERSION) || null, capabilities: out };
     },
     sendText: (o) => once(o.keyId, () => sendText(o)),
     // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
     // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
     recentIncoming: ({ since, limit }) => {
-      const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
+      const Msg = cap('msgs');
       const all = typeof Msg.getModelsArray === 'function' ? Msg.getModelsArray() : Msg.models || [];
       return all
         .filter((m) => m && m.id && !m.id.fromMe && (m.t || 0) >= since)
@@ -504,7 +914,7 @@
     // The current ack of each of these messages (serialised ids) that the page has: [[id, ack], …].
     // After a restart or a reconnect, acks that came while nobody listened are read back here.
     acksOf: async ({ ids }) => {
-      const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
+      const Msg = cap('msgs');
       const out = [];
       const missing = [];
       for (const id of ids) {
@@ -516,7 +926,7 @@
       if (missing.length && typeof Msg.getMessagesById === 'function') {
         const res = await Msg.getMessagesById(missing);
         for (const m of (res && res.messages) || []) {
-          if (m && m.id && typeof m.ack === 'number') out.push([widStr(m.id), m.ack]);
+          if (m && m.id && typeof m.ack === 'number') out.push([keyStr(m.id), m.ack]);
         }
       }
       return out;
@@ -525,7 +935,7 @@
     // How a send interrupted by a crash or a timeout is settled by evidence, not by guessing.
     findSent: async ({ chatId, keyId }) => {
       if (inflight.has(keyId)) throw new BridgeError('WA_SEND_IN_FLIGHT', 'this page is still sending ' + keyId);
-      const Msg = member(req('WAWebCollections'), 'WAWebCollections', 'Msg');
+      const Msg = cap('msgs');
       const ids = ['true_' + chatId + '_' + keyId];
       try {
         const chat = await findChat(chatId);
@@ -543,28 +953,28 @@
         found = all.find((m) => m && m.id && m.id.fromMe && m.id.id === keyId) || null;
       }
       if (!found) return null;
-      return { id: widStr(found.id), t: found.t || 0, ack: typeof found.ack === 'number' ? found.ack : 0 };
+      return { id: keyStr(found.id), t: found.t || 0, ack: typeof found.ack === 'number' ? found.ack : 0 };
     },
     // "typing…" before a send (sending.typing): composing, or paused.
     chatState: async ({ chatId, state }) => {
-      const wid = member(req('WAWebWidFactory'), 'WAWebWidFactory', 'createWid')(chatId);
-      const bridge = req('WAWebChatStateBridge');
-      const fn = state === 'composing' ? 'sendChatStateComposing' : 'sendChatStatePaused';
-      await member(bridge, 'WAWebChatStateBridge', fn)(wid);
+      const wid = cap('createWid')(chatId);
+      await cap(state === 'composing' ? 'chatStateComposing' : 'chatStatePaused')(wid);
       return true;
     },
     downloadMedia: async ({ msgId }) => {
-      const msg = req('WAWebCollections').Msg.get(msgId);
+      const download = cap('downloadMedia');
+      const msg = await findMsg(msgId);
       if (!msg) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + msgId + ' in this page');
       if (!msg.directPath) throw new BridgeError('WA_MEDIA_MISSING', 'the message has no media to download');
-      const dm = member(req('WAWebDownloadManager'), 'WAWebDownloadManager', 'downloadManager');
-      const buf = await member(dm, 'WAWebDownloadManager.downloadManager', 'downloadAndMaybeDecrypt')({
+      // Builds of 2026 refuse a download without the mimetype (InvalidMediaFileType).
+      const buf = await download({
         directPath: msg.directPath,
         encFilehash: msg.encFilehash,
         filehash: msg.filehash,
         mediaKey: msg.mediaKey,
         mediaKeyTimestamp: msg.mediaKeyTimestamp,
         type: msg.type,
+        mimetype: msg.mimetype,
         signal: new AbortController().signal,
       });
       const bytes = new Uint8Array(buf);
@@ -582,7 +992,8 @@
     sendMedia: (o) => once(o.keyId, () => sendMedia(o)),
     logout: () => {
       const s = socket();
-      return Promise.resolve(member(s, 'Socket', 'logout').call(s)).then(() => true);
+      if (typeof s.logout !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebSocketModel.Socket.logout');
+      return Promise.resolve(s.logout()).then(() => true);
     },
   };
 
@@ -613,10 +1024,12 @@
     const s = socket();
     push('state', s.state);
     if (s.state === 'UNPAIRED' || s.state === 'UNPAIRED_IDLE') emitQr();
+    const pk = passkeyNow();
+    if (pk) push('passkey', pk);
     // The page may have synced before we were here: report it, not only its change (§5.2 ii).
     if (s.hasSynced) push('synced', me());
   } catch (e) {
     push('error', { code: e.code || 'WA_ERROR', message: String(e.message || e) });
   }
-  return 'installed';
-})();
+  return { status: 'installed' };
+})(arguments[0]);

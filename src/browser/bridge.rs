@@ -46,6 +46,16 @@ struct CallAnswer {
     message: Option<String>,
 }
 
+/// What an [`Page::install`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Install {
+    /// The bridge is in this document (now, or already).
+    Installed,
+    /// The module graph is not ready: these boot capabilities are missing (their page codes,
+    /// e.g. `WA_MODULE_MISSING:WAWebCollections`), or the registry is still growing (empty).
+    Waiting(Vec<String>),
+}
+
 /// A WhatsApp Web tab driven over WebDriver.
 #[derive(Clone)]
 pub struct Page {
@@ -71,11 +81,24 @@ impl Page {
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
-    /// Installs the bridge (a no-op when this document already has it).
-    pub async fn install(&self) -> Result<(), BridgeError> {
+    /// Installs the bridge (a no-op when this document already has it). Unless `force`d, the
+    /// bridge declines while the modules it needs at boot are missing or the page's module
+    /// registry is still growing ([`Install::Waiting`]): call again a little later (each call
+    /// compares the registry with the previous one), and force it after a bounded wait.
+    pub async fn install(&self, force: bool) -> Result<Install, BridgeError> {
         let script = format!("return ({})", BRIDGE_JS.trim_end().trim_end_matches(';'));
-        self.client.execute(&script, vec![]).await?;
-        Ok(())
+        let v = self.client.execute(&script, vec![json!({ "force": force })]).await?;
+        #[derive(Deserialize)]
+        struct Answer {
+            status: String,
+            #[serde(default)]
+            missing: Vec<String>,
+        }
+        let a: Answer = serde_json::from_value(v).map_err(|e| BridgeError::Driver(format!("bridge install: {e}")))?;
+        Ok(match a.status.as_str() {
+            "waiting" => Install::Waiting(a.missing),
+            _ => Install::Installed,
+        })
     }
 
     /// Events after `after`; None when the document has no bridge (it was reloaded).

@@ -8,5 +8,5 @@ pub mod driver;
 pub mod procs;
 pub mod protocol;
 
-pub use bridge::{BridgeError, Page};
+pub use bridge::{BridgeError, Install, Page};
 pub use driver::WebDriver;

@@ -57,6 +57,13 @@ pub enum Request<'a> {
     DownloadMedia { msg_id: &'a str },
     /// Logs the device out (the page navigates away). → `true`.
     Logout,
+    /// A real round trip through WhatsApp's server (the own number's exists query), bounded in
+    /// the page by `timeout_ms` (page code `WA_PAGE_UNRESPONSIVE` past it). → [`Probe`].
+    #[serde(rename_all = "camelCase")]
+    Probe { timeout_ms: u64 },
+    /// Every capability the bridge knows, resolved now (lazy ones through the page's
+    /// `Bootloader`). → [`CapabilityReport`].
+    Capabilities,
 }
 
 impl Request<'_> {
@@ -75,6 +82,8 @@ impl Request<'_> {
             Request::ChatState { .. } => "chatState",
             Request::DownloadMedia { .. } => "downloadMedia",
             Request::Logout => "logout",
+            Request::Probe { .. } => "probe",
+            Request::Capabilities => "capabilities",
         }
     }
 }
@@ -99,6 +108,7 @@ pub struct SendMedia<'a> {
 
 /// What a send returns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SentMessage {
     /// `true_<chat>_<HEXID>`.
     pub id: String,
@@ -106,6 +116,74 @@ pub struct SentMessage {
     pub t: i64,
     /// -1 error, 0 pending, 1 server, 2 delivered, 3 read, 4 played.
     pub ack: i32,
+    /// The chat the page sent to (`<lid>@lid` for a phone number whose chat lives under its LID).
+    #[serde(default)]
+    pub chat: Option<String>,
+    /// The chat's phone number (digits) when the page knows it; None for groups.
+    #[serde(default)]
+    pub chat_phone: Option<String>,
+}
+
+/// A liveness probe's answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Probe {
+    /// How long the round trip took, milliseconds (0 when not linked: nothing to ask).
+    pub ms: u64,
+    /// Whether the page had an own number to ask about.
+    pub linked: bool,
+}
+
+/// How one capability resolved on the live page.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Capability {
+    /// The bridge's name for it, e.g. `sendMsg`, `advSecret`, `forwardMessages`.
+    pub name: String,
+    pub ok: bool,
+    /// Nothing wagate does today needs it (reported for maintainers).
+    #[serde(default)]
+    pub optional: bool,
+    /// The module and member it resolved to, e.g. `WAWebAdvSignatureApi.getADVSecretKey`.
+    #[serde(default)]
+    pub via: Option<String>,
+    /// Which candidate answered: 0 the first choice, 1 the first fallback, …
+    #[serde(default)]
+    pub fallback: Option<u32>,
+    /// The Bootloader component whose bundle had to be loaded first, if any.
+    #[serde(default)]
+    pub lazy: Option<String>,
+    /// When not `ok`: `WA_MODULE_MISSING:<module>` or `WA_MEMBER_MISSING:<module>.<member>`.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// What the bridge could resolve on the live page, and the page's WhatsApp Web build.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapabilityReport {
+    /// `window.Debug.VERSION`, e.g. `2.3000.1047780587`.
+    pub version: Option<String>,
+    pub capabilities: Vec<Capability>,
+}
+
+/// One LID ↔ phone pair the page knows.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LidPair {
+    /// `<digits>@lid`.
+    pub lid: String,
+    /// Digits only.
+    pub phone: String,
+}
+
+/// The passkey prologue of linking (WhatsApp asks the account owner to confirm with a passkey).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PasskeyPrompt {
+    /// `PENDING`, `APPROVED` or `DENIED`.
+    pub state: String,
+    /// What WhatsApp said, when it said something.
+    pub reason: Option<String>,
 }
 
 /// An incoming message's media, as `downloadMedia` returns it.
@@ -125,8 +203,12 @@ pub struct WaMessage {
     pub from: Option<String>,
     pub to: Option<String>,
     pub author: Option<String>,
-    /// The sender's phone number when the sender is a `@lid` and WhatsApp knows the number.
+    /// The sender's phone number (digits): the id's own for `@c.us`, WhatsApp's mapping for a
+    /// `@lid` when the page knows it.
     pub author_phone: Option<String>,
+    /// The chat's phone number (digits), likewise; None for groups.
+    #[serde(default)]
+    pub chat_phone: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub body: Option<String>,
@@ -182,6 +264,10 @@ pub enum PageEvent {
     MsgType {
         id: String,
     },
+    /// LID ↔ phone pairs the page revealed (each reported once per document).
+    LidPairs(Vec<LidPair>),
+    /// The passkey prologue of linking started, was approved or denied.
+    Passkey(PasskeyPrompt),
     /// Something the bridge could not do on its own (a subscription, the QR).
     Error(Value),
 }
@@ -220,6 +306,9 @@ pub struct Snapshot {
     pub has_synced: bool,
     pub me: Option<Me>,
     pub loading: Option<u32>,
+    /// A passkey prologue in progress or just decided (None when WhatsApp asked for none).
+    #[serde(default)]
+    pub passkey: Option<PasskeyPrompt>,
 }
 
 /// One drain of the page's queue: the events after the sequence number asked for.
@@ -278,5 +367,48 @@ mod tests {
         assert_eq!(d.events[1].seq, 2);
         assert!(d.events[1].event.is_err());
         assert!(matches!(&d.events[2].event, Ok(PageEvent::MsgAck { ack: 2, .. })));
+    }
+
+    #[test]
+    fn lid_pairs_passkey_and_capabilities_read() {
+        let d: Drain = serde_json::from_value(json!({
+            "seq": 2,
+            "events": [
+                {"seq": 1, "kind": "lid_pairs", "data": [{"lid": "12345@lid", "phone": "15550002002"}]},
+                {"seq": 2, "kind": "passkey", "data": {"state": "PENDING", "reason": "new device"}},
+            ],
+            "snapshot": {"state": "PAIRING", "hasSynced": false, "passkey": {"state": "PENDING", "reason": null}},
+        }))
+        .unwrap();
+        match &d.events[0].event {
+            Ok(PageEvent::LidPairs(p)) => assert_eq!(
+                p,
+                &[LidPair {
+                    lid: "12345@lid".into(),
+                    phone: "15550002002".into()
+                }]
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&d.events[1].event, Ok(PageEvent::Passkey(p)) if p.reason.as_deref() == Some("new device")));
+        assert_eq!(d.snapshot.passkey.unwrap().state, "PENDING");
+        let report: CapabilityReport = serde_json::from_value(json!({
+            "version": "2.3000.1",
+            "capabilities": [
+                {"name": "advSecret", "ok": true, "optional": false, "via": "WAWebAdvSignatureApi.getADVSecretKey", "fallback": 1, "lazy": null},
+                {"name": "createGroup", "ok": false, "optional": true, "error": "WA_MODULE_MISSING:WAWebGroupCreateJob", "message": "…"},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(report.capabilities[0].fallback, Some(1));
+        assert_eq!(
+            report.capabilities[1].error.as_deref(),
+            Some("WA_MODULE_MISSING:WAWebGroupCreateJob")
+        );
+        let sent: SentMessage = serde_json::from_value(
+            json!({"id": "true_1@lid_A", "t": 1, "ack": 1, "chat": "1@lid", "chatPhone": "1555"}),
+        )
+        .unwrap();
+        assert_eq!(sent.chat_phone.as_deref(), Some("1555"));
     }
 }

@@ -149,8 +149,17 @@ pub fn ack_of(status: MessageStatus) -> Option<(i32, &'static str)> {
 }
 
 /// A message as events and the API show it. `me` is the session's own WhatsApp id.
+///
+/// Phones are digits, whichever form the ids have (`<digits>@c.us` or `<lid>@lid`): `fromPhone`
+/// is the sender's (a group's participant; our own number for our messages), `chatPhone` the
+/// chat's (null for groups, and for a LID whose phone WhatsApp has not revealed).
 pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Value {
     let incoming = m.direction == "in";
+    let from_phone = if incoming {
+        m.sender_phone.as_deref()
+    } else {
+        me.and_then(|w| w.strip_suffix("@c.us"))
+    };
     let (from, to) = if incoming {
         (Some(m.chat_id.as_str()), me)
     } else {
@@ -175,6 +184,8 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         "chatId": m.chat_id,
         "author": m.sender,
         "authorPhone": m.sender_phone,
+        "fromPhone": from_phone,
+        "chatPhone": chat_phone(m),
         "type": m.msg_type,
         "body": m.body.as_ref().or(m.caption.as_ref()),
         "caption": m.caption,
@@ -187,6 +198,11 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         "error": m.error_message,
         "errorCode": m.error_code,
     })
+}
+
+/// The chat's phone number (digits): stored, or read off a `@c.us` chat id.
+pub fn chat_phone(m: &MessageRow) -> Option<&str> {
+    m.chat_phone.as_deref().or_else(|| m.chat_id.strip_suffix("@c.us"))
 }
 
 pub fn session_payload(s: &SessionRow) -> Value {

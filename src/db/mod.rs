@@ -4,6 +4,7 @@
 //! use [`dispatch!`], which writes the diesel DSL once and type-checks it for each backend.
 
 mod api_keys;
+mod contacts;
 mod deliveries;
 pub mod event_bus;
 pub mod event_record;
@@ -31,6 +32,7 @@ use futures_util::FutureExt;
 
 use crate::config::DatabaseUrl;
 
+pub use contacts::LidPairRow;
 pub use deliveries::{AttemptOutcome, DeliveryRow};
 pub use event_bus::{EventBus, Published};
 pub use event_record::{EventKind, EventStatus, NewEvent};

@@ -128,6 +128,9 @@ pub struct MessageRow {
     pub wa_key_id: Option<String>,
     /// Hex SHA-256 of the request its `idempotency_key` came with (endpoint, session, body).
     pub idempotency_fingerprint: Option<String>,
+    /// The chat's phone number (digits) for a person's chat, whichever form `chat_id` has
+    /// (`<digits>@c.us` or `<lid>@lid`); filled in later when the LID's phone becomes known.
+    pub chat_phone: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -157,6 +160,8 @@ pub struct NewMessage {
     /// A queued message not sent by then fails with EXPIRED.
     pub expires_at: Option<NaiveDateTime>,
     pub idempotency_fingerprint: Option<String>,
+    /// See [`MessageRow::chat_phone`].
+    pub chat_phone: Option<String>,
 }
 
 /// Text from WhatsApp made storable on every backend: PostgreSQL `text` refuses U+0000 (SQLite
@@ -187,6 +192,7 @@ impl NewMessage {
             ("filename", &mut self.media_filename),
             ("messageId", &mut self.wa_message_id),
             ("senderPhone", &mut self.sender_phone),
+            ("chatPhone", &mut self.chat_phone),
             ("error", &mut self.error_message),
         ] {
             if make_storable(field) {

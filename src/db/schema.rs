@@ -77,6 +77,7 @@ diesel::table! {
         media_deleted_at -> Nullable<Timestamp>,
         wa_key_id -> Nullable<Text>,
         idempotency_fingerprint -> Nullable<Text>,
+        chat_phone -> Nullable<Text>,
     }
 }
 
@@ -145,3 +146,18 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> events (event_id));
 diesel::allow_tables_to_appear_in_same_query!(events, webhook_deliveries);
+
+diesel::table! {
+    lid_map (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        session_id -> BigInt,
+        lid -> Text,
+        phone -> Text,
+        first_seen_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(lid_map -> whatsapp_sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(lid_map, whatsapp_sessions);

@@ -261,6 +261,7 @@ pub fn new_message(
         idempotency_key: idem.as_ref().map(|i| i.key.clone()),
         idempotency_fingerprint: idem.map(|i| i.fingerprint),
         sender_phone: None,
+        chat_phone: chat.phone().map(str::to_string),
         error_code: None,
         expires_at: None,
     }

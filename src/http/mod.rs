@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, extractors and the envelope.
 
 pub(crate) mod api_keys;
+mod contacts;
 pub mod envelope;
 // The plumbing shared with the admin page lives in `api_common`; these names keep handler imports short.
 pub use crate::api_common::{body, error, selector};
@@ -45,6 +46,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(sessions::remove)
         .service(sessions::list)
         .service(sessions::events)
+        .service(sessions::capabilities)
+        .service(contacts::by_lid)
+        .service(contacts::by_phone)
         .service(messages::send_text)
         .service(media::send_media)
         .service(messages::list)

@@ -10,7 +10,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::schemas::ErrorBody;
-use super::{api_keys, events_stream, health, me, media, messages, sessions, webhook};
+use super::{api_keys, contacts, events_stream, health, me, media, messages, sessions, webhook};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,9 @@ use super::{api_keys, events_stream, health, me, media, messages, sessions, webh
         sessions::remove,
         sessions::list,
         sessions::events,
+        sessions::capabilities,
+        contacts::by_lid,
+        contacts::by_phone,
         messages::send_text,
         media::send_media,
         messages::list,

@@ -129,7 +129,8 @@ pub struct RevokedKey {
 pub struct SessionStatus {
     pub session_id: String,
     pub status: SessionState,
-    /// Why it is in this state (`failed`, `disconnected`, `logged_out`), else `null`.
+    /// Why it is in this state (`failed`, `disconnected`, `logged_out`; for `passkey_required`
+    /// what the account owner must do), else `null`.
     pub reason: Option<String>,
     /// Digits only, once linked.
     pub phone_number: Option<String>,
@@ -143,6 +144,40 @@ pub struct SessionStatus {
     /// Sends that never got a server ack (`ACK_TIMEOUT`): a sign of a sick session.
     #[schema(nullable = false)]
     pub ack_timeouts: Option<i64>,
+}
+
+/// `GET /api/v1/sessions/capabilities/`: what the bridge resolved on the session's live page.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCapabilities {
+    pub session_id: String,
+    pub status: SessionState,
+    /// WhatsApp Web's build (`window.Debug.VERSION`), once the page reported.
+    pub wa_version: Option<String>,
+    /// Every capability with how it resolved; `null` until the page's report was read (the
+    /// browser is still starting).
+    pub capabilities: Option<Vec<crate::browser::protocol::Capability>>,
+    /// The error codes of capabilities wagate needs that did not resolve
+    /// (`WA_MODULE_MISSING:<module>`, `WA_MEMBER_MISSING:<module>.<member>`).
+    pub missing: Vec<String>,
+    /// How many resolved through a fallback rather than their first choice.
+    pub fallbacks: u32,
+}
+
+/// `GET /api/v1/contacts/lid/{lid}/` and `…/phone/{phone}/`: a LID ↔ phone pair.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactPair {
+    /// `<digits>@lid`.
+    pub lid: String,
+    /// Digits only.
+    pub phone: String,
+    /// `<phone>@c.us`: sends to it or to `lid` reach the same chat.
+    pub chat_id: String,
+    /// The caller's session that saw the pair last.
+    pub session: String,
+    pub first_seen_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// `POST /api/v1/sessions/init/`: which fields are there depends on `status`: `qr_pending` has
@@ -226,7 +261,13 @@ pub struct Message {
     pub kind: String,
     pub body: Option<String>,
     pub caption: Option<String>,
+    /// The sender's phone number (digits) for an incoming message, whichever form `sender` has.
     pub sender_phone: Option<String>,
+    /// The same as `senderPhone` (the name webhooks use).
+    pub from_phone: Option<String>,
+    /// The chat's phone number (digits) for a person's chat, whichever form `chatId` has
+    /// (`…@c.us` or `…@lid`); `null` for groups and for a LID WhatsApp has not mapped.
+    pub chat_phone: Option<String>,
     pub media: Option<MessageMedia>,
     pub status: MessageStatus,
     pub error: Option<String>,

@@ -1,7 +1,7 @@
 //! `/api/v1/sessions/…`: the caller's WhatsApp sessions. A key only ever sees its own user's
 //! sessions; another user's session answers exactly like a missing one.
 
-use crate::api_common::views::{row_json, status_json};
+use crate::api_common::views::{capabilities_json, row_json, status_json};
 use crate::error_code::ErrorCode;
 use std::time::Duration;
 
@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::schemas::{
-    Envelope, ErrorBody, SessionAction, SessionDeleted, SessionHistory, SessionInit, SessionQr, SessionStatus,
+    Envelope, ErrorBody, SessionAction, SessionCapabilities, SessionDeleted, SessionHistory, SessionInit, SessionQr,
+    SessionStatus,
 };
 use super::selector::{SessionQuery, optional_json, session_name};
 use crate::AppState;
@@ -174,6 +175,39 @@ pub async fn status(
     }
     let row = own_row(&state, p.user_id, &name).await?;
     Ok(ok(row_json(&row)))
+}
+
+/// `GET /api/v1/sessions/capabilities/`: which capabilities the bridge resolved on the live
+/// page and through which fallback, with WhatsApp Web's build. Read after each page load and
+/// each connect; no browser round trip.
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "session_capabilities",
+    security(("api_key" = [])),
+    params(SessionQuery),
+    responses(
+        (status = 200, description = "The capability report of the live page (`capabilities: null` while the browser starts)", body = Envelope<SessionCapabilities>),
+        (status = 404, description = "SESSION_NOT_FOUND (also another user's session)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_STARTED: no live page (call init first)", body = ErrorBody)
+    )
+)]
+#[get("/api/v1/sessions/capabilities/")]
+pub async fn capabilities(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = session_name(&query, None)?;
+    match running(&state, p.user_id, &name) {
+        Some(h) => Ok(ok(capabilities_json(&name, &h.info()))),
+        None => {
+            own_row(&state, p.user_id, &name).await?;
+            Err(ApiError::coded(
+                ErrorCode::SessionNotStarted,
+                "The session is not running, so there is no live page to report on: call POST /api/v1/sessions/init/ first",
+            ))
+        }
+    }
 }
 
 fn running(state: &AppState, user_id: i64, name: &str) -> Option<SessionHandle> {

@@ -251,7 +251,10 @@ impl SessionManager {
         let mut stopped = 0;
         for h in self.running() {
             let info = h.info();
-            let waiting = matches!(info.state, SessionState::QrPending | SessionState::Pairing) && info.phone.is_none();
+            let waiting = matches!(
+                info.state,
+                SessionState::QrPending | SessionState::Pairing | SessionState::PasskeyRequired
+            ) && info.phone.is_none();
             let idle = (now - info.since).to_std().unwrap_or_default() >= idle_timeout;
             if waiting && idle && h.stop().await.is_ok() {
                 tracing::info!(session = h.key.id, "stopped a session that was never linked");

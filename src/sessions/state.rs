@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::browser::protocol::CapabilityReport;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
@@ -12,6 +14,10 @@ pub enum SessionState {
     QrPending,
     /// Scanned or code entered: WhatsApp is pairing the device.
     Pairing,
+    /// Linking waits for the account owner to confirm with a passkey on their phone or browser
+    /// (WhatsApp's passkey prologue); `reason` says what WhatsApp asked. Approved, linking goes
+    /// on (`pairing`); declined, a fresh QR code is shown (`qr_pending`).
+    PasskeyRequired,
     /// Linked; history and offline messages are loading.
     Syncing,
     /// Ready to send and receive.
@@ -27,10 +33,11 @@ pub enum SessionState {
 }
 
 impl SessionState {
-    pub const ALL: [SessionState; 9] = [
+    pub const ALL: [SessionState; 10] = [
         SessionState::Starting,
         SessionState::QrPending,
         SessionState::Pairing,
+        SessionState::PasskeyRequired,
         SessionState::Syncing,
         SessionState::Connected,
         SessionState::Disconnected,
@@ -44,6 +51,7 @@ impl SessionState {
             SessionState::Starting => "starting",
             SessionState::QrPending => "qr_pending",
             SessionState::Pairing => "pairing",
+            SessionState::PasskeyRequired => "passkey_required",
             SessionState::Syncing => "syncing",
             SessionState::Connected => "connected",
             SessionState::Disconnected => "disconnected",
@@ -83,6 +91,8 @@ pub struct SessionInfo {
     pub loading: Option<u32>,
     pub since: DateTime<Utc>,
     pub last_error: Option<String>,
+    /// What the bridge resolved on the live page (read after each page load and each connect).
+    pub capabilities: Option<CapabilityReport>,
 }
 
 impl SessionInfo {
@@ -100,6 +110,7 @@ impl SessionInfo {
             loading: None,
             since: Utc::now(),
             last_error: None,
+            capabilities: None,
         }
     }
 
@@ -188,5 +199,10 @@ mod tests {
         assert!(SessionState::LoggedOut.is_terminal());
         assert!(!SessionState::Disconnected.is_terminal());
         assert_eq!(serde_json::to_value(SessionState::QrPending).unwrap(), "qr_pending");
+        assert_eq!(
+            serde_json::to_value(SessionState::PasskeyRequired).unwrap(),
+            SessionState::PasskeyRequired.as_str()
+        );
+        assert!(!SessionState::PasskeyRequired.is_terminal());
     }
 }

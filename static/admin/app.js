@@ -310,6 +310,18 @@ async function refreshLink() {
   state.textContent = s.status;
   state.className = 'badge ' + s.status;
   $('#link-reason').textContent = s.reason || '';
+  $('#passkey-box').hidden = s.status !== 'passkey_required';
+  const caps = s.capabilities;
+  if (caps && caps.capabilities) {
+    const all = caps.capabilities.length;
+    const ok = caps.capabilities.filter((c) => c.ok).length;
+    $('#capabilities').textContent = 'WhatsApp Web ' + (caps.waVersion || '?') + ' · ' + ok + '/' + all +
+      ' capabilities resolved' + (caps.fallbacks ? ', ' + caps.fallbacks + ' through a fallback' : '') +
+      (caps.missing.length ? ' · missing: ' + caps.missing.join(', ') : '');
+    $('#capabilities').hidden = false;
+  } else {
+    $('#capabilities').hidden = true;
+  }
   const img = $('#qr-img');
   if (s.qrCode && s.status === 'qr_pending') {
     if (img.getAttribute('src') !== s.qrCode) img.setAttribute('src', s.qrCode);

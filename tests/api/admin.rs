@@ -317,7 +317,7 @@ async fn the_admin_page_links_a_session_and_manages_keys() {
     }
     let payload = matched.expect("the page shows the simulator's current QR");
     shot(&c, "04-qr").await;
-    sim.control().scan(&payload, Some("15550007777")).await.unwrap();
+    scan_shown(&sim, &payload, "15550007777").await;
     let phone = until(
         &c,
         "connected with the number",

@@ -299,6 +299,7 @@ pub fn message_row(
         sent_at: None,
         idempotency_key: None,
         sender_phone: None,
+        chat_phone: None,
         error_code: None,
         expires_at: None,
         idempotency_fingerprint: None,

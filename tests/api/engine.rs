@@ -137,7 +137,9 @@ async fn link_send_and_receive() {
     // Text.
     let to = ChatId::parse("+1 555 000 2002").unwrap();
     let sent = h.send_text(to.clone(), "hello from wagate".into()).await.unwrap();
-    assert!(sent.id.starts_with("true_15550002002@c.us_"), "{}", sent.id);
+    let peer = peer_id(&sim, "15550002002").await;
+    assert!(sent.id.starts_with(&format!("true_{peer}_")), "{}", sent.id);
+    assert_eq!(sent.chat_phone.as_deref(), Some("15550002002"));
     let acked = e
         .next_event(
             15,
@@ -151,7 +153,7 @@ async fn link_send_and_receive() {
         .find(|r| r.id == sent.id)
         .expect("the simulator recorded the send");
     assert_eq!(text.body.as_deref(), Some("hello from wagate"));
-    assert_eq!(text.chat, "15550002002@c.us");
+    assert_eq!(text.chat, peer);
 
     // Media: an image over one chunk with a caption, a document, a voice note.
     let image: Vec<u8> = b"\x89PNG\r\n\x1a\n"
@@ -231,7 +233,9 @@ async fn link_send_and_receive() {
         (message.id.as_str(), message.body.as_deref()),
         (msg_id.as_str(), Some("hi there"))
     );
-    assert_eq!(message.from.as_deref(), Some("15550003003@c.us"));
+    assert_eq!(message.from, Some(peer_id(&sim, "15550003003").await));
+    assert_eq!(message.author_phone.as_deref(), Some("15550003003"));
+    assert_eq!(message.chat_phone.as_deref(), Some("15550003003"));
     assert!(!message.from_me);
     assert_eq!(session.id, h.key.id);
 

@@ -347,6 +347,9 @@ async fn text_columns(backend: Backend) {
         ("messages", "error_code", "gateway"),
         ("messages", "wa_key_id", "gateway"),
         ("messages", "idempotency_fingerprint", "gateway"),
+        ("messages", "chat_phone", "whatsapp"),
+        ("lid_map", "lid", "whatsapp"),
+        ("lid_map", "phone", "whatsapp"),
         ("events", "uid", "gateway"),
         ("events", "event", "gateway"),
         ("events", "body", "gateway"),
@@ -428,12 +431,40 @@ async fn text_columns(backend: Backend) {
             error_message: nul("error"),
             wa_message_id: nul("false_15550001234@c.us_ABC"),
             sender_phone: nul("15550001234"),
+            chat_phone: nul("15550001234"),
             ..message_row(Some(session.id), "in", wagate::db::MessageStatus::Received)
         })
         .await
         .expect("stored on this backend")
         .expect("a new message");
     assert_eq!(stored.body.as_deref(), Some("body\u{FFFD}x"));
+    assert_eq!(stored.chat_phone.as_deref(), Some("15550001234\u{FFFD}x"));
+    // LID pairs from the page: only digits are kept (a NUL or anything else is not a pair).
+    app.state
+        .db
+        .record_lid_pairs(
+            1,
+            session.id,
+            vec![
+                ("123\u{0}@lid".into(), "15550001234".into()),
+                ("456@lid".into(), "1555\u{0}".into()),
+                ("789@lid".into(), "15550009999".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(app.state.db.pair_by_phone(1, "15550001234").await.unwrap().is_none());
+    assert!(app.state.db.pair_by_lid(1, "456@lid").await.unwrap().is_none());
+    assert_eq!(
+        app.state
+            .db
+            .pair_by_lid(1, "789@lid")
+            .await
+            .unwrap()
+            .map(|p| p.phone)
+            .as_deref(),
+        Some("15550009999")
+    );
     assert_eq!(stored.chat_id, "15550001234@c.us\u{FFFD}");
     let mut update = wagate::db::SessionStatusUpdate {
         status: "connected".into(),

@@ -44,7 +44,7 @@ impl TestApp {
         .await;
         assert_eq!(init["data"]["status"], "qr_pending", "{init}");
         let payload = decode_qr_data_url(init["data"]["qrCode"].as_str().unwrap());
-        sim.control().scan(&payload, Some(phone)).await.expect("scan accepted");
+        scan_shown(sim, &payload, phone).await;
         for _ in 0..120 {
             let st = json(
                 self.get(&format!("/api/v1/sessions/status/?session={session}"), key)
@@ -108,7 +108,7 @@ async fn seed_flow(backend: Backend) {
     let raw_from_png = decode_qr_png(&png.bytes().await.unwrap());
     assert_eq!(raw_from_png.split(',').count(), 5);
 
-    sim.control().scan(&payload, Some("15550001234")).await.unwrap();
+    scan_shown(&sim, &payload, "15550001234").await;
     let mut status = Value::Null;
     for _ in 0..120 {
         status = json(app.get("/api/v1/sessions/status/", &key).await, 200).await;
@@ -134,7 +134,8 @@ async fn seed_flow(backend: Backend) {
     .await;
     assert_eq!(sent["data"]["message"], "Message sent successfully");
     let wa_id = sent["data"]["messageId"].as_str().unwrap().to_string();
-    assert!(wa_id.starts_with("true_15550002002@c.us_"), "{wa_id}");
+    let peer = peer_id(&sim, "15550002002").await;
+    assert!(wa_id.starts_with(&format!("true_{peer}_")), "{wa_id}");
     assert!(sent["data"]["timestamp"].as_i64().unwrap() > 1_700_000_000);
     let db_id = sent["data"]["dbId"].as_i64().unwrap();
     assert!(

@@ -10,6 +10,7 @@ mod database;
 mod durability;
 mod engine;
 mod envelope;
+mod eras;
 mod faults;
 mod flow;
 mod fuzz;

@@ -24,6 +24,9 @@ async fn the_openapi_document_lists_every_route() {
         ("delete", "/api/v1/sessions/"),
         ("get", "/api/v1/sessions/"),
         ("get", "/api/v1/sessions/events/"),
+        ("get", "/api/v1/sessions/capabilities/"),
+        ("get", "/api/v1/contacts/lid/{lid}/"),
+        ("get", "/api/v1/contacts/phone/{phone}/"),
         ("post", "/api/v1/messages/send-text/"),
         ("post", "/api/v1/messages/send-media/"),
         ("get", "/api/v1/messages/"),
@@ -108,7 +111,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
             }
         }
     }
-    assert_eq!(ids.len(), 27);
+    assert_eq!(ids.len(), 30);
 
     for path in ["/api/v1/messages/send-text/", "/api/v1/messages/send-media/"] {
         let op = &doc["paths"][path]["post"];

@@ -6,7 +6,7 @@ use base64::Engine;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use wagate::config::Settings;
 use wagate::sessions::{SessionHandle, SessionInfo, SessionState};
-use wagate_sim::{SimConfig, Simulator};
+use wagate_sim::{Era, SimConfig, SimError, Simulator};
 
 /// At most this many browsers at once across the test binary: the machine has 2 cores.
 static BROWSERS: Semaphore = Semaphore::const_new(3);
@@ -15,15 +15,38 @@ pub async fn browsers(n: u32) -> SemaphorePermit<'static> {
     BROWSERS.acquire_many(n).await.unwrap()
 }
 
-/// A simulator with a short QR period so tests see rotation quickly.
+/// The era of WhatsApp Web the suite plays against: `WAGATE_TEST_SIM_ERA` (`2026-01`, the
+/// default, or `2026-09`; `make test` runs the suite in both).
+pub fn sim_era() -> Era {
+    match std::env::var("WAGATE_TEST_SIM_ERA") {
+        Ok(v) if !v.trim().is_empty() => v.parse().unwrap_or_else(|e| panic!("WAGATE_TEST_SIM_ERA: {e}")),
+        _ => Era::default(),
+    }
+}
+
+/// A simulator of the suite's era, with a short QR period so tests see rotation quickly.
 pub async fn simulator() -> Simulator {
+    simulator_in(sim_era()).await
+}
+
+/// A simulator of a given era (tests of one era's changes), with a short QR period.
+pub async fn simulator_in(era: Era) -> Simulator {
     Simulator::start(SimConfig {
         qr_rotation: Duration::from_secs(3),
         qr_max_rotations: 5,
-        ..SimConfig::default()
+        ..SimConfig::for_era(era)
     })
     .await
     .expect("simulator starts")
+}
+
+/// How the simulator's page addresses the person with this phone number (digits) in a
+/// one-to-one chat: `<phone>@c.us` in 2026-01, `<lid>@lid` in 2026-09.
+pub async fn peer_id(sim: &Simulator, phone: &str) -> String {
+    match sim.control().era().await {
+        Era::Jan2026 => format!("{phone}@c.us"),
+        Era::Sep2026 => format!("{}@lid", sim.control().lid_for(phone).await),
+    }
 }
 
 pub fn point_at(settings: &mut Settings, sim: &Simulator) {
@@ -57,13 +80,33 @@ pub async fn wait_qr(h: &SessionHandle) -> SessionInfo {
         .unwrap_or_else(|| panic!("no QR within 60 s; last: {:?}", h.info()))
 }
 
+/// Scans a QR `payload` the gateway showed, as the phone `phone`. The test simulator rotates its
+/// QR every 3 s: when the shown one rotated before the scan (a loaded machine; a 2026-09 page, whose
+/// bridge waits for the module graph first), the page's current QR is scanned instead, as a person
+/// looking at the screen would — the same page, told by the QR's key fields (stable per profile).
+pub async fn scan_shown(sim: &Simulator, payload: &str, phone: &str) {
+    let keys = |p: &str| p.split(',').skip(1).collect::<Vec<_>>().join(",");
+    let mut current = payload.to_string();
+    for _ in 0..3 {
+        match sim.control().scan(&current, Some(phone)).await {
+            Ok(_) => return,
+            Err(SimError::StaleQr) => {}
+            Err(e) => panic!("scan refused: {e}"),
+        }
+        let pages = sim.control().pages().await;
+        current = pages
+            .iter()
+            .filter_map(|p| p.qr.clone())
+            .find(|q| keys(q) == keys(payload))
+            .unwrap_or_else(|| panic!("no page shows a QR of this profile any more: {pages:?}"));
+    }
+    panic!("the QR kept rotating away");
+}
+
 /// Scans the session's QR code as the phone `phone` and waits until it is connected.
 pub async fn link(sim: &Simulator, h: &SessionHandle, phone: &str) -> SessionInfo {
     let info = wait_qr(h).await;
-    sim.control()
-        .scan(info.qr.as_deref().unwrap(), Some(phone))
-        .await
-        .expect("the current QR payload is accepted");
+    scan_shown(sim, info.qr.as_deref().unwrap(), phone).await;
     wait_state(h, SessionState::Connected, 60).await
 }
 

@@ -357,13 +357,17 @@ async fn incoming_messages_and_acks_reach_the_webhook(backend: Backend) {
     assert_eq!(messages[0]["session"], "main");
     assert_eq!(text["body"], "hello gateway");
     assert_eq!(text["fromMe"], false);
-    assert_eq!(text["from"], "15550002222@c.us");
+    let peer = peer_id(&sim, "15550002222").await;
+    assert_eq!(text["from"], peer.as_str());
+    assert_eq!(text["chatId"], peer.as_str());
     assert_eq!(text["to"], "15550001111@c.us");
     assert_eq!(text["authorPhone"], "15550002222");
+    assert_eq!(text["fromPhone"], "15550002222");
+    assert_eq!(text["chatPhone"], "15550002222");
     assert_eq!(text["type"], "chat");
     assert_eq!(text["hasMedia"], false);
     assert!(
-        text["id"].as_str().unwrap().starts_with("false_15550002222@c.us_"),
+        text["id"].as_str().unwrap().starts_with(&format!("false_{peer}_")),
         "{text}"
     );
     let image = &messages[1]["payload"];
@@ -586,7 +590,7 @@ async fn events_survive_a_killed_gateway() {
     )
     .await;
     let payload = decode_qr_data_url(init["data"]["qrCode"].as_str().unwrap());
-    sim.control().scan(&payload, Some("15550005555")).await.unwrap();
+    scan_shown(&sim, &payload, "15550005555").await;
     let mut pending = Vec::new();
     for _ in 0..120 {
         let log = json(

@@ -4,14 +4,16 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Actor, BOOT_TIMEOUT, Outcome};
+use super::{Actor, BOOT_SETTLE, BOOT_TIMEOUT, Outcome};
 use crate::browser::bidi::{self, Doorbell};
-use crate::browser::{Page, capabilities, procs};
+use crate::browser::{Install, Page, capabilities, procs};
 
 impl Actor {
     /// Starts the browser and loads WhatsApp Web; the doorbell when the driver speaks BiDi.
     pub(super) async fn open(&mut self) -> Result<Option<Doorbell>, Outcome> {
         self.doc.reset();
+        // The report belongs to a page: none until this browser's page has answered.
+        self.info.send_modify(|i| i.capabilities = None);
         make_private_dir(&self.profile).map_err(|e| Outcome::Failed(format!("profile directory: {e}")))?;
         // A browser left over from a crash or a dead chromedriver would hold the profile's lock.
         if procs::kill_profile_processes(&self.profile) > 0 {
@@ -73,8 +75,45 @@ impl Actor {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        page.install().await.map_err(|e| Outcome::BrowserLost(e.to_string()))?;
+        self.install_settled(&page).await?;
+        self.refresh_capabilities().await;
         Ok(bell)
+    }
+
+    /// Installs the bridge once the page's module graph is ready for it (see bridge.js), waiting
+    /// at most [`BOOT_SETTLE`]; then forces it, so that what is missing becomes named errors.
+    async fn install_settled(&mut self, page: &Page) -> Result<(), Outcome> {
+        let started = Instant::now();
+        self.doc.boot_started = Some(started);
+        loop {
+            let force = started.elapsed() >= BOOT_SETTLE;
+            match page.install(force).await {
+                Ok(Install::Installed) if force => {
+                    self.doc.installed = true;
+                    tracing::warn!(
+                        session = self.key.id,
+                        "WhatsApp Web's modules did not settle within {} s; the bridge is installed anyway",
+                        BOOT_SETTLE.as_secs()
+                    );
+                    return Ok(());
+                }
+                Ok(Install::Installed) => {
+                    self.doc.installed = true;
+                    let waited_ms = started.elapsed().as_millis() as u64;
+                    tracing::debug!(session = self.key.id, waited_ms, "bridge installed");
+                    return Ok(());
+                }
+                Ok(Install::Waiting(missing)) => {
+                    tracing::debug!(
+                        session = self.key.id,
+                        ?missing,
+                        "waiting for WhatsApp's modules to register"
+                    );
+                }
+                Err(e) => return Err(Outcome::BrowserLost(e.to_string())),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     pub(super) async fn close_browser(&mut self) {

@@ -32,6 +32,8 @@ impl Actor {
                 });
             }
             Command::Restart { reply } => {
+                // Whoever asks after the answer gets the new page's report, not this one's.
+                self.info.send_modify(|i| i.capabilities = None);
                 let _ = reply.send(Ok(()));
                 return Some(Outcome::Restart);
             }
@@ -50,6 +52,10 @@ impl Actor {
                 opts,
                 reply,
             } => {
+                if let Err(lost) = self.ready_to_send().await {
+                    let _ = reply.send(Err(SessionError::BrowserUnavailable(lost.clone())));
+                    return Some(Outcome::BrowserLost(lost));
+                }
                 let result = match self.require_connected() {
                     Ok(()) => {
                         let send = Request::SendText {
@@ -63,6 +69,7 @@ impl Actor {
                     }
                     Err(e) => Err(e),
                 };
+                self.after_send(&result).await;
                 let _ = reply.send(result);
             }
             Command::SendMedia {
@@ -71,10 +78,15 @@ impl Actor {
                 opts,
                 reply,
             } => {
+                if let Err(lost) = self.ready_to_send().await {
+                    let _ = reply.send(Err(SessionError::BrowserUnavailable(lost.clone())));
+                    return Some(Outcome::BrowserLost(lost));
+                }
                 let result = match self.require_connected() {
                     Ok(()) => self.send_media(&chat, &media, &opts).await,
                     Err(e) => Err(e),
                 };
+                self.after_send(&result).await;
                 let _ = reply.send(result);
             }
             Command::AckStates { ids, reply } => {
@@ -140,6 +152,30 @@ impl Actor {
         None
     }
 
+    /// A connected page gets a liveness probe first after a quiet spell; Err(reason) when it is
+    /// wedged (the send is refused as retryable and the browser restarted).
+    async fn ready_to_send(&mut self) -> Result<(), String> {
+        if self.current() != SessionState::Connected {
+            return Ok(());
+        }
+        self.alive_before_send().await
+    }
+
+    /// What a send taught: the server acked (the page is alive), and the chat's LID ↔ phone pair.
+    async fn after_send(&mut self, result: &Result<SentMessage, SessionError>) {
+        let Ok(sent) = result else { return };
+        self.saw_server_ack(sent.ack);
+        if let (Some(chat), Some(phone)) = (&sent.chat, &sent.chat_phone)
+            && chat.ends_with("@lid")
+            && let Err(e) = self
+                .db
+                .record_lid_pairs(self.key.user_id, self.key.id, vec![(chat.clone(), phone.clone())])
+                .await
+        {
+            tracing::warn!(session = self.key.id, error = %e, "could not record a LID pair");
+        }
+    }
+
     pub(super) fn require_connected(&self) -> Result<(), SessionError> {
         if self.current() == SessionState::Connected {
             Ok(())
@@ -158,7 +194,7 @@ impl Actor {
         let page = self.page.as_ref().ok_or(SessionError::NotConnected)?;
         match page.request(request, timeout).await {
             Err(BridgeError::Page { code, .. }) if ErrorCode::from_page(&code) == ErrorCode::BridgeMissing => {
-                page.install().await.map_err(bridge_error)?;
+                page.install(true).await.map_err(bridge_error)?;
                 page.request(request, timeout).await.map_err(bridge_error)
             }
             other => other.map_err(bridge_error),

@@ -6,10 +6,12 @@
 //! - `browser.rs`: starting and closing the browser and its profile;
 //! - `page_events.rs`: the loop, draining the page's queue and acting on each event;
 //! - `commands.rs`: commands from the handle, as typed calls into the page;
+//! - `liveness.rs`: probing the page with a real round trip; the capability report;
 //! - `publish.rs`: state transitions to the watch, the database and the event sink.
 
 mod browser;
 mod commands;
+mod liveness;
 mod page_events;
 mod publish;
 
@@ -39,6 +41,10 @@ const RECONCILE_MAX: usize = 500;
 const SAFETY_POLL: Duration = Duration::from_secs(30);
 /// How long a page gets to show `window.Debug.VERSION` (the reference client waits 30 s).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(45);
+/// After `Debug.VERSION`, how long the bridge waits for the module graph to settle (its boot
+/// modules registered, the registry no longer growing) before it is installed anyway; what is
+/// still missing then shows in the capability report and as named errors.
+const BOOT_SETTLE: Duration = Duration::from_secs(30);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const SEND_TIMEOUT: Duration = Duration::from_secs(90);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -68,6 +74,15 @@ pub(super) struct Document {
     pub last_seq: u64,
     /// WhatsApp reported `hasSynced` in this document.
     pub synced: bool,
+    /// When this document was first seen without a bridge (the settle wait's start).
+    pub boot_started: Option<Instant>,
+    /// The bridge was installed in this document (a drain without it means a new document).
+    pub installed: bool,
+    /// The last proof that the page reaches WhatsApp's server (a probe, a server-acked send);
+    /// set when the document syncs. None: not probed (not connected).
+    pub alive_at: Option<Instant>,
+    /// The probe cannot run on this page (its module is missing): do not try again.
+    pub probe_unavailable: bool,
 }
 
 impl Document {

@@ -6,9 +6,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::time::Instant;
 
-use super::{Actor, CALL_TIMEOUT, MIN_TICK, Outcome, RECONCILE_MAX, RECONCILE_SLACK_SECS, SAFETY_POLL};
+use super::{Actor, BOOT_SETTLE, CALL_TIMEOUT, MIN_TICK, Outcome, RECONCILE_MAX, RECONCILE_SLACK_SECS, SAFETY_POLL};
+use crate::browser::Install;
 use crate::browser::bidi::Doorbell;
-use crate::browser::protocol::{Downloaded, Me, PageEvent, Request};
+use crate::browser::protocol::{Downloaded, Me, PageEvent, PasskeyPrompt, Request};
 use crate::sessions::events::{SessionEvent, WaMessage};
 use crate::sessions::qr;
 use crate::sessions::state::{SessionInfo, SessionState, map_wa_state};
@@ -26,7 +27,13 @@ impl Actor {
         let mut next = Instant::now();
         let mut failures = 0u32;
         loop {
+            let probe_at = self.probe_due();
             tokio::select! {
+                _ = async { match probe_at { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
+                    if let Err(lost) = self.probe().await {
+                        return Outcome::BrowserLost(lost);
+                    }
+                }
                 rang = async { match bell.as_mut() { Some(b) => b.ring().await, None => std::future::pending().await } } => {
                     if !rang {
                         // The WebSocket is gone; the browser may not be. A new connection to the
@@ -95,17 +102,37 @@ impl Actor {
     pub(super) async fn poll(&mut self) -> Result<bool, PollError> {
         let page = self.page.clone().ok_or(PollError::Transient("no page".into()))?;
         let drain = match page.drain(self.doc.last_seq).await {
-            Ok(Some(d)) => d,
+            Ok(Some(d)) => {
+                self.doc.installed = true;
+                d
+            }
             Ok(None) => {
-                // A new document (reload, logout redirect): re-install once WhatsApp's modules are up.
-                self.doc.reset();
+                // A new document (reload, logout redirect): re-install once WhatsApp's modules are
+                // up and settled (bounded, as at boot).
+                let started = match self.doc.boot_started {
+                    Some(t) if !self.doc.installed => t,
+                    _ => {
+                        self.doc.reset();
+                        let now = Instant::now();
+                        self.doc.boot_started = Some(now);
+                        now
+                    }
+                };
                 if page
                     .wa_version()
                     .await
                     .map_err(|e| PollError::Transient(e.to_string()))?
                     .is_some()
                 {
-                    page.install().await.map_err(|e| PollError::Transient(e.to_string()))?;
+                    let force = started.elapsed() >= BOOT_SETTLE;
+                    let installed = page
+                        .install(force)
+                        .await
+                        .map_err(|e| PollError::Transient(e.to_string()))?;
+                    if installed == Install::Installed {
+                        self.doc.installed = true;
+                        self.refresh_capabilities().await;
+                    }
                 }
                 return Ok(true);
             }
@@ -127,9 +154,15 @@ impl Actor {
             }
         }
         self.doc.last_seq = self.doc.last_seq.max(drain.seq);
+        // A passkey prompt that started before the bridge was there.
+        if let Some(pk) = drain.snapshot.passkey.filter(|p| p.state == "PENDING")
+            && !matches!(self.current(), SessionState::PasskeyRequired | SessionState::Connected)
+        {
+            self.on_passkey(pk).await;
+        }
         // Resynchronise from state, in case an event was lost in a reload gap.
         if drain.snapshot.has_synced && !self.doc.synced && drain.snapshot.state.as_deref() == Some("CONNECTED") {
-            self.on_synced(drain.snapshot.me.unwrap_or_default()).await;
+            self.on_synced(drain.snapshot.me.unwrap_or_default()).await?;
         }
         Ok(active)
     }
@@ -157,7 +190,7 @@ impl Actor {
             }
             PageEvent::Code(code) => self.info.send_modify(|i| i.pairing_code = code),
             PageEvent::Loading(pct) => self.info.send_modify(|i| i.loading = Some(pct.min(100))),
-            PageEvent::Synced(me) => self.on_synced(me).await,
+            PageEvent::Synced(me) => return self.on_synced(me).await,
             PageEvent::Logout(how) => {
                 return Err(PollError::Outcome(Outcome::LoggedOut(format!("logged out ({how})"))));
             }
@@ -177,6 +210,13 @@ impl Actor {
                 let _ = self.sink.send(SessionEvent::Ack { session, id, ack }).await;
             }
             PageEvent::MsgType { .. } => {}
+            PageEvent::LidPairs(pairs) => {
+                let pairs = pairs.into_iter().map(|p| (p.lid, p.phone)).collect();
+                if let Err(e) = self.db.record_lid_pairs(self.key.user_id, self.key.id, pairs).await {
+                    tracing::warn!(session = self.key.id, error = %e, "could not record LID pairs");
+                }
+            }
+            PageEvent::Passkey(prompt) => self.on_passkey(prompt).await,
             PageEvent::Error(detail) => tracing::debug!(session = self.key.id, %detail, "bridge reported an error"),
         }
         Ok(())
@@ -248,7 +288,36 @@ impl Actor {
             .ok()
     }
 
-    pub(super) async fn on_synced(&mut self, me: Me) {
+    /// The passkey prologue of linking: WhatsApp waits for the account owner's passkey. Shown as
+    /// `passkey_required` until approved (linking goes on) or declined (a fresh QR follows).
+    pub(super) async fn on_passkey(&mut self, prompt: PasskeyPrompt) {
+        let said = prompt
+            .reason
+            .as_deref()
+            .map(|r| format!(" (WhatsApp says: {r})"))
+            .unwrap_or_default();
+        match prompt.state.as_str() {
+            "PENDING" => {
+                let reason = format!(
+                    "WhatsApp asks the account owner to confirm this link with a passkey{said}: \
+                     on the phone, open WhatsApp and approve the request (or use the passkey of \
+                     whatsapp.com on a device that has it)"
+                );
+                self.publish(SessionState::PasskeyRequired, Some(reason)).await;
+            }
+            "APPROVED" => {
+                self.publish(SessionState::Pairing, Some("passkey confirmed; linking".into()))
+                    .await;
+            }
+            "DENIED" => {
+                let reason = format!("the passkey was not confirmed{said}; a new QR code follows");
+                self.publish(SessionState::PasskeyRequired, Some(reason)).await;
+            }
+            other => tracing::debug!(session = self.key.id, state = other, "passkey state"),
+        }
+    }
+
+    pub(super) async fn on_synced(&mut self, me: Me) -> Result<(), PollError> {
         self.doc.synced = true;
         self.was_linked = true;
         let phone = me.wid.as_deref().and_then(|w| w.split('@').next()).map(str::to_string);
@@ -262,9 +331,19 @@ impl Actor {
             i.pairing_code = None;
             i.loading = Some(100);
         });
+        // Synced is not connected until a round trip through WhatsApp's server works: a wedged
+        // page syncs from its own store (and would take sends it never delivers).
+        self.doc.alive_at = Some(Instant::now());
+        if self.settings.sessions.liveness_interval_secs > 0
+            && let Err(lost) = self.probe().await
+        {
+            return Err(PollError::Outcome(Outcome::BrowserLost(lost)));
+        }
         let previously = self.connected_at.replace(crate::db::now());
         self.publish(SessionState::Connected, None).await;
+        self.refresh_capabilities().await;
         self.reconcile_incoming(previously).await;
+        Ok(())
     }
 
     /// Messages that reached the page while nobody listened (before the bridge was installed in a

@@ -1,0 +1,3 @@
+DROP INDEX messages_session_chat;
+ALTER TABLE messages DROP COLUMN chat_phone;
+DROP TABLE lid_map;
