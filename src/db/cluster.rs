@@ -67,6 +67,10 @@ pub struct Adopted {
 pub struct LeaseRow {
     #[diesel(sql_type = BigInt)]
     pub session_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub user_id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
     #[diesel(sql_type = Bool)]
     pub wanted: bool,
     /// The owner, when its lease has not expired.
@@ -349,9 +353,11 @@ impl Database {
     pub async fn leases(&self, ids: Option<Vec<i64>>) -> DbResult<Vec<LeaseRow>> {
         self.run_pg(move |mut c| async move {
             Ok(diesel::sql_query(
-                "SELECT session_id, wanted, CASE WHEN expires_at > now() THEN node_id END AS owner, \
-                   generation, info, archive_key, archive_bytes \
-                 FROM session_leases WHERE $1::bigint[] IS NULL OR session_id = ANY($1) ORDER BY session_id",
+                "SELECT l.session_id, s.user_id, s.name, l.wanted, \
+                   CASE WHEN l.expires_at > now() THEN l.node_id END AS owner, \
+                   l.generation, l.info, l.archive_key, l.archive_bytes \
+                 FROM session_leases l JOIN whatsapp_sessions s ON s.id = l.session_id \
+                 WHERE $1::bigint[] IS NULL OR l.session_id = ANY($1) ORDER BY l.session_id",
             )
             .bind::<Nullable<Array<BigInt>>, _>(ids)
             .load(&mut *c)
@@ -446,20 +452,14 @@ impl Database {
             if n == 1 {
                 return Ok(true);
             }
-            let held: Vec<One> = diesel::sql_query(
-                "SELECT 1::bigint AS n FROM session_leases l JOIN messages m ON m.session_id = l.session_id \
-                 WHERE m.id = $1 AND l.node_id = $2 AND l.generation = $3 AND l.expires_at > now()",
-            )
-            .bind::<BigInt, _>(id)
-            .bind::<Text, _>(fence.node.as_ref())
-            .bind::<BigInt, _>(fence.generation)
-            .load(&mut *c)
-            .await?;
-            if held.is_empty() {
-                Err(DbError::Fenced)
-            } else {
-                Ok(false)
-            }
+            // Not claimed: either the row was taken meanwhile, or the lease is gone or too close
+            // to its end to start a send.
+            let queued: Vec<One> =
+                diesel::sql_query("SELECT 1::bigint AS n FROM messages WHERE id = $1 AND status = 'queued'")
+                    .bind::<BigInt, _>(id)
+                    .load(&mut *c)
+                    .await?;
+            if queued.is_empty() { Ok(false) } else { Err(DbError::Fenced) }
         })
         .await
     }
@@ -476,6 +476,21 @@ impl Database {
             .bind::<diesel::sql_types::Timestamp, _>(now())
             .execute(&mut *c)
             .await?)
+        })
+        .await
+    }
+
+    /// One message row, whoever it belongs to (a settled send another node's worker recorded).
+    pub async fn message_by_id(&self, id: i64) -> DbResult<Option<super::MessageRow>> {
+        use super::schema::messages as m;
+        use diesel::{OptionalExtension, QueryDsl, SelectableHelper};
+        self.run_pg(move |mut c| async move {
+            Ok(m::table
+                .find(id)
+                .select(super::MessageRow::as_select())
+                .first(&mut *c)
+                .await
+                .optional()?)
         })
         .await
     }

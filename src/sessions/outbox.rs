@@ -57,6 +57,17 @@ impl Submitted {
     }
 }
 
+/// The page's ack number a stored status stands for.
+fn ack_of(status: MessageStatus) -> i32 {
+    match status {
+        MessageStatus::Sent => 1,
+        MessageStatus::Delivered => 2,
+        MessageStatus::Read => 3,
+        MessageStatus::Played => 4,
+        _ => 0,
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -103,8 +114,38 @@ impl Outbox {
         lock(&self.inner.wakes).entry(session_id).or_default().clone()
     }
 
+    /// Cluster mode: another node's worker settled row `id` (`NOTIFY wagate_settled`); a caller
+    /// waiting here gets the result as the row records it.
+    pub async fn complete_from_db(&self, id: i64) {
+        if !lock(&self.inner.waiting).contains_key(&id) {
+            return;
+        }
+        let row = match self.inner.db.message_by_id(id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return,
+            Err(e) => return tracing::warn!(id, error = %e, "could not read a settled send"),
+        };
+        let status = MessageStatus::parse(&row.status);
+        let result = match (status, row.wa_message_id) {
+            (Some(MessageStatus::Failed), _) | (_, None) => Err(SessionError::Refused {
+                code: row
+                    .error_code
+                    .as_deref()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(crate::error_code::ErrorCode::SendFailed),
+                message: row.error_message.unwrap_or_else(|| "the message was not sent".into()),
+            }),
+            (status, Some(wa_id)) => Ok(SentMessage {
+                id: wa_id,
+                t: row.sent_at.unwrap_or(row.updated_at).and_utc().timestamp(),
+                ack: status.map_or(0, ack_of),
+            }),
+        };
+        self.complete(id, result);
+    }
+
     /// The worker settled row `id`: its caller, if one still waits, gets the result.
-    pub(super) fn complete(&self, id: i64, result: SendResult) {
+    pub(crate) fn complete(&self, id: i64, result: SendResult) {
         if let Some(tx) = lock(&self.inner.waiting).remove(&id) {
             let _ = tx.send(result);
         }
