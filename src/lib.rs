@@ -103,10 +103,12 @@ impl Application {
         let auth = Authenticator::new(db.clone(), settings.auth.bcrypt_cost, settings.auth_cache_ttl());
         let first_start = bootstrap::first_start(&db, &auth).await?;
         let node = match settings.cluster.enabled {
-            true => Some(cluster::Node::new(&settings, db.clone()).map_err(|e| config::SettingsError::Invalid {
-                key: "storage.url",
-                reason: e.to_string(),
-            })?),
+            true => Some(
+                cluster::Node::new(&settings, db.clone()).map_err(|e| config::SettingsError::Invalid {
+                    key: "storage.url",
+                    reason: e.to_string(),
+                })?,
+            ),
             false => None,
         };
         // In a cluster, another node may be sending right now: an adopting node requeues the

@@ -46,8 +46,8 @@ impl Store {
                     .to_file_path()
                     .map_err(|_| config("not an absolute file path".into()))?;
                 std::fs::create_dir_all(&dir).map_err(|e| config(e.to_string()))?;
-                let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|e| config(e.to_string()))?;
+                let fs =
+                    object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| config(e.to_string()))?;
                 (Arc::new(fs), Path::default())
             }
             "s3" => {

@@ -189,9 +189,19 @@ impl Node {
             fence.generation,
             chrono::Utc::now().timestamp_millis()
         );
-        let previous = self.db.lease(session_id).await.ok().flatten().and_then(|l| l.archive_key);
+        let previous = self
+            .db
+            .lease(session_id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.archive_key);
         self.store.put(&key, bytes).await.map_err(|e| e.to_string())?;
-        if let Err(e) = self.db.record_archive(session_id, fence, key.clone(), size as i64).await {
+        if let Err(e) = self
+            .db
+            .record_archive(session_id, fence, key.clone(), size as i64)
+            .await
+        {
             let _ = self.store.delete(&key).await;
             return Err(e.to_string());
         }
@@ -299,7 +309,9 @@ impl Node {
         if linked && profile.exists() {
             match self.archive_profile(session_id, &fence, &profile).await {
                 Ok(bytes) => tracing::info!(session = session_id, bytes, "profile archived for the next owner"),
-                Err(e) => tracing::warn!(session = session_id, error = %e, "could not archive the profile at hand-over"),
+                Err(e) => {
+                    tracing::warn!(session = session_id, error = %e, "could not archive the profile at hand-over")
+                }
             }
         }
         match self.db.release_lease(session_id, &fence, true).await {
@@ -397,7 +409,11 @@ async fn round(node: &Arc<Node>, manager: &SessionManager) -> Result<(), DbError
                 node.delete_archive(*id).await;
             }
             db.release_lease(*id, fence, false).await?;
-            tracing::info!(session = id, state = state.as_str(), "session ended on this node; lease released");
+            tracing::info!(
+                session = id,
+                state = state.as_str(),
+                "session ended on this node; lease released"
+            );
         }
     }
     metrics::gauge!("wagate_cluster_sessions_owned").set(node.owned() as f64);
@@ -453,13 +469,22 @@ async fn adopt(node: &Arc<Node>, manager: &SessionManager) -> Result<(), DbError
                 let load = |n: &&&crate::db::cluster::NodeRow| n.owned as f64 / n.capacity.max(1) as f64;
                 load(a).total_cmp(&load(b)).then(a.node_id.cmp(&b.node_id))
             });
-        budget = if least.is_some_and(|n| n.node_id == *node.id) { room.min(1) } else { 0 };
+        budget = if least.is_some_and(|n| n.node_id == *node.id) {
+            room.min(1)
+        } else {
+            0
+        };
     }
     if budget <= 0 {
         return Ok(());
     }
-    for adopted in db.claim_sessions(&node.id, budget, None, node.settings.lease_secs).await? {
-        let Some(row) = db.session_by_id(adopted.session_id).await? else { continue };
+    for adopted in db
+        .claim_sessions(&node.id, budget, None, node.settings.lease_secs)
+        .await?
+    {
+        let Some(row) = db.session_by_id(adopted.session_id).await? else {
+            continue;
+        };
         let started = Instant::now();
         match manager.adopt(node, row, adopted.generation).await {
             Ok(_) => {

@@ -34,7 +34,9 @@ pub fn archive(profile: &Path) -> std::io::Result<Vec<u8>> {
     tar.follow_symlinks(false);
     for part in PARTS {
         let path = profile.join(part);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
         if meta.is_dir() {
             append_dir(&mut tar, profile, &path)?;
         } else if meta.is_file() {
@@ -45,7 +47,9 @@ pub fn archive(profile: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 fn append_dir<W: std::io::Write>(tar: &mut tar::Builder<W>, root: &Path, dir: &Path) -> std::io::Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let Ok(meta) = entry.metadata() else { continue };
@@ -63,7 +67,9 @@ fn append_file<W: std::io::Write>(tar: &mut tar::Builder<W>, root: &Path, path: 
     if path.file_name().is_some_and(|n| n == "LOCK") {
         return Ok(());
     }
-    let Ok(rel) = path.strip_prefix(root) else { return Ok(()) };
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Ok(());
+    };
     // Read whole, then append: a file that changes size while being read would corrupt the tar.
     let mut data = Vec::new();
     match std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut data)) {
@@ -117,7 +123,9 @@ pub fn fingerprint(profile: &Path) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut stack: Vec<PathBuf> = PARTS.iter().map(|p| profile.join(p)).collect();
     while let Some(path) = stack.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
         if meta.is_dir() {
             let mut children: Vec<PathBuf> = std::fs::read_dir(&path)
                 .into_iter()
@@ -151,7 +159,11 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         let p = src.path();
         std::fs::create_dir_all(p.join("Default/IndexedDB/http_127.0.0.1_1.indexeddb.leveldb")).unwrap();
-        std::fs::write(p.join("Default/IndexedDB/http_127.0.0.1_1.indexeddb.leveldb/000003.log"), b"creds").unwrap();
+        std::fs::write(
+            p.join("Default/IndexedDB/http_127.0.0.1_1.indexeddb.leveldb/000003.log"),
+            b"creds",
+        )
+        .unwrap();
         std::fs::write(p.join("Default/IndexedDB/http_127.0.0.1_1.indexeddb.leveldb/LOCK"), b"").unwrap();
         std::fs::create_dir_all(p.join("Default/Local Storage/leveldb")).unwrap();
         std::fs::write(p.join("Default/Local Storage/leveldb/000005.ldb"), b"mirror").unwrap();

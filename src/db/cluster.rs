@@ -40,7 +40,7 @@ pub struct NodeRow {
     /// Stopped gracefully (its sessions were released).
     #[diesel(sql_type = Bool)]
     pub stopped: bool,
-    /// Heartbeat within two leases and not stopped.
+    /// Heartbeat within a lease and not stopped.
     #[diesel(sql_type = Bool)]
     pub alive: bool,
     #[diesel(sql_type = Text)]
@@ -204,7 +204,7 @@ impl Database {
     }
 
     /// Every registered node, with its owned sessions; `alive` means a heartbeat within
-    /// `2 × lease_secs`.
+    /// `lease_secs` (a node silent for longer has lost its leases anyway).
     pub async fn cluster_nodes(&self, lease_secs: u64) -> DbResult<Vec<NodeRow>> {
         self.run_pg(move |mut c| async move {
             Ok(diesel::sql_query(
@@ -215,7 +215,7 @@ impl Database {
                    (SELECT count(*) FROM session_leases l WHERE l.node_id = n.node_id AND l.expires_at > now()) AS owned \
                  FROM cluster_nodes n ORDER BY n.node_id",
             )
-            .bind::<Double, _>(2.0 * lease_secs as f64)
+            .bind::<Double, _>(lease_secs as f64)
             .load(&mut *c)
             .await?)
         })
@@ -325,6 +325,49 @@ impl Database {
                 notify(&mut c, "wagate_claim", &session_id.to_string()).await?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    /// A session asked to run (init, a send to a linked session): marked wanted and, when
+    /// `node` is given and the lease is free, adopted by that node in the same transaction (no
+    /// claim round can take it in between). None: another node holds it, or will take it.
+    pub async fn want_session(
+        &self,
+        session_id: i64,
+        node: Option<&str>,
+        lease_secs: u64,
+    ) -> DbResult<Option<Adopted>> {
+        let node = node.map(str::to_string);
+        self.run_pg(move |mut c| async move {
+            let adopted = c
+                .transaction::<_, DbError, _>(async |c| {
+                    diesel::sql_query(
+                        "INSERT INTO session_leases (session_id, wanted) VALUES ($1, true) \
+                         ON CONFLICT (session_id) DO UPDATE SET wanted = true",
+                    )
+                    .bind::<BigInt, _>(session_id)
+                    .execute(c)
+                    .await?;
+                    let Some(node) = &node else { return Ok(None) };
+                    let mut rows: Vec<Adopted> = diesel::sql_query(
+                        "UPDATE session_leases SET node_id = $2, generation = generation + 1, \
+                           expires_at = now() + make_interval(secs => $3), claimed_at = now() \
+                         WHERE session_id = $1 AND (node_id IS NULL OR expires_at IS NULL OR expires_at <= now()) \
+                         RETURNING session_id, generation, NULL::text AS previous",
+                    )
+                    .bind::<BigInt, _>(session_id)
+                    .bind::<Text, _>(node)
+                    .bind::<Double, _>(lease_secs as f64)
+                    .load(c)
+                    .await?;
+                    Ok(rows.pop())
+                })
+                .await?;
+            if adopted.is_none() {
+                notify(&mut c, "wagate_claim", &session_id.to_string()).await?;
+            }
+            Ok(adopted)
         })
         .await
     }
@@ -459,7 +502,11 @@ impl Database {
                     .bind::<BigInt, _>(id)
                     .load(&mut *c)
                     .await?;
-            if queued.is_empty() { Ok(false) } else { Err(DbError::Fenced) }
+            if queued.is_empty() {
+                Ok(false)
+            } else {
+                Err(DbError::Fenced)
+            }
         })
         .await
     }

@@ -22,7 +22,10 @@ use crate::error_code::ErrorCode;
 #[get("/api/v1/cluster/")]
 pub async fn cluster(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpResponse, ApiError> {
     if !p.is_admin {
-        return Err(ApiError::coded(ErrorCode::Forbidden, "The cluster view needs an admin key"));
+        return Err(ApiError::coded(
+            ErrorCode::Forbidden,
+            "The cluster view needs an admin key",
+        ));
     }
     let Some(node) = state.sessions.node() else {
         return Ok(ok(json!({

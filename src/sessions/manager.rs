@@ -9,10 +9,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::actor::Actor;
-use super::remote::{Mirror, unclaimed_info};
 use super::events::{SessionEvent, SessionKey};
 use super::handle::{SessionError, SessionHandle};
 use super::outbox::Outbox;
+use super::remote::{Mirror, unclaimed_info};
 use super::state::{SessionInfo, SessionState};
 use crate::browser::{WebDriver, procs};
 use crate::cluster::Node;
@@ -167,7 +167,10 @@ impl SessionManager {
 
     /// The last known handle (running or ended) of a session row: its info survives the actor.
     pub fn last_handle(&self, session_id: i64) -> Option<SessionHandle> {
-        if let Some(m) = lock(&self.inner.mirrors).get(&session_id).filter(|m| m.handle.is_running()) {
+        if let Some(m) = lock(&self.inner.mirrors)
+            .get(&session_id)
+            .filter(|m| m.handle.is_running())
+        {
             return Some(m.handle.clone());
         }
         lock(&self.inner.sessions).get(&session_id).cloned()
@@ -197,18 +200,12 @@ impl SessionManager {
     /// room here, else it is seen through a mirror of whichever node owns (or will own) it.
     async fn start_clustered(&self, node: &Arc<Node>, row: SessionRow) -> Result<SessionHandle, SessionError> {
         let db = &self.inner.db;
-        db.set_wanted(row.id, true).await?;
+        let me = node.has_room().then_some(&*node.id);
+        if let Some(adopted) = db.want_session(row.id, me, node.settings.lease_secs).await? {
+            return self.adopt(node, row, adopted.generation).await;
+        }
         let lease = db.lease(row.id).await?;
         let owner = lease.as_ref().and_then(|l| l.owner.clone());
-        if owner.is_none() && node.has_room() {
-            if let Some(adopted) = db
-                .claim_sessions(&node.id, 1, Some(row.id), node.settings.lease_secs)
-                .await?
-                .pop()
-            {
-                return self.adopt(node, row, adopted.generation).await;
-            }
-        }
         if owner.as_deref() == Some(&*node.id) {
             // Claimed by this node's claim round a moment ago: its actor is starting.
             for _ in 0..100 {
@@ -225,7 +222,12 @@ impl SessionManager {
     /// Starts the actor of a session this node just adopted: its profile restored from the
     /// store when another node archived a newer one, and the sends the previous owner left in
     /// flight put back in line (they are looked up by key id before any resend).
-    pub async fn adopt(&self, node: &Arc<Node>, row: SessionRow, generation: i64) -> Result<SessionHandle, SessionError> {
+    pub async fn adopt(
+        &self,
+        node: &Arc<Node>,
+        row: SessionRow,
+        generation: i64,
+    ) -> Result<SessionHandle, SessionError> {
         let fence = Fence {
             node: node.id.clone(),
             generation,
@@ -236,7 +238,11 @@ impl SessionManager {
         }
         match self.inner.db.requeue_session_pending(row.id).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(session = row.id, messages = n, "sends in flight at the previous owner: back in line"),
+            Ok(n) => tracing::info!(
+                session = row.id,
+                messages = n,
+                "sends in flight at the previous owner: back in line"
+            ),
             Err(e) => tracing::warn!(session = row.id, error = %e, "could not requeue the previous owner's sends"),
         }
         let id = row.id;
@@ -295,7 +301,11 @@ impl SessionManager {
 
     /// Refreshes the mirror of `session_id` from its lease, if there is one.
     pub(crate) fn refresh_mirror(&self, lease: &LeaseRow) {
-        let Some(info) = lease.info.as_deref().and_then(|j| serde_json::from_str::<SessionInfo>(j).ok()) else {
+        let Some(info) = lease
+            .info
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<SessionInfo>(j).ok())
+        else {
             return;
         };
         if let Some(m) = lock(&self.inner.mirrors).get(&lease.session_id) {
@@ -305,7 +315,7 @@ impl SessionManager {
 
     /// Mirrors of sessions that are no longer wanted, or that this node owns now, end.
     pub(crate) fn prune_mirrors(&self, keep: &dyn Fn(i64) -> bool) {
-        lock(&self.inner.mirrors).retain(|id, _| keep(*id));
+        lock(&self.inner.mirrors).retain(|id, m| keep(*id) || m.created.elapsed() < Duration::from_secs(10));
     }
 
     /// Ids of the sessions mirrored here.
@@ -318,7 +328,10 @@ impl SessionManager {
     pub(crate) fn drop_local(&self, session_id: i64) {
         let handle = lock(&self.inner.sessions).remove(&session_id);
         if let Some(h) = handle {
-            tracing::warn!(session = session_id, "lease lost: closing this node's browser for the session");
+            tracing::warn!(
+                session = session_id,
+                "lease lost: closing this node's browser for the session"
+            );
             metrics::counter!("wagate_cluster_leases_lost_total").increment(1);
             self.inner.runtime.spawn(async move { h.shutdown().await });
         }

@@ -179,7 +179,11 @@ impl QueueWorker {
         // earlier try went out before it is failed.
         let claimed = match &self.fence {
             None => self.db.claim_queued(row.id, key_id.clone()).await?,
-            Some((fence, margin)) => match self.db.claim_queued_fenced(row.id, key_id.clone(), fence, *margin).await {
+            Some((fence, margin)) => match self
+                .db
+                .claim_queued_fenced(row.id, key_id.clone(), fence, *margin)
+                .await
+            {
                 Err(DbError::Fenced) => {
                     // The lease is gone or about to go: this node must not send for the
                     // session any more. The row stays queued for the next owner.

@@ -23,6 +23,8 @@ pub(super) struct Mirror {
     info: watch::Sender<SessionInfo>,
     /// Dropping it ends the mirror's task (the handle then reads as not running).
     _end: oneshot::Sender<()>,
+    /// A claim round's snapshot may predate a mirror made since: young ones are kept.
+    pub created: std::time::Instant,
 }
 
 impl Mirror {
@@ -35,6 +37,7 @@ impl Mirror {
             handle: SessionHandle { key, tx, info: info_rx },
             info: info_tx,
             _end: end_tx,
+            created: std::time::Instant::now(),
         }
     }
 
@@ -131,7 +134,8 @@ pub fn encode_answer(result: Result<Value, SessionError>) -> String {
 }
 
 fn decode_answer(answer: &str) -> Result<Value, SessionError> {
-    let v: Value = serde_json::from_str(answer).map_err(|e| SessionError::Invalid(format!("the owner's answer: {e}")))?;
+    let v: Value =
+        serde_json::from_str(answer).map_err(|e| SessionError::Invalid(format!("the owner's answer: {e}")))?;
     if let Some(ok) = v.get("ok") {
         return Ok(ok.clone());
     }
@@ -139,8 +143,15 @@ fn decode_answer(answer: &str) -> Result<Value, SessionError> {
     if err["notConnected"] == true {
         return Err(SessionError::NotConnected);
     }
-    let code = err["code"].as_str().unwrap_or("INTERNAL_ERROR").parse().unwrap_or(ErrorCode::InternalError);
-    Err(SessionError::refused(code, err["message"].as_str().unwrap_or("the owner failed")))
+    let code = err["code"]
+        .as_str()
+        .unwrap_or("INTERNAL_ERROR")
+        .parse()
+        .unwrap_or(ErrorCode::InternalError);
+    Err(SessionError::refused(
+        code,
+        err["message"].as_str().unwrap_or("the owner failed"),
+    ))
 }
 
 /// The number check a mirror forwards, run by the owner on its local handle.
@@ -155,12 +166,19 @@ mod tests {
 
     #[test]
     fn answers_round_trip() {
-        assert_eq!(decode_answer(&encode_answer(Ok(json!("ABCD1234")))).unwrap(), json!("ABCD1234"));
+        assert_eq!(
+            decode_answer(&encode_answer(Ok(json!("ABCD1234")))).unwrap(),
+            json!("ABCD1234")
+        );
         assert!(matches!(
             decode_answer(&encode_answer(Err(SessionError::NotConnected))),
             Err(SessionError::NotConnected)
         ));
-        let e = decode_answer(&encode_answer(Err(SessionError::refused(ErrorCode::SessionState, "no")))).unwrap_err();
+        let e = decode_answer(&encode_answer(Err(SessionError::refused(
+            ErrorCode::SessionState,
+            "no",
+        ))))
+        .unwrap_err();
         assert_eq!(e.code(), ErrorCode::SessionState);
         assert_eq!(e.to_string(), "no");
     }

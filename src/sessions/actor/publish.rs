@@ -57,12 +57,19 @@ impl Actor {
             connected_at: self.connected_at,
         };
         metrics::counter!("wagate_session_state_changes_total", "state" => state.as_str()).increment(1);
-        match self.db.record_session_state_as(self.key.id, update, self.fence.clone()).await {
+        match self
+            .db
+            .record_session_state_as(self.key.id, update, self.fence.clone())
+            .await
+        {
             Ok(()) => {}
             Err(crate::db::DbError::Fenced) => {
                 // Another node adopted the session (this one was paused or cut off): stop here,
                 // without writing anything more.
-                tracing::warn!(session = self.key.id, "lease lost: this node no longer owns the session; stopping it");
+                tracing::warn!(
+                    session = self.key.id,
+                    "lease lost: this node no longer owns the session; stopping it"
+                );
                 self.rx.close();
                 return;
             }
