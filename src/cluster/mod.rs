@@ -573,41 +573,29 @@ async fn listen(node: Arc<Node>, manager: SessionManager) {
             };
             let id: i64 = n.payload.parse().unwrap_or_default();
             match n.channel.as_str() {
-                "wagate_queue" => {
-                    if manager.local(id).is_some() {
-                        manager.outbox().wake(id);
-                    }
-                }
+                "wagate_queue" if manager.local(id).is_some() => manager.outbox().wake(id),
                 "wagate_settled" => {
                     let outbox = manager.outbox().clone();
                     tokio::spawn(async move { outbox.complete_from_db(id).await });
                 }
-                "wagate_info" => {
-                    if manager.mirrored().contains(&id) {
-                        let (db, manager) = (node.db.clone(), manager.clone());
-                        tokio::spawn(async move {
-                            if let Ok(Some(lease)) = db.lease(id).await {
-                                manager.refresh_mirror(&lease);
-                            }
-                        });
-                    }
+                "wagate_info" if manager.mirrored().contains(&id) => {
+                    let (db, manager) = (node.db.clone(), manager.clone());
+                    tokio::spawn(async move {
+                        if let Ok(Some(lease)) = db.lease(id).await {
+                            manager.refresh_mirror(&lease);
+                        }
+                    });
                 }
-                "wagate_cmd" => {
-                    if node.fence(id).is_some() {
-                        let (node, manager) = (node.clone(), manager.clone());
-                        tokio::spawn(async move {
-                            if let Err(e) = run_commands(&node, &manager).await {
-                                tracing::warn!(error = %e, "could not take cluster commands");
-                            }
-                        });
-                    }
+                "wagate_cmd" if node.fence(id).is_some() => {
+                    let (node, manager) = (node.clone(), manager.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = run_commands(&node, &manager).await {
+                            tracing::warn!(error = %e, "could not take cluster commands");
+                        }
+                    });
                 }
                 "wagate_cmd_done" => node.cmd_done.notify_waiters(),
-                "wagate_claim" => {
-                    if node.has_room() {
-                        node.claim_now.notify_one();
-                    }
-                }
+                "wagate_claim" if node.has_room() => node.claim_now.notify_one(),
                 _ => {}
             }
         }

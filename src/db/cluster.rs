@@ -170,7 +170,7 @@ impl Database {
             .bind::<Text, _>(&node)
             .load(&mut *c)
             .await?;
-            Ok(rows.iter().next().is_some_and(|r| r.draining))
+            Ok(<[_]>::first(&rows).is_some_and(|r| r.draining))
         })
         .await
     }
@@ -231,7 +231,7 @@ impl Database {
             )
             .load(&mut *c)
             .await?;
-            Ok(rows.iter().next().map_or(0, |r| r.n))
+            Ok(<[_]>::first(&rows).map_or(0, |r| r.n))
         })
         .await
     }
@@ -554,7 +554,7 @@ impl Database {
             .bind::<Text, _>(&args)
             .load(&mut *c)
             .await?;
-            let id = rows.iter().next().map_or(0, |r| r.n);
+            let id = <[_]>::first(&rows).map_or(0, |r| r.n);
             notify(&mut c, "wagate_cmd", &session_id.to_string()).await?;
             Ok(id)
         })

@@ -76,11 +76,11 @@ async fn forward(session_id: i64, cmd: Command, node: &Node) {
         Command::Shutdown { reply } => drop(reply.send(Ok(()))),
         Command::PairingCode { phone, reply } => {
             let result = ask(node, session_id, "pairing_code", json!({ "phone": phone })).await;
-            drop(reply.send(result.and_then(|v| decode(v))))
+            drop(reply.send(result.and_then(decode)))
         }
         Command::CheckNumber { chat, reply } => {
             let result = ask(node, session_id, "check_number", json!({ "chat": chat.as_str() })).await;
-            drop(reply.send(result.and_then(|v| decode(v))))
+            drop(reply.send(result.and_then(decode)))
         }
         other => super::actor::refuse_command(other, SessionError::NotConnected),
     }
