@@ -13,7 +13,7 @@ PYTHON ?= python3
 # Cases per API operation in `make test` (two backends, about a minute each on 2 cores).
 FUZZ_EXAMPLES ?= 100
 
-.PHONY: run test deps fuzz-deps build demo bench install lint fmt clean
+.PHONY: run test deps fuzz-deps cluster-deps build demo bench install lint fmt clean
 
 ## Build and start the gateway on SQLite at http://127.0.0.1:8080
 run: deps build
@@ -23,7 +23,7 @@ run: deps build
 
 ## The whole test suite. PostgreSQL variants run when WAGATE_TEST_POSTGRES_URL is set (.ci/run sets it).
 ## Then schemathesis fuzzes the live OpenAPI document, on SQLite and on PostgreSQL.
-test: deps fuzz-deps
+test: deps fuzz-deps cluster-deps
 	$(CARGO) test --workspace
 	WAGATE_SCHEMATHESIS="$(SCHEMATHESIS_VENV)/bin/schemathesis" WAGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 		$(CARGO) test --test api fuzz:: -- --ignored --test-threads=1
@@ -39,6 +39,17 @@ fuzz-deps:
 			$(PYTHON) -m venv "$(SCHEMATHESIS_VENV)"; \
 		fi; \
 		"$(SCHEMATHESIS_VENV)/bin/pip" install -q --disable-pip-version-check "schemathesis==$(SCHEMATHESIS_VERSION)"; \
+	fi
+
+## moto (a local S3-compatible server, from PyPI) for the cluster's S3 test, in a venv of its own.
+## tests/api/cluster.rs makes the same venv itself when it is missing.
+MOTO_VERSION := 5.2.5
+MOTO_VENV ?= $(HOME)/.cache/wagate/moto-$(MOTO_VERSION)
+cluster-deps:
+	@if [ ! -x "$(MOTO_VENV)/bin/moto_server" ]; then \
+		rm -rf "$(MOTO_VENV)"; \
+		$(PYTHON) -m venv "$(MOTO_VENV)" && \
+		"$(MOTO_VENV)/bin/pip" install -q --disable-pip-version-check "moto[server]==$(MOTO_VERSION)"; \
 	fi
 
 build:
