@@ -13,7 +13,7 @@ PYTHON ?= python3
 # Cases per API operation in `make test` (two backends, about a minute each on 2 cores).
 FUZZ_EXAMPLES ?= 100
 
-.PHONY: run test deps fuzz-deps build demo bench install lint fmt clean
+.PHONY: run test deps fuzz-deps cluster-deps build demo bench install lint fmt clean
 
 ## Build and start the gateway on SQLite at http://127.0.0.1:8080
 run: deps build
@@ -25,7 +25,7 @@ run: deps build
 ## The end-to-end suite runs twice: against the simulator's 2026-01 WhatsApp Web (the default), then
 ## its 2026-09 one (WAGATE_TEST_SIM_ERA). Then schemathesis fuzzes the live OpenAPI document, on
 ## SQLite and on PostgreSQL.
-test: deps fuzz-deps
+test: deps fuzz-deps cluster-deps
 	$(CARGO) test --workspace
 	WAGATE_TEST_SIM_ERA=2026-09 $(CARGO) test --test api
 	WAGATE_SCHEMATHESIS="$(SCHEMATHESIS_VENV)/bin/schemathesis" WAGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
@@ -42,6 +42,17 @@ fuzz-deps:
 			$(PYTHON) -m venv "$(SCHEMATHESIS_VENV)"; \
 		fi; \
 		"$(SCHEMATHESIS_VENV)/bin/pip" install -q --disable-pip-version-check "schemathesis==$(SCHEMATHESIS_VERSION)"; \
+	fi
+
+## moto (a local S3-compatible server, from PyPI) for the cluster's S3 test, in a venv of its own.
+## tests/api/cluster.rs makes the same venv itself when it is missing.
+MOTO_VERSION := 5.2.5
+MOTO_VENV ?= $(HOME)/.cache/wagate/moto-$(MOTO_VERSION)
+cluster-deps:
+	@if [ ! -x "$(MOTO_VENV)/bin/moto_server" ]; then \
+		rm -rf "$(MOTO_VENV)"; \
+		$(PYTHON) -m venv "$(MOTO_VENV)" && \
+		"$(MOTO_VENV)/bin/pip" install -q --disable-pip-version-check "moto[server]==$(MOTO_VERSION)"; \
 	fi
 
 build:

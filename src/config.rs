@@ -31,6 +31,39 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub sending: SendingSettings,
     pub webhooks: WebhookSettings,
+    pub cluster: ClusterSettings,
+    pub storage: StorageSettings,
+}
+
+/// Several nodes on one PostgreSQL database (README, "Running on several machines").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Off: one node owns every session (the only mode SQLite supports).
+    pub enabled: bool,
+    /// This node's name in the registry; empty: the hostname and a random suffix.
+    pub node_id: String,
+    /// Sessions this node may own at once; 0: `sessions.max_concurrent`.
+    pub capacity: usize,
+    /// Seconds a lease lasts without renewal (on the database clock): a dead node's sessions
+    /// move after at most this long plus one claim interval.
+    pub lease_secs: u64,
+    /// Milliseconds between two rounds of the claim loop (renew, adopt); 0: a third of the lease.
+    pub claim_interval_ms: u64,
+    /// Seconds a control command (init, restart, logout, delete) on another node's session waits
+    /// for the owner's answer.
+    pub command_wait_secs: u64,
+    /// Seconds between two archives of a session's profile while WhatsApp's storage changes.
+    pub archive_interval_secs: u64,
+}
+
+/// Where portable session profiles are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// `file:///path` or `s3://bucket/prefix` (credentials and region from the usual `AWS_*`
+    /// variables; `AWS_ENDPOINT` for an S3-compatible server). Empty: `file://<data_dir>/store`.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -218,6 +251,9 @@ impl Settings {
         if self.database.url.trim().is_empty() {
             self.database.url = format!("sqlite://{}", self.data_dir.join("wagate.db").display());
         }
+        if self.storage.url.trim().is_empty() {
+            self.storage.url = format!("file://{}", self.data_dir.join("store").display());
+        }
         self.database_url()?;
         let invalid = |key, reason: &str| SettingsError::Invalid {
             key,
@@ -248,6 +284,19 @@ impl Settings {
         }
         if !self.browser.webdriver_url.is_empty() && url::Url::parse(&self.browser.webdriver_url).is_err() {
             return Err(invalid("browser.webdriver_url", "is not a URL"));
+        }
+        if self.cluster.enabled && matches!(self.database_url()?, DatabaseUrl::Sqlite(_)) {
+            return Err(invalid(
+                "cluster.enabled",
+                "cluster mode needs PostgreSQL (database.url = postgres://…); SQLite runs a single node",
+            ));
+        }
+        if self.cluster.enabled && self.cluster.lease_secs < 3 {
+            return Err(invalid("cluster.lease_secs", "must be at least 3"));
+        }
+        let store = url::Url::parse(self.storage.url.trim()).map_err(|e| invalid("storage.url", &e.to_string()))?;
+        if !matches!(store.scheme(), "file" | "s3") {
+            return Err(invalid("storage.url", "must start with file:// or s3://"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| invalid("log.level", &e.to_string()))?;
         Ok(self)

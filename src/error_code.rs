@@ -50,6 +50,8 @@ pub enum ErrorCode {
     SessionFailed,
     SessionLimitReached,
     BrowserUnavailable,
+    /// Cluster mode: the node that owns the session did not answer a control command in time.
+    OwnerUnavailable,
     // --- sends and stored messages ------------------------------------------------------------------
     RecipientNotOnWhatsapp,
     IdempotencyKeyReused,
@@ -122,7 +124,7 @@ impl ErrorCode {
             WaError | WaModuleMissing | WaMemberMissing | WaNotReady | WaChatNotFound | WaMessageNotFound
             | WaMediaMissing | WaMediaFailed | WaSendFailed | WaSendInFlight | WaNoQr | WaQrFailed
             | WaPageUnresponsive | BridgeMissing | BridgeUnknownCall | BridgeBadAnswer => 502,
-            ServiceUnavailable | BrowserUnavailable => 503,
+            ServiceUnavailable | BrowserUnavailable | OwnerUnavailable => 503,
             SendTimeout => 504,
         }
     }

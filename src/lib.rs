@@ -8,6 +8,7 @@ pub mod api_common;
 pub mod auth;
 pub mod bootstrap;
 pub mod browser;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error_code;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod sessions;
 pub mod sink;
+pub mod storage;
 pub mod telemetry;
 pub mod upkeep;
 
@@ -100,16 +102,40 @@ impl Application {
             .with_public_url(&settings.server.public_url);
         let auth = Authenticator::new(db.clone(), settings.auth.bcrypt_cost, settings.auth_cache_ttl());
         let first_start = bootstrap::first_start(&db, &auth).await?;
-        upkeep::settle_interrupted(&db).await;
+        let node = match settings.cluster.enabled {
+            true => Some(
+                cluster::Node::new(&settings, db.clone()).map_err(|e| config::SettingsError::Invalid {
+                    key: "storage.url",
+                    reason: e.to_string(),
+                })?,
+            ),
+            false => None,
+        };
+        // In a cluster, another node may be sending right now: an adopting node requeues the
+        // sends its session's previous owner left in flight instead.
+        if node.is_none() {
+            upkeep::settle_interrupted(&db).await;
+        }
         tokio::spawn(auth.clone().run_maintenance(AUTH_UPKEEP));
 
         metrics::install();
         let settings_arc = Arc::new(settings.clone());
-        let (sessions, events) = SessionManager::new(settings_arc.clone(), db.clone());
+        let (sessions, events) = SessionManager::with_cluster(settings_arc.clone(), db.clone(), node.clone());
         tokio::spawn(sink::consume(db.clone(), settings.data_dir.clone(), events));
         tokio::spawn(sessions.clone().run_reaper(REAP_PERIOD));
-        tokio::spawn(events::dispatcher::Dispatcher::new(db.clone(), settings.webhooks.clone()).run());
-        tokio::spawn(upkeep::run(db.clone(), settings_arc.clone()));
+        let leader = node.as_ref().map(|n| upkeep::Leader {
+            node: n.id.clone(),
+            lease_secs: n.settings.lease_secs,
+        });
+        tokio::spawn(
+            events::dispatcher::Dispatcher::new(db.clone(), settings.webhooks.clone())
+                .in_cluster(leader.clone())
+                .run(),
+        );
+        tokio::spawn(upkeep::run(db.clone(), settings_arc.clone(), leader));
+        if let Some(node) = node {
+            tokio::spawn(cluster::run(node, sessions.clone()));
+        }
         let restoring = sessions.clone();
         tokio::spawn(async move {
             match restoring.restore().await {

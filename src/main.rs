@@ -30,6 +30,20 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Apikey(KeyCmd),
+    /// Cluster mode: ask a node to hand its sessions over to the others, and wait until it owns
+    /// none (for a rolling upgrade: drain, then stop it). The node takes sessions again when it
+    /// restarts, or with --resume.
+    Drain {
+        /// The node (see GET /api/v1/cluster/); default: this configuration's cluster.node_id.
+        #[arg(long)]
+        node: Option<String>,
+        /// Seconds to wait for the node to own no session (0: do not wait).
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+        /// Undo a drain: the node may take sessions again.
+        #[arg(long)]
+        resume: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -94,6 +108,7 @@ async fn main() -> ExitCode {
         Command::Migrate => migrate(&settings).await,
         Command::User(cmd) => user(&settings, cmd).await,
         Command::Apikey(cmd) => apikey(&settings, cmd).await,
+        Command::Drain { node, wait, resume } => drain(&settings, node, wait, resume).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -224,4 +239,37 @@ async fn apikey(settings: &Settings, cmd: KeyCmd) -> CliResult {
         }
     }
     Ok(())
+}
+
+async fn drain(settings: &Settings, node: Option<String>, wait: u64, resume: bool) -> CliResult {
+    let node = node
+        .or_else(|| Some(settings.cluster.node_id.trim().to_string()).filter(|n| !n.is_empty()))
+        .ok_or("which node? give --node ID (GET /api/v1/cluster/ lists them) or set cluster.node_id")?;
+    let (db, _) = open(settings).await?;
+    if !db.set_draining(&node, !resume).await? {
+        return Err(format!("no cluster node {node} is registered").into());
+    }
+    if resume {
+        println!("node {node} takes sessions again");
+        return Ok(());
+    }
+    println!("node {node} is draining");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let lease = settings.cluster.lease_secs;
+    loop {
+        let owned = db
+            .cluster_nodes(lease)
+            .await?
+            .into_iter()
+            .find(|n| n.node_id == node)
+            .map_or(0, |n| n.owned);
+        if owned == 0 {
+            println!("node {node} owns no session");
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!("node {node} still owns {owned} session(s) after {wait} s").into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }

@@ -136,7 +136,28 @@ async fn expire(db: &Database, settings: &Settings, rows: Vec<(i64, Option<Strin
     }
 }
 
-pub async fn run(db: Database, settings: Arc<Settings>) {
+/// Cluster mode: the node and its lease length. Upkeep runs on one node at a time (the holder
+/// of the `upkeep` named lease), and each webhook line is delivered by one node at a time.
+#[derive(Debug, Clone)]
+pub struct Leader {
+    pub node: Arc<str>,
+    pub lease_secs: u64,
+}
+
+impl Leader {
+    /// Takes or renews the named lease `name`; false when another node holds it.
+    pub async fn claim(&self, db: &Database, name: &str) -> bool {
+        match db.try_claim(name, &self.node, self.lease_secs as f64).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %e, name, "could not take a cluster claim");
+                false
+            }
+        }
+    }
+}
+
+pub async fn run(db: Database, settings: Arc<Settings>, leader: Option<Leader>) {
     let ack_deadline = Duration::from_secs(settings.sending.ack_timeout_secs);
     // Checked often enough that a message is late by at most half its deadline (and ≤ 5 s).
     let tick = (ack_deadline / 2).clamp(Duration::from_millis(500), Duration::from_secs(5));
@@ -145,6 +166,11 @@ pub async fn run(db: Database, settings: Arc<Settings>) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        if let Some(l) = &leader
+            && !l.claim(&db, "upkeep").await
+        {
+            continue;
+        }
         let cutoff = crate::db::now() - chrono::Duration::from_std(ack_deadline).unwrap_or_default();
         match db.expire_unacked(cutoff, ack_deadline.as_secs()).await {
             Ok(0) => {}

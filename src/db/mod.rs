@@ -4,6 +4,7 @@
 //! use [`dispatch!`], which writes the diesel DSL once and type-checks it for each backend.
 
 mod api_keys;
+pub mod cluster;
 mod contacts;
 mod deliveries;
 pub mod event_bus;
@@ -62,6 +63,12 @@ pub enum DbError {
     Conflict,
     #[error("database query failed: {0}")]
     Query(diesel::result::Error),
+    /// A cluster node wrote for a session whose lease it no longer holds (its generation is
+    /// stale): the write was refused, and the node must stop acting for that session.
+    #[error("this node no longer holds the session's lease")]
+    Fenced,
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl From<diesel::result::Error> for DbError {
@@ -146,6 +153,15 @@ pub(crate) trait BackendLocks {
     /// upgrade), so the transaction takes the lock first, with a write that changes nothing.
     /// PostgreSQL needs nothing.
     fn take_writer(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
+
+    /// Cluster fencing: inside a transaction, holds the session's lease row (share lock) if
+    /// `fence` is still its holder, else `DbError::Fenced`. Fences exist only in cluster mode,
+    /// which is PostgreSQL only: SQLite has nothing to check.
+    fn hold_lease<'a>(
+        &'a mut self,
+        session_id: i64,
+        fence: &'a cluster::Fence,
+    ) -> impl std::future::Future<Output = DbResult<()>> + Send + 'a;
 }
 
 impl BackendLocks for SqliteConn {
@@ -162,6 +178,14 @@ impl BackendLocks for SqliteConn {
                 .map(drop)
         }
     }
+
+    fn hold_lease<'a>(
+        &'a mut self,
+        _session_id: i64,
+        _fence: &'a cluster::Fence,
+    ) -> impl std::future::Future<Output = DbResult<()>> + Send + 'a {
+        std::future::ready(Ok(()))
+    }
 }
 
 impl BackendLocks for AsyncPgConnection {
@@ -177,6 +201,14 @@ impl BackendLocks for AsyncPgConnection {
 
     fn take_writer(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send {
         std::future::ready(Ok(()))
+    }
+
+    fn hold_lease<'a>(
+        &'a mut self,
+        session_id: i64,
+        fence: &'a cluster::Fence,
+    ) -> impl std::future::Future<Output = DbResult<()>> + Send + 'a {
+        cluster::hold_lease(self, session_id, fence)
     }
 }
 
@@ -304,6 +336,25 @@ impl Database {
             })
             .await
             .map_err(|e| DbError::Pool(format!("query task failed: {e}")))?
+    }
+
+    /// Runs `f` on a PostgreSQL connection: cluster mode is PostgreSQL only, so its queries
+    /// (`db::cluster`) are written for it alone; on SQLite this is `DbError::Unsupported`.
+    pub(crate) async fn run_pg<T, F, Fut>(&self, f: F) -> DbResult<T>
+    where
+        F: FnOnce(Object<AsyncPgConnection>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = DbResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| async move {
+            match conn {
+                Conn::Pg(o) => f(o).await,
+                Conn::Sqlite(_) => Err(DbError::Unsupported(
+                    "cluster mode needs PostgreSQL; SQLite runs a single node",
+                )),
+            }
+        })
+        .await
     }
 
     async fn conn(&self) -> DbResult<Conn> {

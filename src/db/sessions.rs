@@ -89,7 +89,18 @@ impl Database {
 
     /// Records a transition: the row's status, a line of history and the `session.status` event,
     /// in one transaction.
-    pub async fn record_session_state(&self, session_id: i64, mut update: SessionStatusUpdate) -> DbResult<()> {
+    pub async fn record_session_state(&self, session_id: i64, update: SessionStatusUpdate) -> DbResult<()> {
+        self.record_session_state_as(session_id, update, None).await
+    }
+
+    /// `record_session_state` by a cluster owner: refused with `DbError::Fenced` (nothing
+    /// written) unless `fence` still holds the session's lease.
+    pub async fn record_session_state_as(
+        &self,
+        session_id: i64,
+        mut update: SessionStatusUpdate,
+        fence: Option<super::cluster::Fence>,
+    ) -> DbResult<()> {
         if update.make_storable() {
             tracing::warn!(
                 session = session_id,
@@ -100,6 +111,9 @@ impl Database {
             .run_write(move |mut conn| async move {
                 dispatch!(&mut conn, |c| c
                     .transaction::<_, DbError, _>(async |c| {
+                        if let Some(f) = &fence {
+                            super::BackendLocks::hold_lease(c, session_id, f).await?;
+                        }
                         let row: SessionRow = diesel::update(ws::table.find(session_id))
                             .set(&update)
                             .returning(SessionRow::as_returning())

@@ -181,6 +181,13 @@ pub struct Dispatcher {
     settings: WebhookSettings,
     busy: Mutex<HashSet<Group>>,
     slots: Arc<Semaphore>,
+    /// Cluster mode: a line is delivered by the node holding its named lease only.
+    leader: Option<crate::upkeep::Leader>,
+}
+
+/// The named lease of one line (user, session).
+fn line_claim((user_id, session_id): Group) -> String {
+    format!("webhook:{user_id}:{}", session_id.unwrap_or(0))
 }
 
 impl Dispatcher {
@@ -191,7 +198,20 @@ impl Dispatcher {
             db,
             settings,
             busy: Mutex::new(HashSet::new()),
+            leader: None,
         })
+    }
+
+    /// In a cluster: each line is claimed (`cluster_claims`) before it is worked and the claim
+    /// renewed before each attempt, so every event is delivered by one node, in order.
+    pub fn in_cluster(self: Arc<Self>, leader: Option<crate::upkeep::Leader>) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(mut d) => {
+                d.leader = leader;
+                Arc::new(d)
+            }
+            Err(shared) => shared,
+        }
     }
 
     /// Runs until the runtime stops. Undelivered events stay in the database for the next start.
@@ -220,8 +240,17 @@ impl Dispatcher {
             let me = self.clone();
             tokio::spawn(async move {
                 let _slot = me.slots.clone().acquire_owned().await;
-                if let Err(e) = me.work_line(group, head.id).await {
-                    tracing::warn!(error = %e, user = group.0, "webhook delivery stopped on a database error");
+                let claimed = match &me.leader {
+                    Some(l) => l.claim(&me.db, &line_claim(group)).await,
+                    None => true,
+                };
+                if claimed {
+                    if let Err(e) = me.work_line(group, head.id).await {
+                        tracing::warn!(error = %e, user = group.0, "webhook delivery stopped on a database error");
+                    }
+                    if let Some(l) = &me.leader {
+                        let _ = me.db.release_claim(&line_claim(group), &l.node).await;
+                    }
                 }
                 me.busy.lock().unwrap().remove(&group);
                 // Events may have arrived for this line while it was busy.
@@ -256,6 +285,12 @@ impl Dispatcher {
                 // Settle what no webhook wants before the next delivery (one UPDATE, not one each).
                 if !unwanted.is_empty() {
                     self.db.skip_events(std::mem::take(&mut unwanted)).await?;
+                }
+                // The line's claim must still be this node's, with a full lease ahead of the attempt.
+                if let Some(l) = &self.leader
+                    && !l.claim(&self.db, &line_claim((user_id, session_id))).await
+                {
+                    return Ok(());
                 }
                 let attempt = post(&self.client, hook, &ev.uid, &ev.event, &ev.body).await;
                 let outcome = self.outcome(&ev, &attempt);

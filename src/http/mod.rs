@@ -5,6 +5,7 @@ mod contacts;
 pub mod envelope;
 // The plumbing shared with the admin page lives in `api_common`; these names keep handler imports short.
 pub use crate::api_common::{body, error, selector};
+mod cluster;
 mod events_stream;
 pub mod extract;
 mod health;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(health::health)
         .service(health::metrics)
         .service(me::me)
+        .service(cluster::cluster)
         .service(api_keys::list)
         .service(api_keys::create)
         .service(api_keys::revoke)

@@ -10,7 +10,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::schemas::ErrorBody;
-use super::{api_keys, contacts, events_stream, health, me, media, messages, sessions, webhook};
+use super::{api_keys, cluster, contacts, events_stream, health, me, media, messages, sessions, webhook};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,7 @@ use super::{api_keys, contacts, events_stream, health, me, media, messages, sess
         health::health,
         health::metrics,
         me::me,
+        cluster::cluster,
         api_keys::list,
         api_keys::create,
         api_keys::revoke,

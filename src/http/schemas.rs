@@ -66,6 +66,48 @@ pub struct HealthDatabase {
     pub detail: Option<String>,
 }
 
+/// `GET /api/v1/cluster/`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    pub enabled: bool,
+    /// This node's id (null on a single gateway).
+    pub node: Option<String>,
+    pub lease_secs: Option<u64>,
+    pub nodes: Vec<ClusterNode>,
+    pub sessions: Vec<ClusterSession>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterNode {
+    pub node_id: String,
+    pub started_at: String,
+    pub heartbeat_at: String,
+    /// Seconds since the last heartbeat, on the database clock.
+    pub heartbeat_age_secs: f64,
+    pub capacity: i32,
+    pub draining: bool,
+    pub stopped: bool,
+    pub alive: bool,
+    pub version: String,
+    pub owned: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSession {
+    pub session_id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub wanted: bool,
+    /// The node holding an unexpired lease, if any.
+    pub owner: Option<String>,
+    /// The fencing token: raised at every adoption.
+    pub generation: i64,
+    pub archive_bytes: Option<i64>,
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Me {

@@ -324,6 +324,12 @@ impl SessionHandle {
         let _ = self.ask(|reply| Command::Shutdown { reply }, CONTROL_TIMEOUT).await;
     }
 
+    /// Cluster hand-over: closes the browser like a gateway shutdown (the recorded state stays,
+    /// so the next owner restores the session).
+    pub(crate) async fn shutdown_for_handover(&self) {
+        self.shutdown().await
+    }
+
     /// Waits until `pred` holds for the published info, or `timeout` passes.
     pub async fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&SessionInfo) -> bool) -> Option<SessionInfo> {
         let mut rx = self.info.clone();

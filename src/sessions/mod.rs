@@ -9,6 +9,7 @@ pub mod manager;
 pub mod outbox;
 pub mod qr;
 mod queue;
+pub mod remote;
 pub mod state;
 
 pub use chat_id::ChatId;

@@ -103,8 +103,39 @@ impl Outbox {
         lock(&self.inner.wakes).entry(session_id).or_default().clone()
     }
 
+    /// Cluster mode: another node's worker settled row `id` (`NOTIFY wagate_settled`); a caller
+    /// waiting here gets the result as the row records it.
+    pub async fn complete_from_db(&self, id: i64) {
+        if !lock(&self.inner.waiting).contains_key(&id) {
+            return;
+        }
+        let row = match self.inner.db.message_by_id(id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return,
+            Err(e) => return tracing::warn!(id, error = %e, "could not read a settled send"),
+        };
+        let result = match (row.status, row.wa_message_id) {
+            (MessageStatus::Failed, _) | (_, None) => Err(SessionError::Refused {
+                code: row
+                    .error_code
+                    .as_deref()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(crate::error_code::ErrorCode::SendFailed),
+                message: row.error_message.unwrap_or_else(|| "the message was not sent".into()),
+            }),
+            (status, Some(wa_id)) => Ok(SentMessage {
+                id: wa_id,
+                t: row.sent_at.unwrap_or(row.updated_at).and_utc().timestamp(),
+                ack: crate::db::event_record::ack_of(status).map_or(0, |(ack, _)| ack),
+                chat: Some(row.chat_id),
+                chat_phone: row.chat_phone,
+            }),
+        };
+        self.complete(id, result);
+    }
+
     /// The worker settled row `id`: its caller, if one still waits, gets the result.
-    pub(super) fn complete(&self, id: i64, result: SendResult) {
+    pub(crate) fn complete(&self, id: i64, result: SendResult) {
         if let Some(tx) = lock(&self.inner.waiting).remove(&id) {
             let _ = tx.send(result);
         }

@@ -42,6 +42,8 @@ pub(super) struct QueueWorker {
     pub wake: Arc<Notify>,
     /// Completes the caller waiting for a row, if any.
     pub outbox: Outbox,
+    /// Cluster mode: the lease a send must still hold (with this many seconds left) to start.
+    pub fence: Option<(crate::db::cluster::Fence, f64)>,
 }
 
 impl QueueWorker {
@@ -67,6 +69,11 @@ impl QueueWorker {
             }
             let wait = match self.next(&mut last_send, &mut gap, &mut last_to, &mut confirmed).await {
                 Ok(wait) => wait,
+                Err(DbError::Fenced) => {
+                    // Not the owner any more (the claim round closes the browser): a pause, so
+                    // a renewal that was only late can let sending resume.
+                    Some(Duration::from_secs(1))
+                }
                 Err(e) => {
                     tracing::warn!(session = self.handle.key.id, error = %e, "outbound queue: database error");
                     Some(Duration::from_secs(1))
@@ -170,7 +177,23 @@ impl QueueWorker {
         }
         // An expired row that was tried is claimed all the same: the page is asked whether the
         // earlier try went out before it is failed.
-        if !self.db.claim_queued(row.id, key_id.clone()).await? {
+        let claimed = match &self.fence {
+            None => self.db.claim_queued(row.id, key_id.clone()).await?,
+            Some((fence, margin)) => match self
+                .db
+                .claim_queued_fenced(row.id, key_id.clone(), fence, *margin)
+                .await
+            {
+                Err(DbError::Fenced) => {
+                    // The lease is gone or about to go: this node must not send for the
+                    // session any more. The row stays queued for the next owner.
+                    tracing::warn!(session, "lease lost: this node stops sending for the session");
+                    return Err(DbError::Fenced);
+                }
+                other => other?,
+            },
+        };
+        if !claimed {
             // Taken meanwhile (upkeep, another worker): look again.
             return Ok(None);
         }

@@ -1,11 +1,11 @@
 //! Session states and how WhatsApp Web's `Socket.state` maps onto them.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::browser::protocol::CapabilityReport;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// Browser starting, page loading.
@@ -71,7 +71,7 @@ impl SessionState {
 }
 
 /// What the actor publishes on its `watch` channel: read by status calls without a browser trip.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
     pub state: SessionState,

@@ -362,6 +362,20 @@ async fn text_columns(backend: Backend) {
         ("webhooks", "events", "user"),
         ("server_secrets", "name", "gateway"),
         ("server_secrets", "value", "gateway"),
+        // Cluster mode (PostgreSQL): node ids from the configuration, JSON the gateway writes
+        // (serde escapes any NUL from WhatsApp or a caller as \u0000), object store keys.
+        ("cluster_nodes", "node_id", "gateway"),
+        ("cluster_nodes", "version", "gateway"),
+        ("session_leases", "node_id", "gateway"),
+        ("session_leases", "info", "gateway"),
+        ("session_leases", "archive_key", "gateway"),
+        ("cluster_commands", "kind", "gateway"),
+        ("cluster_commands", "args", "gateway"),
+        ("cluster_commands", "status", "gateway"),
+        ("cluster_commands", "node_id", "gateway"),
+        ("cluster_commands", "result", "gateway"),
+        ("cluster_claims", "name", "gateway"),
+        ("cluster_claims", "node_id", "gateway"),
     ];
     #[derive(diesel::QueryableByName)]
     struct Col {

@@ -6,6 +6,7 @@ mod common;
 mod admin;
 mod auth;
 mod cli;
+mod cluster;
 mod database;
 mod durability;
 mod engine;

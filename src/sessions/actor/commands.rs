@@ -245,7 +245,7 @@ pub(super) fn bridge_error(e: BridgeError) -> SessionError {
     }
 }
 
-pub(super) fn refuse(cmd: Command, err: SessionError) {
+pub(in crate::sessions) fn refuse(cmd: Command, err: SessionError) {
     match cmd {
         Command::SendText { reply, .. } | Command::SendMedia { reply, .. } => drop(reply.send(Err(err))),
         Command::CheckNumber { reply, .. } => drop(reply.send(Err(err))),

@@ -30,6 +30,7 @@ use crate::config::Settings;
 use crate::db::Database;
 
 use commands::refuse;
+pub(super) use commands::refuse as refuse_command;
 
 /// Poll quickly after activity, backing off to `sessions.poll_max_ms` when the page is quiet.
 const MIN_TICK: Duration = Duration::from_millis(100);
@@ -106,6 +107,9 @@ pub(super) struct Actor {
     pub page: Option<Page>,
     /// Per document: the bridge's last sequence number, WhatsApp's state, whether it synced.
     pub doc: Document,
+    /// Cluster mode: the lease this node holds on the session; state writes carry it, and one
+    /// refused as stale stops the actor (another node owns the session now).
+    pub fence: Option<crate::db::cluster::Fence>,
 }
 
 impl Actor {

@@ -57,8 +57,23 @@ impl Actor {
             connected_at: self.connected_at,
         };
         metrics::counter!("wagate_session_state_changes_total", "state" => state.as_str()).increment(1);
-        if let Err(e) = self.db.record_session_state(self.key.id, update).await {
-            tracing::error!(session = self.key.id, error = %e, "could not record the session state");
+        match self
+            .db
+            .record_session_state_as(self.key.id, update, self.fence.clone())
+            .await
+        {
+            Ok(()) => {}
+            Err(crate::db::DbError::Fenced) => {
+                // Another node adopted the session (this one was paused or cut off): stop here,
+                // without writing anything more.
+                tracing::warn!(
+                    session = self.key.id,
+                    "lease lost: this node no longer owns the session; stopping it"
+                );
+                self.rx.close();
+                return;
+            }
+            Err(e) => tracing::error!(session = self.key.id, error = %e, "could not record the session state"),
         }
         self.info.send_replace(info.clone());
         let _ = self
