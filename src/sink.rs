@@ -301,6 +301,7 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: &WaMessage) -> R
         idempotency_key: None,
         sender_phone: m.author_phone.clone(),
         chat_phone: m.chat_phone.clone(),
+        mark_read: false,
         error_code: None,
         expires_at: None,
         idempotency_fingerprint: None,

@@ -818,7 +818,9 @@ impl SimControl {
         Ok(())
     }
 
-    /// The chat states ("typing…") a linked device showed, oldest first.
+    /// The signals a linked device sent, oldest first: chat states (`composing`, `recording`,
+    /// `paused`), read receipts (`seen`, per chat) and presence (`available`, `unavailable`,
+    /// with an empty chat).
     pub async fn chat_states(&self, device_phone: &str) -> Vec<ChatStateRecord> {
         let phone = device_phone.trim_start_matches('+');
         self.lock()

@@ -849,7 +849,19 @@
       sendChatStateRecording: (wid) => post('/chatstate', { page: pageId, chat: String((wid && wid._serialized) || wid), state: 'recording' }),
       sendChatStatePaused: (wid) => post('/chatstate', { page: pageId, chat: String((wid && wid._serialized) || wid), state: 'paused' }),
     },
-    WAWebUpdateUnreadChatAction: { sendSeen: async ({ chat }) => { if (chat) chat.unreadCount = 0; } },
+    // A read receipt reaches the server (the other side's blue ticks): recorded as state `seen`.
+    WAWebUpdateUnreadChatAction: {
+      sendSeen: async ({ chat }) => {
+        if (!chat) return;
+        chat.unreadCount = 0;
+        await post('/chatstate', { page: pageId, chat: String((chat.id && chat.id._serialized) || chat.id), state: 'seen' });
+      },
+    },
+    // Online / offline for everyone (§ ChatState / PresenceUtils): recorded with an empty chat.
+    WAWebPresenceChatAction: {
+      sendPresenceAvailable: () => post('/chatstate', { page: pageId, chat: '', state: 'available' }),
+      sendPresenceUnavailable: () => post('/chatstate', { page: pageId, chat: '', state: 'unavailable' }),
+    },
     WAWebLinkPreviewChatAction: { getLinkPreview: async () => ({}) },
     WAWebMsgKey: MsgKey,
     WAWebGetEphemeralFieldsMsgActionsUtils: { getEphemeralFields: () => ({}) },

@@ -63,6 +63,18 @@
     queryExists: [{ mod: 'WAWebQueryExistsJob', path: 'queryWidExists' }],
     chatStateComposing: [{ mod: 'WAWebChatStateBridge', path: 'sendChatStateComposing' }],
     chatStatePaused: [{ mod: 'WAWebChatStateBridge', path: 'sendChatStatePaused' }],
+    chatStateRecording: [{ mod: 'WAWebChatStateBridge', path: 'sendChatStateRecording' }],
+    // Read receipts (wa-web-surface §10: SendSeen).
+    sendSeen: [{ mod: 'WAWebUpdateUnreadChatAction', path: 'sendSeen' }],
+    // Online / offline for everyone: the presence action, else the stream's own switch.
+    presenceAvailable: [
+      { mod: 'WAWebPresenceChatAction', path: 'sendPresenceAvailable' },
+      { mod: 'WAWebStreamModel', path: 'Stream.markAvailable' },
+    ],
+    presenceUnavailable: [
+      { mod: 'WAWebPresenceChatAction', path: 'sendPresenceUnavailable' },
+      { mod: 'WAWebStreamModel', path: 'Stream.markUnavailable' },
+    ],
     mediaOpaque: [{ mod: 'WAWebMediaOpaqueData', cls: true }],
     prepMedia: [{ mod: 'WAWebPrepRawMedia', path: 'prepRawMedia' }],
     mediaObject: [{ mod: 'WAWebMediaStorage', path: 'getOrCreateMediaObject' }],
@@ -955,10 +967,23 @@
       if (!found) return null;
       return { id: keyStr(found.id), t: found.t || 0, ack: typeof found.ack === 'number' ? found.ack : 0 };
     },
-    // "typing…" before a send (sending.typing): composing, or paused.
+    // "typing…" (composing), "recording audio…" (recording) or neither (paused) in a chat;
+    // online (available) or offline (unavailable) for everyone.
     chatState: async ({ chatId, state }) => {
-      const wid = cap('createWid')(chatId);
-      await cap(state === 'composing' ? 'chatStateComposing' : 'chatStatePaused')(wid);
+      if (state === 'available' || state === 'unavailable') {
+        await cap(state === 'available' ? 'presenceAvailable' : 'presenceUnavailable')();
+        return true;
+      }
+      const name = { composing: 'chatStateComposing', recording: 'chatStateRecording', paused: 'chatStatePaused' }[state];
+      if (!name) throw new BridgeError('WA_ERROR', 'unknown chat state ' + state);
+      await cap(name)(cap('createWid')(chatId));
+      return true;
+    },
+    // A read receipt for the chat (the sender's blue ticks).
+    markRead: async ({ chatId }) => {
+      const seen = cap('sendSeen');
+      const chat = await findChat(chatId);
+      await seen({ chat, threadId: undefined });
       return true;
     },
     downloadMedia: async ({ msgId }) => {

@@ -49,9 +49,13 @@ pub enum Request<'a> {
     /// Messages from others in the page's store since `since` (unix seconds), oldest first. → [`WaMessage`]s.
     #[serde(rename_all = "camelCase")]
     RecentIncoming { since: i64, limit: usize },
-    /// `composing` (typing…) or `paused`. → `true`.
+    /// `composing` (typing…), `recording` (recording audio…) or `paused` in a chat; `available` or
+    /// `unavailable` (online / offline for everyone; the chat is ignored). → `true`.
     #[serde(rename_all = "camelCase")]
     ChatState { chat_id: &'a str, state: &'a str },
+    /// A read receipt for the chat (`WAWebUpdateUnreadChatAction.sendSeen`). → `true`.
+    #[serde(rename_all = "camelCase")]
+    MarkRead { chat_id: &'a str },
     /// An incoming message's media bytes. → [`Downloaded`].
     #[serde(rename_all = "camelCase")]
     DownloadMedia { msg_id: &'a str },
@@ -80,6 +84,7 @@ impl Request<'_> {
             Request::FindSent { .. } => "findSent",
             Request::RecentIncoming { .. } => "recentIncoming",
             Request::ChatState { .. } => "chatState",
+            Request::MarkRead { .. } => "markRead",
             Request::DownloadMedia { .. } => "downloadMedia",
             Request::Logout => "logout",
             Request::Probe { .. } => "probe",

@@ -131,6 +131,8 @@ pub struct MessageRow {
     /// The chat's phone number (digits) for a person's chat, whichever form `chat_id` has
     /// (`<digits>@c.us` or `<lid>@lid`); filled in later when the LID's phone becomes known.
     pub chat_phone: Option<String>,
+    /// An outgoing message that also marks its chat read when it is sent (`markRead: true`).
+    pub mark_read: bool,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -162,6 +164,8 @@ pub struct NewMessage {
     pub idempotency_fingerprint: Option<String>,
     /// See [`MessageRow::chat_phone`].
     pub chat_phone: Option<String>,
+    /// See [`MessageRow::mark_read`].
+    pub mark_read: bool,
 }
 
 /// Text from WhatsApp made storable on every backend: PostgreSQL `text` refuses U+0000 (SQLite

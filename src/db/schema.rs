@@ -78,6 +78,7 @@ diesel::table! {
         wa_key_id -> Nullable<Text>,
         idempotency_fingerprint -> Nullable<Text>,
         chat_phone -> Nullable<Text>,
+        mark_read -> Bool,
     }
 }
 

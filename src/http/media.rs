@@ -42,6 +42,8 @@ struct Form {
     filename: Option<String>,
     session: Option<String>,
     mimetype: Option<String>,
+    /// `markRead`: also mark the chat read when it is sent.
+    mark_read: Option<String>,
     /// Saved upload: (absolute path, path relative to the media dir, size).
     file: Option<(PathBuf, String, u64)>,
     /// Hex SHA-256 of the file's bytes (an `Idempotency-Key`'s fingerprint covers them).
@@ -164,6 +166,7 @@ async fn read_multipart(
             "filename" => form.filename = Some(value),
             "session" => form.session = Some(value),
             "mimetype" => form.mimetype = Some(value),
+            "markRead" => form.mark_read = Some(value),
             _ => {}
         }
     }
@@ -194,6 +197,9 @@ struct JsonMedia {
     /// Session name (default `default`); wins over `?session=`.
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
+    /// Also mark the chat read when the file is sent. Default false.
+    #[serde(rename = "markRead")]
+    mark_read: Option<bool>,
 }
 
 async fn read_json(
@@ -266,6 +272,7 @@ async fn read_json(
         filename: j.filename,
         session: j.session,
         mimetype: j.mimetype,
+        mark_read: j.mark_read.map(|m| m.to_string()),
         sha256: Some(sha256),
         file: Some((path, relative, size)),
     })
@@ -462,6 +469,7 @@ pub async fn send_media(
     row.media_mime = Some(mimetype.clone());
     row.media_filename = filename.clone();
     row.media_size = Some(size as i64);
+    row.mark_read = super::messages::flag_field("markRead", form.mark_read.as_deref().unwrap_or_default())?;
     // From here the file belongs to the message row (the queue sends it from disk).
     upload.path = None;
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await

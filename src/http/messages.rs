@@ -37,6 +37,18 @@ pub struct SendText {
     /// Session name (default `default`); wins over `?session=`.
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     session: Option<String>,
+    /// Also mark the chat read (a read receipt) when the message is sent. Default false.
+    #[serde(rename = "markRead")]
+    mark_read: Option<bool>,
+}
+
+/// A yes/no form field: `true`/`1`/`yes` or `false`/`0`/`no` (any case); 400 naming the field otherwise.
+pub fn flag_field(field: &str, raw: &str) -> Result<bool, ApiError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        _ => Err(ApiError::validation(field, format!("{field} must be true or false"))),
+    }
 }
 
 pub fn recipient(raw: Option<&str>) -> Result<ChatId, ApiError> {
@@ -262,6 +274,7 @@ pub fn new_message(
         idempotency_fingerprint: idem.map(|i| i.fingerprint),
         sender_phone: None,
         chat_phone: chat.phone().map(str::to_string),
+        mark_read: false,
         error_code: None,
         expires_at: None,
     }
@@ -358,6 +371,7 @@ pub async fn send_text(
     let session_id = sending_session(&state, &p, &name).await?;
     let mut row = new_message(&p, session_id, &chat, MessageKind::Chat, idem);
     row.body = Some(text);
+    row.mark_read = body.mark_read.unwrap_or(false);
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await
 }
 

@@ -5,6 +5,7 @@ mod contacts;
 pub mod envelope;
 // The plumbing shared with the admin page lives in `api_common`; these names keep handler imports short.
 pub use crate::api_common::{body, error, selector};
+mod chats;
 mod cluster;
 mod events_stream;
 pub mod extract;
@@ -49,6 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(sessions::list)
         .service(sessions::events)
         .service(sessions::capabilities)
+        .service(chats::mark_read)
+        .service(chats::presence)
         .service(contacts::by_lid)
         .service(contacts::by_phone)
         .service(messages::send_text)

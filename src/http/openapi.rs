@@ -10,7 +10,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::schemas::ErrorBody;
-use super::{api_keys, cluster, contacts, events_stream, health, me, media, messages, sessions, webhook};
+use super::{api_keys, chats, cluster, contacts, events_stream, health, me, media, messages, sessions, webhook};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,8 @@ use super::{api_keys, cluster, contacts, events_stream, health, me, media, messa
         sessions::list,
         sessions::events,
         sessions::capabilities,
+        chats::mark_read,
+        chats::presence,
         contacts::by_lid,
         contacts::by_phone,
         messages::send_text,

@@ -397,6 +397,15 @@ pub struct Webhook {
 }
 
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatSignal {
+    /// The chat as WhatsApp addresses it (`…@c.us`, `…@g.us`, `…@lid`).
+    pub chat_id: String,
+    /// `read`, or the presence shown: `composing`, `recording`, `paused`, `available`, `unavailable`.
+    pub state: String,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct Deleted {
     pub deleted: bool,
 }
@@ -461,4 +470,7 @@ pub struct MediaUpload {
     /// The name the recipient sees (else the part's `filename*`/`filename`).
     pub filename: Option<String>,
     pub session: Option<String>,
+    /// `true` also marks the chat read when the file is sent (default `false`).
+    #[schema(rename = "markRead", pattern = "^(true|false|1|0|yes|no)$")]
+    pub mark_read: Option<String>,
 }

@@ -100,6 +100,30 @@ impl SentMessage {
     }
 }
 
+/// A presence to show: in a chat (`composing` = typing…, `recording` = recording audio…,
+/// `paused` = neither), or for everyone (`available` = online, `unavailable` = offline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Presence {
+    Composing,
+    Recording,
+    Paused,
+    Available,
+    Unavailable,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Composing => "composing",
+            Presence::Recording => "recording",
+            Presence::Paused => "paused",
+            Presence::Available => "available",
+            Presence::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// How a send is made.
 #[derive(Debug, Clone, Default)]
 pub struct SendOptions {
@@ -151,10 +175,13 @@ pub(super) enum Command {
         chat: ChatId,
         reply: Reply<Option<String>>,
     },
-    /// `composing` (typing…) or `paused` in a chat.
     ChatState {
         chat: ChatId,
-        state: &'static str,
+        state: Presence,
+        reply: Reply<()>,
+    },
+    MarkRead {
+        chat: ChatId,
         reply: Reply<()>,
     },
     PairingCode {
@@ -186,7 +213,7 @@ impl Command {
             Command::FindSent { reply, .. } => reply.is_closed(),
             Command::AckStates { reply, .. } => reply.is_closed(),
             Command::CheckNumber { reply, .. } => reply.is_closed(),
-            Command::ChatState { reply, .. } => reply.is_closed(),
+            Command::ChatState { reply, .. } | Command::MarkRead { reply, .. } => reply.is_closed(),
             Command::PairingCode { reply, .. } => reply.is_closed(),
             Command::Logout { .. } | Command::Restart { .. } | Command::Stop { .. } | Command::Shutdown { .. } => false,
         }
@@ -293,9 +320,16 @@ impl SessionHandle {
             .await
     }
 
-    /// Shows "typing…" (`composing`) in the chat, or stops it (`paused`).
-    pub async fn chat_state(&self, chat: ChatId, state: &'static str) -> Result<(), SessionError> {
+    /// Shows a presence: "typing…" or "recording audio…" in the chat (or stops it), or online /
+    /// offline for everyone.
+    pub async fn chat_state(&self, chat: ChatId, state: Presence) -> Result<(), SessionError> {
         self.ask(|reply| Command::ChatState { chat, state, reply }, CONTROL_TIMEOUT)
+            .await
+    }
+
+    /// Sends a read receipt for the chat: its messages show as read (blue ticks) to the sender.
+    pub async fn mark_read(&self, chat: ChatId) -> Result<(), SessionError> {
+        self.ask(|reply| Command::MarkRead { chat, reply }, CONTROL_TIMEOUT)
             .await
     }
 

@@ -14,7 +14,7 @@ pub mod state;
 
 pub use chat_id::ChatId;
 pub use events::{SessionEvent, SessionKey, WaMessage};
-pub use handle::{OutgoingMedia, SentMessage, SessionError, SessionHandle};
+pub use handle::{OutgoingMedia, Presence, SentMessage, SessionError, SessionHandle};
 pub use manager::SessionManager;
 pub use outbox::{Outbox, SendResult, Submitted};
 pub use queue::settle;

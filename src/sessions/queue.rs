@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::chat_id::ChatId;
-use super::handle::{OutgoingMedia, SendOptions, SentMessage, SessionError, SessionHandle, new_key_id};
+use super::handle::{OutgoingMedia, Presence, SendOptions, SentMessage, SessionError, SessionHandle, new_key_id};
 use super::outbox::Outbox;
 use super::state::SessionState;
 use crate::config::SendingSettings;
@@ -286,7 +286,7 @@ impl QueueWorker {
             check_recipient: phone
                 .as_ref()
                 .is_some_and(|p| confirmed.get(p).is_none_or(|at| at.elapsed() >= RECIPIENT_TTL)),
-            mark_read: false,
+            mark_read: row.mark_read,
         };
         let result = self.send(row, chat, opts).await;
         if let (Ok(_), Some(phone)) = (&result, phone) {
@@ -327,7 +327,7 @@ impl QueueWorker {
     /// module sends without it.
     async fn type_for(&self, chat: &ChatId, text: &str) {
         let ms = (text.chars().count() as u64 * TYPING_MS_PER_CHAR).clamp(TYPING_MIN_MS, TYPING_MAX_MS);
-        match self.handle.chat_state(chat.clone(), "composing").await {
+        match self.handle.chat_state(chat.clone(), Presence::Composing).await {
             Ok(()) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Err(e) => tracing::debug!(session = self.handle.key.id, error = %e, "no typing indicator"),
         }

@@ -300,6 +300,7 @@ pub fn message_row(
         idempotency_key: None,
         sender_phone: None,
         chat_phone: None,
+        mark_read: false,
         error_code: None,
         expires_at: None,
         idempotency_fingerprint: None,

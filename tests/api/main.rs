@@ -5,6 +5,7 @@ mod common;
 
 mod admin;
 mod auth;
+mod chats;
 mod cli;
 mod cluster;
 mod database;

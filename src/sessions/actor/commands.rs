@@ -124,9 +124,19 @@ impl Actor {
                     Ok(()) => {
                         let typing = Request::ChatState {
                             chat_id: chat.as_str(),
-                            state,
+                            state: state.as_str(),
                         };
                         self.request::<bool>(&typing, CALL_TIMEOUT).await.map(|_| ())
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::MarkRead { chat, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => {
+                        let read = Request::MarkRead { chat_id: chat.as_str() };
+                        self.request::<bool>(&read, CALL_TIMEOUT).await.map(|_| ())
                     }
                     Err(e) => Err(e),
                 };
@@ -251,7 +261,7 @@ pub(in crate::sessions) fn refuse(cmd: Command, err: SessionError) {
         Command::CheckNumber { reply, .. } => drop(reply.send(Err(err))),
         Command::FindSent { reply, .. } => drop(reply.send(Err(err))),
         Command::AckStates { reply, .. } => drop(reply.send(Err(err))),
-        Command::ChatState { reply, .. } => drop(reply.send(Err(err))),
+        Command::ChatState { reply, .. } | Command::MarkRead { reply, .. } => drop(reply.send(Err(err))),
         Command::PairingCode { reply, .. } => drop(reply.send(Err(err))),
         Command::Logout { reply }
         | Command::Restart { reply }
