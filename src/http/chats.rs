@@ -53,7 +53,7 @@ pub struct PresenceBody {
         (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
     )
 )]
-#[post("/api/v1/chats/{chat_id}/read/")]
+#[post("/api/v1/chats/{chatId}/read/")]
 pub async fn mark_read(
     state: web::Data<AppState>,
     ApiKey(p): ApiKey,
@@ -88,7 +88,7 @@ pub async fn mark_read(
         (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
     )
 )]
-#[post("/api/v1/chats/{chat_id}/presence/")]
+#[post("/api/v1/chats/{chatId}/presence/")]
 pub async fn presence(
     state: web::Data<AppState>,
     ApiKey(p): ApiKey,

@@ -382,7 +382,9 @@ async fn renamed_module_resolves_through_its_fallback() {
     assert_eq!(report["fallbacks"], 1, "{report}");
     assert_eq!(
         report["missing"],
+        // Composing, paused and recording all live in the removed module.
         json!([
+            "WA_MODULE_MISSING:WAWebChatStateBridge",
             "WA_MODULE_MISSING:WAWebChatStateBridge",
             "WA_MODULE_MISSING:WAWebChatStateBridge"
         ])

@@ -32,6 +32,8 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/messages/"),
         ("get", "/api/v1/messages/{id}/"),
         ("get", "/api/v1/contacts/check/"),
+        ("post", "/api/v1/chats/{chatId}/read/"),
+        ("post", "/api/v1/chats/{chatId}/presence/"),
         ("get", "/api/v1/messages/{id}/media"),
         ("get", "/api/v1/webhook/"),
         ("put", "/api/v1/webhook/"),
