@@ -713,18 +713,23 @@
     };
   }
 
-  function markSeen(chat) {
+  // A read receipt for `chat`, sent while the stream shows us available (as WhatsApp Web does;
+  // wa-web-surface §10). Throws a named error when the page cannot send one.
+  async function markSeen(chat) {
+    const seen = cap('sendSeen');
+    const stream = tryRequire('WAWebStreamModel');
+    const Stream = stream && stream.Stream;
+    if (Stream && typeof Stream.markAvailable === 'function') Stream.markAvailable();
     try {
-      const stream = tryRequire('WAWebStreamModel');
-      const unread = tryRequire('WAWebUpdateUnreadChatAction');
-      if (stream && stream.Stream && unread && typeof unread.sendSeen === 'function') {
-        stream.Stream.markAvailable();
-        return Promise.resolve(unread.sendSeen({ chat, threadId: undefined }))
-          .catch(() => {})
-          .finally(() => stream.Stream.markUnavailable());
-      }
-    } catch (_) { /* optional */ }
-    return Promise.resolve();
+      await seen({ chat, threadId: undefined });
+    } finally {
+      if (Stream && typeof Stream.markUnavailable === 'function') Stream.markUnavailable();
+    }
+  }
+
+  // `markRead` on a send is best effort: the message goes out even if no receipt could.
+  function markSeenQuietly(chat) {
+    return markSeen(chat).catch(() => {});
   }
 
   // Sends still running in this page, by key id: a resend of the same id (the gateway gave up
@@ -749,7 +754,7 @@
 
   async function sendText(o) {
     const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
-    if (o.markRead) await markSeen(chat);
+    if (o.markRead) await markSeenQuietly(chat);
     const { key, props } = await baseProps(chat, o.keyId);
     return addAndSend(chat, key, { ...props, body: o.body, type: 'chat' });
   }
@@ -786,7 +791,7 @@
   async function sendMedia(o) {
     const bytes = takeBytes(o);
     const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
-    if (o.markRead) await markSeen(chat);
+    if (o.markRead) await markSeenQuietly(chat);
     const file = new File([bytes], o.filename || 'file', { type: o.mimetype });
     const OpaqueCls = cap('mediaOpaque');
     if (typeof OpaqueCls.createFromData !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebMediaOpaqueData.createFromData');
@@ -981,9 +986,7 @@
     },
     // A read receipt for the chat (the sender's blue ticks).
     markRead: async ({ chatId }) => {
-      const seen = cap('sendSeen');
-      const chat = await findChat(chatId);
-      await seen({ chat, threadId: undefined });
+      await markSeen(await findChat(chatId));
       return true;
     },
     downloadMedia: async ({ msgId }) => {

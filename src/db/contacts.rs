@@ -94,35 +94,38 @@ impl Database {
 
     /// The newest pair for this LID (`<digits>@lid`) among the user's sessions.
     pub async fn pair_by_lid(&self, user_id: i64, lid: &str) -> DbResult<Option<LidPairRow>> {
-        let lid = lid.to_string();
-        self.run(move |mut conn| async move {
-            Ok(dispatch!(&mut conn, |c| l::table
-                .inner_join(s::table)
-                .filter(l::user_id.eq(user_id))
-                .filter(l::lid.eq(&lid))
-                .order(l::updated_at.desc())
-                .select((l::lid, l::phone, s::name, l::first_seen_at, l::updated_at))
-                .first::<LidPairRow>(c)
-                .await
-                .optional())?)
-        })
-        .await
+        self.newest_pair(user_id, PairKey::Lid(lid.to_string())).await
     }
 
     /// The newest pair for this phone number (digits) among the user's sessions.
     pub async fn pair_by_phone(&self, user_id: i64, phone: &str) -> DbResult<Option<LidPairRow>> {
-        let phone = phone.to_string();
+        self.newest_pair(user_id, PairKey::Phone(phone.to_string())).await
+    }
+
+    async fn newest_pair(&self, user_id: i64, key: PairKey) -> DbResult<Option<LidPairRow>> {
         self.run(move |mut conn| async move {
-            Ok(dispatch!(&mut conn, |c| l::table
-                .inner_join(s::table)
-                .filter(l::user_id.eq(user_id))
-                .filter(l::phone.eq(&phone))
-                .order(l::updated_at.desc())
-                .select((l::lid, l::phone, s::name, l::first_seen_at, l::updated_at))
-                .first::<LidPairRow>(c)
-                .await
-                .optional())?)
+            Ok(dispatch!(&mut conn, |c| {
+                let q = l::table
+                    .inner_join(s::table)
+                    .filter(l::user_id.eq(user_id))
+                    .into_boxed();
+                let q = match &key {
+                    PairKey::Lid(lid) => q.filter(l::lid.eq(lid.clone())),
+                    PairKey::Phone(phone) => q.filter(l::phone.eq(phone.clone())),
+                };
+                q.order(l::updated_at.desc())
+                    .select((l::lid, l::phone, s::name, l::first_seen_at, l::updated_at))
+                    .first::<LidPairRow>(c)
+                    .await
+                    .optional()
+            })?)
         })
         .await
     }
+}
+
+/// Which side of a LID ↔ phone pair a lookup starts from.
+enum PairKey {
+    Lid(String),
+    Phone(String),
 }

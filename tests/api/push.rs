@@ -12,7 +12,12 @@ use crate::support::*;
 async fn incoming_messages_are_pushed_after_a_quiet_spell() {
     let _b = browsers(1).await;
     let sim = simulator().await;
-    let app = TestApp::spawn_with(TestEnv::new(Backend::Sqlite).await, |s| point_at(s, &sim)).await;
+    // The poll fallback far too slow to pass for push: without BiDi this test fails.
+    let app = TestApp::spawn_with(TestEnv::new(Backend::Sqlite).await, |s| {
+        point_at(s, &sim);
+        s.sessions.poll_max_ms = 60_000;
+    })
+    .await;
     app.link(&sim, &app.admin_key.clone(), "default", "15550001601").await;
     let mut latencies = Vec::new();
     for i in 0..3 {
