@@ -17,7 +17,7 @@ use serde_json::json;
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::schemas::{ContactCheck, Envelope, ErrorBody, Message, MessagePage, SendQueued, SendResult};
-use super::selector::{SessionQuery, session_name};
+use super::selector::{SessionQuery, session_for};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::db::{MessageFilter, MessageKind, MessageRow, MessageStatus, NewMessage};
@@ -350,7 +350,7 @@ pub async fn send_text(
 ) -> Result<HttpResponse, ApiError> {
     const DONE: &str = "Message sent successfully";
     let body = body.into_inner();
-    let name = session_name(&query, body.session.as_deref())?;
+    let name = session_for(&p, &query, body.session.as_deref())?;
     let chat = recipient(body.recipient.as_deref())?;
     let text = body.message.unwrap_or_default();
     if text.trim().is_empty() {
@@ -612,7 +612,7 @@ pub async fn check(
     query: web::Query<CheckQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let name = session_name(&SessionQuery { session: q.session }, None)?;
+    let name = session_for(&p, &SessionQuery { session: q.session }, None)?;
     let chat = chat_field("phone", q.phone.as_deref())?;
     if chat.phone().is_none() {
         return Err(ApiError::validation(

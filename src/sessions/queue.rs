@@ -104,9 +104,17 @@ impl QueueWorker {
             Err(e) => return tracing::warn!(session, error = %e, "could not read acks back from the page"),
         };
         let mut moved = 0;
+        let owner = self.fence.as_ref().map(|(f, _)| (session, f.clone()));
         for (id, ack) in acks.into_iter().filter(|(_, ack)| *ack != 0) {
-            match self.db.advance_message_status(&id, MessageStatus::from_ack(ack)).await {
+            match self
+                .db
+                .advance_message_status_as(&id, MessageStatus::from_ack(ack), owner.clone())
+                .await
+            {
                 Ok(rows) => moved += rows.len(),
+                Err(DbError::Fenced) => {
+                    return tracing::warn!(session, "lease lost: acks read back from the page not recorded");
+                }
                 Err(e) => tracing::warn!(session, error = %e, "could not record a reconciled ack"),
             }
         }

@@ -616,8 +616,52 @@ async fn a_stale_generation_cannot_write() {
             .await
             .unwrap()
     );
-    db.record_session_state_as(row.id, update, Some(new)).await.unwrap();
+    db.record_session_state_as(row.id, update, Some(new.clone()))
+        .await
+        .unwrap();
     assert_eq!(db.session_by_id(row.id).await.unwrap().unwrap().status, "disconnected");
+
+    // Incoming messages and acks a stale owner saw are not recorded; the holder's are.
+    let incoming = wagate::db::NewMessage {
+        user_id: user.id,
+        wa_message_id: Some("3EB0IN".into()),
+        ..message_row(Some(row.id), "in", wagate::db::MessageStatus::Received)
+    };
+    assert!(matches!(
+        db.insert_incoming_as(incoming.clone(), Some(old.clone())).await,
+        Err(wagate::db::DbError::Fenced)
+    ));
+    assert!(db.message_by_wa_id("3EB0IN").await.unwrap().is_none(), "nothing stored");
+    assert!(
+        db.insert_incoming_as(incoming, Some(new.clone()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    db.insert_message(wagate::db::NewMessage {
+        user_id: user.id,
+        wa_message_id: Some("3EB0ACK".into()),
+        ..message_row(Some(row.id), "out", wagate::db::MessageStatus::Pending)
+    })
+    .await
+    .unwrap();
+    let delivered = wagate::db::MessageStatus::Delivered;
+    assert!(matches!(
+        db.advance_message_status_as("3EB0ACK", delivered, Some((row.id, old.clone())))
+            .await,
+        Err(wagate::db::DbError::Fenced)
+    ));
+    let acked = db.message_by_wa_id("3EB0ACK").await.unwrap().unwrap();
+    assert_eq!(
+        acked.status,
+        wagate::db::MessageStatus::Pending,
+        "the stale ack changed nothing"
+    );
+    let moved = db
+        .advance_message_status_as("3EB0ACK", delivered, Some((row.id, new)))
+        .await
+        .unwrap();
+    assert_eq!(moved.len(), 1);
 }
 
 /// SQLite stays single-node, and says so.

@@ -199,15 +199,37 @@ impl Actor {
                     message.saved_media = self.save_incoming_media(&message).await;
                 }
                 let session = self.key.clone();
-                let _ = self.sink.send(SessionEvent::Incoming { session, message }).await;
+                let _ = self
+                    .sink
+                    .send(SessionEvent::Incoming {
+                        session,
+                        message,
+                        fence: self.fence.clone(),
+                    })
+                    .await;
             }
             PageEvent::MsgCreate(message) => {
                 let session = self.key.clone();
-                let _ = self.sink.send(SessionEvent::OwnMessage { session, message }).await;
+                let _ = self
+                    .sink
+                    .send(SessionEvent::OwnMessage {
+                        session,
+                        message,
+                        fence: self.fence.clone(),
+                    })
+                    .await;
             }
             PageEvent::MsgAck { id, ack } => {
                 let session = self.key.clone();
-                let _ = self.sink.send(SessionEvent::Ack { session, id, ack }).await;
+                let _ = self
+                    .sink
+                    .send(SessionEvent::Ack {
+                        session,
+                        id,
+                        ack,
+                        fence: self.fence.clone(),
+                    })
+                    .await;
             }
             PageEvent::MsgType { .. } => {}
             PageEvent::LidPairs(pairs) => {
@@ -382,7 +404,14 @@ impl Actor {
                 message.saved_media = self.save_incoming_media(&message).await;
             }
             let session = self.key.clone();
-            let _ = self.sink.send(SessionEvent::Incoming { session, message }).await;
+            let _ = self
+                .sink
+                .send(SessionEvent::Incoming {
+                    session,
+                    message,
+                    fence: self.fence.clone(),
+                })
+                .await;
             stored += 1;
         }
         if stored > 0 {
