@@ -474,6 +474,14 @@ pub async fn send_media(
     row.media_filename = filename.clone();
     row.media_size = Some(size as i64);
     row.mark_read = super::messages::flag_field("markRead", form.mark_read.as_deref().unwrap_or_default())?;
+    // In cluster mode the session's owner may be another node: it reads the file from the store.
+    let relative = row.media_path.clone().unwrap_or_default();
+    state.sessions.media().publish(&relative).await.map_err(|e| {
+        ApiError::coded(
+            ErrorCode::ServiceUnavailable,
+            format!("The file could not be stored for the other nodes: {e}"),
+        )
+    })?;
     // From here the file belongs to the message row (the queue sends it from disk).
     upload.path = None;
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await

@@ -194,7 +194,7 @@ pub async fn enqueue_and_answer(
         Err(crate::db::DbError::Conflict) if idem.is_some() => {
             // A retry raced the first request for its idempotency key: the first one's answer.
             if let Some(path) = media {
-                let _ = std::fs::remove_file(state.settings.media.dir.join(path));
+                state.sessions.media().remove(&path).await;
             }
             return replay(state, p, idem.as_ref(), done)
                 .await?
@@ -563,9 +563,9 @@ pub async fn media_file(
     let row = own_message(&state, p.user_id, id).await?;
     let missing = || ApiError::coded(ErrorCode::MediaNotFound, format!("Message {id} has no stored media"));
     let relative = row.media_path.as_deref().ok_or_else(missing)?;
-    let file = actix_files::NamedFile::open_async(state.settings.media.dir.join(relative))
-        .await
-        .map_err(|_| missing())?;
+    // This node's copy, or (cluster mode) the one the owner put in the store.
+    let local = state.sessions.media().local(relative).await.ok_or_else(missing)?;
+    let file = actix_files::NamedFile::open_async(local).await.map_err(|_| missing())?;
     let mime = row
         .media_mime
         .as_deref()

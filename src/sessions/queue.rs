@@ -38,7 +38,7 @@ pub(super) struct QueueWorker {
     pub handle: SessionHandle,
     pub db: Database,
     pub settings: SendingSettings,
-    pub media_dir: std::path::PathBuf,
+    pub media: crate::media_files::MediaFiles,
     pub wake: Arc<Notify>,
     /// Completes the caller waiting for a row, if any.
     pub outbox: Outbox,
@@ -313,9 +313,10 @@ impl QueueWorker {
                 self.handle.send_text_with(chat, body, opts).await
             }
             Some(path) => {
-                let bytes = tokio::fs::read(self.media_dir.join(path)).await.map_err(|e| {
-                    SessionError::refused(ErrorCode::MediaMissing, format!("the queued file is gone: {e}"))
-                })?;
+                let gone = |e: String| SessionError::refused(ErrorCode::MediaMissing, format!("the queued file is gone: {e}"));
+                // Uploaded on this node, or (cluster mode) on another one: then from the store.
+                let local = self.media.local(path).await.ok_or_else(|| gone(path.to_string()))?;
+                let bytes = tokio::fs::read(local).await.map_err(|e| gone(e.to_string()))?;
                 let media = OutgoingMedia {
                     bytes: Arc::new(bytes),
                     mimetype: row

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use wagate::db::cluster::Fence;
-use wagate_sim::Simulator;
+use wagate_sim::{IncomingMedia, IncomingMessage, Simulator};
 
 use crate::common::*;
 use crate::receiver::Receiver;
@@ -532,6 +534,62 @@ async fn graceful_stop_moves_a_session_through_s3() {
         .await
         .unwrap();
     assert!(listing.contains("profiles-here/profiles/"), "{listing}");
+
+    // Media through the store: an upload taken by the node that does not own the session is
+    // sent by the owner; an incoming file the owner saved is served by the other node.
+    let owner = owners(&a, &key).await["moved"].clone().expect("owned");
+    let (owner_node, other) = if owner == "node-a" { (&a, &b) } else { (&b, &a) };
+    let png = png_bytes(3000);
+    let up = other
+        .post(
+            "/api/v1/messages/send-media/?session=moved",
+            &key,
+            json!({ "recipient": "15550002002", "media_type": "image", "filename": "pic.png",
+                    "base64": base64::engine::general_purpose::STANDARD.encode(&png) }),
+        )
+        .await;
+    let up_status = up.status().as_u16();
+    let up: Value = up.json().await.unwrap();
+    assert_eq!(up_status, 200, "{up}");
+    let sent = sim.control().sent("15550009001").await;
+    let file = sent.iter().find(|r| r.filename.as_deref() == Some("pic.png")).expect("sent");
+    assert_eq!(file.sha256.as_deref(), Some(hex::encode(Sha256::digest(&png)).as_str()));
+    sim.control()
+        .deliver(
+            "15550009001",
+            IncomingMessage {
+                media: Some(IncomingMedia {
+                    mimetype: "application/pdf".into(),
+                    filename: Some("in.pdf".into()),
+                    data: b"%PDF-1.7 through the store".to_vec(),
+                }),
+                ..IncomingMessage::text("15550003003@c.us", "")
+            },
+        )
+        .await
+        .unwrap();
+    wait_until(30, "the incoming file stored by the owner", || async {
+        let listed = other.get("/api/v1/messages/?direction=in", &key).await;
+        listed["data"]["messages"][0]["media"]["filename"] == "in.pdf"
+    })
+    .await;
+    let incoming = other.get("/api/v1/messages/?direction=in", &key).await["data"]["messages"][0].clone();
+    let download = other
+        .http
+        .get(format!("{}/api/v1/messages/{}/media", other.base, incoming["id"]))
+        .header("Authorization", format!("ApiKey {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200, "served by {} for {}", other.id, owner_node.id);
+    assert_eq!(download.bytes().await.unwrap().as_ref(), b"%PDF-1.7 through the store");
+    let listing = reqwest::get(format!("{}/wagate-test?list-type=2", moto.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listing.contains("profiles-here/media/whatsapp_media/"), "{listing}");
 
     let devices = sim.control().devices().await.len();
     let stopped = Instant::now();

@@ -300,6 +300,8 @@ impl Actor {
                 tokio::fs::create_dir_all(dir).await.map_err(|e| e.to_string())?;
             }
             tokio::fs::write(&path, &bytes).await.map_err(|e| e.to_string())?;
+            // Any node may be asked for it (cluster mode): kept in the store too.
+            self.media.publish(&relative).await?;
             Ok::<_, String>(relative)
         }
         .await;
