@@ -424,6 +424,13 @@ async fn three_nodes_failover_fencing_and_drain() {
         .collect();
     assert!(!on_b.is_empty());
     b.signal(libc::SIGSTOP, false);
+    // Incoming messages reach B's page (its browser runs on) before A adopts the sessions.
+    for &i in &on_b {
+        sim.control()
+            .deliver(&phone(i), IncomingMessage::text("15550003003@c.us", &format!("while-paused-{i}")))
+            .await
+            .unwrap();
+    }
     wait_until(40, "node B's sessions adopted while it is paused", || async {
         let owned = owners(&a, &key).await;
         let mut ok = true;
@@ -449,6 +456,33 @@ async fn three_nodes_failover_fencing_and_drain() {
     for &i in &on_b {
         assert_each_sent_once(&a, &sim, &key, &phone(i), &fenced_texts[&i]).await;
     }
+    // What B's page saw while B was paused is recorded once, by the new owner; B's own late
+    // writes of it are refused (fenced), not retried from its spool.
+    for &i in &on_b {
+        let text = format!("while-paused-{i}");
+        let path = format!("/api/v1/messages/?direction=in&session=s{i}&limit=500");
+        wait_until(30, "the message B's page saw recorded by A", || async {
+            let rows = a.get(&path, &key).await;
+            rows["data"]["messages"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|r| r["body"] == text.as_str()))
+        })
+        .await;
+        let rows = a.get(&path, &key).await;
+        let n = rows["data"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["body"] == text.as_str())
+            .count();
+        assert_eq!(n, 1, "{text} stored {n} times");
+    }
+    let logs = b.logs();
+    assert!(!logs.contains("spooled to retry"), "B spooled a refused write");
+    eprintln!(
+        "node B after resuming: {} incoming/ack writes refused by the fence",
+        logs.matches("was not recorded (another node owns the session)").count()
+    );
 
     // Drain node A: its sessions move to B; sends through B meanwhile all succeed.
     let on_a: Vec<usize> = owners(&b, &key)
