@@ -117,7 +117,10 @@ mod tests {
         assert_eq!(tokio::fs::read(&got).await.unwrap(), b"jpeg bytes");
         b.remove(rel).await;
         a.remove(rel).await;
-        assert!(a.local(rel).await.is_none() && b.local(rel).await.is_none(), "gone everywhere");
+        assert!(
+            a.local(rel).await.is_none() && b.local(rel).await.is_none(),
+            "gone everywhere"
+        );
     }
 
     #[tokio::test]

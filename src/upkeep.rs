@@ -158,12 +158,7 @@ impl Leader {
     }
 }
 
-pub async fn run(
-    db: Database,
-    settings: Arc<Settings>,
-    media: crate::media_files::MediaFiles,
-    leader: Option<Leader>,
-) {
+pub async fn run(db: Database, settings: Arc<Settings>, media: crate::media_files::MediaFiles, leader: Option<Leader>) {
     let ack_deadline = Duration::from_secs(settings.sending.ack_timeout_secs);
     // Checked often enough that a message is late by at most half its deadline (and ≤ 5 s).
     let tick = (ack_deadline / 2).clamp(Duration::from_millis(500), Duration::from_secs(5));

@@ -313,7 +313,8 @@ impl QueueWorker {
                 self.handle.send_text_with(chat, body, opts).await
             }
             Some(path) => {
-                let gone = |e: String| SessionError::refused(ErrorCode::MediaMissing, format!("the queued file is gone: {e}"));
+                let gone =
+                    |e: String| SessionError::refused(ErrorCode::MediaMissing, format!("the queued file is gone: {e}"));
                 // Uploaded on this node, or (cluster mode) on another one: then from the store.
                 let local = self.media.local(path).await.ok_or_else(|| gone(path.to_string()))?;
                 let bytes = tokio::fs::read(local).await.map_err(|e| gone(e.to_string()))?;

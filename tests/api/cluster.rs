@@ -427,7 +427,10 @@ async fn three_nodes_failover_fencing_and_drain() {
     // Incoming messages reach B's page (its browser runs on) before A adopts the sessions.
     for &i in &on_b {
         sim.control()
-            .deliver(&phone(i), IncomingMessage::text("15550003003@c.us", &format!("while-paused-{i}")))
+            .deliver(
+                &phone(i),
+                IncomingMessage::text("15550003003@c.us", &format!("while-paused-{i}")),
+            )
             .await
             .unwrap();
     }
@@ -477,10 +480,16 @@ async fn three_nodes_failover_fencing_and_drain() {
             .count();
         assert_eq!(n, 1, "{text} stored {n} times");
     }
+    // On resuming, B's actors drain what their pages queued before its claim loop closes them:
+    // those writes carry B's old generation and are refused.
+    wait_until(20, "B's late incoming/ack writes refused by the fence", || async {
+        b.logs().contains("was not recorded (another node owns the session)")
+    })
+    .await;
     let logs = b.logs();
     assert!(!logs.contains("spooled to retry"), "B spooled a refused write");
     eprintln!(
-        "node B after resuming: {} incoming/ack writes refused by the fence",
+        "measured: node B after resuming: {} incoming/ack writes refused by the fence",
         logs.matches("was not recorded (another node owns the session)").count()
     );
 
@@ -586,7 +595,10 @@ async fn graceful_stop_moves_a_session_through_s3() {
     let up: Value = up.json().await.unwrap();
     assert_eq!(up_status, 200, "{up}");
     let sent = sim.control().sent("15550009001").await;
-    let file = sent.iter().find(|r| r.filename.as_deref() == Some("pic.png")).expect("sent");
+    let file = sent
+        .iter()
+        .find(|r| r.filename.as_deref() == Some("pic.png"))
+        .expect("sent");
     assert_eq!(file.sha256.as_deref(), Some(hex::encode(Sha256::digest(&png)).as_str()));
     sim.control()
         .deliver(
