@@ -42,7 +42,10 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        psql(&self.base, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        psql(
+            &self.base,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
     }
 }
 
@@ -118,7 +121,10 @@ pub async fn run(sim: &Simulator, sessions: usize) -> Value {
         if done {
             break;
         }
-        assert!(archived.elapsed() < Duration::from_secs(300), "profiles not archived: {l:?}");
+        assert!(
+            archived.elapsed() < Duration::from_secs(300),
+            "profiles not archived: {l:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
