@@ -7,6 +7,10 @@
 //! the spool is replayed in order, with backoff, before anything newer is stored. Storing is
 //! idempotent (messages by WhatsApp id; acks only move forward), so a replay after a crash
 //! mid-replay is harmless.
+//!
+//! In cluster mode each event carries the lease its session's owner held when the page reported
+//! it, and the write checks it in its transaction: a node that was paused past its lease cannot
+//! record what its page queued meanwhile (refused, dropped; the adopting node records it).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -313,7 +317,7 @@ fn fenced(event: &SessionEvent) {
     metrics::counter!("wagate_fenced_writes_total", "what" => what).increment(1);
     tracing::warn!(
         session = session.id,
-        "lease lost: an {what} seen by this node was not recorded (another node owns the session)"
+        "lease lost: the {what} this node saw was not recorded (another node owns the session)"
     );
 }
 
