@@ -17,6 +17,8 @@ pub enum ErrorCode {
     AdminLoginRequired,
     LoginFailed,
     Forbidden,
+    /// The API key is limited to other scopes or sessions (see `auth::scope`).
+    ForbiddenScope,
     CsrfFailed,
     NotFound,
     MethodNotAllowed,
@@ -101,7 +103,7 @@ impl ErrorCode {
         match self {
             ValidationError | BadRequest => 400,
             InvalidApiKey | Unauthorized | AdminLoginRequired | LoginFailed => 401,
-            Forbidden | CsrfFailed => 403,
+            Forbidden | ForbiddenScope | CsrfFailed => 403,
             NotFound | SessionNotFound | MessageNotFound | MediaNotFound | WebhookNotFound | EventNotFound
             | QrNotAvailable | ContactNotFound => 404,
             MethodNotAllowed => 405,

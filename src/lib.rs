@@ -15,6 +15,7 @@ pub mod error_code;
 pub mod events;
 pub mod http;
 pub mod media;
+pub mod media_files;
 pub mod metrics;
 pub mod outbound;
 pub mod sessions;
@@ -132,7 +133,12 @@ impl Application {
                 .in_cluster(leader.clone())
                 .run(),
         );
-        tokio::spawn(upkeep::run(db.clone(), settings_arc.clone(), leader));
+        tokio::spawn(upkeep::run(
+            db.clone(),
+            settings_arc.clone(),
+            sessions.media().clone(),
+            leader,
+        ));
         if let Some(node) = node {
             tokio::spawn(cluster::run(node, sessions.clone()));
         }

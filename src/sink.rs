@@ -7,6 +7,10 @@
 //! the spool is replayed in order, with backoff, before anything newer is stored. Storing is
 //! idempotent (messages by WhatsApp id; acks only move forward), so a replay after a crash
 //! mid-replay is harmless.
+//!
+//! In cluster mode each event carries the lease its session's owner held when the page reported
+//! it, and the write checks it in its transaction: a node that was paused past its lease cannot
+//! record what its page queued meanwhile (refused, dropped; the adopting node records it).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -15,6 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::db::cluster::Fence;
 use crate::db::{Database, DbError, MessageKind, MessageStatus, NewMessage};
 use crate::sessions::{SessionEvent, SessionKey, WaMessage};
 
@@ -24,6 +29,20 @@ const MAX_REPLAYS: u32 = 20;
 const RETRY_MIN: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
+/// A cluster owner's lease as the spool keeps it: (node, generation).
+type SpooledFence = Option<(String, i64)>;
+
+fn spool_fence(f: Option<Fence>) -> SpooledFence {
+    f.map(|f| (f.node.to_string(), f.generation))
+}
+
+fn unspool_fence(f: SpooledFence) -> Option<Fence> {
+    f.map(|(node, generation)| Fence {
+        node: node.into(),
+        generation,
+    })
+}
+
 /// An event as the spool keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum Spooled {
@@ -32,28 +51,57 @@ enum Spooled {
         message: WaMessage,
         /// The media file the actor saved (`WaMessage` never takes this from the page).
         saved_media: Option<String>,
+        #[serde(default)]
+        fence: SpooledFence,
     },
     OwnMessage {
         session: SessionKey,
         message: WaMessage,
+        #[serde(default)]
+        fence: SpooledFence,
     },
     Ack {
         session: SessionKey,
         id: String,
         ack: i32,
+        #[serde(default)]
+        fence: SpooledFence,
     },
 }
 
 impl Spooled {
     fn of(event: SessionEvent) -> Option<Spooled> {
         Some(match event {
-            SessionEvent::Incoming { session, message } => Spooled::Incoming {
+            SessionEvent::Incoming {
+                session,
+                message,
+                fence,
+            } => Spooled::Incoming {
                 session,
                 saved_media: message.saved_media.clone(),
                 message,
+                fence: spool_fence(fence),
             },
-            SessionEvent::OwnMessage { session, message } => Spooled::OwnMessage { session, message },
-            SessionEvent::Ack { session, id, ack } => Spooled::Ack { session, id, ack },
+            SessionEvent::OwnMessage {
+                session,
+                message,
+                fence,
+            } => Spooled::OwnMessage {
+                session,
+                message,
+                fence: spool_fence(fence),
+            },
+            SessionEvent::Ack {
+                session,
+                id,
+                ack,
+                fence,
+            } => Spooled::Ack {
+                session,
+                id,
+                ack,
+                fence: spool_fence(fence),
+            },
             SessionEvent::State { .. } => return None,
         })
     }
@@ -64,12 +112,35 @@ impl Spooled {
                 session,
                 mut message,
                 saved_media,
+                fence,
             } => {
                 message.saved_media = saved_media;
-                SessionEvent::Incoming { session, message }
+                SessionEvent::Incoming {
+                    session,
+                    message,
+                    fence: unspool_fence(fence),
+                }
             }
-            Spooled::OwnMessage { session, message } => SessionEvent::OwnMessage { session, message },
-            Spooled::Ack { session, id, ack } => SessionEvent::Ack { session, id, ack },
+            Spooled::OwnMessage {
+                session,
+                message,
+                fence,
+            } => SessionEvent::OwnMessage {
+                session,
+                message,
+                fence: unspool_fence(fence),
+            },
+            Spooled::Ack {
+                session,
+                id,
+                ack,
+                fence,
+            } => SessionEvent::Ack {
+                session,
+                id,
+                ack,
+                fence: unspool_fence(fence),
+            },
         }
     }
 }
@@ -165,7 +236,8 @@ impl Spool {
         let before = self.waiting.len();
         while let Some((e, tries)) = self.waiting.front_mut() {
             match handle(db, &e.clone().into_event()).await {
-                Ok(()) => {
+                Ok(()) | Err(DbError::Fenced) => {
+                    // Fenced: another node owns the session now and records it from its own page.
                     self.waiting.pop_front();
                 }
                 Err(err) => {
@@ -198,13 +270,17 @@ pub async fn consume(db: Database, data_dir: PathBuf, mut events: mpsc::Receiver
     loop {
         if spool.waiting.is_empty() {
             let Some(event) = events.recv().await else { return };
-            if let Err(e) = handle(&db, &event).await {
-                tracing::warn!(error = %e, "could not store a session event; spooled to retry");
-                if let Some(s) = Spooled::of(event) {
-                    spool.push(s);
+            match handle(&db, &event).await {
+                Ok(()) => {}
+                Err(DbError::Fenced) => fenced(&event),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not store a session event; spooled to retry");
+                    if let Some(s) = Spooled::of(event) {
+                        spool.push(s);
+                    }
+                    backoff = RETRY_MIN;
+                    retry_at = tokio::time::Instant::now() + backoff;
                 }
-                backoff = RETRY_MIN;
-                retry_at = tokio::time::Instant::now() + backoff;
             }
             continue;
         }
@@ -228,12 +304,40 @@ pub async fn consume(db: Database, data_dir: PathBuf, mut events: mpsc::Receiver
     }
 }
 
+/// A write refused because the reporting node lost the session's lease (it was paused or cut off
+/// and another node adopted the session): dropped, not spooled. The new owner's page reports the
+/// same messages and acks (they are the account's, not the browser's), and it records them.
+fn fenced(event: &SessionEvent) {
+    let (session, what) = match event {
+        SessionEvent::Incoming { session, .. } => (session, "incoming message"),
+        SessionEvent::OwnMessage { session, .. } => (session, "own message"),
+        SessionEvent::Ack { session, .. } => (session, "ack"),
+        SessionEvent::State { session, .. } => (session, "state"),
+    };
+    metrics::counter!("wagate_fenced_writes_total", "what" => what).increment(1);
+    tracing::warn!(
+        session = session.id,
+        "lease lost: the {what} this node saw was not recorded (another node owns the session)"
+    );
+}
+
 async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
     match event {
-        SessionEvent::Incoming { session, message } => store_incoming(db, session, message).await,
-        SessionEvent::Ack { id, ack, .. } => {
+        SessionEvent::Incoming {
+            session,
+            message,
+            fence,
+        } => store_incoming(db, session, message, fence.clone()).await,
+        SessionEvent::Ack {
+            session,
+            id,
+            ack,
+            fence,
+            ..
+        } => {
             let (ack, status) = (*ack, MessageStatus::from_ack(*ack));
-            let changed = db.advance_message_status(id, status).await?;
+            let owner = fence.clone().map(|f| (session.id, f));
+            let changed = db.advance_message_status_as(id, status, owner.clone()).await?;
             record_ack_latency(&changed, ack);
             if changed.is_empty() && db.message_by_wa_id(id).await?.is_none() {
                 // The ack overtook the send's own bookkeeping (the row gets its WhatsApp id when
@@ -242,7 +346,7 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
                 tokio::spawn(async move {
                     for delay in [1, 3, 10] {
                         tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
-                        if let Ok(changed) = db.advance_message_status(&id, status).await
+                        if let Ok(changed) = db.advance_message_status_as(&id, status, owner.clone()).await
                             && !changed.is_empty()
                         {
                             record_ack_latency(&changed, ack);
@@ -253,9 +357,14 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
             }
             Ok(())
         }
-        SessionEvent::OwnMessage { message, .. } => {
+        SessionEvent::OwnMessage {
+            session,
+            message,
+            fence,
+        } => {
             if let Some(ack) = message.ack.filter(|a| *a > 0) {
-                db.advance_message_status(&message.id, MessageStatus::from_ack(ack))
+                let owner = fence.clone().map(|f| (session.id, f));
+                db.advance_message_status_as(&message.id, MessageStatus::from_ack(ack), owner)
                     .await?;
             }
             Ok(())
@@ -273,39 +382,47 @@ fn record_ack_latency(rows: &[crate::db::MessageRow], ack: i32) {
     }
 }
 
-async fn store_incoming(db: &Database, session: &SessionKey, m: &WaMessage) -> Result<(), DbError> {
+async fn store_incoming(
+    db: &Database,
+    session: &SessionKey,
+    m: &WaMessage,
+    fence: Option<Fence>,
+) -> Result<(), DbError> {
     let now = crate::db::now();
     let chat = m.remote.clone().or(m.from.clone()).unwrap_or_default();
     let sent_at =
         m.t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
             .map(|t| t.naive_utc());
-    db.insert_incoming(NewMessage {
-        user_id: session.user_id,
-        session_id: Some(session.id),
-        direction: "in".into(),
-        chat_id: chat,
-        sender: m.author.clone().or(m.from.clone()),
-        msg_type: MessageKind::parse(m.kind.as_deref().unwrap_or_default()),
-        body: m.body.clone(),
-        caption: m.caption.clone(),
-        media_path: m.saved_media.clone(),
-        media_mime: m.mimetype.clone(),
-        media_filename: m.filename.as_deref().map(crate::media::safe_filename),
-        media_size: m.size,
-        status: MessageStatus::Received,
-        error_message: None,
-        wa_message_id: Some(m.id.clone()),
-        created_at: now,
-        updated_at: now,
-        sent_at,
-        idempotency_key: None,
-        sender_phone: m.author_phone.clone(),
-        chat_phone: m.chat_phone.clone(),
-        mark_read: false,
-        error_code: None,
-        expires_at: None,
-        idempotency_fingerprint: None,
-    })
+    db.insert_incoming_as(
+        NewMessage {
+            user_id: session.user_id,
+            session_id: Some(session.id),
+            direction: "in".into(),
+            chat_id: chat,
+            sender: m.author.clone().or(m.from.clone()),
+            msg_type: MessageKind::parse(m.kind.as_deref().unwrap_or_default()),
+            body: m.body.clone(),
+            caption: m.caption.clone(),
+            media_path: m.saved_media.clone(),
+            media_mime: m.mimetype.clone(),
+            media_filename: m.filename.as_deref().map(crate::media::safe_filename),
+            media_size: m.size,
+            status: MessageStatus::Received,
+            error_message: None,
+            wa_message_id: Some(m.id.clone()),
+            created_at: now,
+            updated_at: now,
+            sent_at,
+            idempotency_key: None,
+            sender_phone: m.author_phone.clone(),
+            chat_phone: m.chat_phone.clone(),
+            mark_read: false,
+            error_code: None,
+            expires_at: None,
+            idempotency_fingerprint: None,
+        },
+        fence,
+    )
     .await?;
     Ok(())
 }

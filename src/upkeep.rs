@@ -18,7 +18,11 @@ const TRIED_GRACE_SECS: i64 = 600;
 
 /// Deletes media files older than `media.retention_days` and marks their messages; also removes
 /// stray files (uploads no message kept) older than that. Returns how many messages were marked.
-pub async fn purge_media(db: &Database, settings: &Settings) -> Result<usize, crate::db::DbError> {
+pub async fn purge_media(
+    db: &Database,
+    settings: &Settings,
+    media: &crate::media_files::MediaFiles,
+) -> Result<usize, crate::db::DbError> {
     let days = settings.media.retention_days;
     if days == 0 {
         return Ok(0);
@@ -31,12 +35,9 @@ pub async fn purge_media(db: &Database, settings: &Settings) -> Result<usize, cr
             break;
         }
         for (_, path) in &batch {
-            let file = settings.media.dir.join(path);
-            if let Err(e) = tokio::fs::remove_file(&file).await
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(file = %file.display(), error = %e, "media retention could not delete a file");
-            }
+            // Here and, in cluster mode, in the object store (other nodes' cached copies are
+            // strays their own upkeep removes by age).
+            media.remove(path).await;
         }
         marked += db.mark_media_deleted(batch.into_iter().map(|b| b.0).collect()).await?;
     }
@@ -157,7 +158,7 @@ impl Leader {
     }
 }
 
-pub async fn run(db: Database, settings: Arc<Settings>, leader: Option<Leader>) {
+pub async fn run(db: Database, settings: Arc<Settings>, media: crate::media_files::MediaFiles, leader: Option<Leader>) {
     let ack_deadline = Duration::from_secs(settings.sending.ack_timeout_secs);
     // Checked often enough that a message is late by at most half its deadline (and ≤ 5 s).
     let tick = (ack_deadline / 2).clamp(Duration::from_millis(500), Duration::from_secs(5));
@@ -200,7 +201,7 @@ pub async fn run(db: Database, settings: Arc<Settings>, leader: Option<Leader>) 
         }
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
             last_purge = Some(tokio::time::Instant::now());
-            match purge_media(&db, &settings).await {
+            match purge_media(&db, &settings, &media).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(messages = n, "media retention deleted old files"),
                 Err(e) => tracing::warn!(error = %e, "media retention failed"),

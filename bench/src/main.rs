@@ -2,7 +2,8 @@
 //! table and writes `bench/results/<date>.json`. Numbers, not pass/fail.
 //!
 //! Env: `BENCH_SESSIONS` (default 10), `BENCH_SENDS` (default 200), `BENCH_INCOMING` (default 100);
-//! `BENCH_MODE=uploads` measures memory under concurrent uploads instead (see `uploads.rs`).
+//! `BENCH_MODE=uploads` measures memory under concurrent uploads instead (see `uploads.rs`),
+//! `BENCH_MODE=failover` a cluster node's failover time (see `failover.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wagate_sim::{IncomingMessage, SimConfig, Simulator};
 
+mod failover;
 mod receiver;
 mod uploads;
 
@@ -47,8 +49,23 @@ unsafe extern "C" {
 }
 
 fn start_gateway(sim: &Simulator, data: tempfile::TempDir) -> Gateway {
-    let mut child = Command::new("target/release/wagate")
+    start_gateway_with(sim, data, &[])
+}
+
+/// SIGKILL (or another signal) to a gateway and everything it started (its own process group).
+fn kill_group(g: &Gateway, sig: i32) {
+    unsafe { libc_kill(-(g.child.id() as i32), sig) };
+}
+
+/// A gateway with more settings (`WAGATE__…` pairs), in a process group of its own; the binary
+/// is `BENCH_WAGATE` (default `target/release/wagate`).
+fn start_gateway_with(sim: &Simulator, data: tempfile::TempDir, extra: &[(&str, String)]) -> Gateway {
+    use std::os::unix::process::CommandExt;
+    let bin = std::env::var("BENCH_WAGATE").unwrap_or_else(|_| "target/release/wagate".into());
+    let mut child = Command::new(bin)
         .arg("serve")
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+        .process_group(0)
         .env("WAGATE__DATA_DIR", data.path())
         .env("WAGATE__SERVER__PORT", "0")
         .env("WAGATE__LOG__LEVEL", "warn")
@@ -220,6 +237,16 @@ async fn main() {
     })
     .await
     .unwrap();
+    if std::env::var("BENCH_MODE").as_deref() == Ok("failover") {
+        let result = failover::run(&sim, sessions).await;
+        let path = format!(
+            "bench/results/{}-failover-{sessions}-sessions.json",
+            chrono::Utc::now().format("%Y-%m-%d")
+        );
+        std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap()).unwrap();
+        println!("written to {path}");
+        return;
+    }
     if std::env::var("BENCH_MODE").as_deref() == Ok("uploads") {
         let g = start_gateway(&sim, tempfile::tempdir().unwrap());
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::login::Admin;
 use crate::AppState;
 use crate::api_common::error::{ApiError, ok};
+use crate::api_common::new_key::CreateKey;
 use crate::api_common::selector::{SessionQuery, session_name};
 use crate::api_common::views::{capabilities_json, key_json, message_json, row_json, status_json, webhook_json};
 use crate::api_common::webhook_config::{PutWebhook, no_webhook, save_webhook};
@@ -222,30 +223,21 @@ pub async fn keys(state: web::Data<AppState>, _a: Admin, id: web::Path<i64>) -> 
     Ok(ok(keys.iter().map(key_json).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct NewKey {
-    #[serde(default)]
-    label: String,
-}
-
-/// The key is in the answer once; it cannot be shown again.
+/// The key is in the answer once; it cannot be shown again. `scopes` and `sessions` limit it, as
+/// on `POST /api/v1/apikeys/`.
 #[post("/admin/api/users/{id}/keys")]
 pub async fn create_key(
     state: web::Data<AppState>,
     _a: Admin,
     id: web::Path<i64>,
-    body: Json<NewKey>,
+    body: Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = id.into_inner();
     if state.db.user_by_id(user_id).await?.is_none() {
         return Err(ApiError::NotFound(format!("No user with id {user_id}")));
     }
-    let label = body.into_inner().label;
-    if label.chars().count() > 100 {
-        return Err(ApiError::validation("label", "label must have at most 100 characters"));
-    }
-    let (row, key) = state.auth.create_key_for(user_id, label.trim()).await?;
+    let (label, grant) = body.into_inner().validate()?;
+    let (row, key) = state.auth.create_scoped_key(user_id, &label, &grant).await?;
     let mut data = key_json(&row);
     data["key"] = json!(key);
     Ok(ok(data))

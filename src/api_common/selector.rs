@@ -33,4 +33,18 @@ pub fn session_name(query: &SessionQuery, body: Option<&str>) -> Result<String, 
     }
 }
 
+/// The session an API call names ([`session_name`]), which its key must be allowed to use:
+/// 403 `FORBIDDEN_SCOPE` for a key limited to other sessions (see `http::route_scope`).
+pub fn session_for(
+    principal: &crate::auth::Principal,
+    query: &SessionQuery,
+    body: Option<&str>,
+) -> Result<String, ApiError> {
+    let name = session_name(query, body)?;
+    match crate::http::route_scope::session_refusal(&principal.grant, &name) {
+        Some(why) => Err(ApiError::coded(crate::error_code::ErrorCode::ForbiddenScope, why)),
+        None => Ok(name),
+    }
+}
+
 pub use super::body::optional_json;

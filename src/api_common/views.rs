@@ -91,7 +91,11 @@ pub fn webhook_json(w: &WebhookRow) -> Value {
 }
 
 pub fn key_json(k: &ApiKeyRow) -> Value {
+    let grant = crate::auth::scope::Grant::from_columns(k.scopes.as_deref(), k.sessions.as_deref()).json();
     json!({
+        "scopes": grant["scopes"],
+        "sessions": grant["sessions"],
+        "fullRights": grant["fullRights"],
         "id": k.id,
         "keyId": k.key_id,
         "label": k.label,

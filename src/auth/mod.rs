@@ -5,6 +5,7 @@ pub mod client;
 pub mod key_hash;
 pub mod password;
 pub mod rate_limit;
+pub mod scope;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,7 @@ use tokio::sync::OnceCell;
 
 use crate::db::{ApiKeyRow, Database, DbError, User};
 use key_hash::KeyHasher;
+use scope::Grant;
 
 /// Who is calling: the user and the key used.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct Principal {
     pub key_db_id: i64,
     pub key_id: String,
     pub key_label: String,
+    /// What the key may do: scopes and sessions (full rights for keys made without limits).
+    pub grant: Grant,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,10 +156,21 @@ impl Authenticator {
         self.create_key_for(user.id, label).await
     }
 
+    /// A key with full rights for `user_id`.
     pub async fn create_key_for(&self, user_id: i64, label: &str) -> Result<(ApiKeyRow, String), AuthError> {
+        self.create_scoped_key(user_id, label, &Grant::full()).await
+    }
+
+    /// A key for `user_id` limited to `grant`; returns the row and the full key (shown once).
+    pub async fn create_scoped_key(
+        &self,
+        user_id: i64,
+        label: &str,
+        grant: &Grant,
+    ) -> Result<(ApiKeyRow, String), AuthError> {
         let (id, secret, full) = api_key::generate();
         let hash = self.hasher().await?.hash(&id, &secret);
-        let row = self.db.insert_api_key(user_id, &id, hash, label).await?;
+        let row = self.db.insert_scoped_api_key(user_id, &id, hash, label, grant).await?;
         Ok((row, full))
     }
 
@@ -239,5 +254,6 @@ fn principal(row: &ApiKeyRow, user: &User) -> Principal {
         key_db_id: row.id,
         key_id: row.key_id.clone(),
         key_label: row.label.clone(),
+        grant: Grant::from_columns(row.scopes.as_deref(), row.sessions.as_deref()),
     }
 }

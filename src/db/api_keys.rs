@@ -2,10 +2,13 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use crate::auth::scope::Grant;
+
 use super::schema::{api_keys, server_secrets, users};
 use super::{ApiKeyRow, Database, DbResult, NewApiKey, User, dispatch, now};
 
 impl Database {
+    /// A key with full rights.
     pub async fn insert_api_key(
         &self,
         user_id: i64,
@@ -13,12 +16,28 @@ impl Database {
         secret_hash: String,
         label: &str,
     ) -> DbResult<ApiKeyRow> {
+        self.insert_scoped_api_key(user_id, key_id, secret_hash, label, &Grant::full())
+            .await
+    }
+
+    /// A key limited to `grant` (stored as its `scopes` / `sessions` columns).
+    pub async fn insert_scoped_api_key(
+        &self,
+        user_id: i64,
+        key_id: &str,
+        secret_hash: String,
+        label: &str,
+        grant: &Grant,
+    ) -> DbResult<ApiKeyRow> {
+        let (scopes, sessions) = grant.columns();
         let new = NewApiKey {
             user_id,
             key_id: key_id.to_string(),
             secret_hash,
             label: label.to_string(),
             created_at: now(),
+            scopes,
+            sessions,
         };
         self.run(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| diesel::insert_into(api_keys::table)

@@ -38,7 +38,17 @@ fn message_event(kind: EventKind, row: &MessageRow, ident: Option<(String, Optio
 impl Database {
     /// Stores an incoming message and its `message` event; `None` if its session has this WhatsApp
     /// id already.
-    pub async fn insert_incoming(&self, mut new: NewMessage) -> DbResult<Option<MessageRow>> {
+    pub async fn insert_incoming(&self, new: NewMessage) -> DbResult<Option<MessageRow>> {
+        self.insert_incoming_as(new, None).await
+    }
+
+    /// `insert_incoming` by a cluster owner: refused with `DbError::Fenced` (nothing written)
+    /// unless `fence` still holds the lease of the message's session.
+    pub async fn insert_incoming_as(
+        &self,
+        mut new: NewMessage,
+        fence: Option<super::cluster::Fence>,
+    ) -> DbResult<Option<MessageRow>> {
         let changed = new.make_storable();
         if !changed.is_empty() {
             // Never dropped for a character one backend cannot hold: stored with U+FFFD instead.
@@ -51,6 +61,9 @@ impl Database {
                 dispatch!(&mut conn, |c| c
                     .transaction::<_, DbError, _>(async |c| {
                         super::BackendLocks::take_writer(c).await?;
+                        if let (Some(f), Some(session)) = (&fence, new.session_id) {
+                            super::BackendLocks::hold_lease(c, session, f).await?;
+                        }
                         // Per session: two linked accounts in one group both receive its messages,
                         // with the same WhatsApp id.
                         let known = m::table
@@ -85,11 +98,24 @@ impl Database {
     /// Applies `change` to the messages it selects and writes a `message.ack` event for each row
     /// it changed, in one transaction. Returns the changed rows.
     async fn change_messages(&self, change: MessageChange) -> DbResult<Vec<MessageRow>> {
+        self.change_messages_as(change, None).await
+    }
+
+    /// `change_messages` by the cluster owner of a session: `owner` is (session id, its fence);
+    /// `DbError::Fenced` and nothing changed when the fence no longer holds the lease.
+    async fn change_messages_as(
+        &self,
+        change: MessageChange,
+        owner: Option<(i64, super::cluster::Fence)>,
+    ) -> DbResult<Vec<MessageRow>> {
         let url = self.public_url.clone();
         let (rows, events) = self
             .run_write(move |mut conn| async move {
                 dispatch!(&mut conn, |c| c
                     .transaction::<_, DbError, _>(async |c| {
+                        if let Some((session, f)) = &owner {
+                            super::BackendLocks::hold_lease(c, *session, f).await?;
+                        }
                         let rows: Vec<MessageRow> = match &change {
                             MessageChange::Sent {
                                 id,
@@ -251,10 +277,24 @@ impl Database {
     /// Moves the message with this WhatsApp id to `status` if that is further along (acks can
     /// arrive twice or out of order: the highest wins). Returns the rows it changed.
     pub async fn advance_message_status(&self, wa_id: &str, status: MessageStatus) -> DbResult<Vec<MessageRow>> {
-        self.change_messages(MessageChange::Ack {
-            wa_id: wa_id.into(),
-            status,
-        })
+        self.advance_message_status_as(wa_id, status, None).await
+    }
+
+    /// `advance_message_status` for an ack a cluster owner saw: `owner` is (the session it came
+    /// from, the lease it held); `DbError::Fenced` and nothing changed once another node holds it.
+    pub async fn advance_message_status_as(
+        &self,
+        wa_id: &str,
+        status: MessageStatus,
+        owner: Option<(i64, super::cluster::Fence)>,
+    ) -> DbResult<Vec<MessageRow>> {
+        self.change_messages_as(
+            MessageChange::Ack {
+                wa_id: wa_id.into(),
+                status,
+            },
+            owner,
+        )
         .await
     }
 

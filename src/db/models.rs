@@ -35,6 +35,10 @@ pub struct ApiKeyRow {
     pub created_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
+    /// Comma-separated scopes (`read,send,manage`); None: every scope (see `auth::scope::Grant`).
+    pub scopes: Option<String>,
+    /// Comma-separated session names; None: every session of the user.
+    pub sessions: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -45,6 +49,8 @@ pub struct NewApiKey {
     pub secret_hash: String,
     pub label: String,
     pub created_at: NaiveDateTime,
+    pub scopes: Option<String>,
+    pub sessions: Option<String>,
 }
 
 use super::schema::{session_events, whatsapp_sessions};

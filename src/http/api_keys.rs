@@ -1,15 +1,16 @@
-//! The caller's own API keys: list, create (the key is shown once), revoke.
+//! The caller's own API keys: list, create (the key is shown once, optionally limited to scopes
+//! and sessions), revoke. Only a key without limits may call these (see `route_scope`).
 
 use crate::api_common::views::key_json;
 use crate::http::body::Json;
 use actix_web::{HttpResponse, delete, get, post, web};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::schemas::{ApiKeyInfo, CreatedApiKey, Envelope, ErrorBody, RevokedKey};
 use crate::AppState;
+use crate::api_common::new_key::CreateKey;
 
 #[utoipa::path(
     tag = "api keys",
@@ -23,23 +24,14 @@ pub async fn list(state: web::Data<AppState>, ApiKey(p): ApiKey) -> Result<HttpR
     Ok(ok(keys.iter().map(key_json).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKey {
-    /// A name to tell keys apart, at most 100 characters.
-    #[serde(default)]
-    #[schema(max_length = 100)]
-    label: String,
-}
-
 #[utoipa::path(
     tag = "api keys",
     operation_id = "create_api_key",
     security(("api_key" = [])),
-    request_body(content = CreateKey, example = json!({"label": "crm"})),
+    request_body(content = CreateKey, example = json!({"label": "crm", "scopes": ["read", "send"], "sessions": ["sales"]})),
     responses(
         (status = 200, description = "The new key, shown once in `data.key`", body = Envelope<CreatedApiKey>),
-        (status = 400, description = "VALIDATION_ERROR (`label` over 100 characters), BAD_REQUEST (malformed JSON, unknown field, not `application/json`)", body = ErrorBody)
+        (status = 400, description = "VALIDATION_ERROR (`label` over 100 characters, `scopes` empty or unknown, `sessions` empty, too many or not session names), BAD_REQUEST (malformed JSON, unknown field, not `application/json`)", body = ErrorBody)
     )
 )]
 #[post("/api/v1/apikeys/")]
@@ -48,11 +40,8 @@ pub async fn create(
     ApiKey(p): ApiKey,
     body: Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let label = body.into_inner().label;
-    if label.chars().count() > 100 {
-        return Err(ApiError::validation("label", "label must have at most 100 characters"));
-    }
-    let (row, key) = state.auth.create_key_for(p.user_id, label.trim()).await?;
+    let (label, grant) = body.into_inner().validate()?;
+    let (row, key) = state.auth.create_scoped_key(p.user_id, &label, &grant).await?;
     let mut data = key_json(&row);
     data["key"] = json!(key);
     Ok(ok(data))

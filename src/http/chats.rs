@@ -10,7 +10,7 @@ use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::messages::{chat_field, connected_session};
 use super::schemas::{ChatSignal, Envelope, ErrorBody};
-use super::selector::{SessionQuery, session_name};
+use super::selector::{SessionQuery, session_for};
 use crate::AppState;
 use crate::sessions::Presence;
 
@@ -62,7 +62,7 @@ pub async fn mark_read(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body: ReadBody = optional_json(&body)?;
-    let name = session_name(&query, body.session.as_deref())?;
+    let name = session_for(&p, &query, body.session.as_deref())?;
     let chat = chat_field("chatId", Some(chat_id.as_str()))?;
     let handle = connected_session(&state, &p, &name)?;
     handle.mark_read(chat.clone()).await?;
@@ -97,7 +97,7 @@ pub async fn presence(
     body: Json<PresenceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let name = session_name(&query, body.session.as_deref())?;
+    let name = session_for(&p, &query, body.session.as_deref())?;
     let chat = chat_field("chatId", Some(chat_id.as_str()))?;
     const RULE: &str = "state must be one of composing, recording, paused, available, unavailable";
     let raw = body.state.ok_or_else(|| ApiError::validation("state", RULE))?;

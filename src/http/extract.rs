@@ -5,6 +5,7 @@
 //! is not a wagate key) is not ours and does not hide `X-Api-Key`. Two different keys in one
 //! request are refused rather than guessing which one was meant.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -12,12 +13,16 @@ use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::error::ApiError;
+use super::route_scope;
 use crate::AppState;
 pub use crate::api_common::client::{client_https, client_ip, retry_after};
 use crate::auth::{AuthError, Principal, client};
+use crate::error_code::ErrorCode;
 
-/// An authenticated caller. Any missing, malformed, unknown, wrong or revoked key is a 401; a
-/// client address over `auth.failed_per_minute` gets 429 for any key not verified recently.
+/// An authenticated caller allowed to call this route. Any missing, malformed, unknown, wrong or
+/// revoked key is a 401; a client address over `auth.failed_per_minute` gets 429 for any key not
+/// verified recently; a key whose scopes or sessions do not cover the route (see
+/// [`super::route_scope`]) gets 403 `FORBIDDEN_SCOPE`.
 pub struct ApiKey(pub Principal);
 
 /// What a request presents as an API key.
@@ -112,7 +117,15 @@ impl FromRequest for ApiKey {
                 .app_data::<web::Data<AppState>>()
                 .cloned()
                 .ok_or_else(|| ApiError::Internal("app state missing".into()))?;
-            Ok(ApiKey(authenticate(&state, &req).await?))
+            let principal = authenticate(&state, &req).await?;
+            let need = route_scope::need_of(req.method(), req.match_pattern().as_deref());
+            let selector = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| q.get("session").map(|s| s.trim().to_string()));
+            if let Some(why) = route_scope::refusal(&principal.grant, need, selector.as_deref()) {
+                return Err(ApiError::coded(ErrorCode::ForbiddenScope, why));
+            }
+            Ok(ApiKey(principal))
         })
     }
 }

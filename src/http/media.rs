@@ -22,8 +22,9 @@ use super::messages::{
     sending_session,
 };
 use super::schemas::{Envelope, ErrorBody, MediaUpload, SendQueued, SendResult};
-use super::selector::{SessionQuery, session_name};
+use super::selector::{SessionQuery, session_for};
 use crate::AppState;
+use crate::auth::Principal;
 use crate::db::MessageKind;
 use crate::media::{safe_filename, sniff, upload_path};
 use crate::outbound::{MAX_REDIRECTS, Policy, Refused, refusal};
@@ -204,7 +205,8 @@ struct JsonMedia {
 
 async fn read_json(
     state: &AppState,
-    user_id: i64,
+    principal: &Principal,
+    query: &SessionQuery,
     mut payload: web::Payload,
     upload: &mut Upload,
 ) -> Result<Form, ApiError> {
@@ -235,8 +237,10 @@ async fn read_json(
     ] {
         super::body::check_text(field, value.as_deref().unwrap_or_default())?;
     }
+    // A key limited to other sessions is refused before anything is fetched or stored.
+    session_for(principal, query, j.session.as_deref())?;
     let name = j.filename.clone().unwrap_or_default();
-    let (path, relative) = upload_path(&state.settings.media.dir, user_id, &name);
+    let (path, relative) = upload_path(&state.settings.media.dir, principal.user_id, &name);
     let mut file = StoredFile::create(path.clone(), upload).await?;
     match (j.base64.as_deref(), j.url.as_deref()) {
         (Some(b64), None) => {
@@ -404,7 +408,7 @@ pub async fn send_media(
     let form = if content_type.starts_with("multipart/form-data") {
         read_multipart(&state, p.user_id, Multipart::new(req.headers(), payload), &mut upload).await?
     } else if content_type.starts_with("application/json") {
-        read_json(&state, p.user_id, payload, &mut upload).await?
+        read_json(&state, &p, &query, payload, &mut upload).await?
     } else {
         return Err(ApiError::coded(
             ErrorCode::UnsupportedMediaType,
@@ -412,7 +416,7 @@ pub async fn send_media(
         ));
     };
 
-    let name = session_name(&query, form.session.as_deref())?;
+    let name = session_for(&p, &query, form.session.as_deref())?;
     let chat = recipient(form.recipient.as_deref())?;
     let kind_raw = form.media_type.as_deref().ok_or_else(|| {
         ApiError::validation(
@@ -470,6 +474,14 @@ pub async fn send_media(
     row.media_filename = filename.clone();
     row.media_size = Some(size as i64);
     row.mark_read = super::messages::flag_field("markRead", form.mark_read.as_deref().unwrap_or_default())?;
+    // In cluster mode the session's owner may be another node: it reads the file from the store.
+    let relative = row.media_path.clone().unwrap_or_default();
+    state.sessions.media().publish(&relative).await.map_err(|e| {
+        ApiError::coded(
+            ErrorCode::ServiceUnavailable,
+            format!("The file could not be stored for the other nodes: {e}"),
+        )
+    })?;
     // From here the file belongs to the message row (the queue sends it from disk).
     upload.path = None;
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await

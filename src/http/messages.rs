@@ -17,7 +17,7 @@ use serde_json::json;
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::schemas::{ContactCheck, Envelope, ErrorBody, Message, MessagePage, SendQueued, SendResult};
-use super::selector::{SessionQuery, session_name};
+use super::selector::{SessionQuery, session_for};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::db::{MessageFilter, MessageKind, MessageRow, MessageStatus, NewMessage};
@@ -194,7 +194,7 @@ pub async fn enqueue_and_answer(
         Err(crate::db::DbError::Conflict) if idem.is_some() => {
             // A retry raced the first request for its idempotency key: the first one's answer.
             if let Some(path) = media {
-                let _ = std::fs::remove_file(state.settings.media.dir.join(path));
+                state.sessions.media().remove(&path).await;
             }
             return replay(state, p, idem.as_ref(), done)
                 .await?
@@ -350,7 +350,7 @@ pub async fn send_text(
 ) -> Result<HttpResponse, ApiError> {
     const DONE: &str = "Message sent successfully";
     let body = body.into_inner();
-    let name = session_name(&query, body.session.as_deref())?;
+    let name = session_for(&p, &query, body.session.as_deref())?;
     let chat = recipient(body.recipient.as_deref())?;
     let text = body.message.unwrap_or_default();
     if text.trim().is_empty() {
@@ -563,9 +563,9 @@ pub async fn media_file(
     let row = own_message(&state, p.user_id, id).await?;
     let missing = || ApiError::coded(ErrorCode::MediaNotFound, format!("Message {id} has no stored media"));
     let relative = row.media_path.as_deref().ok_or_else(missing)?;
-    let file = actix_files::NamedFile::open_async(state.settings.media.dir.join(relative))
-        .await
-        .map_err(|_| missing())?;
+    // This node's copy, or (cluster mode) the one the owner put in the store.
+    let local = state.sessions.media().local(relative).await.ok_or_else(missing)?;
+    let file = actix_files::NamedFile::open_async(local).await.map_err(|_| missing())?;
     let mime = row
         .media_mime
         .as_deref()
@@ -612,7 +612,7 @@ pub async fn check(
     query: web::Query<CheckQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let name = session_name(&SessionQuery { session: q.session }, None)?;
+    let name = session_for(&p, &SessionQuery { session: q.session }, None)?;
     let chat = chat_field("phone", q.phone.as_deref())?;
     if chat.phone().is_none() {
         return Err(ApiError::validation(

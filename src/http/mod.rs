@@ -15,6 +15,7 @@ mod media;
 pub mod messages;
 pub mod openapi;
 pub(crate) mod request_log;
+pub mod route_scope;
 pub mod schemas;
 pub(crate) mod sessions;
 pub(crate) mod timeouts;

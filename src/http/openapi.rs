@@ -3,12 +3,14 @@
 //! Each operation documents its own success shapes and the errors only it answers;
 //! [`StandardErrors`] adds the ones every operation of a kind can answer, so none is forgotten.
 
+use actix_web::http::Method;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use super::route_scope;
 use super::schemas::ErrorBody;
 use super::{api_keys, chats, cluster, contacts, events_stream, health, me, media, messages, sessions, webhook};
 
@@ -147,6 +149,47 @@ impl Modify for StandardErrors {
                 add_missing(op, "503", "SERVICE_UNAVAILABLE: the database does not answer", None);
             }
         });
+        // 403 FORBIDDEN_SCOPE, described from the one table that decides it.
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                (Method::GET, &mut item.get),
+                (Method::POST, &mut item.post),
+                (Method::PUT, &mut item.put),
+                (Method::PATCH, &mut item.patch),
+                (Method::DELETE, &mut item.delete),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                if op.security.as_ref().is_none_or(|s| s.is_empty()) {
+                    continue;
+                }
+                let Some(why) = scope_refusal_text(route_scope::need_of(&method, Some(path))) else {
+                    continue;
+                };
+                let text = format!("FORBIDDEN_SCOPE: {why}");
+                match op.responses.responses.get_mut("403") {
+                    Some(RefOr::T(r)) => r.description = format!("{}; {text}", r.description),
+                    _ => add_missing(op, "403", &text, None),
+                }
+            }
+        }
+    }
+}
+
+/// When a limited key is refused a route needing `need`, in words; None when every key may call it.
+fn scope_refusal_text(need: route_scope::Need) -> Option<String> {
+    use route_scope::{Need, Reach};
+    match need {
+        Need::AnyKey => None,
+        Need::Full => Some("only a key without limits (full rights) may call this".into()),
+        Need::Scope(scope, Reach::Session) => Some(format!(
+            "the key lacks the `{}` scope, or is limited to other sessions",
+            scope.as_str()
+        )),
+        Need::Scope(scope, Reach::Account) => Some(format!(
+            "the key lacks the `{}` scope, or is limited to some sessions (this route reaches all of them)",
+            scope.as_str()
+        )),
     }
 }
 

@@ -130,6 +130,15 @@ pub struct MeKey {
     /// The public part of the key (`wag_<keyId>_…`).
     pub key_id: String,
     pub label: String,
+    /// The scopes the key holds: `read`, `send`, `manage` (all three for a key without limits).
+    #[schema(example = json!(["read", "send"]))]
+    pub scopes: Vec<String>,
+    /// The only sessions the key may use; null: every session of its user.
+    #[schema(example = json!(["sales"]))]
+    pub sessions: Option<Vec<String>>,
+    /// True for a key without limits (every key made before scopes existed): only such a key
+    /// may manage API keys.
+    pub full_rights: bool,
 }
 
 /// An API key, never its secret.
@@ -142,6 +151,15 @@ pub struct ApiKeyInfo {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The scopes the key holds: `read`, `send`, `manage` (all three for a key without limits).
+    #[schema(example = json!(["read", "send"]))]
+    pub scopes: Vec<String>,
+    /// The only sessions the key may use; null: every session of its user.
+    #[schema(example = json!(["sales"]))]
+    pub sessions: Option<Vec<String>>,
+    /// True for a key without limits (every key made before scopes existed): only such a key
+    /// may manage API keys.
+    pub full_rights: bool,
 }
 
 /// A new key: the key itself is in `key`, shown this once.
@@ -154,6 +172,15 @@ pub struct CreatedApiKey {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The scopes the key holds: `read`, `send`, `manage` (all three for a key without limits).
+    #[schema(example = json!(["read", "send"]))]
+    pub scopes: Vec<String>,
+    /// The only sessions the key may use; null: every session of its user.
+    #[schema(example = json!(["sales"]))]
+    pub sessions: Option<Vec<String>>,
+    /// True for a key without limits (every key made before scopes existed): only such a key
+    /// may manage API keys.
+    pub full_rights: bool,
     /// `wag_<keyId>_<secret>`: the whole key, to send as `Authorization: ApiKey <key>`.
     pub key: String,
 }

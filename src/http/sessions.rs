@@ -16,8 +16,9 @@ use super::schemas::{
     Envelope, ErrorBody, SessionAction, SessionCapabilities, SessionDeleted, SessionHistory, SessionInit, SessionQr,
     SessionStatus,
 };
-use super::selector::{SessionQuery, optional_json, session_name};
+use super::selector::{SessionQuery, optional_json, session_for};
 use crate::AppState;
+use crate::auth::Principal;
 use crate::db::SessionRow;
 use crate::sessions::{SessionHandle, SessionState, qr};
 
@@ -51,13 +52,13 @@ async fn own_row(state: &AppState, user_id: i64, name: &str) -> Result<SessionRo
 /// The session a control call names (query or body), which must be the caller's.
 async fn selected_row(
     state: &AppState,
-    user_id: i64,
+    p: &Principal,
     query: &SessionQuery,
     body: &[u8],
 ) -> Result<(String, SessionRow), ApiError> {
     let body: SessionBody = optional_json(body)?;
-    let name = session_name(query, body.session.as_deref())?;
-    let row = own_row(state, user_id, &name).await?;
+    let name = session_for(p, query, body.session.as_deref())?;
+    let row = own_row(state, p.user_id, &name).await?;
     Ok((name, row))
 }
 
@@ -87,7 +88,7 @@ pub async fn init(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body: InitBody = optional_json(&body)?;
-    let name = session_name(&query, body.session.as_deref())?;
+    let name = session_for(&p, &query, body.session.as_deref())?;
     let phone = match body.phone_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(raw) => {
             let digits: String = raw
@@ -169,7 +170,7 @@ pub async fn status(
     ApiKey(p): ApiKey,
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = session_name(&query, None)?;
+    let name = session_for(&p, &query, None)?;
     if let Some(h) = state.sessions.find(p.user_id, &name) {
         return Ok(ok(status_json(&name, &h.info())));
     }
@@ -197,7 +198,7 @@ pub async fn capabilities(
     ApiKey(p): ApiKey,
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = session_name(&query, None)?;
+    let name = session_for(&p, &query, None)?;
     match running(&state, p.user_id, &name) {
         Some(h) => Ok(ok(capabilities_json(&name, &h.info()))),
         None => {
@@ -236,7 +237,7 @@ pub async fn qr_code(
     query: web::Query<SessionQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let name = session_name(&query, None)?;
+    let name = session_for(&p, &query, None)?;
     let handle = match running(&state, p.user_id, &name) {
         Some(h) => h,
         None => {
@@ -292,7 +293,7 @@ pub async fn logout(
     query: web::Query<SessionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, _) = selected_row(&state, p.user_id, &query, &body).await?;
+    let (name, _) = selected_row(&state, &p, &query, &body).await?;
     let handle =
         running(&state, p.user_id, &name).ok_or_else(|| ApiError::from(crate::sessions::SessionError::NotConnected))?;
     handle.logout().await?;
@@ -324,7 +325,7 @@ pub async fn restart(
     query: web::Query<SessionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, _) = selected_row(&state, p.user_id, &query, &body).await?;
+    let (name, _) = selected_row(&state, &p, &query, &body).await?;
     match running(&state, p.user_id, &name) {
         Some(h) => h.restart().await?,
         None => drop(state.sessions.start(p.user_id, &name).await?),
@@ -354,7 +355,7 @@ pub async fn remove(
     query: web::Query<SessionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, row) = selected_row(&state, p.user_id, &query, &body).await?;
+    let (name, row) = selected_row(&state, &p, &query, &body).await?;
     state.sessions.delete(row.id).await?;
     Ok(ok(json!({ "sessionId": name, "deleted": true })))
 }
@@ -399,7 +400,7 @@ pub async fn events(
     ApiKey(p): ApiKey,
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = session_name(&query, None)?;
+    let name = session_for(&p, &query, None)?;
     let row = own_row(&state, p.user_id, &name).await?;
     let events = state.db.session_events(row.id, 200).await?;
     let items: Vec<Value> = events

@@ -14,15 +14,31 @@ pub struct SessionKey {
 }
 
 pub use crate::browser::protocol::WaMessage;
+use crate::db::cluster::Fence;
 
 #[derive(Debug, Clone)]
 pub enum SessionEvent {
     /// Every transition, with the full published info.
     State { session: SessionKey, info: SessionInfo },
     /// A new message from someone else.
-    Incoming { session: SessionKey, message: WaMessage },
+    Incoming {
+        session: SessionKey,
+        message: WaMessage,
+        /// Cluster mode: the lease the reporting owner held; its write is refused once another
+        /// node adopted the session (a paused owner cannot record what it saw late).
+        fence: Option<Fence>,
+    },
     /// A message of ours appeared (sent by wagate, or from the phone).
-    OwnMessage { session: SessionKey, message: WaMessage },
+    OwnMessage {
+        session: SessionKey,
+        message: WaMessage,
+        fence: Option<Fence>,
+    },
     /// An ack changed: -1 error, 0 pending, 1 server, 2 delivered, 3 read, 4 played.
-    Ack { session: SessionKey, id: String, ack: i32 },
+    Ack {
+        session: SessionKey,
+        id: String,
+        ack: i32,
+        fence: Option<Fence>,
+    },
 }

@@ -30,6 +30,7 @@ pub struct SessionManager {
 
 struct Inner {
     settings: Arc<Settings>,
+    media: crate::media_files::MediaFiles,
     db: Database,
     driver: WebDriver,
     sink: mpsc::Sender<SessionEvent>,
@@ -81,6 +82,10 @@ impl SessionManager {
         let manager = SessionManager {
             inner: Arc::new(Inner {
                 outbox: Outbox::new(db.clone(), settings.sending.queue_ttl_secs),
+                media: crate::media_files::MediaFiles::new(
+                    settings.media.dir.clone(),
+                    node.as_ref().map(|n| n.store.clone()),
+                ),
                 settings,
                 db,
                 driver,
@@ -99,6 +104,11 @@ impl SessionManager {
     }
 
     /// This cluster node, in cluster mode.
+    /// The media files: this node's, and the object store's in cluster mode.
+    pub fn media(&self) -> &crate::media_files::MediaFiles {
+        &self.inner.media
+    }
+
     pub fn node(&self) -> Option<&Arc<Node>> {
         self.inner.cluster.as_ref()
     }
@@ -375,6 +385,7 @@ impl SessionManager {
             page: None,
             doc: Default::default(),
             fence: fence.clone(),
+            media: self.inner.media.clone(),
         };
         self.inner.runtime.spawn(actor.run());
         let handle = SessionHandle { key, tx, info: info_rx };
@@ -382,7 +393,7 @@ impl SessionManager {
             handle: handle.clone(),
             db: self.inner.db.clone(),
             settings: self.inner.settings.sending.clone(),
-            media_dir: self.inner.settings.media.dir.clone(),
+            media: self.inner.media.clone(),
             wake: self.inner.outbox.wake_of(row.id),
             outbox: self.inner.outbox.clone(),
             fence: fence.map(|f| (f, self.claim_margin())),

@@ -38,7 +38,7 @@ pub(super) struct QueueWorker {
     pub handle: SessionHandle,
     pub db: Database,
     pub settings: SendingSettings,
-    pub media_dir: std::path::PathBuf,
+    pub media: crate::media_files::MediaFiles,
     pub wake: Arc<Notify>,
     /// Completes the caller waiting for a row, if any.
     pub outbox: Outbox,
@@ -104,9 +104,17 @@ impl QueueWorker {
             Err(e) => return tracing::warn!(session, error = %e, "could not read acks back from the page"),
         };
         let mut moved = 0;
+        let owner = self.fence.as_ref().map(|(f, _)| (session, f.clone()));
         for (id, ack) in acks.into_iter().filter(|(_, ack)| *ack != 0) {
-            match self.db.advance_message_status(&id, MessageStatus::from_ack(ack)).await {
+            match self
+                .db
+                .advance_message_status_as(&id, MessageStatus::from_ack(ack), owner.clone())
+                .await
+            {
                 Ok(rows) => moved += rows.len(),
+                Err(DbError::Fenced) => {
+                    return tracing::warn!(session, "lease lost: acks read back from the page not recorded");
+                }
                 Err(e) => tracing::warn!(session, error = %e, "could not record a reconciled ack"),
             }
         }
@@ -305,9 +313,11 @@ impl QueueWorker {
                 self.handle.send_text_with(chat, body, opts).await
             }
             Some(path) => {
-                let bytes = tokio::fs::read(self.media_dir.join(path)).await.map_err(|e| {
-                    SessionError::refused(ErrorCode::MediaMissing, format!("the queued file is gone: {e}"))
-                })?;
+                let gone =
+                    |e: String| SessionError::refused(ErrorCode::MediaMissing, format!("the queued file is gone: {e}"));
+                // Uploaded on this node, or (cluster mode) on another one: then from the store.
+                let local = self.media.local(path).await.ok_or_else(|| gone(path.to_string()))?;
+                let bytes = tokio::fs::read(local).await.map_err(|e| gone(e.to_string()))?;
                 let media = OutgoingMedia {
                     bytes: Arc::new(bytes),
                     mimetype: row

@@ -181,7 +181,9 @@ async function loadKeys() {
   $('#keys-table tbody').replaceChildren(...keys.map((k) => {
     const tr = el('tr');
     tr.dataset.keyId = k.keyId;
-    tr.append(el('td', k.id), el('td', k.keyId), el('td', k.label || '—'), el('td', when(k.createdAt)),
+    tr.append(el('td', k.id), el('td', k.keyId), el('td', k.label || '—'),
+      el('td', k.fullRights ? 'full rights' : k.scopes.join(', '), 'scopes'),
+      el('td', k.sessions ? k.sessions.join(', ') : 'all', 'sessions'), el('td', when(k.createdAt)),
       el('td', when(k.lastUsedAt)), el('td', k.revokedAt ? when(k.revokedAt) : '—'));
     const td = el('td', null, 'actions');
     if (!k.revokedAt) {
@@ -200,8 +202,15 @@ async function loadKeys() {
 $('#new-key-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   guarded(async () => {
-    const k = await api('POST', 'users/' + keysUser.id + '/keys', { label: $('#key-label').value });
+    const body = { label: $('#key-label').value };
+    const scopes = [...document.querySelectorAll('#key-scopes input:checked')].map((c) => c.value);
+    if (scopes.length < 3) body.scopes = scopes;
+    const sessions = $('#key-sessions').value.split(',').map((s) => s.trim()).filter(Boolean);
+    if (sessions.length) body.sessions = sessions;
+    const k = await api('POST', 'users/' + keysUser.id + '/keys', body);
     $('#key-label').value = '';
+    $('#key-sessions').value = '';
+    document.querySelectorAll('#key-scopes input').forEach((c) => { c.checked = true; });
     $('#new-key').textContent = k.key;
     $('#new-key-box').hidden = false;
     await loadKeys();

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use wagate::db::cluster::Fence;
-use wagate_sim::Simulator;
+use wagate_sim::{IncomingMedia, IncomingMessage, Simulator};
 
 use crate::common::*;
 use crate::receiver::Receiver;
@@ -422,6 +424,16 @@ async fn three_nodes_failover_fencing_and_drain() {
         .collect();
     assert!(!on_b.is_empty());
     b.signal(libc::SIGSTOP, false);
+    // Incoming messages reach B's page (its browser runs on) before A adopts the sessions.
+    for &i in &on_b {
+        sim.control()
+            .deliver(
+                &phone(i),
+                IncomingMessage::text("15550003003@c.us", &format!("while-paused-{i}")),
+            )
+            .await
+            .unwrap();
+    }
     wait_until(40, "node B's sessions adopted while it is paused", || async {
         let owned = owners(&a, &key).await;
         let mut ok = true;
@@ -447,6 +459,39 @@ async fn three_nodes_failover_fencing_and_drain() {
     for &i in &on_b {
         assert_each_sent_once(&a, &sim, &key, &phone(i), &fenced_texts[&i]).await;
     }
+    // What B's page saw while B was paused is recorded once, by the new owner; B's own late
+    // writes of it are refused (fenced), not retried from its spool.
+    for &i in &on_b {
+        let text = format!("while-paused-{i}");
+        let path = format!("/api/v1/messages/?direction=in&session=s{i}&limit=500");
+        wait_until(30, "the message B's page saw recorded by A", || async {
+            let rows = a.get(&path, &key).await;
+            rows["data"]["messages"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|r| r["body"] == text.as_str()))
+        })
+        .await;
+        let rows = a.get(&path, &key).await;
+        let n = rows["data"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["body"] == text.as_str())
+            .count();
+        assert_eq!(n, 1, "{text} stored {n} times");
+    }
+    // On resuming, B's actors drain what their pages queued before its claim loop closes them:
+    // those writes carry B's old generation and are refused.
+    wait_until(20, "B's late incoming/ack writes refused by the fence", || async {
+        b.logs().contains("was not recorded (another node owns the session)")
+    })
+    .await;
+    let logs = b.logs();
+    assert!(!logs.contains("spooled to retry"), "B spooled a refused write");
+    eprintln!(
+        "measured: node B after resuming: {} incoming/ack writes refused by the fence",
+        logs.matches("was not recorded (another node owns the session)").count()
+    );
 
     // Drain node A: its sessions move to B; sends through B meanwhile all succeed.
     let on_a: Vec<usize> = owners(&b, &key)
@@ -533,6 +578,65 @@ async fn graceful_stop_moves_a_session_through_s3() {
         .unwrap();
     assert!(listing.contains("profiles-here/profiles/"), "{listing}");
 
+    // Media through the store: an upload taken by the node that does not own the session is
+    // sent by the owner; an incoming file the owner saved is served by the other node.
+    let owner = owners(&a, &key).await["moved"].clone().expect("owned");
+    let (owner_node, other) = if owner == "node-a" { (&a, &b) } else { (&b, &a) };
+    let png = png_bytes(3000);
+    let up = other
+        .post(
+            "/api/v1/messages/send-media/?session=moved",
+            &key,
+            json!({ "recipient": "15550002002", "media_type": "image", "filename": "pic.png",
+                    "base64": base64::engine::general_purpose::STANDARD.encode(&png) }),
+        )
+        .await;
+    let up_status = up.status().as_u16();
+    let up: Value = up.json().await.unwrap();
+    assert_eq!(up_status, 200, "{up}");
+    let sent = sim.control().sent("15550009001").await;
+    let file = sent
+        .iter()
+        .find(|r| r.filename.as_deref() == Some("pic.png"))
+        .expect("sent");
+    assert_eq!(file.sha256.as_deref(), Some(hex::encode(Sha256::digest(&png)).as_str()));
+    sim.control()
+        .deliver(
+            "15550009001",
+            IncomingMessage {
+                media: Some(IncomingMedia {
+                    mimetype: "application/pdf".into(),
+                    filename: Some("in.pdf".into()),
+                    data: b"%PDF-1.7 through the store".to_vec(),
+                }),
+                ..IncomingMessage::text("15550003003@c.us", "")
+            },
+        )
+        .await
+        .unwrap();
+    wait_until(30, "the incoming file stored by the owner", || async {
+        let listed = other.get("/api/v1/messages/?direction=in", &key).await;
+        listed["data"]["messages"][0]["media"]["filename"] == "in.pdf"
+    })
+    .await;
+    let incoming = other.get("/api/v1/messages/?direction=in", &key).await["data"]["messages"][0].clone();
+    let download = other
+        .http
+        .get(format!("{}/api/v1/messages/{}/media", other.base, incoming["id"]))
+        .header("Authorization", format!("ApiKey {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200, "served by {} for {}", other.id, owner_node.id);
+    assert_eq!(download.bytes().await.unwrap().as_ref(), b"%PDF-1.7 through the store");
+    let listing = reqwest::get(format!("{}/wagate-test?list-type=2", moto.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listing.contains("profiles-here/media/whatsapp_media/"), "{listing}");
+
     let devices = sim.control().devices().await.len();
     let stopped = Instant::now();
     a.signal(libc::SIGTERM, false);
@@ -616,8 +720,52 @@ async fn a_stale_generation_cannot_write() {
             .await
             .unwrap()
     );
-    db.record_session_state_as(row.id, update, Some(new)).await.unwrap();
+    db.record_session_state_as(row.id, update, Some(new.clone()))
+        .await
+        .unwrap();
     assert_eq!(db.session_by_id(row.id).await.unwrap().unwrap().status, "disconnected");
+
+    // Incoming messages and acks a stale owner saw are not recorded; the holder's are.
+    let incoming = wagate::db::NewMessage {
+        user_id: user.id,
+        wa_message_id: Some("3EB0IN".into()),
+        ..message_row(Some(row.id), "in", wagate::db::MessageStatus::Received)
+    };
+    assert!(matches!(
+        db.insert_incoming_as(incoming.clone(), Some(old.clone())).await,
+        Err(wagate::db::DbError::Fenced)
+    ));
+    assert!(db.message_by_wa_id("3EB0IN").await.unwrap().is_none(), "nothing stored");
+    assert!(
+        db.insert_incoming_as(incoming, Some(new.clone()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    db.insert_message(wagate::db::NewMessage {
+        user_id: user.id,
+        wa_message_id: Some("3EB0ACK".into()),
+        ..message_row(Some(row.id), "out", wagate::db::MessageStatus::Pending)
+    })
+    .await
+    .unwrap();
+    let delivered = wagate::db::MessageStatus::Delivered;
+    assert!(matches!(
+        db.advance_message_status_as("3EB0ACK", delivered, Some((row.id, old.clone())))
+            .await,
+        Err(wagate::db::DbError::Fenced)
+    ));
+    let acked = db.message_by_wa_id("3EB0ACK").await.unwrap().unwrap();
+    assert_eq!(
+        acked.status,
+        wagate::db::MessageStatus::Pending,
+        "the stale ack changed nothing"
+    );
+    let moved = db
+        .advance_message_status_as("3EB0ACK", delivered, Some((row.id, new)))
+        .await
+        .unwrap();
+    assert_eq!(moved.len(), 1);
 }
 
 /// SQLite stays single-node, and says so.

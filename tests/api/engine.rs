@@ -226,7 +226,7 @@ async fn link_send_and_receive() {
         .await
         .unwrap();
     let got = e.next_event(15, |ev| matches!(ev, SessionEvent::Incoming { .. })).await;
-    let SessionEvent::Incoming { message, session } = got else {
+    let SessionEvent::Incoming { message, session, .. } = got else {
         unreachable!()
     };
     assert_eq!(
@@ -453,7 +453,7 @@ async fn parallel_sessions_do_not_see_each_other() {
         .await
         .unwrap();
     let got = e.next_event(15, |ev| matches!(ev, SessionEvent::Incoming { .. })).await;
-    let SessionEvent::Incoming { session, message } = got else {
+    let SessionEvent::Incoming { session, message, .. } = got else {
         unreachable!()
     };
     assert_eq!((session.id, message.body.as_deref()), (b.key.id, Some("only for b")));

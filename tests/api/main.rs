@@ -23,6 +23,7 @@ mod outbound;
 mod push;
 mod queue;
 mod receiver;
+mod scopes;
 mod sessions_offline;
 mod support;
 mod webhooks;

@@ -138,7 +138,7 @@ async fn media_retention_deletes_old_files_and_marks_their_messages() {
         .set_modified(long_ago)
         .unwrap();
 
-    let marked = wagate::upkeep::purge_media(&app.state.db, &app.state.settings)
+    let marked = wagate::upkeep::purge_media(&app.state.db, &app.state.settings, app.state.sessions.media())
         .await
         .unwrap();
     assert_eq!(marked, 1);

@@ -110,6 +110,8 @@ pub(super) struct Actor {
     /// Cluster mode: the lease this node holds on the session; state writes carry it, and one
     /// refused as stale stops the actor (another node owns the session now).
     pub fence: Option<crate::db::cluster::Fence>,
+    /// Where incoming media is saved (and, in cluster mode, published for the other nodes).
+    pub media: crate::media_files::MediaFiles,
 }
 
 impl Actor {

@@ -199,15 +199,37 @@ impl Actor {
                     message.saved_media = self.save_incoming_media(&message).await;
                 }
                 let session = self.key.clone();
-                let _ = self.sink.send(SessionEvent::Incoming { session, message }).await;
+                let _ = self
+                    .sink
+                    .send(SessionEvent::Incoming {
+                        session,
+                        message,
+                        fence: self.fence.clone(),
+                    })
+                    .await;
             }
             PageEvent::MsgCreate(message) => {
                 let session = self.key.clone();
-                let _ = self.sink.send(SessionEvent::OwnMessage { session, message }).await;
+                let _ = self
+                    .sink
+                    .send(SessionEvent::OwnMessage {
+                        session,
+                        message,
+                        fence: self.fence.clone(),
+                    })
+                    .await;
             }
             PageEvent::MsgAck { id, ack } => {
                 let session = self.key.clone();
-                let _ = self.sink.send(SessionEvent::Ack { session, id, ack }).await;
+                let _ = self
+                    .sink
+                    .send(SessionEvent::Ack {
+                        session,
+                        id,
+                        ack,
+                        fence: self.fence.clone(),
+                    })
+                    .await;
             }
             PageEvent::MsgType { .. } => {}
             PageEvent::LidPairs(pairs) => {
@@ -278,6 +300,8 @@ impl Actor {
                 tokio::fs::create_dir_all(dir).await.map_err(|e| e.to_string())?;
             }
             tokio::fs::write(&path, &bytes).await.map_err(|e| e.to_string())?;
+            // Any node may be asked for it (cluster mode): kept in the store too.
+            self.media.publish(&relative).await?;
             Ok::<_, String>(relative)
         }
         .await;
@@ -382,7 +406,14 @@ impl Actor {
                 message.saved_media = self.save_incoming_media(&message).await;
             }
             let session = self.key.clone();
-            let _ = self.sink.send(SessionEvent::Incoming { session, message }).await;
+            let _ = self
+                .sink
+                .send(SessionEvent::Incoming {
+                    session,
+                    message,
+                    fence: self.fence.clone(),
+                })
+                .await;
             stored += 1;
         }
         if stored > 0 {
