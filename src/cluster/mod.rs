@@ -353,6 +353,7 @@ pub async fn run(node: Arc<Node>, manager: SessionManager) {
     tracing::info!(node = %node.id, capacity = node.capacity, lease_secs = node.settings.lease_secs, "cluster node up");
     metrics::gauge!("wagate_cluster_capacity").set(node.capacity as f64);
     tokio::spawn(listen(node.clone(), manager.clone()));
+    tokio::spawn(keep_leases(node.clone()));
     let mut tick = tokio::time::interval(node.claim_interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_renewal = Instant::now();
@@ -378,6 +379,28 @@ pub async fn run(node: Arc<Node>, manager: SessionManager) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Heartbeat and lease renewal on a beat of their own: a round busy adopting (restoring
+/// profiles, starting browsers) or handing sessions over must not let this node's leases lapse
+/// and its live sessions move (seen under load with 6 s leases). A renewal extends only leases
+/// this node still holds, so it races nothing the round does.
+async fn keep_leases(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(node.claim_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if node.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let renewed = match node.db.heartbeat(&node.id).await {
+            Ok(_) => node.db.renew_leases(&node.id, node.settings.lease_secs).await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = renewed {
+            tracing::warn!(error = %e, "lease renewal failed");
         }
     }
 }
