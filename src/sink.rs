@@ -15,8 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::db::{Database, DbError, MessageKind, MessageStatus, NewMessage};
-use crate::sessions::{SessionEvent, SessionKey, WaMessage};
+use crate::db::{Database, DbError, MessageDetails, MessageKind, MessageStatus, NewMessage};
+use crate::sessions::{SessionEvent, SessionKey, WaMessage, WaReaction};
 
 /// A spooled event still fails after this many replays while the database answers: it is moved
 /// to `events.dead.jsonl` (and logged) so that it cannot hold back everything after it.
@@ -42,6 +42,10 @@ enum Spooled {
         id: String,
         ack: i32,
     },
+    Reaction {
+        session: SessionKey,
+        reaction: WaReaction,
+    },
 }
 
 impl Spooled {
@@ -54,6 +58,7 @@ impl Spooled {
             },
             SessionEvent::OwnMessage { session, message } => Spooled::OwnMessage { session, message },
             SessionEvent::Ack { session, id, ack } => Spooled::Ack { session, id, ack },
+            SessionEvent::Reaction { session, reaction } => Spooled::Reaction { session, reaction },
             SessionEvent::State { .. } => return None,
         })
     }
@@ -70,6 +75,7 @@ impl Spooled {
             }
             Spooled::OwnMessage { session, message } => SessionEvent::OwnMessage { session, message },
             Spooled::Ack { session, id, ack } => SessionEvent::Ack { session, id, ack },
+            Spooled::Reaction { session, reaction } => SessionEvent::Reaction { session, reaction },
         }
     }
 }
@@ -260,7 +266,11 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
             }
             Ok(())
         }
-        SessionEvent::State { .. } => Ok(()),
+        // Ours are stored when they are sent (as `reaction` rows of direction `out`).
+        SessionEvent::Reaction { session, reaction } if !reaction.from_me => {
+            store_reaction(db, session, reaction).await
+        }
+        SessionEvent::Reaction { .. } | SessionEvent::State { .. } => Ok(()),
     }
 }
 
@@ -279,6 +289,14 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: &WaMessage) -> R
     let sent_at =
         m.t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
             .map(|t| t.naive_utc());
+    let details = MessageDetails {
+        quoted_message_id: m.quoted_msg_id.clone(),
+        location: match (m.lat, m.lng) {
+            (Some(lat), Some(lng)) => Some(crate::db::Location::from_description(lat, lng, m.loc.as_deref())),
+            _ => None,
+        },
+        ..Default::default()
+    };
     db.insert_incoming(NewMessage {
         user_id: session.user_id,
         session_id: Some(session.id),
@@ -305,6 +323,50 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: &WaMessage) -> R
         error_code: None,
         expires_at: None,
         idempotency_fingerprint: None,
+        details: details.to_column(),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Someone's reaction: a row of kind `reaction` (the emoji as its body, empty when taken back)
+/// and its `message.reaction` event, once per reaction key.
+async fn store_reaction(db: &Database, session: &SessionKey, r: &WaReaction) -> Result<(), DbError> {
+    let now = crate::db::now();
+    let sent_at =
+        r.t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| t.naive_utc());
+    let details = MessageDetails {
+        reaction_to: Some(r.msg_id.clone()),
+        ..Default::default()
+    };
+    db.insert_incoming(NewMessage {
+        user_id: session.user_id,
+        session_id: Some(session.id),
+        direction: "in".into(),
+        chat_id: r.chat.clone().unwrap_or_default(),
+        sender: r.sender.clone(),
+        msg_type: MessageKind::Reaction,
+        body: Some(r.emoji.clone()),
+        caption: None,
+        media_path: None,
+        media_mime: None,
+        media_filename: None,
+        media_size: None,
+        status: MessageStatus::Received,
+        error_message: None,
+        wa_message_id: Some(r.id.clone()),
+        created_at: now,
+        updated_at: now,
+        sent_at,
+        idempotency_key: None,
+        sender_phone: r.sender_phone.clone(),
+        chat_phone: r.chat_phone.clone(),
+        mark_read: false,
+        error_code: None,
+        expires_at: None,
+        idempotency_fingerprint: None,
+        details: details.to_column(),
     })
     .await?;
     Ok(())

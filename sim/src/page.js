@@ -204,8 +204,19 @@
       if (isMedia) this.attachMediaData();
     }
     unsafe() { return this; }
-    canReply() { return true; }
-    msgContextInfo() { return {}; }
+    canReply() { return canReplyMsg(this); }
+    // What a reply to this message carries (wa-web-surface §6.3): the quoted message, its key id
+    // (stanza id) and its author — our own id (in the chat's addressing) for our messages.
+    msgContextInfo() {
+      const id = this.id;
+      let participant = this.author || this.from;
+      if (id.fromMe && me) participant = id.remote.isLid() && me.lid ? me.lid : me.pn;
+      return {
+        quotedMsg: { type: this.type, body: this.body, caption: this.caption },
+        quotedStanzaID: id.id,
+        quotedParticipant: participant ? widOf(participant) : undefined,
+      };
+    }
     // What the real page keeps per media message: its download stage (INIT, FETCHING, RESOLVED,
     // ERROR_…), and downloadMedia() to move it, which the reference client calls first.
     attachMediaData() {
@@ -233,6 +244,8 @@
       return o;
     }
   }
+  // WAWebMsgReply.canReplyMsg: revoked messages and reactions cannot be quoted.
+  function canReplyMsg(m) { return !!m && m.type !== 'revoked' && m.type !== 'reaction'; }
   function avParamsFn() { return { seconds: this.duration || 0, isGif: !!this.isGif }; }
   function avParamsData() { return { seconds: 0, isGif: false }; }
 
@@ -470,12 +483,67 @@
         body: m.media.preview || '',
       });
     }
+    if (m.quoted) {
+      // A reply: the stanza's context info names the quoted message's key id and author.
+      const q = m.quoted;
+      const remote = widOf(m.remote);
+      const participant = q.fromMe && me ? (remote.isLid() && me.lid ? me.lid : me.pn) : widOf(q.participant || m.remote);
+      const quoted = MsgCollection.get([String(!!q.fromMe), remote._serialized, q.stanzaId].join('_'));
+      Object.assign(props, {
+        quotedStanzaID: q.stanzaId, quotedParticipant: participant,
+        quotedMsg: quoted ? { type: quoted.type, body: quoted.body } : { type: 'chat', body: '' },
+      });
+    }
+    if (m.location) {
+      Object.assign(props, { type: 'location', body: '', lat: m.location.lat, lng: m.location.lng, loc: m.location.loc || undefined });
+    }
     const chat = chatFor(m.remote);
     const msg = new Msg(props);
     chat.msgs.add(msg);
     chat.unreadCount = chat.unreadCount + 1;
     MsgCollection.add(msg);
     render();
+  }
+
+  // --- reactions (wa-web-surface §5.1 sendReactionToMsg, §7.2 reaction table) -------------------
+  // Every reaction, ours and others', set or taken back, is written to the reaction table with
+  // `bulkUpsert`; records carry serialised keys and a millisecond timestamp.
+
+  const reactions = new Map(); // msgKey -> record
+  const reactionTableMode = {
+    bulkUpsert(records) {
+      for (const r of [].concat(records || [])) reactions.set(r.msgKey, Object.assign({}, r));
+      return Promise.resolve(records);
+    },
+    get(msgKey) { return reactions.get(msgKey) || null; },
+  };
+
+  function onReaction(r) {
+    learnLid(r.remote, r.senderPn);
+    const sender = widOf(r.sender);
+    if (sender.isUser()) contactFor(sender);
+    reactionTableMode.bulkUpsert([{
+      msgKey: r.key, parentMsgKey: r.parent, senderUserJid: r.sender, reactionText: r.emoji,
+      timestamp: r.t * 1000, orphan: MsgCollection.get(r.parent) ? 0 : 1, read: false,
+    }]);
+    render();
+  }
+
+  async function sendReactionToMsg(msg, reactionText) {
+    requireLinked();
+    const remote = msg.id.remote;
+    const from = remote.isLid() && me.lid ? me.lid : me.pn;
+    const key = new MsgKey({ from, to: remote, id: await MsgKey.newId(), selfDir: 'out' });
+    const t = Math.floor(Date.now() / 1000);
+    await post('/send', {
+      page: pageId, id: keyStr(key), chat: remote._serialized, type: 'reaction', body: reactionText,
+      reactionTo: keyStr(msg.id), t,
+    });
+    reactionTableMode.bulkUpsert([{
+      msgKey: keyStr(key), parentMsgKey: keyStr(msg.id), senderUserJid: from._serialized, reactionText,
+      timestamp: t * 1000, orphan: 0, read: true,
+    }]);
+    return { messageSendResult: 'OK' };
   }
 
   // Messages this device sent before the page (re)loaded, as the real page reads them back from
@@ -518,6 +586,7 @@
     switch (c.type) {
       case 'paired': return onPaired(c);
       case 'incoming': return onIncoming(c.message);
+      case 'reaction': return onReaction(c.reaction);
       case 'ack': {
         const m = MsgCollection.get(c.id);
         if (m) m.ack = c.ack;
@@ -585,6 +654,10 @@
         page: pageId, id: keyStr(msg.id), chat: msg.to._serialized || String(msg.to), type: msg.type,
         body: msg.type === 'chat' ? msg.body : null, caption: msg.caption || null, mimetype: msg.mimetype || null,
         filename: msg.filename || null, directPath: msg.directPath || null, t: msg.t,
+        quotedStanzaID: msg.quotedStanzaID || null,
+        quotedParticipant: msg.quotedParticipant ? String(msg.quotedParticipant._serialized || msg.quotedParticipant) : null,
+        lat: typeof msg.lat === 'number' ? msg.lat : null, lng: typeof msg.lng === 'number' ? msg.lng : null,
+        loc: msg.loc || null,
       };
       try {
         await post('/send', record);
@@ -864,6 +937,9 @@
     },
     WAWebLinkPreviewChatAction: { getLinkPreview: async () => ({}) },
     WAWebMsgKey: MsgKey,
+    WAWebMsgReply: { canReplyMsg },
+    WAWebSendReactionMsgAction: { sendReactionToMsg },
+    WAWebAddonReactionTableMode: { reactionTableMode },
     WAWebGetEphemeralFieldsMsgActionsUtils: { getEphemeralFields: () => ({}) },
     WAWebSendMsgChatAction: { addAndSendMsgToChat },
     WAWebMediaOpaqueData: OpaqueData,

@@ -14,7 +14,7 @@
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function (opts) {
   'use strict';
-  const VERSION = 3;
+  const VERSION = 4;
   if (window.__wagate && window.__wagate.version === VERSION) return { status: 'present' };
 
   // --- capabilities: ordered candidates, resolved by feature detection ---------------------------
@@ -81,6 +81,12 @@
     mediaType: [{ mod: 'WAWebMmsMediaTypes', path: 'msgToMediaType' }],
     uploadMedia: [{ mod: 'WAWebMediaMmsV4Upload', path: 'uploadMedia' }],
     downloadMedia: [{ mod: 'WAWebDownloadManager', path: 'downloadManager.downloadAndMaybeDecrypt' }],
+    // Replies: whether a message may be quoted (wa-web-surface §6.3); without it, any may.
+    canReply: [{ mod: 'WAWebMsgReply', path: 'canReplyMsg', optional: true }],
+    // Reactions (wa-web-surface §5.1 sendReactionToMsg, §7.2 message_reaction): sent through the
+    // action, seen through the reaction table the page writes every reaction to.
+    sendReaction: [{ mod: 'WAWebSendReactionMsgAction', path: 'sendReactionToMsg' }],
+    reactionTable: [{ mod: 'WAWebAddonReactionTableMode', path: 'reactionTableMode' }],
     // LID <-> phone (wa-web-surface §5.1 LidUtils): the page's own mapping, then its contacts.
     lidToPhone: [
       { mod: 'WAWebApiContact', path: 'getPhoneNumber' },
@@ -461,7 +467,33 @@
       authorPhone: sender ? phoneOf(sender) : null,
       chatPhone: isGroup ? null : phoneOf(remote),
       isGroup,
+      quotedMsgId: quotedIdOf(m, remote),
+      lat: m.type === 'location' && typeof m.lat === 'number' ? m.lat : null,
+      lng: m.type === 'location' && typeof m.lng === 'number' ? m.lng : null,
+      loc: m.type === 'location' && typeof m.loc === 'string' ? m.loc : null,
     };
+  }
+
+  // Whether a user id is the linked account's own (phone or LID form).
+  function isMe(w) {
+    const s = widStr(w);
+    if (!s) return false;
+    const { pn, lid } = meWids();
+    return s === widStr(pn) || s === widStr(lid);
+  }
+
+  // The serialised id of the message `m` quotes: its context info names the quoted message's
+  // stanza id and author (`quotedStanzaID`, `quotedParticipant`, wa-web-surface §6.6); the key is
+  // rebuilt from them as WhatsApp builds keys (`<fromMe>_<chat>_<id>[_<participant> in groups]`).
+  function quotedIdOf(m, remote) {
+    const stanza = m.quotedStanzaID;
+    if (typeof stanza !== 'string' || !stanza || !remote) return null;
+    const chat = widStr(m.quotedRemoteJid) || remote;
+    const participant = widStr(m.quotedParticipant);
+    const mine = isMe(participant);
+    const parts = [String(mine), chat, stanza];
+    if (/@g\.us$/.test(chat) && participant) parts.push(participant);
+    return parts.join('_');
   }
 
   // --- QR ------------------------------------------------------------------------------------------
@@ -580,7 +612,50 @@
         if (id) push('msg_type', { id, type: m.type });
       });
     },
+    // The page writes every reaction (ours and others', set or taken back) to its reaction
+    // table; the library wraps the table's bulkUpsert the same way (wa-web-surface §7.2).
+    reactions() {
+      const table = cap('reactionTable');
+      const upsert = table.bulkUpsert;
+      if (typeof upsert !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebAddonReactionTableMode.reactionTableMode.bulkUpsert');
+      if (upsert.__wagate) return;
+      const wrapped = function (records) {
+        try {
+          for (const r of [].concat(records || [])) onReaction(r);
+        } catch (_) { /* never in the page's way */ }
+        return upsert.apply(this, arguments);
+      };
+      wrapped.__wagate = true;
+      table.bulkUpsert = wrapped;
+    },
   };
+
+  // Our own reaction keys as the page made them, by the message reacted to (sendReaction reads it).
+  const ownReactions = new Map();
+  function onReaction(r) {
+    if (!r) return;
+    const id = keyStr(r.msgKey);
+    const msgId = keyStr(r.parentMsgKey);
+    if (!id || !msgId) return;
+    const chat = /^(true|false)_([^_]+)_/.exec(msgId);
+    const remote = chat ? chat[2] : null;
+    const isGroup = /@g\.us$/.test(remote || '');
+    const sender = widStr(r.senderUserJid);
+    const fromMe = /^true_/.test(id) || isMe(sender);
+    if (fromMe) ownReactions.set(msgId, id);
+    push('reaction', {
+      id,
+      msgId,
+      emoji: typeof r.reactionText === 'string' ? r.reactionText : '',
+      sender,
+      senderPhone: sender ? phoneOf(sender) : null,
+      chat: remote,
+      chatPhone: isGroup || !remote ? null : phoneOf(remote),
+      fromMe,
+      // The table keeps milliseconds.
+      t: typeof r.timestamp === 'number' ? Math.floor(r.timestamp / 1000) : null,
+    });
+  }
 
   function ensureSubscribed() {
     const missing = [];
@@ -752,11 +827,60 @@
     return found;
   }
 
+  // The props that make a message a reply to `quotedId` (wa-web-surface §6.3): the quoted
+  // message must be in this page and be one WhatsApp lets us reply to; its context info
+  // (`msgContextInfo`) goes into the new message.
+  async function quoteProps(chat, quotedId) {
+    if (!quotedId) return {};
+    const quoted = await findMsg(quotedId);
+    if (!quoted) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + quotedId + ' in this page to reply to');
+    let canReply = null;
+    try { canReply = cap('canReply'); } catch (_) { /* optional */ }
+    const target = typeof quoted.unsafe === 'function' ? quoted.unsafe() : quoted;
+    if (canReply && !canReply(target)) throw new BridgeError('WA_SEND_FAILED', 'WhatsApp does not allow a reply to ' + quotedId);
+    if (typeof quoted.msgContextInfo !== 'function') throw new BridgeError('WA_MEMBER_MISSING:Msg.msgContextInfo');
+    return quoted.msgContextInfo(chat) || {};
+  }
+
   async function sendText(o) {
     const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const quote = await quoteProps(chat, o.quoted);
     if (o.markRead) await markSeenQuietly(chat);
     const { key, props } = await baseProps(chat, o.keyId);
-    return addAndSend(chat, key, { ...props, body: o.body, type: 'chat' });
+    return addAndSend(chat, key, { ...props, ...quote, body: o.body, type: 'chat' });
+  }
+
+  // A location message: `lat`, `lng` (degrees) and `loc` (name and address on two lines), as the
+  // library sends one (wa-web-surface §6.3 "…location…").
+  async function sendLocation(o) {
+    const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const quote = await quoteProps(chat, o.quoted);
+    if (o.markRead) await markSeenQuietly(chat);
+    const { key, props } = await baseProps(chat, o.keyId);
+    const loc = o.description || undefined;
+    return addAndSend(chat, key, { ...props, ...quote, body: '', type: 'location', lat: o.latitude, lng: o.longitude, loc });
+  }
+
+  // A reaction on a message of this page (an empty emoji takes ours back). The page keys the
+  // reaction itself; its key is read off the reaction table as the page writes it there.
+  async function sendReaction(o) {
+    const send = cap('sendReaction');
+    const target = await findMsg(o.msgId);
+    if (!target) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + o.msgId + ' in this page to react to');
+    const msgId = keyStr(target.id);
+    ownReactions.delete(msgId);
+    const result = await send(typeof target.unsafe === 'function' ? target.unsafe() : target, o.emoji);
+    const verdict = result && result.messageSendResult;
+    if (verdict && verdict !== 'OK') throw new BridgeError('WA_SEND_FAILED', 'WhatsApp refused the reaction: ' + verdict);
+    const chatId = widStr(target.id.remote);
+    return {
+      // The page's own key when the table showed it; else the message reacted to names it.
+      id: ownReactions.get(msgId) || 'true_' + chatId + '_' + (o.keyId || target.id.id),
+      t: Math.floor(Date.now() / 1000),
+      ack: 1,
+      chat: chatId,
+      chatPhone: isGroupWid(target.id.remote) ? null : phoneOf(chatId),
+    };
   }
 
   // The bytes of a send: inline (`data`, base64) or put in parts before under `uploadId`.
@@ -791,6 +915,7 @@
   async function sendMedia(o) {
     const bytes = takeBytes(o);
     const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const quote = await quoteProps(chat, o.quoted);
     if (o.markRead) await markSeenQuietly(chat);
     const file = new File([bytes], o.filename || 'file', { type: o.mimetype });
     const OpaqueCls = cap('mediaOpaque');
@@ -837,7 +962,7 @@
     });
     const { key, props } = await baseProps(chat, o.keyId);
     const caption = o.caption || undefined;
-    const all = { ...props, ...mediaProps(mediaData), id: key, body: mediaData.preview, caption };
+    const all = { ...props, ...mediaProps(mediaData), ...quote, id: key, body: mediaData.preview, caption };
     if (caption) all.isCaptionByUser = true;
     if (o.asDocument && o.filename) all.filename = o.filename;
     return addAndSend(chat, key, all);
@@ -1018,6 +1143,8 @@
       return parts.length;
     },
     sendMedia: (o) => once(o.keyId, () => sendMedia(o)),
+    sendLocation: (o) => once(o.keyId, () => sendLocation(o)),
+    sendReaction: (o) => once(o.keyId, () => sendReaction(o)),
     logout: () => {
       const s = socket();
       if (typeof s.logout !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebSocketModel.Socket.logout');

@@ -14,6 +14,9 @@ mod me;
 mod media;
 pub mod messages;
 pub mod openapi;
+mod reactions;
+mod reply_to;
+mod location;
 pub(crate) mod request_log;
 pub mod schemas;
 pub(crate) mod sessions;
@@ -56,6 +59,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(contacts::by_phone)
         .service(messages::send_text)
         .service(media::send_media)
+        .service(location::send_location)
+        .service(reactions::react)
         .service(messages::list)
         .service(messages::get_one)
         .service(messages::check)

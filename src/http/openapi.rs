@@ -10,7 +10,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::schemas::ErrorBody;
-use super::{api_keys, chats, cluster, contacts, events_stream, health, me, media, messages, sessions, webhook};
+use super::{
+    api_keys, chats, cluster, contacts, events_stream, health, location, me, media, messages, reactions, sessions, webhook,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,6 +45,8 @@ use super::{api_keys, chats, cluster, contacts, events_stream, health, me, media
         contacts::by_phone,
         messages::send_text,
         media::send_media,
+        location::send_location,
+        reactions::react,
         messages::list,
         messages::get_one,
         messages::check,

@@ -473,4 +473,7 @@ pub struct MediaUpload {
     /// `true` also marks the chat read when the file is sent (default `false`).
     #[schema(rename = "markRead", pattern = "^(true|false|1|0|yes|no)$")]
     pub mark_read: Option<String>,
+    /// Reply to (quote) this message of the same chat: its `dbId` or WhatsApp id.
+    #[schema(rename = "replyTo", pattern = "^([0-9]+|(true|false)_[^_\\s]+@[^_\\s]+_[0-9A-Za-z]+(_[^_\\s]+@[^_\\s]+)?)$")]
+    pub reply_to: Option<String>,
 }

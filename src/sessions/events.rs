@@ -13,7 +13,7 @@ pub struct SessionKey {
     pub name: String,
 }
 
-pub use crate::browser::protocol::WaMessage;
+pub use crate::browser::protocol::{WaMessage, WaReaction};
 
 #[derive(Debug, Clone)]
 pub enum SessionEvent {
@@ -23,6 +23,8 @@ pub enum SessionEvent {
     Incoming { session: SessionKey, message: WaMessage },
     /// A message of ours appeared (sent by wagate, or from the phone).
     OwnMessage { session: SessionKey, message: WaMessage },
+    /// A reaction was set or taken back (by someone else, or by us from any device).
+    Reaction { session: SessionKey, reaction: WaReaction },
     /// An ack changed: -1 error, 0 pending, 1 server, 2 delivered, 3 read, 4 played.
     Ack { session: SessionKey, id: String, ack: i32 },
 }

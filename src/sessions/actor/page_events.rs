@@ -209,6 +209,10 @@ impl Actor {
                 let session = self.key.clone();
                 let _ = self.sink.send(SessionEvent::Ack { session, id, ack }).await;
             }
+            PageEvent::Reaction(reaction) => {
+                let session = self.key.clone();
+                let _ = self.sink.send(SessionEvent::Reaction { session, reaction }).await;
+            }
             PageEvent::MsgType { .. } => {}
             PageEvent::LidPairs(pairs) => {
                 let pairs = pairs.into_iter().map(|p| (p.lid, p.phone)).collect();

@@ -1,0 +1,281 @@
+//! Replies, reactions and locations, each round trip through the simulated WhatsApp: sent → the
+//! phone sees the right type and fields; the phone sends one back → a stored row and a signed
+//! webhook of the documented shape. Bad input is 400 naming the field, and nothing is stored.
+
+use serde_json::{Value, json};
+use wagate_sim::{IncomingLocation, IncomingMessage, IncomingReaction};
+
+use crate::both_backends;
+use crate::common::*;
+use crate::receiver::Receiver;
+use crate::support::*;
+
+const DEVICE: &str = "15550001801";
+const PEER: &str = "15550002802";
+
+async fn stored(app: &TestApp, key: &str) -> Vec<Value> {
+    json(app.get("/api/v1/messages/?limit=500", key).await, 200).await["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn replies_reactions_and_locations(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = TestApp::spawn_with(TestEnv::new(backend).await, |s| point_at(s, &sim)).await;
+    let key = app.admin_key.clone();
+    let rx = Receiver::start().await;
+    app.put_webhook(&key, json!({ "url": rx.url })).await;
+    app.link(&sim, &key, "default", DEVICE).await;
+    let control = sim.control();
+    let peer = peer_id(&sim, PEER).await;
+
+    // --- replies: ours quotes a stored message; the phone's reply names ours -------------------
+    let first = json(
+        app.post_json(
+            "/api/v1/messages/send-text/",
+            &key,
+            json!({ "recipient": PEER, "message": "the original" }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let first_id = first["data"]["messageId"].as_str().unwrap().to_string();
+    let first_db = first["data"]["dbId"].as_i64().unwrap();
+    let reply = json(
+        app.post_json(
+            "/api/v1/messages/send-text/",
+            &key,
+            json!({ "recipient": PEER, "message": "a reply", "replyTo": first_db }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let sent = control.sent(DEVICE).await;
+    let on_phone = sent.iter().find(|r| r.body.as_deref() == Some("a reply")).unwrap();
+    let stanza = first_id.rsplit('_').next().unwrap();
+    assert_eq!(on_phone.quoted_stanza_id.as_deref(), Some(stanza), "{on_phone:?}");
+    let row = json(
+        app.get(&format!("/api/v1/messages/{}/", reply["data"]["dbId"]), &key).await,
+        200,
+    )
+    .await;
+    assert_eq!(row["data"]["quotedMessageId"], first_id.as_str());
+    // The same by its WhatsApp id, with a caption-less image: send-media takes replyTo too.
+    let media = json(
+        app.post_json(
+            "/api/v1/messages/send-media/",
+            &key,
+            json!({ "recipient": PEER, "media_type": "image", "base64": base64_of(&png_bytes(2000)), "replyTo": first_id }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert!(media["data"]["messageId"].is_string(), "{media}");
+    let sent = control.sent(DEVICE).await;
+    assert!(
+        sent.iter()
+            .any(|r| r.msg_type == "image" && r.quoted_stanza_id.as_deref() == Some(stanza)),
+        "{sent:?}"
+    );
+
+    // The phone replies to our message.
+    control
+        .deliver(
+            DEVICE,
+            IncomingMessage {
+                quoted: Some(first_id.clone()),
+                ..IncomingMessage::text(&format!("{PEER}@c.us"), "answering you")
+            },
+        )
+        .await
+        .unwrap();
+    let got = rx
+        .wait_for(30, "the reply's message event", |g| {
+            g.iter().any(|r| r.json()["payload"]["body"] == "answering you")
+        })
+        .await;
+    let event = got
+        .iter()
+        .map(|r| r.json())
+        .find(|e| e["payload"]["body"] == "answering you")
+        .unwrap();
+    assert_eq!(event["event"], "message");
+    assert_eq!(event["payload"]["quotedMessageId"], first_id.as_str(), "{event}");
+
+    // --- reactions: ours on the phone's reply; the phone's on our message -------------------
+    let incoming = stored(&app, &key)
+        .await
+        .into_iter()
+        .find(|m| m["body"] == "answering you")
+        .unwrap();
+    assert_eq!(incoming["quotedMessageId"], first_id.as_str());
+    let reacted = json(
+        app.post_json(
+            &format!("/api/v1/messages/{}/reaction/", incoming["id"]),
+            &key,
+            json!({ "emoji": "👍" }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(reacted["data"]["message"], "Reaction sent successfully");
+    let sent = control.sent(DEVICE).await;
+    let on_phone = sent.iter().find(|r| r.msg_type == "reaction").unwrap();
+    assert_eq!(on_phone.body.as_deref(), Some("👍"));
+    assert_eq!(on_phone.reaction_to.as_ref(), incoming["messageId"].as_str().map(str::to_string).as_ref());
+    let row = json(
+        app.get(&format!("/api/v1/messages/{}/", reacted["data"]["dbId"]), &key).await,
+        200,
+    )
+    .await;
+    assert_eq!(row["data"]["type"], "reaction");
+    assert_eq!(row["data"]["reactionTo"], incoming["messageId"]);
+    // Taken back: an empty emoji.
+    json(
+        app.post_json(
+            &format!("/api/v1/messages/{}/reaction/", incoming["id"]),
+            &key,
+            json!({ "emoji": "" }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let sent = control.sent(DEVICE).await;
+    assert_eq!(
+        sent.iter()
+            .filter(|r| r.msg_type == "reaction")
+            .map(|r| r.body.clone().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["👍", ""]
+    );
+
+    control
+        .deliver_reaction(
+            DEVICE,
+            IncomingReaction {
+                from: format!("{PEER}@c.us"),
+                author: None,
+                msg_id: first_id.clone(),
+                emoji: "❤️".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let got = rx
+        .wait_for(30, "a message.reaction event", |g| {
+            g.iter().any(|r| r.json()["event"] == "message.reaction")
+        })
+        .await;
+    let reactions: Vec<Value> = got
+        .iter()
+        .map(|r| r.json())
+        .filter(|e| e["event"] == "message.reaction")
+        .collect();
+    assert_eq!(reactions.len(), 1, "ours are not reported as someone's: {reactions:#?}");
+    let p = &reactions[0]["payload"];
+    assert_eq!(p["type"], "reaction");
+    assert_eq!(p["reaction"]["emoji"], "❤️");
+    assert_eq!(p["reaction"]["messageId"], first_id.as_str());
+    assert_eq!(p["fromMe"], false);
+    assert_eq!(p["chatId"], peer.as_str());
+
+    // --- locations ---------------------------------------------------------------------------
+    let loc = json(
+        app.post_json(
+            "/api/v1/messages/send-location/",
+            &key,
+            json!({ "recipient": PEER, "latitude": 52.5163, "longitude": 13.3777,
+                    "name": "Brandenburger Tor", "address": "Pariser Platz, Berlin" }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(loc["data"]["message"], "Location sent successfully");
+    let sent = control.sent(DEVICE).await;
+    let on_phone = sent.iter().find(|r| r.msg_type == "location").unwrap();
+    assert_eq!((on_phone.latitude, on_phone.longitude), (Some(52.5163), Some(13.3777)));
+    assert_eq!(on_phone.loc.as_deref(), Some("Brandenburger Tor\nPariser Platz, Berlin"));
+
+    control
+        .deliver(
+            DEVICE,
+            IncomingMessage {
+                location: Some(IncomingLocation {
+                    latitude: -33.8568,
+                    longitude: 151.2153,
+                    description: Some("Sydney Opera House\nBennelong Point".into()),
+                }),
+                ..IncomingMessage::text(&format!("{PEER}@c.us"), "")
+            },
+        )
+        .await
+        .unwrap();
+    let got = rx
+        .wait_for(30, "the location's message event", |g| {
+            g.iter().any(|r| r.json()["payload"]["type"] == "location")
+        })
+        .await;
+    let event = got
+        .iter()
+        .map(|r| r.json())
+        .find(|e| e["payload"]["type"] == "location")
+        .unwrap();
+    assert_eq!(event["event"], "message");
+    assert_eq!(
+        event["payload"]["location"],
+        json!({ "latitude": -33.8568, "longitude": 151.2153, "name": "Sydney Opera House", "address": "Bennelong Point" })
+    );
+
+    // --- bad input: 400 naming the field, nothing stored ------------------------------------------
+    let react_path = format!("/api/v1/messages/{}/reaction/", incoming["id"]);
+    let before = stored(&app, &key).await.len();
+    let sent_before = control.sent(DEVICE).await.len();
+    let other_chat = json(
+        app.post_json(
+            "/api/v1/messages/send-text/",
+            &key,
+            json!({ "recipient": "15550002999", "message": "x", "replyTo": first_db }),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(other_chat["field"], "replyTo", "{other_chat}");
+    for (path, body, field) in [
+        ("/api/v1/messages/send-text/", json!({ "recipient": PEER, "message": "x", "replyTo": "nope" }), "replyTo"),
+        ("/api/v1/messages/send-text/", json!({ "recipient": PEER, "message": "x", "replyTo": 999999 }), "replyTo"),
+        ("/api/v1/messages/send-location/", json!({ "recipient": PEER, "latitude": 91, "longitude": 0 }), "latitude"),
+        ("/api/v1/messages/send-location/", json!({ "recipient": PEER, "latitude": 0, "longitude": -180.5 }), "longitude"),
+        ("/api/v1/messages/send-location/", json!({ "recipient": PEER, "latitude": "52", "longitude": 0 }), "latitude"),
+        ("/api/v1/messages/send-location/", json!({ "recipient": PEER, "longitude": 0 }), "latitude"),
+        ("/api/v1/messages/send-location/", json!({ "recipient": PEER, "latitude": 1, "longitude": 1, "name": "a\nb" }), "name"),
+        (react_path.as_str(), json!({ "emoji": "ok" }), "emoji"),
+        (react_path.as_str(), json!({}), "emoji"),
+    ] {
+        let resp = json(app.post_json(path, &key, body.clone()).await, 400).await;
+        assert_error(&resp, "VALIDATION_ERROR");
+        assert_eq!(resp["field"], field, "{path} {body}: {resp}");
+    }
+    let missing = json(
+        app.post_json("/api/v1/messages/999999/reaction/", &key, json!({ "emoji": "👍" })).await,
+        404,
+    )
+    .await;
+    assert_error(&missing, "MESSAGE_NOT_FOUND");
+    assert_eq!(stored(&app, &key).await.len(), before, "refused requests stored nothing");
+    assert_eq!(control.sent(DEVICE).await.len(), sent_before, "and sent nothing");
+}
+both_backends!(replies_reactions_and_locations_round_trip, replies_reactions_and_locations);
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
