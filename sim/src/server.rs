@@ -318,7 +318,11 @@ struct React {
 
 async fn c_react(c: web::Data<SimControl>, b: web::Json<React>) -> HttpResponse {
     let b = b.into_inner();
-    done(c.deliver_reaction(&b.phone, b.reaction).await.map(|id| json!({ "id": id })))
+    done(
+        c.deliver_reaction(&b.phone, b.reaction)
+            .await
+            .map(|id| json!({ "id": id })),
+    )
 }
 
 #[derive(Deserialize)]

@@ -193,9 +193,8 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
     });
     let ack = ack_of(m.status);
     let details = m.details();
-    let reaction = (m.msg_type == super::MessageKind::Reaction).then(|| {
-        json!({ "messageId": details.reaction_to, "emoji": m.body })
-    });
+    let reaction = (m.msg_type == super::MessageKind::Reaction)
+        .then(|| json!({ "messageId": details.reaction_to, "emoji": m.body }));
     json!({
         "id": m.wa_message_id,
         "dbId": m.id,

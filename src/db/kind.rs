@@ -225,9 +225,12 @@ mod tests {
         let p = Place::from_description(52.5, 13.4, Some("Brandenburger Tor\nPariser Platz, Berlin"));
         assert_eq!(p.name.as_deref(), Some("Brandenburger Tor"));
         assert_eq!(p.address.as_deref(), Some("Pariser Platz, Berlin"));
-        assert_eq!(p.description().as_deref(), Some("Brandenburger Tor\nPariser Platz, Berlin"));
+        assert_eq!(
+            p.description().as_deref(),
+            Some("Brandenburger Tor\nPariser Platz, Berlin")
+        );
         let bare = Place::from_description(1.0, 2.0, Some("  "));
-        assert_eq!((bare.name, bare.address, bare.description()), (None, None, None));
+        assert_eq!((bare.description(), bare.name, bare.address), (None, None, None));
     }
 
     #[test]

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use super::body::Json;
 use super::error::ApiError;
 use super::extract::ApiKey;
-use super::messages::{Idempotency, SendMode, enqueue_and_answer, idempotency_key, new_message, recipient, replay, sending_session};
+use super::messages::{
+    Idempotency, SendMode, enqueue_and_answer, idempotency_key, new_message, recipient, replay, sending_session,
+};
 use super::reply_to::{ReplyTo, quoted_message};
 use super::schemas::{Envelope, ErrorBody, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_name};
@@ -156,11 +158,22 @@ mod tests {
         assert_eq!(degrees("latitude", Some(&json!(-90)), 90.0).unwrap(), -90.0);
         assert_eq!(degrees("longitude", Some(&json!(179.5)), 180.0).unwrap(), 179.5);
         for bad in [json!(90.0001), json!("52.5"), json!(null), json!(-181)] {
-            assert!(degrees("longitude", Some(&bad), if bad == json!(90.0001) { 90.0 } else { 180.0 }).is_err(), "{bad}");
+            assert!(
+                degrees(
+                    "longitude",
+                    Some(&bad),
+                    if bad == json!(90.0001) { 90.0 } else { 180.0 }
+                )
+                .is_err(),
+                "{bad}"
+            );
         }
         assert!(degrees("latitude", None, 90.0).is_err());
         assert_eq!(place_text("name", Some("  ".into()), true).unwrap(), None);
         assert!(place_text("name", Some("a\nb".into()), true).is_err());
-        assert_eq!(place_text("address", Some("a\nb".into()), false).unwrap().as_deref(), Some("a\nb"));
+        assert_eq!(
+            place_text("address", Some("a\nb".into()), false).unwrap().as_deref(),
+            Some("a\nb")
+        );
     }
 }

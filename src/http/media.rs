@@ -21,9 +21,9 @@ use super::messages::{
     Idempotency, MAX_TEXT_CHARS, SendMode, enqueue_and_answer, idempotency_key, new_message, recipient, replay,
     sending_session,
 };
-use super::schemas::{Envelope, ErrorBody, MediaUpload, SendQueued, SendResult};
 use super::reply_to::ReplyTo;
 use super::reply_to::quoted_message;
+use super::schemas::{Envelope, ErrorBody, MediaUpload, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_name};
 use crate::AppState;
 use crate::db::MessageKind;

@@ -16,11 +16,11 @@ use serde_json::json;
 
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
+use super::reply_to::{ReplyTo, quoted_message};
 use super::schemas::{ContactCheck, Envelope, ErrorBody, Message, MessagePage, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_name};
 use crate::AppState;
 use crate::auth::Principal;
-use super::reply_to::{ReplyTo, quoted_message};
 use crate::db::{MessageDetails, MessageFilter, MessageKind, MessageRow, MessageStatus, NewMessage};
 use crate::sessions::{ChatId, SessionError, SessionHandle, SessionState};
 

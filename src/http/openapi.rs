@@ -11,7 +11,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::schemas::ErrorBody;
 use super::{
-    api_keys, chats, cluster, contacts, events_stream, health, location, me, media, messages, reactions, sessions, webhook,
+    api_keys, chats, cluster, contacts, events_stream, health, location, me, media, messages, reactions, sessions,
+    webhook,
 };
 
 #[derive(OpenApi)]

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use super::body::Json;
 use super::error::ApiError;
 use super::extract::ApiKey;
-use super::messages::{Idempotency, SendMode, enqueue_and_answer, idempotency_key, new_message, replay, sending_session};
+use super::messages::{
+    Idempotency, SendMode, enqueue_and_answer, idempotency_key, new_message, replay, sending_session,
+};
 use super::schemas::{Envelope, ErrorBody, SendQueued, SendResult};
 use crate::AppState;
 use crate::db::{MessageDetails, MessageKind};
@@ -90,9 +92,8 @@ pub async fn react(
         .await?
         .ok_or_else(|| ApiError::validation("id", format!("the session of message {id} is gone")))?;
     let chat = ChatId::parse(&target.chat_id).map_err(|e| ApiError::validation("id", e.0))?;
-    let idem = idempotency_key(&req)?.map(|key| {
-        Idempotency::bind(key, "reaction", &session.name, &[wa_id.as_bytes(), emoji.as_bytes()])
-    });
+    let idem = idempotency_key(&req)?
+        .map(|key| Idempotency::bind(key, "reaction", &session.name, &[wa_id.as_bytes(), emoji.as_bytes()]));
     if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
         return Ok(answer);
     }

@@ -29,7 +29,10 @@ fn is_wa_id(s: &str) -> bool {
     let chat = parts.next();
     let key = parts.next();
     let participant = parts.next();
-    let wid = |p: &str| p.split_once('@').is_some_and(|(u, srv)| !u.is_empty() && !srv.is_empty());
+    let wid = |p: &str| {
+        p.split_once('@')
+            .is_some_and(|(u, srv)| !u.is_empty() && !srv.is_empty())
+    };
     matches!(from_me, Some("true" | "false"))
         && chat.is_some_and(wid)
         && key.is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric()))
@@ -117,7 +120,14 @@ mod tests {
         assert_eq!(ReplyTo::from_field(wa).unwrap(), Some(ReplyTo::Wa(wa.into())));
         let group = "false_120363000000000001@g.us_ABCD_15550002002@c.us";
         assert!(ReplyTo::Wa(group.into()).checked().is_ok());
-        for bad in ["maybe_1@c.us_A", "true_1@c.us", "true_1@c.us_A B", "true__A", "0", "true_1@c.us_A_B_C"] {
+        for bad in [
+            "maybe_1@c.us_A",
+            "true_1@c.us",
+            "true_1@c.us_A B",
+            "true__A",
+            "0",
+            "true_1@c.us_A_B_C",
+        ] {
             assert!(ReplyTo::Wa(bad.into()).checked().is_err(), "{bad}");
         }
         assert!(ReplyTo::Db(0).checked().is_err());

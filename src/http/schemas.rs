@@ -474,6 +474,9 @@ pub struct MediaUpload {
     #[schema(rename = "markRead", pattern = "^(true|false|1|0|yes|no)$")]
     pub mark_read: Option<String>,
     /// Reply to (quote) this message of the same chat: its `dbId` or WhatsApp id.
-    #[schema(rename = "replyTo", pattern = "^([0-9]+|(true|false)_[^_\\s]+@[^_\\s]+_[0-9A-Za-z]+(_[^_\\s]+@[^_\\s]+)?)$")]
+    #[schema(
+        rename = "replyTo",
+        pattern = "^([0-9]+|(true|false)_[^_\\s]+@[^_\\s]+_[0-9A-Za-z]+(_[^_\\s]+@[^_\\s]+)?)$"
+    )]
     pub reply_to: Option<String>,
 }

@@ -226,9 +226,9 @@ impl Command {
     /// caller's back. Lifecycle commands always run.
     pub(super) fn caller_gone(&self) -> bool {
         match self {
-            Command::SendText { reply, .. }
-            | Command::SendMedia { reply, .. }
-            | Command::SendContent { reply, .. } => reply.is_closed(),
+            Command::SendText { reply, .. } | Command::SendMedia { reply, .. } | Command::SendContent { reply, .. } => {
+                reply.is_closed()
+            }
             Command::FindSent { reply, .. } => reply.is_closed(),
             Command::AckStates { reply, .. } => reply.is_closed(),
             Command::CheckNumber { reply, .. } => reply.is_closed(),

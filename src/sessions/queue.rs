@@ -12,7 +12,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::chat_id::ChatId;
-use super::handle::{Content, OutgoingMedia, Presence, SendOptions, SentMessage, SessionError, SessionHandle, new_key_id};
+use super::handle::{
+    Content, OutgoingMedia, Presence, SendOptions, SentMessage, SessionError, SessionHandle, new_key_id,
+};
 use super::outbox::Outbox;
 use super::state::SessionState;
 use crate::config::SendingSettings;

@@ -59,7 +59,8 @@ async fn replies_reactions_and_locations(backend: Backend) {
     let stanza = first_id.rsplit('_').next().unwrap();
     assert_eq!(on_phone.quoted_stanza_id.as_deref(), Some(stanza), "{on_phone:?}");
     let row = json(
-        app.get(&format!("/api/v1/messages/{}/", reply["data"]["dbId"]), &key).await,
+        app.get(&format!("/api/v1/messages/{}/", reply["data"]["dbId"]), &key)
+            .await,
         200,
     )
     .await;
@@ -128,9 +129,13 @@ async fn replies_reactions_and_locations(backend: Backend) {
     let sent = control.sent(DEVICE).await;
     let on_phone = sent.iter().find(|r| r.msg_type == "reaction").unwrap();
     assert_eq!(on_phone.body.as_deref(), Some("👍"));
-    assert_eq!(on_phone.reaction_to.as_ref(), incoming["messageId"].as_str().map(str::to_string).as_ref());
+    assert_eq!(
+        on_phone.reaction_to.as_ref(),
+        incoming["messageId"].as_str().map(str::to_string).as_ref()
+    );
     let row = json(
-        app.get(&format!("/api/v1/messages/{}/", reacted["data"]["dbId"]), &key).await,
+        app.get(&format!("/api/v1/messages/{}/", reacted["data"]["dbId"]), &key)
+            .await,
         200,
     )
     .await;
@@ -202,7 +207,10 @@ async fn replies_reactions_and_locations(backend: Backend) {
     let sent = control.sent(DEVICE).await;
     let on_phone = sent.iter().find(|r| r.msg_type == "location").unwrap();
     assert_eq!((on_phone.latitude, on_phone.longitude), (Some(52.5163), Some(13.3777)));
-    assert_eq!(on_phone.loc.as_deref(), Some("Brandenburger Tor\nPariser Platz, Berlin"));
+    assert_eq!(
+        on_phone.loc.as_deref(),
+        Some("Brandenburger Tor\nPariser Platz, Berlin")
+    );
 
     control
         .deliver(
@@ -220,15 +228,16 @@ async fn replies_reactions_and_locations(backend: Backend) {
         .unwrap();
     let got = rx
         .wait_for(30, "the location's message event", |g| {
-            g.iter().any(|r| r.json()["payload"]["type"] == "location")
+            g.iter()
+                .any(|r| r.json()["event"] == "message" && r.json()["payload"]["type"] == "location")
         })
         .await;
     let event = got
         .iter()
         .map(|r| r.json())
-        .find(|e| e["payload"]["type"] == "location")
+        .find(|e| e["event"] == "message" && e["payload"]["type"] == "location")
         .unwrap();
-    assert_eq!(event["event"], "message");
+    assert_eq!(event["payload"]["fromMe"], false);
     assert_eq!(
         event["payload"]["location"],
         json!({ "latitude": -33.8568, "longitude": 151.2153, "name": "Sydney Opera House", "address": "Bennelong Point" })
@@ -250,13 +259,41 @@ async fn replies_reactions_and_locations(backend: Backend) {
     .await;
     assert_eq!(other_chat["field"], "replyTo", "{other_chat}");
     for (path, body, field) in [
-        ("/api/v1/messages/send-text/", json!({ "recipient": PEER, "message": "x", "replyTo": "nope" }), "replyTo"),
-        ("/api/v1/messages/send-text/", json!({ "recipient": PEER, "message": "x", "replyTo": 999999 }), "replyTo"),
-        ("/api/v1/messages/send-location/", json!({ "recipient": PEER, "latitude": 91, "longitude": 0 }), "latitude"),
-        ("/api/v1/messages/send-location/", json!({ "recipient": PEER, "latitude": 0, "longitude": -180.5 }), "longitude"),
-        ("/api/v1/messages/send-location/", json!({ "recipient": PEER, "latitude": "52", "longitude": 0 }), "latitude"),
-        ("/api/v1/messages/send-location/", json!({ "recipient": PEER, "longitude": 0 }), "latitude"),
-        ("/api/v1/messages/send-location/", json!({ "recipient": PEER, "latitude": 1, "longitude": 1, "name": "a\nb" }), "name"),
+        (
+            "/api/v1/messages/send-text/",
+            json!({ "recipient": PEER, "message": "x", "replyTo": "nope" }),
+            "replyTo",
+        ),
+        (
+            "/api/v1/messages/send-text/",
+            json!({ "recipient": PEER, "message": "x", "replyTo": 999999 }),
+            "replyTo",
+        ),
+        (
+            "/api/v1/messages/send-location/",
+            json!({ "recipient": PEER, "latitude": 91, "longitude": 0 }),
+            "latitude",
+        ),
+        (
+            "/api/v1/messages/send-location/",
+            json!({ "recipient": PEER, "latitude": 0, "longitude": -180.5 }),
+            "longitude",
+        ),
+        (
+            "/api/v1/messages/send-location/",
+            json!({ "recipient": PEER, "latitude": "52", "longitude": 0 }),
+            "latitude",
+        ),
+        (
+            "/api/v1/messages/send-location/",
+            json!({ "recipient": PEER, "longitude": 0 }),
+            "latitude",
+        ),
+        (
+            "/api/v1/messages/send-location/",
+            json!({ "recipient": PEER, "latitude": 1, "longitude": 1, "name": "a\nb" }),
+            "name",
+        ),
         (react_path.as_str(), json!({ "emoji": "ok" }), "emoji"),
         (react_path.as_str(), json!({}), "emoji"),
     ] {
@@ -265,15 +302,23 @@ async fn replies_reactions_and_locations(backend: Backend) {
         assert_eq!(resp["field"], field, "{path} {body}: {resp}");
     }
     let missing = json(
-        app.post_json("/api/v1/messages/999999/reaction/", &key, json!({ "emoji": "👍" })).await,
+        app.post_json("/api/v1/messages/999999/reaction/", &key, json!({ "emoji": "👍" }))
+            .await,
         404,
     )
     .await;
     assert_error(&missing, "MESSAGE_NOT_FOUND");
-    assert_eq!(stored(&app, &key).await.len(), before, "refused requests stored nothing");
+    assert_eq!(
+        stored(&app, &key).await.len(),
+        before,
+        "refused requests stored nothing"
+    );
     assert_eq!(control.sent(DEVICE).await.len(), sent_before, "and sent nothing");
 }
-both_backends!(replies_reactions_and_locations_round_trip, replies_reactions_and_locations);
+both_backends!(
+    replies_reactions_and_locations_round_trip,
+    replies_reactions_and_locations
+);
 
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
