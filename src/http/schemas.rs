@@ -297,8 +297,8 @@ pub struct Message {
     pub chat_id: String,
     /// The author of an incoming message (`…@c.us` or `…@lid`).
     pub sender: Option<String>,
-    /// WhatsApp's type: `chat`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`, or
-    /// another type received (`location`, `vcard`, …).
+    /// WhatsApp's type: `chat`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`,
+    /// `location`, `reaction`, or another type received (`vcard`, …).
     #[serde(rename = "type")]
     pub kind: String,
     pub body: Option<String>,
@@ -319,6 +319,16 @@ pub struct Message {
     pub message_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The WhatsApp id of the message this one replies to.
+    pub quoted_message_id: Option<String>,
+    /// A location message's place.
+    pub location: Option<crate::db::Location>,
+    /// A reaction's target: the WhatsApp id of the message reacted to (the emoji is `body`).
+    pub reaction_to: Option<String>,
+    /// When it was last edited.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// When it was deleted for everyone.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema)]
