@@ -46,6 +46,15 @@ enum Spooled {
         session: SessionKey,
         reaction: WaReaction,
     },
+    Edited {
+        session: SessionKey,
+        id: String,
+        body: String,
+    },
+    Revoked {
+        session: SessionKey,
+        id: String,
+    },
 }
 
 impl Spooled {
@@ -59,6 +68,8 @@ impl Spooled {
             SessionEvent::OwnMessage { session, message } => Spooled::OwnMessage { session, message },
             SessionEvent::Ack { session, id, ack } => Spooled::Ack { session, id, ack },
             SessionEvent::Reaction { session, reaction } => Spooled::Reaction { session, reaction },
+            SessionEvent::Edited { session, id, body } => Spooled::Edited { session, id, body },
+            SessionEvent::Revoked { session, id } => Spooled::Revoked { session, id },
             SessionEvent::State { .. } => return None,
         })
     }
@@ -76,6 +87,8 @@ impl Spooled {
             Spooled::OwnMessage { session, message } => SessionEvent::OwnMessage { session, message },
             Spooled::Ack { session, id, ack } => SessionEvent::Ack { session, id, ack },
             Spooled::Reaction { session, reaction } => SessionEvent::Reaction { session, reaction },
+            Spooled::Edited { session, id, body } => SessionEvent::Edited { session, id, body },
+            Spooled::Revoked { session, id } => SessionEvent::Revoked { session, id },
         }
     }
 }
@@ -271,6 +284,8 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
             store_reaction(db, session, reaction).await
         }
         SessionEvent::Reaction { .. } | SessionEvent::State { .. } => Ok(()),
+        SessionEvent::Edited { session, id, body } => db.record_edit(session.id, id, body).await.map(drop),
+        SessionEvent::Revoked { session, id } => db.record_revoke(session.id, id).await.map(drop),
     }
 }
 

@@ -161,6 +161,8 @@ pub struct SentRecord {
     pub quoted_participant: Option<String>,
     /// A reaction: the id of the message reacted to (the emoji is `body`).
     pub reaction_to: Option<String>,
+    /// An edit (the new text is `body`) or a delete for everyone: the id of the message changed.
+    pub target: Option<String>,
     /// A location: degrees and WhatsApp's `loc` text.
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
@@ -601,12 +603,16 @@ impl SimControl {
             quoted_stanza_id: s("quotedStanzaID"),
             quoted_participant: s("quotedParticipant"),
             reaction_to: s("reactionTo"),
+            target: s("target"),
             latitude: m.get("lat").and_then(Value::as_f64),
             longitude: m.get("lng").and_then(Value::as_f64),
             loc: s("loc"),
         });
-        // A reaction is not a message with acks of its own.
-        if m.get("type").and_then(Value::as_str) == Some("reaction") {
+        // Reactions, edits and deletes are not messages with acks of their own.
+        if matches!(
+            m.get("type").and_then(Value::as_str),
+            Some("reaction" | "edit" | "revoke")
+        ) {
             return Ok(());
         }
         let manual = st.manual_acks;
@@ -891,6 +897,26 @@ impl SimControl {
         });
         Self::to_device(&mut st, &device_id, json!({ "type": "reaction", "reaction": reaction }));
         Ok(key)
+    }
+
+    /// The message `msg_id` (as the linked device knows it) was edited to `body` by its sender
+    /// (someone else, or the account on its phone).
+    pub async fn edit_message(&self, device_phone: &str, msg_id: &str, body: &str) -> Result<(), SimError> {
+        self.to_linked(device_phone, json!({ "type": "edit", "id": msg_id, "body": body }))
+    }
+
+    /// The message `msg_id` (as the linked device knows it) was deleted for everyone by its sender.
+    pub async fn revoke_message(&self, device_phone: &str, msg_id: &str) -> Result<(), SimError> {
+        self.to_linked(device_phone, json!({ "type": "revoke", "id": msg_id }))
+    }
+
+    fn to_linked(&self, device_phone: &str, cmd: Value) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let device_id = Self::device_by_phone(&st, device_phone)
+            .map(|d| d.info.device_id.clone())
+            .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        Self::to_device(&mut st, &device_id, cmd);
+        Ok(())
     }
 
     /// The phone number of the device a page is linked as.

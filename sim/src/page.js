@@ -266,6 +266,7 @@
   const Conn = new Model({ ref: null, pushname: null, platform: 'smba', battery: 100, plugged: true });
   Conn.serialize = function () { return { ref: this.ref, pushname: this.pushname, platform: this.platform, battery: this.battery, plugged: this.plugged, phone: { wa_version: CFG.version } }; };
   const Cmd = new Emitter();
+  Cmd.sendRevokeMsgs = (chat, what, opts) => sendRevokeMsgs(chat, what, opts);
   const Stream = new Model({ available: false });
   const MsgCollection = new Collection(Msg, (m) => keyStr(m.id));
   MsgCollection.getMessagesById = (ids) => Promise.resolve({ messages: ids.map((i) => MsgCollection.get(i)).filter(Boolean) });
@@ -529,6 +530,41 @@
     render();
   }
 
+  function revokeLocally(m) {
+    if (m.type === 'revoked') return;
+    m.type = 'revoked';
+    m.body = '';
+  }
+
+  // WhatsApp allows an edit of an own text for 15 minutes (WhatsApp blog, 2023-05-22).
+  const EDIT_WINDOW_S = 15 * 60;
+  async function sendMessageEdit(msg, text) {
+    requireLinked();
+    if (!msg.id.fromMe || msg.type !== 'chat') throw new Error('only own text messages can be edited');
+    if (Math.floor(Date.now() / 1000) - msg.t > EDIT_WINDOW_S) throw new Error('the edit window is over');
+    const remote = msg.id.remote;
+    const from = remote.isLid() && me.lid ? me.lid : me.pn;
+    const key = new MsgKey({ from, to: remote, id: await MsgKey.newId(), selfDir: 'out' });
+    await post('/send', { page: pageId, id: keyStr(key), chat: remote._serialized, type: 'edit', body: text, target: keyStr(msg.id), t: Math.floor(Date.now() / 1000) });
+    msg.latestEditMsgKey = key;
+    msg.body = text;
+    render();
+  }
+
+  // Cmd.sendRevokeMsgs(chat, {list, type}, opts): delete for everyone.
+  async function sendRevokeMsgs(chat, { list }) {
+    requireLinked();
+    for (const msg of [].concat(list || [])) {
+      if (!msg.id.fromMe) throw new Error('only own messages can be deleted for everyone');
+      const remote = msg.id.remote;
+      const from = remote.isLid() && me.lid ? me.lid : me.pn;
+      const key = new MsgKey({ from, to: remote, id: await MsgKey.newId(), selfDir: 'out' });
+      await post('/send', { page: pageId, id: keyStr(key), chat: remote._serialized, type: 'revoke', target: keyStr(msg.id), t: Math.floor(Date.now() / 1000) });
+      revokeLocally(msg);
+    }
+    render();
+  }
+
   async function sendReactionToMsg(msg, reactionText) {
     requireLinked();
     const remote = msg.id.remote;
@@ -587,6 +623,20 @@
       case 'paired': return onPaired(c);
       case 'incoming': return onIncoming(c.message);
       case 'reaction': return onReaction(c.reaction);
+      case 'edit': {
+        // The sender edited: the text changes in place (change:body).
+        const m = MsgCollection.get(c.id);
+        if (m && m.type !== 'revoked') m.body = c.body;
+        render();
+        return;
+      }
+      case 'revoke': {
+        // Deleted for everyone: the type turns `revoked`, then the text goes.
+        const m = MsgCollection.get(c.id);
+        if (m) revokeLocally(m);
+        render();
+        return;
+      }
       case 'ack': {
         const m = MsgCollection.get(c.id);
         if (m) m.ack = c.ack;
@@ -939,6 +989,7 @@
     WAWebMsgKey: MsgKey,
     WAWebMsgReply: { canReplyMsg },
     WAWebSendReactionMsgAction: { sendReactionToMsg },
+    WAWebSendMessageEditAction: { sendMessageEdit },
     WAWebAddonReactionTableMode: { reactionTableMode },
     WAWebGetEphemeralFieldsMsgActionsUtils: { getEphemeralFields: () => ({}) },
     WAWebSendMsgChatAction: { addAndSendMsgToChat },

@@ -55,6 +55,8 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/pair", web::post().to(c_pair))
                     .route("/deliver", web::post().to(c_deliver))
                     .route("/react", web::post().to(c_react))
+                    .route("/edit", web::post().to(c_edit))
+                    .route("/revoke", web::post().to(c_revoke))
                     .route("/sent", web::get().to(c_sent))
                     .route("/ack", web::post().to(c_ack))
                     .route("/auto-acks", web::post().to(c_auto_acks))
@@ -323,6 +325,22 @@ async fn c_react(c: web::Data<SimControl>, b: web::Json<React>) -> HttpResponse 
             .await
             .map(|id| json!({ "id": id })),
     )
+}
+
+#[derive(Deserialize)]
+struct Change {
+    phone: String,
+    id: String,
+    #[serde(default)]
+    body: String,
+}
+
+async fn c_edit(c: web::Data<SimControl>, b: web::Json<Change>) -> HttpResponse {
+    done(c.edit_message(&b.phone, &b.id, &b.body).await.map(|_| json!({})))
+}
+
+async fn c_revoke(c: web::Data<SimControl>, b: web::Json<Change>) -> HttpResponse {
+    done(c.revoke_message(&b.phone, &b.id).await.map(|_| json!({})))
 }
 
 #[derive(Deserialize)]

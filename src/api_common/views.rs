@@ -80,6 +80,7 @@ pub fn message_json(m: &MessageRow) -> Value {
         "quotedMessageId": details.quoted_message_id,
         "location": details.location,
         "reactionTo": details.reaction_to,
+        "targetMessageId": details.target_message_id,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })

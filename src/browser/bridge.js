@@ -87,6 +87,9 @@
     // action, seen through the reaction table the page writes every reaction to.
     sendReaction: [{ mod: 'WAWebSendReactionMsgAction', path: 'sendReactionToMsg' }],
     reactionTable: [{ mod: 'WAWebAddonReactionTableMode', path: 'reactionTableMode' }],
+    // Edit and delete for everyone (wa-web-surface §5.1 EditMessage, Cmd.sendRevokeMsgs).
+    editMessage: [{ mod: 'WAWebSendMessageEditAction', path: 'sendMessageEdit' }],
+    revokeMessages: [{ mod: 'WAWebCmd', path: 'Cmd.sendRevokeMsgs' }],
     // LID <-> phone (wa-web-surface §5.1 LidUtils): the page's own mapping, then its contacts.
     lidToPhone: [
       { mod: 'WAWebApiContact', path: 'getPhoneNumber' },
@@ -611,6 +614,13 @@
         const id = m && keyStr(m.id);
         if (id) push('msg_type', { id, type: m.type });
       });
+      // An edit changes the text in place (wa-web-surface §7.2 message_edit); a delete for
+      // everyone empties it after turning the type to `revoked`, which is no edit.
+      Msg.on('change:body change:caption', (m, now, prev) => {
+        const id = m && keyStr(m.id);
+        if (!id || m.type === 'revoked' || typeof now !== 'string' || now === prev) return;
+        push('msg_edit', { id, body: now });
+      });
     },
     // The page writes every reaction (ours and others', set or taken back) to its reaction
     // table; the library wraps the table's bulkUpsert the same way (wa-web-surface §7.2).
@@ -883,6 +893,45 @@
     };
   }
 
+  // Our own message of this page by id, for an edit or a delete.
+  async function ownMsg(msgId) {
+    const msg = await findMsg(msgId);
+    if (!msg) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + msgId + ' in this page');
+    if (!msg.id || !msg.id.fromMe) throw new BridgeError('WA_SEND_FAILED', msgId + ' is not our message');
+    return msg;
+  }
+
+  // What an edit or a delete answers: the page keys the protocol message itself, so the gateway's
+  // key id names it.
+  function actionAnswer(msg, keyId) {
+    const chatId = widStr(msg.id.remote);
+    return {
+      id: 'true_' + chatId + '_' + (keyId || msg.id.id),
+      t: Math.floor(Date.now() / 1000),
+      ack: 1,
+      chat: chatId,
+      chatPhone: isGroupWid(msg.id.remote) ? null : phoneOf(chatId),
+    };
+  }
+
+  async function editMessage(o) {
+    const edit = cap('editMessage');
+    const msg = await ownMsg(o.msgId);
+    if (msg.body !== o.body) await edit(typeof msg.unsafe === 'function' ? msg.unsafe() : msg, o.body, {});
+    return actionAnswer(msg, o.keyId);
+  }
+
+  // Deletes for everyone (the library's Message.delete(true)); a message deleted already is done.
+  async function revokeMessage(o) {
+    const revoke = cap('revokeMessages');
+    const msg = await ownMsg(o.msgId);
+    if (msg.type !== 'revoked') {
+      const chat = await findChat(widStr(msg.id.remote));
+      await revoke(chat, { list: [msg], type: 'message' }, { clearMedia: true });
+    }
+    return actionAnswer(msg, o.keyId);
+  }
+
   // The bytes of a send: inline (`data`, base64) or put in parts before under `uploadId`.
   function takeBytes(o) {
     const parts = typeof o.data === 'string' ? [o.data] : chunks.get(o.uploadId);
@@ -1145,6 +1194,8 @@
     sendMedia: (o) => once(o.keyId, () => sendMedia(o)),
     sendLocation: (o) => once(o.keyId, () => sendLocation(o)),
     sendReaction: (o) => once(o.keyId, () => sendReaction(o)),
+    editMessage: (o) => once(o.keyId, () => editMessage(o)),
+    revokeMessage: (o) => once(o.keyId, () => revokeMessage(o)),
     logout: () => {
       const s = socket();
       if (typeof s.logout !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebSocketModel.Socket.logout');

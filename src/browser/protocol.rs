@@ -56,6 +56,17 @@ pub enum Request<'a> {
         emoji: &'a str,
         key_id: Option<&'a str>,
     },
+    /// Edits an own text message (`WAWebSendMessageEditAction.sendMessageEdit`). The page keys
+    /// the edit itself: `key_id` only names the answer. → [`SentMessage`].
+    #[serde(rename_all = "camelCase")]
+    EditMessage {
+        msg_id: &'a str,
+        body: &'a str,
+        key_id: Option<&'a str>,
+    },
+    /// Deletes an own message for everyone (`WAWebCmd.Cmd.sendRevokeMsgs`). → [`SentMessage`].
+    #[serde(rename_all = "camelCase")]
+    RevokeMessage { msg_id: &'a str, key_id: Option<&'a str> },
     /// Hands media bytes over in parts (base64 of at most 1 MiB each), for large files. → parts so far.
     #[serde(rename_all = "camelCase")]
     PutChunk {
@@ -108,6 +119,8 @@ impl Request<'_> {
             Request::SendMedia(_) => "sendMedia",
             Request::SendLocation { .. } => "sendLocation",
             Request::SendReaction { .. } => "sendReaction",
+            Request::EditMessage { .. } => "editMessage",
+            Request::RevokeMessage { .. } => "revokeMessage",
             Request::AcksOf { .. } => "acksOf",
             Request::FindSent { .. } => "findSent",
             Request::RecentIncoming { .. } => "recentIncoming",
@@ -330,9 +343,16 @@ pub enum PageEvent {
     },
     /// A reaction was set or taken back, by someone else or by us (from any device).
     Reaction(WaReaction),
-    /// A message's type changed (a placeholder resolved).
+    /// A message's type changed (a placeholder resolved; `revoked`: deleted for everyone).
     MsgType {
         id: String,
+        #[serde(rename = "type", default)]
+        kind: Option<String>,
+    },
+    /// A message's text was edited (ours from any device, or its sender's).
+    MsgEdit {
+        id: String,
+        body: String,
     },
     /// LID ↔ phone pairs the page revealed (each reported once per document).
     LidPairs(Vec<LidPair>),

@@ -15,6 +15,10 @@ pub enum EventKind {
     MessageAck,
     /// Someone reacted to a message (or took their reaction back).
     MessageReaction,
+    /// A message's text was edited (ours or incoming).
+    MessageEdited,
+    /// A message was deleted for everyone (ours or incoming).
+    MessageRevoked,
     /// A session changed state.
     SessionStatus,
     /// Sent by `POST /api/v1/webhook/test/`, never stored.
@@ -22,10 +26,12 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const SUBSCRIBABLE: [EventKind; 4] = [
+    pub const SUBSCRIBABLE: [EventKind; 6] = [
         EventKind::Message,
         EventKind::MessageAck,
         EventKind::MessageReaction,
+        EventKind::MessageEdited,
+        EventKind::MessageRevoked,
         EventKind::SessionStatus,
     ];
 
@@ -34,6 +40,8 @@ impl EventKind {
             EventKind::Message => "message",
             EventKind::MessageAck => "message.ack",
             EventKind::MessageReaction => "message.reaction",
+            EventKind::MessageEdited => "message.edited",
+            EventKind::MessageRevoked => "message.revoked",
             EventKind::SessionStatus => "session.status",
             EventKind::Test => "webhook.test",
         }
@@ -220,6 +228,7 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         "quotedMessageId": details.quoted_message_id,
         "location": details.location,
         "reaction": reaction,
+        "targetMessageId": details.target_message_id,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })

@@ -26,6 +26,12 @@ pub enum MessageKind {
     /// An emoji on another message (`reactionTo` in the details; the emoji is the body, empty
     /// when a reaction is taken back).
     Reaction,
+    /// wagate's record of an edit it sent (the new text is the body; `targetMessageId` the
+    /// message edited, whose row gets the text and `edited_at`).
+    Edit,
+    /// wagate's record of a delete for everyone it sent (`targetMessageId` the message deleted,
+    /// whose row gets `revoked_at`).
+    Revoke,
     Other(String),
 }
 
@@ -42,6 +48,8 @@ impl MessageKind {
             MessageKind::Sticker => "sticker",
             MessageKind::Location => "location",
             MessageKind::Reaction => "reaction",
+            MessageKind::Edit => "edit",
+            MessageKind::Revoke => "revoke",
             MessageKind::Other(s) => s,
         }
     }
@@ -58,6 +66,8 @@ impl MessageKind {
             "sticker" => MessageKind::Sticker,
             "location" => MessageKind::Location,
             "reaction" => MessageKind::Reaction,
+            "edit" => MessageKind::Edit,
+            "revoke" => MessageKind::Revoke,
             other => MessageKind::Other(other.to_string()),
         }
     }
@@ -74,6 +84,12 @@ impl MessageKind {
             "sticker" => MessageKind::Sticker,
             _ => return None,
         })
+    }
+
+    /// Whether this kind acts on another message (a reaction, an edit, a delete for everyone)
+    /// rather than being a new message of its chat.
+    pub fn acts_on_message(&self) -> bool {
+        matches!(self, MessageKind::Reaction | MessageKind::Edit | MessageKind::Revoke)
     }
 
     /// The values [`from_media_type`](Self::from_media_type) takes, for error messages.
@@ -145,6 +161,9 @@ pub struct MessageDetails {
     /// A location message's place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
+    /// An edit's or a delete's target: the WhatsApp id of the message changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_message_id: Option<String>,
 }
 
 /// A place, as WhatsApp's location message carries it (`lat`, `lng`, and `loc`: the name, then
@@ -235,7 +254,9 @@ mod tests {
 
     #[test]
     fn one_spelling_per_kind() {
-        for k in [Chat, Image, Video, Audio, Ptt, Document, Sticker, Location, Reaction] {
+        for k in [
+            Chat, Image, Video, Audio, Ptt, Document, Sticker, Location, Reaction, Edit, Revoke,
+        ] {
             assert_eq!(MessageKind::parse(k.as_str()), k);
         }
         assert_eq!(MessageKind::from_media_type("voice"), Some(Ptt));

@@ -7,6 +7,7 @@ pub mod envelope;
 pub use crate::api_common::{body, error, selector};
 mod chats;
 mod cluster;
+mod edits;
 mod events_stream;
 pub mod extract;
 mod health;
@@ -61,6 +62,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(media::send_media)
         .service(location::send_location)
         .service(reactions::react)
+        .service(edits::edit)
+        .service(edits::revoke)
         .service(messages::list)
         .service(messages::get_one)
         .service(messages::check)

@@ -11,8 +11,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::schemas::ErrorBody;
 use super::{
-    api_keys, chats, cluster, contacts, events_stream, health, location, me, media, messages, reactions, sessions,
-    webhook,
+    api_keys, chats, cluster, contacts, edits, events_stream, health, location, me, media, messages, reactions,
+    sessions, webhook,
 };
 
 #[derive(OpenApi)]
@@ -48,6 +48,8 @@ use super::{
         media::send_media,
         location::send_location,
         reactions::react,
+        edits::edit,
+        edits::revoke,
         messages::list,
         messages::get_one,
         messages::check,

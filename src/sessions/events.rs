@@ -25,6 +25,14 @@ pub enum SessionEvent {
     OwnMessage { session: SessionKey, message: WaMessage },
     /// A reaction was set or taken back (by someone else, or by us from any device).
     Reaction { session: SessionKey, reaction: WaReaction },
+    /// A message's text was edited (ours from any device, or by its sender).
+    Edited {
+        session: SessionKey,
+        id: String,
+        body: String,
+    },
+    /// A message was deleted for everyone (ours from any device, or by its sender).
+    Revoked { session: SessionKey, id: String },
     /// An ack changed: -1 error, 0 pending, 1 server, 2 delivered, 3 read, 4 played.
     Ack { session: SessionKey, id: String, ack: i32 },
 }

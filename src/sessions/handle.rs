@@ -146,6 +146,10 @@ pub enum Content {
     Location(crate::db::Location),
     /// An emoji on the message with this WhatsApp id; an empty emoji takes ours back.
     Reaction { msg_id: String, emoji: String },
+    /// New text for our message with this WhatsApp id.
+    Edit { msg_id: String, body: String },
+    /// Delete our message with this WhatsApp id for everyone.
+    Revoke { msg_id: String },
 }
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;

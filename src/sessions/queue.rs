@@ -282,11 +282,11 @@ impl QueueWorker {
         }
         // The recipient is checked here only, in the same page call as the send, unless this
         // session's page confirmed the number within the hour.
-        // A reaction goes to a chat that has the message reacted to: nothing to check.
+        // A reaction, an edit or a delete goes to a chat that has its message: nothing to check.
         let phone = chat.phone().map(str::to_string);
         let opts = SendOptions {
             key_id: Some(key_id.to_string()),
-            check_recipient: row.msg_type != MessageKind::Reaction
+            check_recipient: !row.msg_type.acts_on_message()
                 && phone
                     .as_ref()
                     .is_some_and(|p| confirmed.get(p).is_none_or(|at| at.elapsed() >= RECIPIENT_TTL)),
@@ -357,6 +357,13 @@ fn content_of(row: &MessageRow) -> Result<Option<Content>, SessionError> {
         MessageKind::Reaction => Content::Reaction {
             msg_id: details.reaction_to.ok_or_else(incomplete)?,
             emoji: row.body.clone().unwrap_or_default(),
+        },
+        MessageKind::Edit => Content::Edit {
+            msg_id: details.target_message_id.ok_or_else(incomplete)?,
+            body: row.body.clone().unwrap_or_default(),
+        },
+        MessageKind::Revoke => Content::Revoke {
+            msg_id: details.target_message_id.ok_or_else(incomplete)?,
         },
         _ => return Ok(None),
     }))

@@ -324,3 +324,207 @@ fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// Polls the stored message until `pred` holds (generous bound: the page reports the change).
+async fn row_until(app: &TestApp, key: &str, id: &Value, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..150 {
+        let row = json(app.get(&format!("/api/v1/messages/{id}/"), key).await, 200).await["data"].clone();
+        if pred(&row) {
+            return row;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("message {id}: {what} never came");
+}
+
+async fn edits_and_deletes(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = TestApp::spawn_with(TestEnv::new(backend).await, |s| point_at(s, &sim)).await;
+    let key = app.admin_key.clone();
+    let rx = Receiver::start().await;
+    app.put_webhook(
+        &key,
+        json!({ "url": rx.url, "events": ["message.edited", "message.revoked"] }),
+    )
+    .await;
+    app.link(&sim, &key, "default", DEVICE).await;
+    let control = sim.control();
+
+    // --- ours: edit, then delete for everyone ---------------------------------------------------
+    let sent = json(
+        app.post_json(
+            "/api/v1/messages/send-text/",
+            &key,
+            json!({ "recipient": PEER, "message": "first draft" }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let (db_id, wa_id) = (
+        sent["data"]["dbId"].clone(),
+        sent["data"]["messageId"].as_str().unwrap().to_string(),
+    );
+    let path = format!("/api/v1/messages/{db_id}/");
+    let edited = json(
+        app.send_json(reqwest::Method::PATCH, &path, &key, json!({ "message": "final text" }))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(edited["data"]["message"], "Edit sent successfully");
+    let on_phone = control.sent(DEVICE).await;
+    let edit = on_phone.iter().find(|r| r.msg_type == "edit").unwrap();
+    assert_eq!(
+        (edit.body.as_deref(), edit.target.as_deref()),
+        (Some("final text"), Some(wa_id.as_str()))
+    );
+    let row = row_until(&app, &key, &db_id, "the edit", |r| r["editedAt"].is_string()).await;
+    assert_eq!(row["body"], "final text");
+    let edit_row = json(
+        app.get(&format!("/api/v1/messages/{}/", edited["data"]["dbId"]), &key)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(edit_row["data"]["type"], "edit");
+    assert_eq!(edit_row["data"]["targetMessageId"], wa_id.as_str());
+
+    let deleted = json(
+        app.send_json(reqwest::Method::DELETE, &path, &key, json!(null)).await,
+        200,
+    )
+    .await;
+    assert_eq!(deleted["data"]["message"], "Delete sent successfully");
+    let on_phone = control.sent(DEVICE).await;
+    assert!(
+        on_phone
+            .iter()
+            .any(|r| r.msg_type == "revoke" && r.target.as_deref() == Some(wa_id.as_str())),
+        "{on_phone:?}"
+    );
+    let row = row_until(&app, &key, &db_id, "the delete", |r| r["revokedAt"].is_string()).await;
+    assert_eq!(row["body"], "final text", "the row keeps its text for the record");
+
+    // --- theirs: the sender edits, then deletes --------------------------------------------------
+    let theirs = control
+        .deliver(DEVICE, IncomingMessage::text(&format!("{PEER}@c.us"), "teh typo"))
+        .await
+        .unwrap();
+    let incoming = loop {
+        let found = stored(&app, &key)
+            .await
+            .into_iter()
+            .find(|m| m["messageId"] == theirs.as_str());
+        if let Some(m) = found {
+            break m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    control.edit_message(DEVICE, &theirs, "the typo, fixed").await.unwrap();
+    let row = row_until(&app, &key, &incoming["id"], "their edit", |r| r["editedAt"].is_string()).await;
+    assert_eq!(row["body"], "the typo, fixed");
+    control.revoke_message(DEVICE, &theirs).await.unwrap();
+    row_until(&app, &key, &incoming["id"], "their delete", |r| {
+        r["revokedAt"].is_string()
+    })
+    .await;
+
+    let got = rx.wait_for(30, "two edits and two deletes", |g| g.len() >= 4).await;
+    let events: Vec<(String, String, bool)> = got
+        .iter()
+        .map(|r| r.json())
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_string(),
+                e["payload"]["id"].as_str().unwrap().to_string(),
+                e["payload"]["fromMe"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("message.edited".to_string(), wa_id.clone(), true),
+            ("message.revoked".to_string(), wa_id.clone(), true),
+            ("message.edited".to_string(), theirs.clone(), false),
+            ("message.revoked".to_string(), theirs.clone(), false),
+        ]
+    );
+    let first = got[0].json();
+    assert_eq!(first["payload"]["body"], "final text");
+    assert!(first["payload"]["editedAt"].is_string(), "{first}");
+
+    // --- refused: 400 naming the field, nothing stored or sent -----------------------------------------
+    let session = app.state.db.session_by_name(1, "default").await.unwrap().unwrap();
+    let stale = app
+        .state
+        .db
+        .insert_message(wagate::db::NewMessage {
+            wa_message_id: Some(format!("true_{PEER}@c.us_3EB0STALE0000000001")),
+            sent_at: Some(wagate::db::now() - chrono::Duration::minutes(20)),
+            ..message_row(Some(session.id), "out", wagate::db::MessageStatus::Read)
+        })
+        .await
+        .unwrap();
+    let before = stored(&app, &key).await.len();
+    let sent_before = control.sent(DEVICE).await.len();
+    let patch = reqwest::Method::PATCH;
+    for (method, id, body, field) in [
+        (
+            patch.clone(),
+            incoming["id"].clone(),
+            json!({ "message": "not mine" }),
+            "id",
+        ),
+        (
+            patch.clone(),
+            db_id.clone(),
+            json!({ "message": "deleted already" }),
+            "id",
+        ),
+        (patch.clone(), json!(stale.id), json!({ "message": "too late" }), "id"),
+        (patch.clone(), json!(stale.id), json!({ "message": " " }), "message"),
+        (reqwest::Method::DELETE, db_id.clone(), json!(null), "id"),
+        (reqwest::Method::DELETE, incoming["id"].clone(), json!(null), "id"),
+    ] {
+        let resp = json(
+            app.send_json(method.clone(), &format!("/api/v1/messages/{id}/"), &key, body.clone())
+                .await,
+            400,
+        )
+        .await;
+        assert_error(&resp, "VALIDATION_ERROR");
+        assert_eq!(resp["field"], field, "{method} {id} {body}: {resp}");
+    }
+    let too_late = json(
+        app.send_json(
+            patch,
+            &format!("/api/v1/messages/{}/", stale.id),
+            &key,
+            json!({ "message": "x" }),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert!(
+        too_late["message"].as_str().unwrap().contains("15 minutes"),
+        "{too_late}"
+    );
+    let missing = json(
+        app.send_json(reqwest::Method::DELETE, "/api/v1/messages/999999/", &key, json!(null))
+            .await,
+        404,
+    )
+    .await;
+    assert_error(&missing, "MESSAGE_NOT_FOUND");
+    assert_eq!(
+        stored(&app, &key).await.len(),
+        before,
+        "refused requests stored nothing"
+    );
+    assert_eq!(control.sent(DEVICE).await.len(), sent_before, "and sent nothing");
+}
+both_backends!(edits_and_deletes_for_everyone, edits_and_deletes);

@@ -265,7 +265,7 @@ impl Actor {
         self.request(&send, SEND_TIMEOUT).await
     }
 
-    /// A location or a reaction: one page call.
+    /// A location, a reaction, an edit or a delete: one page call.
     async fn send_content(&self, chat: &ChatId, c: &Content, opts: &SendOptions) -> Result<SentMessage, SessionError> {
         let send = match c {
             Content::Location(place) => Request::SendLocation {
@@ -281,6 +281,15 @@ impl Actor {
             Content::Reaction { msg_id, emoji } => Request::SendReaction {
                 msg_id,
                 emoji,
+                key_id: opts.key_id.as_deref(),
+            },
+            Content::Edit { msg_id, body } => Request::EditMessage {
+                msg_id,
+                body,
+                key_id: opts.key_id.as_deref(),
+            },
+            Content::Revoke { msg_id } => Request::RevokeMessage {
+                msg_id,
                 key_id: opts.key_id.as_deref(),
             },
         };
