@@ -310,6 +310,11 @@ async fn store_incoming(db: &Database, session: &SessionKey, m: &WaMessage) -> R
             (Some(lat), Some(lng)) => Some(crate::db::Location::from_description(lat, lng, m.loc.as_deref())),
             _ => None,
         },
+        contacts: m
+            .vcards
+            .as_ref()
+            .map(|cards| cards.iter().flat_map(|c| crate::vcard::read(c)).collect::<Vec<_>>())
+            .filter(|c| !c.is_empty()),
         ..Default::default()
     };
     db.insert_incoming(NewMessage {

@@ -84,6 +84,10 @@ pub struct IncomingMessage {
     /// A location message instead of text or media.
     #[serde(default)]
     pub location: Option<IncomingLocation>,
+    /// Contact cards (vCard text) instead of text or media: one is a `vcard`, several a
+    /// `multi_vcard`.
+    #[serde(default)]
+    pub vcards: Option<Vec<String>>,
 }
 
 /// A pin on a map "someone" sends.
@@ -107,6 +111,7 @@ impl IncomingMessage {
             notify_name: None,
             quoted: None,
             location: None,
+            vcards: None,
         }
     }
 }
@@ -167,6 +172,8 @@ pub struct SentRecord {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub loc: Option<String>,
+    /// Contact cards: the vCard text of each.
+    pub vcards: Option<Vec<String>>,
 }
 
 struct Page {
@@ -607,6 +614,7 @@ impl SimControl {
             latitude: m.get("lat").and_then(Value::as_f64),
             longitude: m.get("lng").and_then(Value::as_f64),
             loc: s("loc"),
+            vcards: m.get("vcards").and_then(|v| serde_json::from_value(v.clone()).ok()),
         });
         // Reactions, edits and deletes are not messages with acks of their own.
         if matches!(
@@ -828,6 +836,8 @@ impl SimControl {
         });
         let kind = match &msg.media {
             None if msg.location.is_some() => "location".to_string(),
+            None if msg.vcards.as_ref().is_some_and(|v| v.len() > 1) => "multi_vcard".to_string(),
+            None if msg.vcards.is_some() => "vcard".to_string(),
             None => "chat".to_string(),
             Some(m) if m.mimetype.starts_with("image/") => "image".into(),
             Some(m) if m.mimetype.starts_with("video/") => "video".into(),
@@ -840,6 +850,7 @@ impl SimControl {
             "caption": msg.caption, "t": now_secs(), "notifyName": msg.notify_name, "media": media,
             "senderPn": sender_pn, "authorPn": author_pn,
             "quoted": msg.quoted.as_deref().map(Self::quoted_of),
+            "vcards": msg.vcards,
             "location": msg.location.as_ref().map(|l| json!({ "lat": l.latitude, "lng": l.longitude, "loc": l.description })),
         });
         // Kept in the device's store once a page received it (a pending one is delivered as new).

@@ -495,6 +495,12 @@
         quotedMsg: quoted ? { type: quoted.type, body: quoted.body } : { type: 'chat', body: '' },
       });
     }
+    if (m.vcards && m.vcards.length) {
+      // One card: a `vcard` with the card as body; several: `multi_vcard` with `vcardList`.
+      const name = (v) => (/\nFN:([^\r\n]*)/.exec(v) || [])[1] || '';
+      if (m.vcards.length === 1) Object.assign(props, { type: 'vcard', body: m.vcards[0], vcardFormattedName: name(m.vcards[0]) });
+      else Object.assign(props, { type: 'multi_vcard', body: '', vcardList: m.vcards.map((v) => ({ displayName: name(v), vcard: v })) });
+    }
     if (m.location) {
       Object.assign(props, { type: 'location', body: '', lat: m.location.lat, lng: m.location.lng, loc: m.location.loc || undefined });
     }
@@ -708,6 +714,7 @@
         quotedParticipant: msg.quotedParticipant ? String(msg.quotedParticipant._serialized || msg.quotedParticipant) : null,
         lat: typeof msg.lat === 'number' ? msg.lat : null, lng: typeof msg.lng === 'number' ? msg.lng : null,
         loc: msg.loc || null,
+        vcards: msg.type === 'vcard' ? [msg.body] : msg.type === 'multi_vcard' ? (msg.vcardList || []).map((v) => v.vcard) : null,
       };
       try {
         await post('/send', record);

@@ -81,6 +81,7 @@ pub fn message_json(m: &MessageRow) -> Value {
         "location": details.location,
         "reactionTo": details.reaction_to,
         "targetMessageId": details.target_message_id,
+        "contacts": details.contacts,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })

@@ -474,7 +474,17 @@
       lat: m.type === 'location' && typeof m.lat === 'number' ? m.lat : null,
       lng: m.type === 'location' && typeof m.lng === 'number' ? m.lng : null,
       loc: m.type === 'location' && typeof m.loc === 'string' ? m.loc : null,
+      vcards: vcardsOf(m),
     };
+  }
+
+  // A contact card message's vCards: the body of a `vcard`, each entry of a `multi_vcard`.
+  function vcardsOf(m) {
+    if (m.type === 'vcard' && typeof m.body === 'string') return [m.body];
+    if (m.type === 'multi_vcard' && Array.isArray(m.vcardList)) {
+      return m.vcardList.map((v) => v && v.vcard).filter((v) => typeof v === 'string');
+    }
+    return null;
   }
 
   // Whether a user id is the linked account's own (phone or LID form).
@@ -871,6 +881,20 @@
     return addAndSend(chat, key, { ...props, ...quote, body: '', type: 'location', lat: o.latitude, lng: o.longitude, loc });
   }
 
+  // Contact cards, as the library sends them (wa-web-surface §6.3 "…vcard…"): one card is a
+  // `vcard` message with the card as its body, several a `multi_vcard` with `vcardList`.
+  async function sendContacts(o) {
+    const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const quote = await quoteProps(chat, o.quoted);
+    if (o.markRead) await markSeenQuietly(chat);
+    const { key, props } = await baseProps(chat, o.keyId);
+    const cards = o.cards || [];
+    const content = cards.length === 1
+      ? { type: 'vcard', body: cards[0].vcard, vcardFormattedName: cards[0].displayName }
+      : { type: 'multi_vcard', body: '', vcardList: cards.map((c) => ({ displayName: c.displayName, vcard: c.vcard })) };
+    return addAndSend(chat, key, { ...props, ...quote, ...content });
+  }
+
   // A reaction on a message of this page (an empty emoji takes ours back). The page keys the
   // reaction itself; its key is read off the reaction table as the page writes it there.
   async function sendReaction(o) {
@@ -1193,6 +1217,7 @@
     },
     sendMedia: (o) => once(o.keyId, () => sendMedia(o)),
     sendLocation: (o) => once(o.keyId, () => sendLocation(o)),
+    sendContacts: (o) => once(o.keyId, () => sendContacts(o)),
     sendReaction: (o) => once(o.keyId, () => sendReaction(o)),
     editMessage: (o) => once(o.keyId, () => editMessage(o)),
     revokeMessage: (o) => once(o.keyId, () => revokeMessage(o)),

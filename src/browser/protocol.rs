@@ -56,6 +56,17 @@ pub enum Request<'a> {
         emoji: &'a str,
         key_id: Option<&'a str>,
     },
+    /// Contact cards: one (`type: vcard`) or several (`multi_vcard`). Otherwise as
+    /// [`Request::SendText`]. → [`SentMessage`].
+    #[serde(rename_all = "camelCase")]
+    SendContacts {
+        chat_id: &'a str,
+        cards: Vec<ContactCard<'a>>,
+        key_id: Option<&'a str>,
+        check_recipient: bool,
+        mark_read: bool,
+        quoted: Option<&'a str>,
+    },
     /// Edits an own text message (`WAWebSendMessageEditAction.sendMessageEdit`). The page keys
     /// the edit itself: `key_id` only names the answer. → [`SentMessage`].
     #[serde(rename_all = "camelCase")]
@@ -120,6 +131,7 @@ impl Request<'_> {
             Request::SendLocation { .. } => "sendLocation",
             Request::SendReaction { .. } => "sendReaction",
             Request::EditMessage { .. } => "editMessage",
+            Request::SendContacts { .. } => "sendContacts",
             Request::RevokeMessage { .. } => "revokeMessage",
             Request::AcksOf { .. } => "acksOf",
             Request::FindSent { .. } => "findSent",
@@ -151,6 +163,14 @@ pub struct SendMedia<'a> {
     pub check_recipient: bool,
     pub mark_read: bool,
     pub quoted: Option<&'a str>,
+}
+
+/// One contact card to send: the name shown and the vCard text.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactCard<'a> {
+    pub display_name: &'a str,
+    pub vcard: String,
 }
 
 /// What a send returns.
@@ -280,6 +300,9 @@ pub struct WaMessage {
     pub lng: Option<f64>,
     #[serde(default)]
     pub loc: Option<String>,
+    /// A contact card message's vCards (one for `vcard`, each for `multi_vcard`).
+    #[serde(default)]
+    pub vcards: Option<Vec<String>>,
     /// Where the actor saved the media bytes (relative to the media dir), if it could.
     #[serde(skip_deserializing)]
     pub saved_media: Option<String>,

@@ -229,6 +229,7 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         "location": details.location,
         "reaction": reaction,
         "targetMessageId": details.target_message_id,
+        "contacts": details.contacts,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })

@@ -29,6 +29,10 @@ pub enum MessageKind {
     /// wagate's record of an edit it sent (the new text is the body; `targetMessageId` the
     /// message edited, whose row gets the text and `edited_at`).
     Edit,
+    /// A contact card (vCard 3.0 text as the body; `contacts` in the details).
+    Vcard,
+    /// Several contact cards in one message (`contacts` in the details).
+    MultiVcard,
     /// wagate's record of a delete for everyone it sent (`targetMessageId` the message deleted,
     /// whose row gets `revoked_at`).
     Revoke,
@@ -49,6 +53,8 @@ impl MessageKind {
             MessageKind::Location => "location",
             MessageKind::Reaction => "reaction",
             MessageKind::Edit => "edit",
+            MessageKind::Vcard => "vcard",
+            MessageKind::MultiVcard => "multi_vcard",
             MessageKind::Revoke => "revoke",
             MessageKind::Other(s) => s,
         }
@@ -67,6 +73,8 @@ impl MessageKind {
             "location" => MessageKind::Location,
             "reaction" => MessageKind::Reaction,
             "edit" => MessageKind::Edit,
+            "vcard" => MessageKind::Vcard,
+            "multi_vcard" => MessageKind::MultiVcard,
             "revoke" => MessageKind::Revoke,
             other => MessageKind::Other(other.to_string()),
         }
@@ -164,6 +172,9 @@ pub struct MessageDetails {
     /// An edit's or a delete's target: the WhatsApp id of the message changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_message_id: Option<String>,
+    /// A contact card's contacts (name and phone number of each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Vec<crate::vcard::Contact>>,
 }
 
 /// A place, as WhatsApp's location message carries it (`lat`, `lng`, and `loc`: the name, then
@@ -255,7 +266,7 @@ mod tests {
     #[test]
     fn one_spelling_per_kind() {
         for k in [
-            Chat, Image, Video, Audio, Ptt, Document, Sticker, Location, Reaction, Edit, Revoke,
+            Chat, Image, Video, Audio, Ptt, Document, Sticker, Location, Reaction, Edit, Revoke, Vcard, MultiVcard,
         ] {
             assert_eq!(MessageKind::parse(k.as_str()), k);
         }
@@ -264,6 +275,7 @@ mod tests {
         assert_eq!(Ptt.media_type_name(), "voice");
         assert_eq!(MessageKind::from_media_type("file"), Some(Document));
         assert_eq!(MessageKind::from_media_type("chat"), None);
-        assert_eq!(MessageKind::parse("vcard"), Other("vcard".into()));
+        assert_eq!(MessageKind::parse("vcard"), Vcard);
+        assert_eq!(MessageKind::parse("poll_creation"), Other("poll_creation".into()));
     }
 }

@@ -7,6 +7,7 @@ pub mod envelope;
 pub use crate::api_common::{body, error, selector};
 mod chats;
 mod cluster;
+mod contact_card;
 mod edits;
 mod events_stream;
 pub mod extract;
@@ -61,6 +62,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(messages::send_text)
         .service(media::send_media)
         .service(location::send_location)
+        .service(contact_card::send_contact)
         .service(reactions::react)
         .service(edits::edit)
         .service(edits::revoke)

@@ -11,8 +11,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::schemas::ErrorBody;
 use super::{
-    api_keys, chats, cluster, contacts, edits, events_stream, health, location, me, media, messages, reactions,
-    sessions, webhook,
+    api_keys, chats, cluster, contact_card, contacts, edits, events_stream, health, location, me, media, messages,
+    reactions, sessions, webhook,
 };
 
 #[derive(OpenApi)]
@@ -47,6 +47,7 @@ use super::{
         messages::send_text,
         media::send_media,
         location::send_location,
+        contact_card::send_contact,
         reactions::react,
         edits::edit,
         edits::revoke,

@@ -146,6 +146,8 @@ pub enum Content {
     Location(crate::db::Location),
     /// An emoji on the message with this WhatsApp id; an empty emoji takes ours back.
     Reaction { msg_id: String, emoji: String },
+    /// Contact cards.
+    Contacts(Vec<crate::vcard::Contact>),
     /// New text for our message with this WhatsApp id.
     Edit { msg_id: String, body: String },
     /// Delete our message with this WhatsApp id for everyone.

@@ -528,3 +528,123 @@ async fn edits_and_deletes(backend: Backend) {
     assert_eq!(control.sent(DEVICE).await.len(), sent_before, "and sent nothing");
 }
 both_backends!(edits_and_deletes_for_everyone, edits_and_deletes);
+
+async fn contact_cards(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = TestApp::spawn_with(TestEnv::new(backend).await, |s| point_at(s, &sim)).await;
+    let key = app.admin_key.clone();
+    let rx = Receiver::start().await;
+    app.put_webhook(&key, json!({ "url": rx.url, "events": ["message"] }))
+        .await;
+    app.link(&sim, &key, "default", DEVICE).await;
+    let control = sim.control();
+
+    // One card, with characters vCard must escape; then two cards in one message.
+    let one = json(
+        app.post_json(
+            "/api/v1/messages/send-contact/",
+            &key,
+            json!({ "recipient": PEER, "contacts": [{ "name": "Doe, Jane; Dr.", "phone": "+1 555 000 3003" }] }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(one["data"]["message"], "Contact sent successfully");
+    json(
+        app.post_json(
+            "/api/v1/messages/send-contact/",
+            &key,
+            json!({ "recipient": PEER, "contacts": [
+                { "name": "Ann", "phone": "15550003004" }, { "name": "Bo", "phone": "15550003005" }] }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let sent = control.sent(DEVICE).await;
+    let card = sent.iter().find(|r| r.msg_type == "vcard").unwrap();
+    let text = &card.vcards.as_ref().unwrap()[0];
+    assert!(text.starts_with("BEGIN:VCARD\r\nVERSION:3.0\r\n"), "{text}");
+    assert!(text.contains("\r\nFN:Doe\\, Jane\\; Dr.\r\n"), "{text}");
+    assert!(text.contains("waid=15550003003:+15550003003"), "{text}");
+    let multi = sent.iter().find(|r| r.msg_type == "multi_vcard").unwrap();
+    assert_eq!(multi.vcards.as_ref().unwrap().len(), 2);
+    let row = json(
+        app.get(&format!("/api/v1/messages/{}/", one["data"]["dbId"]), &key)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(row["data"]["type"], "vcard");
+    assert_eq!(
+        row["data"]["contacts"],
+        json!([{ "name": "Doe, Jane; Dr.", "phone": "15550003003" }])
+    );
+
+    // A card from the phone, as phones write them (LF lines, a grouped TEL without waid).
+    control
+        .deliver(
+            DEVICE,
+            IncomingMessage {
+                vcards: Some(vec![
+                    "BEGIN:VCARD\nVERSION:3.0\nN:Lovelace;Ada;;;\nFN:Ada Lovelace\nitem1.TEL:+44 20 7946 0018\nEND:VCARD".into(),
+                ]),
+                ..IncomingMessage::text(&format!("{PEER}@c.us"), "")
+            },
+        )
+        .await
+        .unwrap();
+    let got = rx
+        .wait_for(30, "the card's message event", |g| {
+            g.iter().any(|r| r.json()["payload"]["type"] == "vcard")
+        })
+        .await;
+    let event = got
+        .iter()
+        .map(|r| r.json())
+        .find(|e| e["payload"]["type"] == "vcard")
+        .unwrap();
+    assert_eq!(event["payload"]["fromMe"], false);
+    assert_eq!(
+        event["payload"]["contacts"],
+        json!([{ "name": "Ada Lovelace", "phone": "442079460018" }])
+    );
+
+    // Bad input: 400 naming the field, nothing stored or sent.
+    let before = stored(&app, &key).await.len();
+    let sent_before = control.sent(DEVICE).await.len();
+    for (body, field) in [
+        (json!({ "recipient": PEER, "contacts": [] }), "contacts"),
+        (json!({ "recipient": PEER }), "contacts"),
+        (
+            json!({ "recipient": PEER, "contacts": [{ "name": " ", "phone": "15550003003" }] }),
+            "contacts[0].name",
+        ),
+        (
+            json!({ "recipient": PEER, "contacts": [{ "name": "A", "phone": "15550003003" }, { "name": "B", "phone": "call me" }] }),
+            "contacts[1].phone",
+        ),
+        (
+            json!({ "contacts": [{ "name": "A", "phone": "15550003003" }] }),
+            "recipient",
+        ),
+    ] {
+        let resp = json(
+            app.post_json("/api/v1/messages/send-contact/", &key, body.clone())
+                .await,
+            400,
+        )
+        .await;
+        assert_error(&resp, "VALIDATION_ERROR");
+        assert_eq!(resp["field"], field, "{body}: {resp}");
+    }
+    assert_eq!(
+        stored(&app, &key).await.len(),
+        before,
+        "refused requests stored nothing"
+    );
+    assert_eq!(control.sent(DEVICE).await.len(), sent_before, "and sent nothing");
+}
+both_backends!(contact_cards_round_trip, contact_cards);

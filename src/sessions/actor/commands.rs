@@ -4,7 +4,7 @@ use base64::Engine as _;
 use std::time::Duration;
 
 use super::{Actor, CALL_TIMEOUT, Outcome, SEND_TIMEOUT};
-use crate::browser::protocol::{Request, SendMedia};
+use crate::browser::protocol::{ContactCard, Request, SendMedia};
 use crate::browser::{BridgeError, Page};
 use crate::db::MessageKind;
 use crate::error_code::ErrorCode;
@@ -282,6 +282,20 @@ impl Actor {
                 msg_id,
                 emoji,
                 key_id: opts.key_id.as_deref(),
+            },
+            Content::Contacts(contacts) => Request::SendContacts {
+                chat_id: chat.as_str(),
+                cards: contacts
+                    .iter()
+                    .map(|c| ContactCard {
+                        display_name: &c.name,
+                        vcard: crate::vcard::card(c),
+                    })
+                    .collect(),
+                key_id: opts.key_id.as_deref(),
+                check_recipient: opts.check_recipient,
+                mark_read: opts.mark_read,
+                quoted: opts.quoted.as_deref(),
             },
             Content::Edit { msg_id, body } => Request::EditMessage {
                 msg_id,
