@@ -298,7 +298,8 @@ pub struct Message {
     /// The author of an incoming message (`…@c.us` or `…@lid`).
     pub sender: Option<String>,
     /// WhatsApp's type: `chat`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`,
-    /// `location`, `reaction`, or another type received (`vcard`, …).
+    /// `location`, `reaction`, `vcard`, `multi_vcard`, `edit`, `revoke` (wagate's records of an
+    /// edit or a delete it sent), or another type received (`poll_creation`, …).
     #[serde(rename = "type")]
     pub kind: String,
     pub body: Option<String>,
@@ -325,6 +326,10 @@ pub struct Message {
     pub location: Option<crate::db::Location>,
     /// A reaction's target: the WhatsApp id of the message reacted to (the emoji is `body`).
     pub reaction_to: Option<String>,
+    /// An edit's or a delete's target: the WhatsApp id of the message changed.
+    pub target_message_id: Option<String>,
+    /// A contact card message's contacts.
+    pub contacts: Option<Vec<crate::vcard::Contact>>,
     /// When it was last edited.
     pub edited_at: Option<DateTime<Utc>>,
     /// When it was deleted for everyone.
