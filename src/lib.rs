@@ -23,6 +23,7 @@ pub mod sink;
 pub mod storage;
 pub mod telemetry;
 pub mod upkeep;
+pub mod vcard;
 
 use std::net::TcpListener;
 use std::sync::Arc;

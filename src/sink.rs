@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::db::cluster::Fence;
-use crate::db::{Database, DbError, MessageKind, MessageStatus, NewMessage};
-use crate::sessions::{SessionEvent, SessionKey, WaMessage};
+use crate::db::{Database, DbError, MessageDetails, MessageKind, MessageStatus, NewMessage};
+use crate::sessions::{SessionEvent, SessionKey, WaMessage, WaReaction};
 
 /// A spooled event still fails after this many replays while the database answers: it is moved
 /// to `events.dead.jsonl` (and logged) so that it cannot hold back everything after it.
@@ -67,6 +67,19 @@ enum Spooled {
         #[serde(default)]
         fence: SpooledFence,
     },
+    Reaction {
+        session: SessionKey,
+        reaction: WaReaction,
+    },
+    Edited {
+        session: SessionKey,
+        id: String,
+        body: String,
+    },
+    Revoked {
+        session: SessionKey,
+        id: String,
+    },
 }
 
 impl Spooled {
@@ -102,6 +115,9 @@ impl Spooled {
                 ack,
                 fence: spool_fence(fence),
             },
+            SessionEvent::Reaction { session, reaction } => Spooled::Reaction { session, reaction },
+            SessionEvent::Edited { session, id, body } => Spooled::Edited { session, id, body },
+            SessionEvent::Revoked { session, id } => Spooled::Revoked { session, id },
             SessionEvent::State { .. } => return None,
         })
     }
@@ -141,6 +157,9 @@ impl Spooled {
                 ack,
                 fence: unspool_fence(fence),
             },
+            Spooled::Reaction { session, reaction } => SessionEvent::Reaction { session, reaction },
+            Spooled::Edited { session, id, body } => SessionEvent::Edited { session, id, body },
+            Spooled::Revoked { session, id } => SessionEvent::Revoked { session, id },
         }
     }
 }
@@ -312,6 +331,9 @@ fn fenced(event: &SessionEvent) {
         SessionEvent::Incoming { session, .. } => (session, "incoming message"),
         SessionEvent::OwnMessage { session, .. } => (session, "own message"),
         SessionEvent::Ack { session, .. } => (session, "ack"),
+        SessionEvent::Reaction { session, .. } => (session, "reaction"),
+        SessionEvent::Edited { session, .. } => (session, "edit"),
+        SessionEvent::Revoked { session, .. } => (session, "revoke"),
         SessionEvent::State { session, .. } => (session, "state"),
     };
     metrics::counter!("wagate_fenced_writes_total", "what" => what).increment(1);
@@ -369,7 +391,13 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
             }
             Ok(())
         }
-        SessionEvent::State { .. } => Ok(()),
+        // Ours are stored when they are sent (as `reaction` rows of direction `out`).
+        SessionEvent::Reaction { session, reaction } if !reaction.from_me => {
+            store_reaction(db, session, reaction).await
+        }
+        SessionEvent::Reaction { .. } | SessionEvent::State { .. } => Ok(()),
+        SessionEvent::Edited { session, id, body } => db.record_edit(session.id, id, body).await.map(drop),
+        SessionEvent::Revoked { session, id } => db.record_revoke(session.id, id).await.map(drop),
     }
 }
 
@@ -393,36 +421,93 @@ async fn store_incoming(
     let sent_at =
         m.t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
             .map(|t| t.naive_utc());
+    let details = MessageDetails {
+        quoted_message_id: m.quoted_msg_id.clone(),
+        location: match (m.lat, m.lng) {
+            (Some(lat), Some(lng)) => Some(crate::db::Location::from_description(lat, lng, m.loc.as_deref())),
+            _ => None,
+        },
+        contacts: m
+            .vcards
+            .as_ref()
+            .map(|cards| cards.iter().flat_map(|c| crate::vcard::read(c)).collect::<Vec<_>>())
+            .filter(|c| !c.is_empty()),
+        ..Default::default()
+    };
     db.insert_incoming_as(
         NewMessage {
-            user_id: session.user_id,
-            session_id: Some(session.id),
-            direction: "in".into(),
-            chat_id: chat,
-            sender: m.author.clone().or(m.from.clone()),
-            msg_type: MessageKind::parse(m.kind.as_deref().unwrap_or_default()),
-            body: m.body.clone(),
-            caption: m.caption.clone(),
-            media_path: m.saved_media.clone(),
-            media_mime: m.mimetype.clone(),
-            media_filename: m.filename.as_deref().map(crate::media::safe_filename),
-            media_size: m.size,
-            status: MessageStatus::Received,
-            error_message: None,
-            wa_message_id: Some(m.id.clone()),
-            created_at: now,
-            updated_at: now,
-            sent_at,
-            idempotency_key: None,
-            sender_phone: m.author_phone.clone(),
-            chat_phone: m.chat_phone.clone(),
-            mark_read: false,
-            error_code: None,
-            expires_at: None,
-            idempotency_fingerprint: None,
-        },
+        user_id: session.user_id,
+        session_id: Some(session.id),
+        direction: "in".into(),
+        chat_id: chat,
+        sender: m.author.clone().or(m.from.clone()),
+        msg_type: MessageKind::parse(m.kind.as_deref().unwrap_or_default()),
+        body: m.body.clone(),
+        caption: m.caption.clone(),
+        media_path: m.saved_media.clone(),
+        media_mime: m.mimetype.clone(),
+        media_filename: m.filename.as_deref().map(crate::media::safe_filename),
+        media_size: m.size,
+        status: MessageStatus::Received,
+        error_message: None,
+        wa_message_id: Some(m.id.clone()),
+        created_at: now,
+        updated_at: now,
+        sent_at,
+        idempotency_key: None,
+        sender_phone: m.author_phone.clone(),
+        chat_phone: m.chat_phone.clone(),
+        mark_read: false,
+        error_code: None,
+        expires_at: None,
+        idempotency_fingerprint: None,
+        details: details.to_column(),
+    },
         fence,
     )
+    .await?;
+    Ok(())
+}
+
+/// Someone's reaction: a row of kind `reaction` (the emoji as its body, empty when taken back)
+/// and its `message.reaction` event, once per reaction key.
+async fn store_reaction(db: &Database, session: &SessionKey, r: &WaReaction) -> Result<(), DbError> {
+    let now = crate::db::now();
+    let sent_at =
+        r.t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| t.naive_utc());
+    let details = MessageDetails {
+        reaction_to: Some(r.msg_id.clone()),
+        ..Default::default()
+    };
+    db.insert_incoming(NewMessage {
+        user_id: session.user_id,
+        session_id: Some(session.id),
+        direction: "in".into(),
+        chat_id: r.chat.clone().unwrap_or_default(),
+        sender: r.sender.clone(),
+        msg_type: MessageKind::Reaction,
+        body: Some(r.emoji.clone()),
+        caption: None,
+        media_path: None,
+        media_mime: None,
+        media_filename: None,
+        media_size: None,
+        status: MessageStatus::Received,
+        error_message: None,
+        wa_message_id: Some(r.id.clone()),
+        created_at: now,
+        updated_at: now,
+        sent_at,
+        idempotency_key: None,
+        sender_phone: r.sender_phone.clone(),
+        chat_phone: r.chat_phone.clone(),
+        mark_read: false,
+        error_code: None,
+        expires_at: None,
+        idempotency_fingerprint: None,
+        details: details.to_column(),
+    })
     .await?;
     Ok(())
 }

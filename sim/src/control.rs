@@ -77,6 +77,27 @@ pub struct IncomingMessage {
     pub media: Option<IncomingMedia>,
     #[serde(default)]
     pub notify_name: Option<String>,
+    /// The message this one replies to, by its id as the linked device knows it
+    /// (`true_<chat>_<ID>` for one the device sent, `false_<chat>_<ID>[_<author>]` otherwise).
+    #[serde(default)]
+    pub quoted: Option<String>,
+    /// A location message instead of text or media.
+    #[serde(default)]
+    pub location: Option<IncomingLocation>,
+    /// Contact cards (vCard text) instead of text or media: one is a `vcard`, several a
+    /// `multi_vcard`.
+    #[serde(default)]
+    pub vcards: Option<Vec<String>>,
+}
+
+/// A pin on a map "someone" sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncomingLocation {
+    pub latitude: f64,
+    pub longitude: f64,
+    /// WhatsApp's `loc` text: the name, then the address on a second line.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 impl IncomingMessage {
@@ -88,8 +109,25 @@ impl IncomingMessage {
             caption: None,
             media: None,
             notify_name: None,
+            quoted: None,
+            location: None,
+            vcards: None,
         }
     }
+}
+
+/// A reaction "someone" sets (or, with an empty emoji, takes back) on a message of a linked
+/// device's chat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncomingReaction {
+    /// The chat: `<n>@c.us`, `<n>@lid` or `<id>@g.us`.
+    pub from: String,
+    /// The member who reacted, for groups.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// The message reacted to, by its id as the linked device knows it.
+    pub msg_id: String,
+    pub emoji: String,
 }
 
 /// A "typing…" (or paused/recording) a linked device showed in a chat.
@@ -123,6 +161,19 @@ pub struct SentRecord {
     pub ack: i8,
     /// The chat as a phone id (`<n>@c.us`) when it was addressed by LID and the mapping is known.
     pub chat_phone: Option<String>,
+    /// A reply: the key id (stanza id) of the message it quotes, and that message's author.
+    pub quoted_stanza_id: Option<String>,
+    pub quoted_participant: Option<String>,
+    /// A reaction: the id of the message reacted to (the emoji is `body`).
+    pub reaction_to: Option<String>,
+    /// An edit (the new text is `body`) or a delete for everyone: the id of the message changed.
+    pub target: Option<String>,
+    /// A location: degrees and WhatsApp's `loc` text.
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub loc: Option<String>,
+    /// Contact cards: the vCard text of each.
+    pub vcards: Option<Vec<String>>,
 }
 
 struct Page {
@@ -556,7 +607,22 @@ impl SimControl {
             sha256: upload.map(|u| u.1),
             t: m.get("t").and_then(Value::as_i64).unwrap_or(now_secs() as i64),
             ack: 1,
+            quoted_stanza_id: s("quotedStanzaID"),
+            quoted_participant: s("quotedParticipant"),
+            reaction_to: s("reactionTo"),
+            target: s("target"),
+            latitude: m.get("lat").and_then(Value::as_f64),
+            longitude: m.get("lng").and_then(Value::as_f64),
+            loc: s("loc"),
+            vcards: m.get("vcards").and_then(|v| serde_json::from_value(v.clone()).ok()),
         });
+        // Reactions, edits and deletes are not messages with acks of their own.
+        if matches!(
+            m.get("type").and_then(Value::as_str),
+            Some("reaction" | "edit" | "revoke")
+        ) {
+            return Ok(());
+        }
         let manual = st.manual_acks;
         drop(st);
         if !manual {
@@ -769,6 +835,9 @@ impl SimControl {
             json!({ "id": media_id, "mimetype": m.mimetype, "filename": m.filename, "size": m.data.len() })
         });
         let kind = match &msg.media {
+            None if msg.location.is_some() => "location".to_string(),
+            None if msg.vcards.as_ref().is_some_and(|v| v.len() > 1) => "multi_vcard".to_string(),
+            None if msg.vcards.is_some() => "vcard".to_string(),
             None => "chat".to_string(),
             Some(m) if m.mimetype.starts_with("image/") => "image".into(),
             Some(m) if m.mimetype.starts_with("video/") => "video".into(),
@@ -780,6 +849,9 @@ impl SimControl {
             "id": id, "remote": msg.from, "author": msg.author, "type": kind, "body": msg.body,
             "caption": msg.caption, "t": now_secs(), "notifyName": msg.notify_name, "media": media,
             "senderPn": sender_pn, "authorPn": author_pn,
+            "quoted": msg.quoted.as_deref().map(Self::quoted_of),
+            "vcards": msg.vcards,
+            "location": msg.location.as_ref().map(|l| json!({ "lat": l.latitude, "lng": l.longitude, "loc": l.description })),
         });
         // Kept in the device's store once a page received it (a pending one is delivered as new).
         if Self::page_of(&st, &device_id).is_some() {
@@ -787,6 +859,75 @@ impl SimControl {
         }
         Self::to_device(&mut st, &device_id, json!({ "type": "incoming", "message": message }));
         Ok(serialized)
+    }
+
+    /// A quoted message's context as the stanza carries it: its key id, whether the linked
+    /// device sent it, and its author (the chat, or a group's participant) when not.
+    fn quoted_of(id: &str) -> Value {
+        let mut parts = id.splitn(4, '_');
+        let from_me = parts.next() == Some("true");
+        let chat = parts.next().unwrap_or_default();
+        let stanza = parts.next().unwrap_or_default();
+        let author = parts.next().unwrap_or(chat);
+        json!({ "stanzaId": stanza, "fromMe": from_me, "participant": (!from_me).then_some(author) })
+    }
+
+    /// A reaction on a message of a linked device's chat (WhatsApp writes it to the page's
+    /// reaction table); returns the reaction's own id.
+    pub async fn deliver_reaction(&self, device_phone: &str, r: IncomingReaction) -> Result<String, SimError> {
+        if !["@c.us", "@lid", "@g.us"].iter().any(|s| r.from.ends_with(s)) {
+            return Err(SimError::Invalid("from must be a @c.us, @lid or @g.us id".into()));
+        }
+        if r.from.ends_with("@g.us") && r.author.is_none() {
+            return Err(SimError::Invalid("a group reaction needs an author".into()));
+        }
+        let mut st = self.lock();
+        let device_id = Self::device_by_phone(&st, device_phone)
+            .map(|d| d.info.device_id.clone())
+            .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        let (mut from, mut author, mut sender_pn) = (r.from.clone(), r.author.clone(), None);
+        if Self::device_era(&st, &device_id) == Era::Sep2026 {
+            // LID-first, as for messages.
+            let to_lid = |st: &mut State, id: &str| match id.strip_suffix("@c.us") {
+                Some(phone) => format!("{}@lid", Self::lid_of(st, phone)),
+                None => id.to_string(),
+            };
+            sender_pn = Self::shared_pn(&st, author.as_deref().unwrap_or(&from));
+            from = to_lid(&mut st, &from);
+            author = author.map(|a| to_lid(&mut st, &a));
+        }
+        let id = hex_id(16);
+        let mut key = format!("false_{from}_{id}");
+        if let Some(a) = &author {
+            key.push('_');
+            key.push_str(a);
+        }
+        let reaction = json!({
+            "key": key, "remote": from, "sender": author.as_deref().unwrap_or(&from), "senderPn": sender_pn,
+            "parent": r.msg_id, "emoji": r.emoji, "t": now_secs(),
+        });
+        Self::to_device(&mut st, &device_id, json!({ "type": "reaction", "reaction": reaction }));
+        Ok(key)
+    }
+
+    /// The message `msg_id` (as the linked device knows it) was edited to `body` by its sender
+    /// (someone else, or the account on its phone).
+    pub async fn edit_message(&self, device_phone: &str, msg_id: &str, body: &str) -> Result<(), SimError> {
+        self.to_linked(device_phone, json!({ "type": "edit", "id": msg_id, "body": body }))
+    }
+
+    /// The message `msg_id` (as the linked device knows it) was deleted for everyone by its sender.
+    pub async fn revoke_message(&self, device_phone: &str, msg_id: &str) -> Result<(), SimError> {
+        self.to_linked(device_phone, json!({ "type": "revoke", "id": msg_id }))
+    }
+
+    fn to_linked(&self, device_phone: &str, cmd: Value) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let device_id = Self::device_by_phone(&st, device_phone)
+            .map(|d| d.info.device_id.clone())
+            .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        Self::to_device(&mut st, &device_id, cmd);
+        Ok(())
     }
 
     /// The phone number of the device a page is linked as.

@@ -204,8 +204,19 @@
       if (isMedia) this.attachMediaData();
     }
     unsafe() { return this; }
-    canReply() { return true; }
-    msgContextInfo() { return {}; }
+    canReply() { return canReplyMsg(this); }
+    // What a reply to this message carries (wa-web-surface §6.3): the quoted message, its key id
+    // (stanza id) and its author — our own id (in the chat's addressing) for our messages.
+    msgContextInfo() {
+      const id = this.id;
+      let participant = this.author || this.from;
+      if (id.fromMe && me) participant = id.remote.isLid() && me.lid ? me.lid : me.pn;
+      return {
+        quotedMsg: { type: this.type, body: this.body, caption: this.caption },
+        quotedStanzaID: id.id,
+        quotedParticipant: participant ? widOf(participant) : undefined,
+      };
+    }
     // What the real page keeps per media message: its download stage (INIT, FETCHING, RESOLVED,
     // ERROR_…), and downloadMedia() to move it, which the reference client calls first.
     attachMediaData() {
@@ -233,6 +244,8 @@
       return o;
     }
   }
+  // WAWebMsgReply.canReplyMsg: revoked messages and reactions cannot be quoted.
+  function canReplyMsg(m) { return !!m && m.type !== 'revoked' && m.type !== 'reaction'; }
   function avParamsFn() { return { seconds: this.duration || 0, isGif: !!this.isGif }; }
   function avParamsData() { return { seconds: 0, isGif: false }; }
 
@@ -253,6 +266,7 @@
   const Conn = new Model({ ref: null, pushname: null, platform: 'smba', battery: 100, plugged: true });
   Conn.serialize = function () { return { ref: this.ref, pushname: this.pushname, platform: this.platform, battery: this.battery, plugged: this.plugged, phone: { wa_version: CFG.version } }; };
   const Cmd = new Emitter();
+  Cmd.sendRevokeMsgs = (chat, what, opts) => sendRevokeMsgs(chat, what, opts);
   const Stream = new Model({ available: false });
   const MsgCollection = new Collection(Msg, (m) => keyStr(m.id));
   MsgCollection.getMessagesById = (ids) => Promise.resolve({ messages: ids.map((i) => MsgCollection.get(i)).filter(Boolean) });
@@ -470,12 +484,108 @@
         body: m.media.preview || '',
       });
     }
+    if (m.quoted) {
+      // A reply: the stanza's context info names the quoted message's key id and author.
+      const q = m.quoted;
+      const remote = widOf(m.remote);
+      const participant = q.fromMe && me ? (remote.isLid() && me.lid ? me.lid : me.pn) : widOf(q.participant || m.remote);
+      const quoted = MsgCollection.get([String(!!q.fromMe), remote._serialized, q.stanzaId].join('_'));
+      Object.assign(props, {
+        quotedStanzaID: q.stanzaId, quotedParticipant: participant,
+        quotedMsg: quoted ? { type: quoted.type, body: quoted.body } : { type: 'chat', body: '' },
+      });
+    }
+    if (m.vcards && m.vcards.length) {
+      // One card: a `vcard` with the card as body; several: `multi_vcard` with `vcardList`.
+      const name = (v) => (/\nFN:([^\r\n]*)/.exec(v) || [])[1] || '';
+      if (m.vcards.length === 1) Object.assign(props, { type: 'vcard', body: m.vcards[0], vcardFormattedName: name(m.vcards[0]) });
+      else Object.assign(props, { type: 'multi_vcard', body: '', vcardList: m.vcards.map((v) => ({ displayName: name(v), vcard: v })) });
+    }
+    if (m.location) {
+      Object.assign(props, { type: 'location', body: '', lat: m.location.lat, lng: m.location.lng, loc: m.location.loc || undefined });
+    }
     const chat = chatFor(m.remote);
     const msg = new Msg(props);
     chat.msgs.add(msg);
     chat.unreadCount = chat.unreadCount + 1;
     MsgCollection.add(msg);
     render();
+  }
+
+  // --- reactions (wa-web-surface §5.1 sendReactionToMsg, §7.2 reaction table) -------------------
+  // Every reaction, ours and others', set or taken back, is written to the reaction table with
+  // `bulkUpsert`; records carry serialised keys and a millisecond timestamp.
+
+  const reactions = new Map(); // msgKey -> record
+  const reactionTableMode = {
+    bulkUpsert(records) {
+      for (const r of [].concat(records || [])) reactions.set(r.msgKey, Object.assign({}, r));
+      return Promise.resolve(records);
+    },
+    get(msgKey) { return reactions.get(msgKey) || null; },
+  };
+
+  function onReaction(r) {
+    learnLid(r.remote, r.senderPn);
+    const sender = widOf(r.sender);
+    if (sender.isUser()) contactFor(sender);
+    reactionTableMode.bulkUpsert([{
+      msgKey: r.key, parentMsgKey: r.parent, senderUserJid: r.sender, reactionText: r.emoji,
+      timestamp: r.t * 1000, orphan: MsgCollection.get(r.parent) ? 0 : 1, read: false,
+    }]);
+    render();
+  }
+
+  function revokeLocally(m) {
+    if (m.type === 'revoked') return;
+    m.type = 'revoked';
+    m.body = '';
+  }
+
+  // WhatsApp allows an edit of an own text for 15 minutes (WhatsApp blog, 2023-05-22).
+  const EDIT_WINDOW_S = 15 * 60;
+  async function sendMessageEdit(msg, text) {
+    requireLinked();
+    if (!msg.id.fromMe || msg.type !== 'chat') throw new Error('only own text messages can be edited');
+    if (Math.floor(Date.now() / 1000) - msg.t > EDIT_WINDOW_S) throw new Error('the edit window is over');
+    const remote = msg.id.remote;
+    const from = remote.isLid() && me.lid ? me.lid : me.pn;
+    const key = new MsgKey({ from, to: remote, id: await MsgKey.newId(), selfDir: 'out' });
+    await post('/send', { page: pageId, id: keyStr(key), chat: remote._serialized, type: 'edit', body: text, target: keyStr(msg.id), t: Math.floor(Date.now() / 1000) });
+    msg.latestEditMsgKey = key;
+    msg.body = text;
+    render();
+  }
+
+  // Cmd.sendRevokeMsgs(chat, {list, type}, opts): delete for everyone.
+  async function sendRevokeMsgs(chat, { list }) {
+    requireLinked();
+    for (const msg of [].concat(list || [])) {
+      if (!msg.id.fromMe) throw new Error('only own messages can be deleted for everyone');
+      const remote = msg.id.remote;
+      const from = remote.isLid() && me.lid ? me.lid : me.pn;
+      const key = new MsgKey({ from, to: remote, id: await MsgKey.newId(), selfDir: 'out' });
+      await post('/send', { page: pageId, id: keyStr(key), chat: remote._serialized, type: 'revoke', target: keyStr(msg.id), t: Math.floor(Date.now() / 1000) });
+      revokeLocally(msg);
+    }
+    render();
+  }
+
+  async function sendReactionToMsg(msg, reactionText) {
+    requireLinked();
+    const remote = msg.id.remote;
+    const from = remote.isLid() && me.lid ? me.lid : me.pn;
+    const key = new MsgKey({ from, to: remote, id: await MsgKey.newId(), selfDir: 'out' });
+    const t = Math.floor(Date.now() / 1000);
+    await post('/send', {
+      page: pageId, id: keyStr(key), chat: remote._serialized, type: 'reaction', body: reactionText,
+      reactionTo: keyStr(msg.id), t,
+    });
+    reactionTableMode.bulkUpsert([{
+      msgKey: keyStr(key), parentMsgKey: keyStr(msg.id), senderUserJid: from._serialized, reactionText,
+      timestamp: t * 1000, orphan: 0, read: true,
+    }]);
+    return { messageSendResult: 'OK' };
   }
 
   // Messages this device sent before the page (re)loaded, as the real page reads them back from
@@ -518,6 +628,21 @@
     switch (c.type) {
       case 'paired': return onPaired(c);
       case 'incoming': return onIncoming(c.message);
+      case 'reaction': return onReaction(c.reaction);
+      case 'edit': {
+        // The sender edited: the text changes in place (change:body).
+        const m = MsgCollection.get(c.id);
+        if (m && m.type !== 'revoked') m.body = c.body;
+        render();
+        return;
+      }
+      case 'revoke': {
+        // Deleted for everyone: the type turns `revoked`, then the text goes.
+        const m = MsgCollection.get(c.id);
+        if (m) revokeLocally(m);
+        render();
+        return;
+      }
       case 'ack': {
         const m = MsgCollection.get(c.id);
         if (m) m.ack = c.ack;
@@ -585,6 +710,11 @@
         page: pageId, id: keyStr(msg.id), chat: msg.to._serialized || String(msg.to), type: msg.type,
         body: msg.type === 'chat' ? msg.body : null, caption: msg.caption || null, mimetype: msg.mimetype || null,
         filename: msg.filename || null, directPath: msg.directPath || null, t: msg.t,
+        quotedStanzaID: msg.quotedStanzaID || null,
+        quotedParticipant: msg.quotedParticipant ? String(msg.quotedParticipant._serialized || msg.quotedParticipant) : null,
+        lat: typeof msg.lat === 'number' ? msg.lat : null, lng: typeof msg.lng === 'number' ? msg.lng : null,
+        loc: msg.loc || null,
+        vcards: msg.type === 'vcard' ? [msg.body] : msg.type === 'multi_vcard' ? (msg.vcardList || []).map((v) => v.vcard) : null,
       };
       try {
         await post('/send', record);
@@ -864,6 +994,10 @@
     },
     WAWebLinkPreviewChatAction: { getLinkPreview: async () => ({}) },
     WAWebMsgKey: MsgKey,
+    WAWebMsgReply: { canReplyMsg },
+    WAWebSendReactionMsgAction: { sendReactionToMsg },
+    WAWebSendMessageEditAction: { sendMessageEdit },
+    WAWebAddonReactionTableMode: { reactionTableMode },
     WAWebGetEphemeralFieldsMsgActionsUtils: { getEphemeralFields: () => ({}) },
     WAWebSendMsgChatAction: { addAndSendMsgToChat },
     WAWebMediaOpaqueData: OpaqueData,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Era;
-use crate::control::{IncomingMessage, SimControl, SimError};
+use crate::control::{IncomingMessage, IncomingReaction, SimControl, SimError};
 
 const PAGE_JS: &str = include_str!("page.js");
 const PAGE_CSS: &str = include_str!("page.css");
@@ -54,6 +54,9 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/scan", web::post().to(c_scan))
                     .route("/pair", web::post().to(c_pair))
                     .route("/deliver", web::post().to(c_deliver))
+                    .route("/react", web::post().to(c_react))
+                    .route("/edit", web::post().to(c_edit))
+                    .route("/revoke", web::post().to(c_revoke))
                     .route("/sent", web::get().to(c_sent))
                     .route("/ack", web::post().to(c_ack))
                     .route("/auto-acks", web::post().to(c_auto_acks))
@@ -307,6 +310,37 @@ struct Deliver {
 async fn c_deliver(c: web::Data<SimControl>, b: web::Json<Deliver>) -> HttpResponse {
     let b = b.into_inner();
     done(c.deliver(&b.phone, b.message).await.map(|id| json!({ "id": id })))
+}
+
+#[derive(Deserialize)]
+struct React {
+    phone: String,
+    reaction: IncomingReaction,
+}
+
+async fn c_react(c: web::Data<SimControl>, b: web::Json<React>) -> HttpResponse {
+    let b = b.into_inner();
+    done(
+        c.deliver_reaction(&b.phone, b.reaction)
+            .await
+            .map(|id| json!({ "id": id })),
+    )
+}
+
+#[derive(Deserialize)]
+struct Change {
+    phone: String,
+    id: String,
+    #[serde(default)]
+    body: String,
+}
+
+async fn c_edit(c: web::Data<SimControl>, b: web::Json<Change>) -> HttpResponse {
+    done(c.edit_message(&b.phone, &b.id, &b.body).await.map(|_| json!({})))
+}
+
+async fn c_revoke(c: web::Data<SimControl>, b: web::Json<Change>) -> HttpResponse {
+    done(c.revoke_message(&b.phone, &b.id).await.map(|_| json!({})))
 }
 
 #[derive(Deserialize)]

@@ -52,6 +52,7 @@ pub fn row_json(row: &SessionRow) -> Value {
 }
 
 pub fn message_json(m: &MessageRow) -> Value {
+    let details = m.details();
     json!({
         "id": m.id,
         "sessionId": m.session_id,
@@ -76,6 +77,13 @@ pub fn message_json(m: &MessageRow) -> Value {
         "messageId": m.wa_message_id,
         "createdAt": m.created_at.and_utc(),
         "sentAt": m.sent_at.map(|t| t.and_utc()),
+        "quotedMessageId": details.quoted_message_id,
+        "location": details.location,
+        "reactionTo": details.reaction_to,
+        "targetMessageId": details.target_message_id,
+        "contacts": details.contacts,
+        "editedAt": m.edited_at.map(|t| t.and_utc()),
+        "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })
 }
 

@@ -14,7 +14,7 @@
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function (opts) {
   'use strict';
-  const VERSION = 3;
+  const VERSION = 4;
   if (window.__wagate && window.__wagate.version === VERSION) return { status: 'present' };
 
   // --- capabilities: ordered candidates, resolved by feature detection ---------------------------
@@ -81,6 +81,15 @@
     mediaType: [{ mod: 'WAWebMmsMediaTypes', path: 'msgToMediaType' }],
     uploadMedia: [{ mod: 'WAWebMediaMmsV4Upload', path: 'uploadMedia' }],
     downloadMedia: [{ mod: 'WAWebDownloadManager', path: 'downloadManager.downloadAndMaybeDecrypt' }],
+    // Replies: whether a message may be quoted (wa-web-surface §6.3); without it, any may.
+    canReply: [{ mod: 'WAWebMsgReply', path: 'canReplyMsg', optional: true }],
+    // Reactions (wa-web-surface §5.1 sendReactionToMsg, §7.2 message_reaction): sent through the
+    // action, seen through the reaction table the page writes every reaction to.
+    sendReaction: [{ mod: 'WAWebSendReactionMsgAction', path: 'sendReactionToMsg' }],
+    reactionTable: [{ mod: 'WAWebAddonReactionTableMode', path: 'reactionTableMode' }],
+    // Edit and delete for everyone (wa-web-surface §5.1 EditMessage, Cmd.sendRevokeMsgs).
+    editMessage: [{ mod: 'WAWebSendMessageEditAction', path: 'sendMessageEdit' }],
+    revokeMessages: [{ mod: 'WAWebCmd', path: 'Cmd.sendRevokeMsgs' }],
     // LID <-> phone (wa-web-surface §5.1 LidUtils): the page's own mapping, then its contacts.
     lidToPhone: [
       { mod: 'WAWebApiContact', path: 'getPhoneNumber' },
@@ -461,7 +470,43 @@
       authorPhone: sender ? phoneOf(sender) : null,
       chatPhone: isGroup ? null : phoneOf(remote),
       isGroup,
+      quotedMsgId: quotedIdOf(m, remote),
+      lat: m.type === 'location' && typeof m.lat === 'number' ? m.lat : null,
+      lng: m.type === 'location' && typeof m.lng === 'number' ? m.lng : null,
+      loc: m.type === 'location' && typeof m.loc === 'string' ? m.loc : null,
+      vcards: vcardsOf(m),
     };
+  }
+
+  // A contact card message's vCards: the body of a `vcard`, each entry of a `multi_vcard`.
+  function vcardsOf(m) {
+    if (m.type === 'vcard' && typeof m.body === 'string') return [m.body];
+    if (m.type === 'multi_vcard' && Array.isArray(m.vcardList)) {
+      return m.vcardList.map((v) => v && v.vcard).filter((v) => typeof v === 'string');
+    }
+    return null;
+  }
+
+  // Whether a user id is the linked account's own (phone or LID form).
+  function isMe(w) {
+    const s = widStr(w);
+    if (!s) return false;
+    const { pn, lid } = meWids();
+    return s === widStr(pn) || s === widStr(lid);
+  }
+
+  // The serialised id of the message `m` quotes: its context info names the quoted message's
+  // stanza id and author (`quotedStanzaID`, `quotedParticipant`, wa-web-surface §6.6); the key is
+  // rebuilt from them as WhatsApp builds keys (`<fromMe>_<chat>_<id>[_<participant> in groups]`).
+  function quotedIdOf(m, remote) {
+    const stanza = m.quotedStanzaID;
+    if (typeof stanza !== 'string' || !stanza || !remote) return null;
+    const chat = widStr(m.quotedRemoteJid) || remote;
+    const participant = widStr(m.quotedParticipant);
+    const mine = isMe(participant);
+    const parts = [String(mine), chat, stanza];
+    if (/@g\.us$/.test(chat) && participant) parts.push(participant);
+    return parts.join('_');
   }
 
   // --- QR ------------------------------------------------------------------------------------------
@@ -579,8 +624,58 @@
         const id = m && keyStr(m.id);
         if (id) push('msg_type', { id, type: m.type });
       });
+      // An edit changes the text in place (wa-web-surface §7.2 message_edit); a delete for
+      // everyone empties it after turning the type to `revoked`, which is no edit.
+      Msg.on('change:body change:caption', (m, now, prev) => {
+        const id = m && keyStr(m.id);
+        if (!id || m.type === 'revoked' || typeof now !== 'string' || now === prev) return;
+        push('msg_edit', { id, body: now });
+      });
+    },
+    // The page writes every reaction (ours and others', set or taken back) to its reaction
+    // table; the library wraps the table's bulkUpsert the same way (wa-web-surface §7.2).
+    reactions() {
+      const table = cap('reactionTable');
+      const upsert = table.bulkUpsert;
+      if (typeof upsert !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebAddonReactionTableMode.reactionTableMode.bulkUpsert');
+      if (upsert.__wagate) return;
+      const wrapped = function (records) {
+        try {
+          for (const r of [].concat(records || [])) onReaction(r);
+        } catch (_) { /* never in the page's way */ }
+        return upsert.apply(this, arguments);
+      };
+      wrapped.__wagate = true;
+      table.bulkUpsert = wrapped;
     },
   };
+
+  // Our own reaction keys as the page made them, by the message reacted to (sendReaction reads it).
+  const ownReactions = new Map();
+  function onReaction(r) {
+    if (!r) return;
+    const id = keyStr(r.msgKey);
+    const msgId = keyStr(r.parentMsgKey);
+    if (!id || !msgId) return;
+    const chat = /^(true|false)_([^_]+)_/.exec(msgId);
+    const remote = chat ? chat[2] : null;
+    const isGroup = /@g\.us$/.test(remote || '');
+    const sender = widStr(r.senderUserJid);
+    const fromMe = /^true_/.test(id) || isMe(sender);
+    if (fromMe) ownReactions.set(msgId, id);
+    push('reaction', {
+      id,
+      msgId,
+      emoji: typeof r.reactionText === 'string' ? r.reactionText : '',
+      sender,
+      senderPhone: sender ? phoneOf(sender) : null,
+      chat: remote,
+      chatPhone: isGroup || !remote ? null : phoneOf(remote),
+      fromMe,
+      // The table keeps milliseconds.
+      t: typeof r.timestamp === 'number' ? Math.floor(r.timestamp / 1000) : null,
+    });
+  }
 
   function ensureSubscribed() {
     const missing = [];
@@ -752,11 +847,113 @@
     return found;
   }
 
+  // The props that make a message a reply to `quotedId` (wa-web-surface §6.3): the quoted
+  // message must be in this page and be one WhatsApp lets us reply to; its context info
+  // (`msgContextInfo`) goes into the new message.
+  async function quoteProps(chat, quotedId) {
+    if (!quotedId) return {};
+    const quoted = await findMsg(quotedId);
+    if (!quoted) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + quotedId + ' in this page to reply to');
+    let canReply = null;
+    try { canReply = cap('canReply'); } catch (_) { /* optional */ }
+    const target = typeof quoted.unsafe === 'function' ? quoted.unsafe() : quoted;
+    if (canReply && !canReply(target)) throw new BridgeError('WA_SEND_FAILED', 'WhatsApp does not allow a reply to ' + quotedId);
+    if (typeof quoted.msgContextInfo !== 'function') throw new BridgeError('WA_MEMBER_MISSING:Msg.msgContextInfo');
+    return quoted.msgContextInfo(chat) || {};
+  }
+
   async function sendText(o) {
     const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const quote = await quoteProps(chat, o.quoted);
     if (o.markRead) await markSeenQuietly(chat);
     const { key, props } = await baseProps(chat, o.keyId);
-    return addAndSend(chat, key, { ...props, body: o.body, type: 'chat' });
+    return addAndSend(chat, key, { ...props, ...quote, body: o.body, type: 'chat' });
+  }
+
+  // A location message: `lat`, `lng` (degrees) and `loc` (name and address on two lines), as the
+  // library sends one (wa-web-surface §6.3 "…location…").
+  async function sendLocation(o) {
+    const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const quote = await quoteProps(chat, o.quoted);
+    if (o.markRead) await markSeenQuietly(chat);
+    const { key, props } = await baseProps(chat, o.keyId);
+    const loc = o.description || undefined;
+    return addAndSend(chat, key, { ...props, ...quote, body: '', type: 'location', lat: o.latitude, lng: o.longitude, loc });
+  }
+
+  // Contact cards, as the library sends them (wa-web-surface §6.3 "…vcard…"): one card is a
+  // `vcard` message with the card as its body, several a `multi_vcard` with `vcardList`.
+  async function sendContacts(o) {
+    const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const quote = await quoteProps(chat, o.quoted);
+    if (o.markRead) await markSeenQuietly(chat);
+    const { key, props } = await baseProps(chat, o.keyId);
+    const cards = o.cards || [];
+    const content = cards.length === 1
+      ? { type: 'vcard', body: cards[0].vcard, vcardFormattedName: cards[0].displayName }
+      : { type: 'multi_vcard', body: '', vcardList: cards.map((c) => ({ displayName: c.displayName, vcard: c.vcard })) };
+    return addAndSend(chat, key, { ...props, ...quote, ...content });
+  }
+
+  // A reaction on a message of this page (an empty emoji takes ours back). The page keys the
+  // reaction itself; its key is read off the reaction table as the page writes it there.
+  async function sendReaction(o) {
+    const send = cap('sendReaction');
+    const target = await findMsg(o.msgId);
+    if (!target) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + o.msgId + ' in this page to react to');
+    const msgId = keyStr(target.id);
+    ownReactions.delete(msgId);
+    const result = await send(typeof target.unsafe === 'function' ? target.unsafe() : target, o.emoji);
+    const verdict = result && result.messageSendResult;
+    if (verdict && verdict !== 'OK') throw new BridgeError('WA_SEND_FAILED', 'WhatsApp refused the reaction: ' + verdict);
+    const chatId = widStr(target.id.remote);
+    return {
+      // The page's own key when the table showed it; else the message reacted to names it.
+      id: ownReactions.get(msgId) || 'true_' + chatId + '_' + (o.keyId || target.id.id),
+      t: Math.floor(Date.now() / 1000),
+      ack: 1,
+      chat: chatId,
+      chatPhone: isGroupWid(target.id.remote) ? null : phoneOf(chatId),
+    };
+  }
+
+  // Our own message of this page by id, for an edit or a delete.
+  async function ownMsg(msgId) {
+    const msg = await findMsg(msgId);
+    if (!msg) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + msgId + ' in this page');
+    if (!msg.id || !msg.id.fromMe) throw new BridgeError('WA_SEND_FAILED', msgId + ' is not our message');
+    return msg;
+  }
+
+  // What an edit or a delete answers: the page keys the protocol message itself, so the gateway's
+  // key id names it.
+  function actionAnswer(msg, keyId) {
+    const chatId = widStr(msg.id.remote);
+    return {
+      id: 'true_' + chatId + '_' + (keyId || msg.id.id),
+      t: Math.floor(Date.now() / 1000),
+      ack: 1,
+      chat: chatId,
+      chatPhone: isGroupWid(msg.id.remote) ? null : phoneOf(chatId),
+    };
+  }
+
+  async function editMessage(o) {
+    const edit = cap('editMessage');
+    const msg = await ownMsg(o.msgId);
+    if (msg.body !== o.body) await edit(typeof msg.unsafe === 'function' ? msg.unsafe() : msg, o.body, {});
+    return actionAnswer(msg, o.keyId);
+  }
+
+  // Deletes for everyone (the library's Message.delete(true)); a message deleted already is done.
+  async function revokeMessage(o) {
+    const revoke = cap('revokeMessages');
+    const msg = await ownMsg(o.msgId);
+    if (msg.type !== 'revoked') {
+      const chat = await findChat(widStr(msg.id.remote));
+      await revoke(chat, { list: [msg], type: 'message' }, { clearMedia: true });
+    }
+    return actionAnswer(msg, o.keyId);
   }
 
   // The bytes of a send: inline (`data`, base64) or put in parts before under `uploadId`.
@@ -791,6 +988,7 @@
   async function sendMedia(o) {
     const bytes = takeBytes(o);
     const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const quote = await quoteProps(chat, o.quoted);
     if (o.markRead) await markSeenQuietly(chat);
     const file = new File([bytes], o.filename || 'file', { type: o.mimetype });
     const OpaqueCls = cap('mediaOpaque');
@@ -837,7 +1035,7 @@
     });
     const { key, props } = await baseProps(chat, o.keyId);
     const caption = o.caption || undefined;
-    const all = { ...props, ...mediaProps(mediaData), id: key, body: mediaData.preview, caption };
+    const all = { ...props, ...mediaProps(mediaData), ...quote, id: key, body: mediaData.preview, caption };
     if (caption) all.isCaptionByUser = true;
     if (o.asDocument && o.filename) all.filename = o.filename;
     return addAndSend(chat, key, all);
@@ -1018,6 +1216,11 @@
       return parts.length;
     },
     sendMedia: (o) => once(o.keyId, () => sendMedia(o)),
+    sendLocation: (o) => once(o.keyId, () => sendLocation(o)),
+    sendContacts: (o) => once(o.keyId, () => sendContacts(o)),
+    sendReaction: (o) => once(o.keyId, () => sendReaction(o)),
+    editMessage: (o) => once(o.keyId, () => editMessage(o)),
+    revokeMessage: (o) => once(o.keyId, () => revokeMessage(o)),
     logout: () => {
       const s = socket();
       if (typeof s.logout !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebSocketModel.Socket.logout');

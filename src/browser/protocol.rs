@@ -29,7 +29,55 @@ pub enum Request<'a> {
         key_id: Option<&'a str>,
         check_recipient: bool,
         mark_read: bool,
+        /// The WhatsApp id of the message replied to (page code `WA_MESSAGE_NOT_FOUND` when the
+        /// page does not have it).
+        quoted: Option<&'a str>,
     },
+    /// A location message (`type: location`, `lat`, `lng`, `loc`: the name and address on two
+    /// lines). Otherwise as [`Request::SendText`]. → [`SentMessage`].
+    #[serde(rename_all = "camelCase")]
+    SendLocation {
+        chat_id: &'a str,
+        /// Degrees (WGS 84).
+        latitude: f64,
+        longitude: f64,
+        description: Option<String>,
+        key_id: Option<&'a str>,
+        check_recipient: bool,
+        mark_read: bool,
+        quoted: Option<&'a str>,
+    },
+    /// A reaction (`WAWebSendReactionMsgAction.sendReactionToMsg`) on the message with this
+    /// WhatsApp id; an empty emoji takes ours back. The page keys it itself: `key_id` only names
+    /// the answer. → [`SentMessage`].
+    #[serde(rename_all = "camelCase")]
+    SendReaction {
+        msg_id: &'a str,
+        emoji: &'a str,
+        key_id: Option<&'a str>,
+    },
+    /// Contact cards: one (`type: vcard`) or several (`multi_vcard`). Otherwise as
+    /// [`Request::SendText`]. → [`SentMessage`].
+    #[serde(rename_all = "camelCase")]
+    SendContacts {
+        chat_id: &'a str,
+        cards: Vec<ContactCard<'a>>,
+        key_id: Option<&'a str>,
+        check_recipient: bool,
+        mark_read: bool,
+        quoted: Option<&'a str>,
+    },
+    /// Edits an own text message (`WAWebSendMessageEditAction.sendMessageEdit`). The page keys
+    /// the edit itself: `key_id` only names the answer. → [`SentMessage`].
+    #[serde(rename_all = "camelCase")]
+    EditMessage {
+        msg_id: &'a str,
+        body: &'a str,
+        key_id: Option<&'a str>,
+    },
+    /// Deletes an own message for everyone (`WAWebCmd.Cmd.sendRevokeMsgs`). → [`SentMessage`].
+    #[serde(rename_all = "camelCase")]
+    RevokeMessage { msg_id: &'a str, key_id: Option<&'a str> },
     /// Hands media bytes over in parts (base64 of at most 1 MiB each), for large files. → parts so far.
     #[serde(rename_all = "camelCase")]
     PutChunk {
@@ -80,6 +128,11 @@ impl Request<'_> {
             Request::SendText { .. } => "sendText",
             Request::PutChunk { .. } => "putChunk",
             Request::SendMedia(_) => "sendMedia",
+            Request::SendLocation { .. } => "sendLocation",
+            Request::SendReaction { .. } => "sendReaction",
+            Request::EditMessage { .. } => "editMessage",
+            Request::SendContacts { .. } => "sendContacts",
+            Request::RevokeMessage { .. } => "revokeMessage",
             Request::AcksOf { .. } => "acksOf",
             Request::FindSent { .. } => "findSent",
             Request::RecentIncoming { .. } => "recentIncoming",
@@ -109,6 +162,15 @@ pub struct SendMedia<'a> {
     pub key_id: Option<&'a str>,
     pub check_recipient: bool,
     pub mark_read: bool,
+    pub quoted: Option<&'a str>,
+}
+
+/// One contact card to send: the name shown and the vCard text.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactCard<'a> {
+    pub display_name: &'a str,
+    pub vcard: String,
 }
 
 /// What a send returns.
@@ -228,9 +290,46 @@ pub struct WaMessage {
     pub notify_name: Option<String>,
     #[serde(default)]
     pub is_group: bool,
+    /// The WhatsApp id of the message this one replies to.
+    #[serde(default)]
+    pub quoted_msg_id: Option<String>,
+    /// A location's degrees and `loc` text (the name, then the address on a second line).
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lng: Option<f64>,
+    #[serde(default)]
+    pub loc: Option<String>,
+    /// A contact card message's vCards (one for `vcard`, each for `multi_vcard`).
+    #[serde(default)]
+    pub vcards: Option<Vec<String>>,
     /// Where the actor saved the media bytes (relative to the media dir), if it could.
     #[serde(skip_deserializing)]
     pub saved_media: Option<String>,
+}
+
+/// A reaction as the page's reaction table records it (`WAWebAddonReactionTableMode`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaReaction {
+    /// The reaction's own key (`false_<chat>_<ID>[_<participant>]`).
+    pub id: String,
+    /// The WhatsApp id of the message reacted to.
+    pub msg_id: String,
+    /// The emoji; empty when the reaction was taken back.
+    pub emoji: String,
+    /// Who reacted (a user id).
+    pub sender: Option<String>,
+    /// Their phone number (digits), when the page knows it.
+    pub sender_phone: Option<String>,
+    /// The chat of the message reacted to.
+    pub chat: Option<String>,
+    #[serde(default)]
+    pub chat_phone: Option<String>,
+    #[serde(default)]
+    pub from_me: bool,
+    /// Unix seconds.
+    pub t: Option<i64>,
 }
 
 /// The linked account, as `WAWebUserPrefsMeUser` and `Conn` tell it.
@@ -265,9 +364,18 @@ pub enum PageEvent {
         id: String,
         ack: i32,
     },
-    /// A message's type changed (a placeholder resolved).
+    /// A reaction was set or taken back, by someone else or by us (from any device).
+    Reaction(WaReaction),
+    /// A message's type changed (a placeholder resolved; `revoked`: deleted for everyone).
     MsgType {
         id: String,
+        #[serde(rename = "type", default)]
+        kind: Option<String>,
+    },
+    /// A message's text was edited (ours from any device, or its sender's).
+    MsgEdit {
+        id: String,
+        body: String,
     },
     /// LID ↔ phone pairs the page revealed (each reported once per document).
     LidPairs(Vec<LidPair>),
@@ -345,11 +453,12 @@ mod tests {
             key_id: Some("3EB0AA"),
             check_recipient: true,
             mark_read: false,
+            quoted: None,
         };
         assert_eq!(r.method(), "sendText");
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
-            json!({"method": "sendText", "params": {"chatId": "15550002002@c.us", "body": "hi", "keyId": "3EB0AA", "checkRecipient": true, "markRead": false}})
+            json!({"method": "sendText", "params": {"chatId": "15550002002@c.us", "body": "hi", "keyId": "3EB0AA", "checkRecipient": true, "markRead": false, "quoted": null}})
         );
         assert_eq!(
             serde_json::to_value(Request::Logout).unwrap(),

@@ -13,6 +13,12 @@ pub enum EventKind {
     Message,
     /// An outgoing message's status changed (an ack, or a failure).
     MessageAck,
+    /// Someone reacted to a message (or took their reaction back).
+    MessageReaction,
+    /// A message's text was edited (ours or incoming).
+    MessageEdited,
+    /// A message was deleted for everyone (ours or incoming).
+    MessageRevoked,
     /// A session changed state.
     SessionStatus,
     /// Sent by `POST /api/v1/webhook/test/`, never stored.
@@ -20,12 +26,22 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const SUBSCRIBABLE: [EventKind; 3] = [EventKind::Message, EventKind::MessageAck, EventKind::SessionStatus];
+    pub const SUBSCRIBABLE: [EventKind; 6] = [
+        EventKind::Message,
+        EventKind::MessageAck,
+        EventKind::MessageReaction,
+        EventKind::MessageEdited,
+        EventKind::MessageRevoked,
+        EventKind::SessionStatus,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Message => "message",
             EventKind::MessageAck => "message.ack",
+            EventKind::MessageReaction => "message.reaction",
+            EventKind::MessageEdited => "message.edited",
+            EventKind::MessageRevoked => "message.revoked",
             EventKind::SessionStatus => "session.status",
             EventKind::Test => "webhook.test",
         }
@@ -33,6 +49,15 @@ impl EventKind {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::SUBSCRIBABLE.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The event a newly stored incoming message raises: `message.reaction` for a reaction,
+    /// `message` for everything else.
+    pub fn of_incoming(kind: &super::MessageKind) -> Self {
+        match kind {
+            super::MessageKind::Reaction => EventKind::MessageReaction,
+            _ => EventKind::Message,
+        }
     }
 }
 
@@ -175,6 +200,9 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         })
     });
     let ack = ack_of(m.status);
+    let details = m.details();
+    let reaction = (m.msg_type == super::MessageKind::Reaction)
+        .then(|| json!({ "messageId": details.reaction_to, "emoji": m.body }));
     json!({
         "id": m.wa_message_id,
         "dbId": m.id,
@@ -197,6 +225,13 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         "ackName": ack.map(|a| a.1),
         "error": m.error_message,
         "errorCode": m.error_code,
+        "quotedMessageId": details.quoted_message_id,
+        "location": details.location,
+        "reaction": reaction,
+        "targetMessageId": details.target_message_id,
+        "contacts": details.contacts,
+        "editedAt": m.edited_at.map(|t| t.and_utc()),
+        "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })
 }
 

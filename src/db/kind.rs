@@ -1,13 +1,15 @@
 //! `MessageKind`: WhatsApp's message types (`Msg.type` on the page), mapped to the strings the
-//! database, the API and the page use in this one place.
+//! database, the API and the page use in this one place; and `MessageDetails`, what a kind
+//! carries beyond text and media, kept as one JSON object in `messages.details`.
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::AsExpression;
 use diesel::sql_types::Text;
 
 /// What a message is. The stored and API string is WhatsApp's own type name (`chat`, `image`,
-/// `video`, `audio`, `ptt` for a voice note, `document`, `sticker`); types wagate does not send
-/// (location, vcard, poll_creation, …) arrive from the page and are kept as `Other`.
+/// `video`, `audio`, `ptt` for a voice note, `document`, `sticker`, `location`, `reaction`);
+/// types wagate does not know (vcard, poll_creation, …) arrive from the page and are kept as
+/// `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
 #[diesel(sql_type = Text)]
 pub enum MessageKind {
@@ -19,6 +21,21 @@ pub enum MessageKind {
     Ptt,
     Document,
     Sticker,
+    /// A pin on a map: [`Location`] in the details.
+    Location,
+    /// An emoji on another message (`reactionTo` in the details; the emoji is the body, empty
+    /// when a reaction is taken back).
+    Reaction,
+    /// wagate's record of an edit it sent (the new text is the body; `targetMessageId` the
+    /// message edited, whose row gets the text and `edited_at`).
+    Edit,
+    /// A contact card (vCard 3.0 text as the body; `contacts` in the details).
+    Vcard,
+    /// Several contact cards in one message (`contacts` in the details).
+    MultiVcard,
+    /// wagate's record of a delete for everyone it sent (`targetMessageId` the message deleted,
+    /// whose row gets `revoked_at`).
+    Revoke,
     Other(String),
 }
 
@@ -33,6 +50,12 @@ impl MessageKind {
             MessageKind::Ptt => "ptt",
             MessageKind::Document => "document",
             MessageKind::Sticker => "sticker",
+            MessageKind::Location => "location",
+            MessageKind::Reaction => "reaction",
+            MessageKind::Edit => "edit",
+            MessageKind::Vcard => "vcard",
+            MessageKind::MultiVcard => "multi_vcard",
+            MessageKind::Revoke => "revoke",
             MessageKind::Other(s) => s,
         }
     }
@@ -47,6 +70,12 @@ impl MessageKind {
             "ptt" | "voice" => MessageKind::Ptt,
             "document" => MessageKind::Document,
             "sticker" => MessageKind::Sticker,
+            "location" => MessageKind::Location,
+            "reaction" => MessageKind::Reaction,
+            "edit" => MessageKind::Edit,
+            "vcard" => MessageKind::Vcard,
+            "multi_vcard" => MessageKind::MultiVcard,
+            "revoke" => MessageKind::Revoke,
             other => MessageKind::Other(other.to_string()),
         }
     }
@@ -63,6 +92,12 @@ impl MessageKind {
             "sticker" => MessageKind::Sticker,
             _ => return None,
         })
+    }
+
+    /// Whether this kind acts on another message (a reaction, an edit, a delete for everyone)
+    /// rather than being a new message of its chat.
+    pub fn acts_on_message(&self) -> bool {
+        matches!(self, MessageKind::Reaction | MessageKind::Edit | MessageKind::Revoke)
     }
 
     /// The values [`from_media_type`](Self::from_media_type) takes, for error messages.
@@ -120,13 +155,119 @@ pub(crate) use text_column;
 
 text_column!(MessageKind, |k| k.as_str(), |s| Ok(MessageKind::parse(s)));
 
+/// What a message carries beyond its text and media, by kind; stored as one JSON object in
+/// `messages.details` (absent fields are left out, an empty object is no column value).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageDetails {
+    /// The WhatsApp id (`true_<chat>_<ID>`) of the message this one replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted_message_id: Option<String>,
+    /// A reaction's target: the WhatsApp id of the message reacted to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction_to: Option<String>,
+    /// A location message's place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// An edit's or a delete's target: the WhatsApp id of the message changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_message_id: Option<String>,
+    /// A contact card's contacts (name and phone number of each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Vec<crate::vcard::Contact>>,
+}
+
+/// A place, as WhatsApp's location message carries it (`lat`, `lng`, and `loc`: the name, then
+/// the address on a second line).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    /// Degrees, −90 to 90 (WGS 84).
+    pub latitude: f64,
+    /// Degrees, −180 to 180 (WGS 84).
+    pub longitude: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl Location {
+    /// WhatsApp's `loc` text: the name, then the address on its own line; None when neither.
+    pub fn description(&self) -> Option<String> {
+        match (self.name.as_deref(), self.address.as_deref()) {
+            (None, None) => None,
+            (Some(n), None) => Some(n.to_string()),
+            (None, Some(a)) => Some(a.to_string()),
+            (Some(n), Some(a)) => Some(format!("{n}\n{a}")),
+        }
+    }
+
+    /// From WhatsApp's `loc` text: the first line is the name, the rest the address.
+    pub fn from_description(latitude: f64, longitude: f64, loc: Option<&str>) -> Self {
+        let loc = loc.map(str::trim).filter(|l| !l.is_empty());
+        let (name, address) = match loc.map(|l| l.split_once('\n')) {
+            Some(Some((n, a))) => (Some(n.trim().to_string()), Some(a.trim().to_string())),
+            Some(None) => (loc.map(str::to_string), None),
+            None => (None, None),
+        };
+        Location {
+            latitude,
+            longitude,
+            name: name.filter(|n| !n.is_empty()),
+            address: address.filter(|a| !a.is_empty()),
+        }
+    }
+}
+
+impl MessageDetails {
+    /// From the stored column; an unreadable value (never written by this code) reads as empty.
+    pub fn from_column(raw: Option<&str>) -> Self {
+        raw.and_then(|r| serde_json::from_str(r).ok()).unwrap_or_default()
+    }
+
+    /// The column's value: None when there is nothing to keep.
+    pub fn to_column(&self) -> Option<String> {
+        (*self != MessageDetails::default()).then(|| serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::MessageKind::{self, *};
+    use super::{Location as Place, MessageDetails};
+
+    #[test]
+    fn details_are_one_json_object_and_empty_is_none() {
+        assert_eq!(MessageDetails::default().to_column(), None);
+        let d = MessageDetails {
+            quoted_message_id: Some("true_1@c.us_3EB0A".into()),
+            ..Default::default()
+        };
+        let col = d.to_column().unwrap();
+        assert_eq!(col, r#"{"quotedMessageId":"true_1@c.us_3EB0A"}"#);
+        assert_eq!(MessageDetails::from_column(Some(&col)), d);
+        assert_eq!(MessageDetails::from_column(Some("not json")), MessageDetails::default());
+    }
+
+    #[test]
+    fn a_location_description_is_name_then_address() {
+        let p = Place::from_description(52.5, 13.4, Some("Brandenburger Tor\nPariser Platz, Berlin"));
+        assert_eq!(p.name.as_deref(), Some("Brandenburger Tor"));
+        assert_eq!(p.address.as_deref(), Some("Pariser Platz, Berlin"));
+        assert_eq!(
+            p.description().as_deref(),
+            Some("Brandenburger Tor\nPariser Platz, Berlin")
+        );
+        let bare = Place::from_description(1.0, 2.0, Some("  "));
+        assert_eq!((bare.description(), bare.name, bare.address), (None, None, None));
+    }
 
     #[test]
     fn one_spelling_per_kind() {
-        for k in [Chat, Image, Video, Audio, Ptt, Document, Sticker] {
+        for k in [
+            Chat, Image, Video, Audio, Ptt, Document, Sticker, Location, Reaction, Edit, Revoke, Vcard, MultiVcard,
+        ] {
             assert_eq!(MessageKind::parse(k.as_str()), k);
         }
         assert_eq!(MessageKind::from_media_type("voice"), Some(Ptt));
@@ -134,6 +275,7 @@ mod tests {
         assert_eq!(Ptt.media_type_name(), "voice");
         assert_eq!(MessageKind::from_media_type("file"), Some(Document));
         assert_eq!(MessageKind::from_media_type("chat"), None);
-        assert_eq!(MessageKind::parse("vcard"), Other("vcard".into()));
+        assert_eq!(MessageKind::parse("vcard"), Vcard);
+        assert_eq!(MessageKind::parse("poll_creation"), Other("poll_creation".into()));
     }
 }

@@ -83,7 +83,11 @@ impl Database {
                             .await?;
                         let ident = session_ident!(c, row.session_id);
                         let name = ident.as_ref().map(|i| i.0.clone());
-                        let event = insert_event!(c, message_event(EventKind::Message, &row, ident, &url), name);
+                        let event = insert_event!(
+                            c,
+                            message_event(EventKind::of_incoming(&row.msg_type), &row, ident, &url),
+                            name
+                        );
                         Ok(Some((row, event)))
                     })
                     .await)
@@ -201,6 +205,66 @@ impl Database {
                                 message_event(EventKind::MessageAck, row, ident, &url),
                                 name
                             ));
+                        }
+                        Ok((rows, events))
+                    })
+                    .await)
+            })
+            .await?;
+        self.bus.published(events);
+        Ok(rows)
+    }
+
+    /// A message of this session was edited (ours or incoming): its row takes the new text and
+    /// `edited_at`, with a `message.edited` event, in one transaction. Only a change is recorded
+    /// (the same text again, or a deleted message, changes nothing). Returns the changed rows.
+    pub async fn record_edit(&self, session_id: i64, wa_id: &str, body: &str) -> DbResult<Vec<MessageRow>> {
+        let mut body = Some(body.to_string());
+        super::models::make_storable(&mut body);
+        self.touch_message(session_id, wa_id.to_string(), Touch::Edited(body.unwrap_or_default()))
+            .await
+    }
+
+    /// A message of this session was deleted for everyone (ours or incoming): its row gets
+    /// `revoked_at` (its text and media are kept for the record), with a `message.revoked`
+    /// event, once. Returns the changed rows.
+    pub async fn record_revoke(&self, session_id: i64, wa_id: &str) -> DbResult<Vec<MessageRow>> {
+        self.touch_message(session_id, wa_id.to_string(), Touch::Revoked).await
+    }
+
+    async fn touch_message(&self, session_id: i64, wa_id: String, touch: Touch) -> DbResult<Vec<MessageRow>> {
+        let url = self.public_url.clone();
+        let (rows, events) = self
+            .run_write(move |mut conn| async move {
+                dispatch!(&mut conn, |c| c
+                    .transaction::<_, DbError, _>(async |c| {
+                        let target = m::table
+                            .filter(m::session_id.eq(session_id))
+                            .filter(m::wa_message_id.eq(&wa_id))
+                            .filter(m::revoked_at.is_null());
+                        let (rows, kind): (Vec<MessageRow>, _) = match &touch {
+                            Touch::Edited(body) => (
+                                diesel::update(target.filter(m::body.ne(body).or(m::body.is_null())))
+                                    .set((m::body.eq(body), m::edited_at.eq(now()), m::updated_at.eq(now())))
+                                    .returning(MessageRow::as_returning())
+                                    .get_results(c)
+                                    .await?,
+                                EventKind::MessageEdited,
+                            ),
+                            Touch::Revoked => (
+                                diesel::update(target)
+                                    .set((m::revoked_at.eq(now()), m::updated_at.eq(now())))
+                                    .returning(MessageRow::as_returning())
+                                    .get_results(c)
+                                    .await?,
+                                EventKind::MessageRevoked,
+                            ),
+                        };
+                        let mut events = Vec::new();
+                        for row in &rows {
+                            let ident = session_ident!(c, row.session_id);
+                            let name = ident.as_ref().map(|i| i.0.clone());
+                            events.push(insert_event!(c, message_event(kind, row, ident, &url), name));
                         }
                         Ok((rows, events))
                     })
@@ -354,4 +418,12 @@ enum MessageChange {
         wa_id: String,
         status: MessageStatus,
     },
+}
+
+/// What happened to a message after it was stored.
+enum Touch {
+    /// Its text is now this.
+    Edited(String),
+    /// Deleted for everyone.
+    Revoked,
 }

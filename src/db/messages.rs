@@ -136,4 +136,21 @@ impl Database {
         })
         .await
     }
+
+    /// The user's message with this WhatsApp id, newest first (a group message two of the
+    /// user's sessions received is stored once per session).
+    pub async fn message_by_wa_id_for(&self, user_id: i64, wa_id: &str) -> DbResult<Option<MessageRow>> {
+        let wa_id = wa_id.to_string();
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::user_id.eq(user_id))
+                .filter(m::wa_message_id.eq(&wa_id))
+                .order(m::id.desc())
+                .select(MessageRow::as_select())
+                .first(c)
+                .await
+                .optional())?)
+        })
+        .await
+    }
 }

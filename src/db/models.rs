@@ -139,6 +139,20 @@ pub struct MessageRow {
     pub chat_phone: Option<String>,
     /// An outgoing message that also marks its chat read when it is sent (`markRead: true`).
     pub mark_read: bool,
+    /// What its kind carries beyond text and media, JSON ([`super::MessageDetails`]; read it
+    /// with [`MessageRow::details`]).
+    pub details: Option<String>,
+    /// When the message was last edited (by us through the API, or by its sender).
+    pub edited_at: Option<NaiveDateTime>,
+    /// When it was deleted for everyone (by us through the API, or by its sender).
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl MessageRow {
+    /// Its kind-specific data (empty when there is none).
+    pub fn details(&self) -> super::MessageDetails {
+        super::MessageDetails::from_column(self.details.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -172,6 +186,8 @@ pub struct NewMessage {
     pub chat_phone: Option<String>,
     /// See [`MessageRow::mark_read`].
     pub mark_read: bool,
+    /// See [`MessageRow::details`]: [`super::MessageDetails::to_column`].
+    pub details: Option<String>,
 }
 
 /// Text from WhatsApp made storable on every backend: PostgreSQL `text` refuses U+0000 (SQLite

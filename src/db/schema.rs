@@ -81,6 +81,9 @@ diesel::table! {
         idempotency_fingerprint -> Nullable<Text>,
         chat_phone -> Nullable<Text>,
         mark_read -> Bool,
+        details -> Nullable<Text>,
+        edited_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 

@@ -21,6 +21,8 @@ use super::messages::{
     Idempotency, MAX_TEXT_CHARS, SendMode, enqueue_and_answer, idempotency_key, new_message, recipient, replay,
     sending_session,
 };
+use super::reply_to::ReplyTo;
+use super::reply_to::quoted_message;
 use super::schemas::{Envelope, ErrorBody, MediaUpload, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_for};
 use crate::AppState;
@@ -45,6 +47,8 @@ struct Form {
     mimetype: Option<String>,
     /// `markRead`: also mark the chat read when it is sent.
     mark_read: Option<String>,
+    /// `replyTo`: the message it quotes.
+    reply_to: Option<ReplyTo>,
     /// Saved upload: (absolute path, path relative to the media dir, size).
     file: Option<(PathBuf, String, u64)>,
     /// Hex SHA-256 of the file's bytes (an `Idempotency-Key`'s fingerprint covers them).
@@ -168,6 +172,7 @@ async fn read_multipart(
             "session" => form.session = Some(value),
             "mimetype" => form.mimetype = Some(value),
             "markRead" => form.mark_read = Some(value),
+            "replyTo" => form.reply_to = ReplyTo::from_field(&value)?,
             _ => {}
         }
     }
@@ -201,6 +206,9 @@ struct JsonMedia {
     /// Also mark the chat read when the file is sent. Default false.
     #[serde(rename = "markRead")]
     mark_read: Option<bool>,
+    /// Reply to (quote) this message of the same chat: its `dbId` or WhatsApp id.
+    #[serde(rename = "replyTo")]
+    reply_to: Option<ReplyTo>,
 }
 
 async fn read_json(
@@ -277,6 +285,7 @@ async fn read_json(
         session: j.session,
         mimetype: j.mimetype,
         mark_read: j.mark_read.map(|m| m.to_string()),
+        reply_to: j.reply_to.map(ReplyTo::checked).transpose()?,
         sha256: Some(sha256),
         file: Some((path, relative, size)),
     })
@@ -377,7 +386,7 @@ async fn fetch(url: &str, limit: u64, policy: Policy) -> Result<Vec<u8>, ApiErro
     responses(
         (status = 200, description = "Sent: `message` is `Media sent successfully`, `filePath` where the file is kept", body = Envelope<SendResult>),
         (status = 202, description = "Queued (`?async=true`, a session that is away, or longer than `sending.wait_secs`); it still goes out", body = Envelope<SendQueued>),
-        (status = 400, description = "VALIDATION_ERROR naming the field (recipient, media_type, file, url, base64, caption, session, Idempotency-Key), BAD_REQUEST (malformed JSON or multipart)", body = ErrorBody),
+        (status = 400, description = "VALIDATION_ERROR naming the field (recipient, media_type, file, url, base64, caption, replyTo, markRead, session, Idempotency-Key), BAD_REQUEST (malformed JSON or multipart)", body = ErrorBody),
         (status = 413, description = "MEDIA_TOO_LARGE: the file is over `media.max_upload_bytes`", body = ErrorBody),
         (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: neither multipart nor JSON, or the file's bytes are not a type `media_type` takes", body = ErrorBody),
         (status = 409, description = "SESSION_NOT_CONNECTED (the session was never linked, or is logged out), SEND_IN_PROGRESS (an `Idempotency-Key` whose first send has not finished)", body = ErrorBody),
@@ -447,14 +456,17 @@ pub async fn send_media(
             format!("caption is too long: WhatsApp allows at most {MAX_TEXT_CHARS} characters"),
         ));
     }
+    let reply_print = form.reply_to.as_ref().map(ReplyTo::fingerprint);
     let idem = idem_key.map(|key| {
-        let fields: [&[u8]; 5] = [
+        let mut fields: Vec<&[u8]> = vec![
             chat.as_str().as_bytes(),
             kind.as_str().as_bytes(),
             form.caption.as_deref().unwrap_or_default().as_bytes(),
             form.filename.as_deref().unwrap_or_default().as_bytes(),
             form.sha256.as_deref().unwrap_or_default().as_bytes(),
         ];
+        // Only when given: a retry of a request from before replies keeps its fingerprint.
+        fields.extend(reply_print.as_deref().map(str::as_bytes));
         Idempotency::bind(key, "send-media", &name, &fields)
     });
     if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
@@ -466,14 +478,24 @@ pub async fn send_media(
     let mimetype =
         sniff(&kind, &head, filename.as_deref()).map_err(|e| ApiError::coded(ErrorCode::UnsupportedMediaType, e.0))?;
 
+    let mark_read = super::messages::flag_field("markRead", form.mark_read.as_deref().unwrap_or_default())?;
     let session_id = sending_session(&state, &p, &name).await?;
+    let quoted = match &form.reply_to {
+        Some(r) => Some(quoted_message(&state, &p, session_id, &chat, r).await?),
+        None => None,
+    };
     let mut row = new_message(&p, session_id, &chat, kind, idem);
+    row.details = crate::db::MessageDetails {
+        quoted_message_id: quoted,
+        ..Default::default()
+    }
+    .to_column();
     row.caption = form.caption.clone().filter(|c| !c.is_empty());
     row.media_path = Some(relative);
     row.media_mime = Some(mimetype.clone());
     row.media_filename = filename.clone();
     row.media_size = Some(size as i64);
-    row.mark_read = super::messages::flag_field("markRead", form.mark_read.as_deref().unwrap_or_default())?;
+    row.mark_read = mark_read;
     // In cluster mode the session's owner may be another node: it reads the file from the store.
     let relative = row.media_path.clone().unwrap_or_default();
     state.sessions.media().publish(&relative).await.map_err(|e| {

@@ -16,11 +16,12 @@ use serde_json::json;
 
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
+use super::reply_to::{ReplyTo, quoted_message};
 use super::schemas::{ContactCheck, Envelope, ErrorBody, Message, MessagePage, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_for};
 use crate::AppState;
 use crate::auth::Principal;
-use crate::db::{MessageFilter, MessageKind, MessageRow, MessageStatus, NewMessage};
+use crate::db::{MessageDetails, MessageFilter, MessageKind, MessageRow, MessageStatus, NewMessage};
 use crate::sessions::{ChatId, SessionError, SessionHandle, SessionState};
 
 /// WhatsApp's own limit on a text message is 65,536 characters.
@@ -40,6 +41,9 @@ pub struct SendText {
     /// Also mark the chat read (a read receipt) when the message is sent. Default false.
     #[serde(rename = "markRead")]
     mark_read: Option<bool>,
+    /// Reply to (quote) this message of the same chat: its `dbId` or WhatsApp id.
+    #[serde(rename = "replyTo")]
+    reply_to: Option<ReplyTo>,
 }
 
 /// A yes/no form field: `true`/`1`/`yes` or `false`/`0`/`no` (any case); 400 naming the field otherwise.
@@ -277,6 +281,7 @@ pub fn new_message(
         mark_read: false,
         error_code: None,
         expires_at: None,
+        details: None,
     }
 }
 
@@ -330,7 +335,7 @@ pub async fn replay(
     responses(
         (status = 200, description = "Sent: `message` is `Message sent successfully`", body = Envelope<SendResult>),
         (status = 202, description = "Queued (`?async=true`, a session that is away, or longer than `sending.wait_secs`); it still goes out", body = Envelope<SendQueued>),
-        (status = 400, description = "VALIDATION_ERROR naming the field (recipient, message, session, Idempotency-Key), BAD_REQUEST (malformed JSON, not `application/json`)", body = ErrorBody),
+        (status = 400, description = "VALIDATION_ERROR naming the field (recipient, message, replyTo, session, Idempotency-Key), BAD_REQUEST (malformed JSON, not `application/json`)", body = ErrorBody),
         (status = 409, description = "SESSION_NOT_CONNECTED (the session was never linked, or is logged out), SEND_IN_PROGRESS (an `Idempotency-Key` whose first send has not finished)", body = ErrorBody),
         (status = 422, description = "RECIPIENT_NOT_ON_WHATSAPP, IDEMPOTENCY_KEY_REUSED (the key was used for a different request)", body = ErrorBody),
         (status = 429, description = "SESSION_LIMIT_REACHED (a linked stopped session could not be started), RATE_LIMITED", body = ErrorBody),
@@ -363,15 +368,30 @@ pub async fn send_text(
             format!("message has {chars} characters; WhatsApp allows at most {MAX_TEXT_CHARS}"),
         ));
     }
-    let idem = idempotency_key(&req)?
-        .map(|key| Idempotency::bind(key, "send-text", &name, &[chat.as_str().as_bytes(), text.as_bytes()]));
+    let reply_to = body.reply_to.map(ReplyTo::checked).transpose()?;
+    let reply_print = reply_to.as_ref().map(ReplyTo::fingerprint);
+    let idem = idempotency_key(&req)?.map(|key| {
+        let mut fields = vec![chat.as_str().as_bytes(), text.as_bytes()];
+        // Only when given: a retry of a request from before replies keeps its fingerprint.
+        fields.extend(reply_print.as_deref().map(str::as_bytes));
+        Idempotency::bind(key, "send-text", &name, &fields)
+    });
     if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
         return Ok(answer);
     }
     let session_id = sending_session(&state, &p, &name).await?;
+    let quoted = match &reply_to {
+        Some(r) => Some(quoted_message(&state, &p, session_id, &chat, r).await?),
+        None => None,
+    };
     let mut row = new_message(&p, session_id, &chat, MessageKind::Chat, idem);
     row.body = Some(text);
     row.mark_read = body.mark_read.unwrap_or(false);
+    row.details = MessageDetails {
+        quoted_message_id: quoted,
+        ..Default::default()
+    }
+    .to_column();
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await
 }
 

@@ -7,13 +7,18 @@ pub mod envelope;
 pub use crate::api_common::{body, error, selector};
 mod chats;
 mod cluster;
+mod contact_card;
+mod edits;
 mod events_stream;
 pub mod extract;
 mod health;
+mod location;
 mod me;
 mod media;
 pub mod messages;
 pub mod openapi;
+mod reactions;
+mod reply_to;
 pub(crate) mod request_log;
 pub mod route_scope;
 pub mod schemas;
@@ -57,6 +62,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(contacts::by_phone)
         .service(messages::send_text)
         .service(media::send_media)
+        .service(location::send_location)
+        .service(contact_card::send_contact)
+        .service(reactions::react)
+        .service(edits::edit)
+        .service(edits::revoke)
         .service(messages::list)
         .service(messages::get_one)
         .service(messages::check)

@@ -12,7 +12,10 @@ use utoipa::{Modify, OpenApi};
 
 use super::route_scope;
 use super::schemas::ErrorBody;
-use super::{api_keys, chats, cluster, contacts, events_stream, health, me, media, messages, sessions, webhook};
+use super::{
+    api_keys, chats, cluster, contact_card, contacts, edits, events_stream, health, location, me, media, messages,
+    reactions, sessions, webhook,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +48,11 @@ use super::{api_keys, chats, cluster, contacts, events_stream, health, me, media
         contacts::by_phone,
         messages::send_text,
         media::send_media,
+        location::send_location,
+        contact_card::send_contact,
+        reactions::react,
+        edits::edit,
+        edits::revoke,
         messages::list,
         messages::get_one,
         messages::check,

@@ -61,6 +61,13 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     // Messages and chat actions.
     ("POST", "/api/v1/messages/send-text/", need(Send, Session)),
     ("POST", "/api/v1/messages/send-media/", need(Send, Session)),
+    ("POST", "/api/v1/messages/send-location/", need(Send, Session)),
+    ("POST", "/api/v1/messages/send-contact/", need(Send, Session)),
+    // Acting on a stored message by id: the message's session is not named by a selector, so
+    // a key limited to sessions is refused (as for reading messages by id).
+    ("POST", "/api/v1/messages/{id}/reaction/", need(Send, Account)),
+    ("PATCH", "/api/v1/messages/{id}/", need(Send, Account)),
+    ("DELETE", "/api/v1/messages/{id}/", need(Send, Account)),
     ("POST", "/api/v1/chats/{chatId}/read/", need(Send, Session)),
     ("POST", "/api/v1/chats/{chatId}/presence/", need(Send, Session)),
     ("GET", "/api/v1/messages/", need(Read, Account)),

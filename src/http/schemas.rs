@@ -324,8 +324,9 @@ pub struct Message {
     pub chat_id: String,
     /// The author of an incoming message (`…@c.us` or `…@lid`).
     pub sender: Option<String>,
-    /// WhatsApp's type: `chat`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`, or
-    /// another type received (`location`, `vcard`, …).
+    /// WhatsApp's type: `chat`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`,
+    /// `location`, `reaction`, `vcard`, `multi_vcard`, `edit`, `revoke` (wagate's records of an
+    /// edit or a delete it sent), or another type received (`poll_creation`, …).
     #[serde(rename = "type")]
     pub kind: String,
     pub body: Option<String>,
@@ -346,6 +347,20 @@ pub struct Message {
     pub message_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The WhatsApp id of the message this one replies to.
+    pub quoted_message_id: Option<String>,
+    /// A location message's place.
+    pub location: Option<crate::db::Location>,
+    /// A reaction's target: the WhatsApp id of the message reacted to (the emoji is `body`).
+    pub reaction_to: Option<String>,
+    /// An edit's or a delete's target: the WhatsApp id of the message changed.
+    pub target_message_id: Option<String>,
+    /// A contact card message's contacts.
+    pub contacts: Option<Vec<crate::vcard::Contact>>,
+    /// When it was last edited.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// When it was deleted for everyone.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -500,4 +515,10 @@ pub struct MediaUpload {
     /// `true` also marks the chat read when the file is sent (default `false`).
     #[schema(rename = "markRead", pattern = "^(true|false|1|0|yes|no)$")]
     pub mark_read: Option<String>,
+    /// Reply to (quote) this message of the same chat: its `dbId` or WhatsApp id.
+    #[schema(
+        rename = "replyTo",
+        pattern = "^([0-9]+|(true|false)_[^_\\s]+@[^_\\s]+_[0-9A-Za-z]+(_[^_\\s]+@[^_\\s]+)?)$"
+    )]
+    pub reply_to: Option<String>,
 }

@@ -13,7 +13,7 @@ pub struct SessionKey {
     pub name: String,
 }
 
-pub use crate::browser::protocol::WaMessage;
+pub use crate::browser::protocol::{WaMessage, WaReaction};
 use crate::db::cluster::Fence;
 
 #[derive(Debug, Clone)]
@@ -34,6 +34,16 @@ pub enum SessionEvent {
         message: WaMessage,
         fence: Option<Fence>,
     },
+    /// A reaction was set or taken back (by someone else, or by us from any device).
+    Reaction { session: SessionKey, reaction: WaReaction },
+    /// A message's text was edited (ours from any device, or by its sender).
+    Edited {
+        session: SessionKey,
+        id: String,
+        body: String,
+    },
+    /// A message was deleted for everyone (ours from any device, or by its sender).
+    Revoked { session: SessionKey, id: String },
     /// An ack changed: -1 error, 0 pending, 1 server, 2 delivered, 3 read, 4 played.
     Ack {
         session: SessionKey,

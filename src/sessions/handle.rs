@@ -135,6 +135,23 @@ pub struct SendOptions {
     pub check_recipient: bool,
     /// Mark the chat read (blue ticks for the other side) before sending.
     pub mark_read: bool,
+    /// The WhatsApp id of the message this one replies to (shown quoted above it).
+    pub quoted: Option<String>,
+}
+
+/// A send that is neither a text nor a file.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// A pin on a map.
+    Location(crate::db::Location),
+    /// An emoji on the message with this WhatsApp id; an empty emoji takes ours back.
+    Reaction { msg_id: String, emoji: String },
+    /// Contact cards.
+    Contacts(Vec<crate::vcard::Contact>),
+    /// New text for our message with this WhatsApp id.
+    Edit { msg_id: String, body: String },
+    /// Delete our message with this WhatsApp id for everyone.
+    Revoke { msg_id: String },
 }
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
@@ -157,6 +174,12 @@ pub(super) enum Command {
     SendMedia {
         chat: ChatId,
         media: OutgoingMedia,
+        opts: SendOptions,
+        reply: Reply<SentMessage>,
+    },
+    SendContent {
+        chat: ChatId,
+        content: Content,
         opts: SendOptions,
         reply: Reply<SentMessage>,
     },
@@ -209,7 +232,9 @@ impl Command {
     /// caller's back. Lifecycle commands always run.
     pub(super) fn caller_gone(&self) -> bool {
         match self {
-            Command::SendText { reply, .. } | Command::SendMedia { reply, .. } => reply.is_closed(),
+            Command::SendText { reply, .. } | Command::SendMedia { reply, .. } | Command::SendContent { reply, .. } => {
+                reply.is_closed()
+            }
             Command::FindSent { reply, .. } => reply.is_closed(),
             Command::AckStates { reply, .. } => reply.is_closed(),
             Command::CheckNumber { reply, .. } => reply.is_closed(),
@@ -271,6 +296,25 @@ impl SessionHandle {
             |reply| Command::SendText {
                 chat,
                 body,
+                opts,
+                reply,
+            },
+            SEND_TIMEOUT,
+        )
+        .await
+    }
+
+    /// A location or a reaction to `chat`.
+    pub async fn send_content_with(
+        &self,
+        chat: ChatId,
+        content: Content,
+        opts: SendOptions,
+    ) -> Result<SentMessage, SessionError> {
+        self.ask(
+            |reply| Command::SendContent {
+                chat,
+                content,
                 opts,
                 reply,
             },

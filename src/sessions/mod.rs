@@ -13,8 +13,8 @@ pub mod remote;
 pub mod state;
 
 pub use chat_id::ChatId;
-pub use events::{SessionEvent, SessionKey, WaMessage};
-pub use handle::{OutgoingMedia, Presence, SentMessage, SessionError, SessionHandle};
+pub use events::{SessionEvent, SessionKey, WaMessage, WaReaction};
+pub use handle::{Content, OutgoingMedia, Presence, SentMessage, SessionError, SessionHandle};
 pub use manager::SessionManager;
 pub use outbox::{Outbox, SendResult, Submitted};
 pub use queue::settle;

@@ -12,11 +12,13 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::chat_id::ChatId;
-use super::handle::{OutgoingMedia, Presence, SendOptions, SentMessage, SessionError, SessionHandle, new_key_id};
+use super::handle::{
+    Content, OutgoingMedia, Presence, SendOptions, SentMessage, SessionError, SessionHandle, new_key_id,
+};
 use super::outbox::Outbox;
 use super::state::SessionState;
 use crate::config::SendingSettings;
-use crate::db::{Database, DbError, MessageRow, MessageStatus};
+use crate::db::{Database, DbError, MessageKind, MessageRow, MessageStatus};
 use crate::error_code::ErrorCode;
 
 /// How many queued rows are looked at to find one whose recipient is not cooling down.
@@ -288,13 +290,16 @@ impl QueueWorker {
         }
         // The recipient is checked here only, in the same page call as the send, unless this
         // session's page confirmed the number within the hour.
+        // A reaction, an edit or a delete goes to a chat that has its message: nothing to check.
         let phone = chat.phone().map(str::to_string);
         let opts = SendOptions {
             key_id: Some(key_id.to_string()),
-            check_recipient: phone
-                .as_ref()
-                .is_some_and(|p| confirmed.get(p).is_none_or(|at| at.elapsed() >= RECIPIENT_TTL)),
+            check_recipient: !row.msg_type.acts_on_message()
+                && phone
+                    .as_ref()
+                    .is_some_and(|p| confirmed.get(p).is_none_or(|at| at.elapsed() >= RECIPIENT_TTL)),
             mark_read: row.mark_read,
+            quoted: row.details().quoted_message_id,
         };
         let result = self.send(row, chat, opts).await;
         if let (Ok(_), Some(phone)) = (&result, phone) {
@@ -304,6 +309,9 @@ impl QueueWorker {
     }
 
     async fn send(&self, row: &MessageRow, chat: ChatId, opts: SendOptions) -> Result<SentMessage, SessionError> {
+        if let Some(content) = content_of(row)? {
+            return self.handle.send_content_with(chat, content, opts).await;
+        }
         match row.media_path.as_deref() {
             None => {
                 let body = row.body.clone().unwrap_or_default();
@@ -342,6 +350,34 @@ impl QueueWorker {
             Err(e) => tracing::debug!(session = self.handle.key.id, error = %e, "no typing indicator"),
         }
     }
+}
+
+/// What a row of a kind other than text and media sends, from its details; None for text and
+/// media. A row whose details lack what its kind needs (never written so by the API) fails.
+fn content_of(row: &MessageRow) -> Result<Option<Content>, SessionError> {
+    let details = row.details();
+    let incomplete = || {
+        SessionError::refused(
+            ErrorCode::SendFailed,
+            format!("the stored {} lacks its details", row.msg_type),
+        )
+    };
+    Ok(Some(match row.msg_type {
+        MessageKind::Location => Content::Location(details.location.ok_or_else(incomplete)?),
+        MessageKind::Reaction => Content::Reaction {
+            msg_id: details.reaction_to.ok_or_else(incomplete)?,
+            emoji: row.body.clone().unwrap_or_default(),
+        },
+        MessageKind::Vcard | MessageKind::MultiVcard => Content::Contacts(details.contacts.ok_or_else(incomplete)?),
+        MessageKind::Edit => Content::Edit {
+            msg_id: details.target_message_id.ok_or_else(incomplete)?,
+            body: row.body.clone().unwrap_or_default(),
+        },
+        MessageKind::Revoke => Content::Revoke {
+            msg_id: details.target_message_id.ok_or_else(incomplete)?,
+        },
+        _ => return Ok(None),
+    }))
 }
 
 /// Records a send's outcome, retrying a failing database with backoff (about 8 s in all): the

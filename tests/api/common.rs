@@ -304,5 +304,6 @@ pub fn message_row(
         error_code: None,
         expires_at: None,
         idempotency_fingerprint: None,
+        details: None,
     }
 }

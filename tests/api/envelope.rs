@@ -112,7 +112,8 @@ async fn another_method_on_a_known_path_is_405_with_allow() {
     for (method, path, allow) in [
         ("PATCH", "/api/v1/webhook/", "GET, PUT, DELETE"),
         ("POST", "/api/v1/me", "GET"),
-        ("PUT", "/api/v1/messages/12/", "GET"),
+        ("PUT", "/api/v1/messages/12/", "GET, PATCH, DELETE"),
+        ("GET", "/api/v1/messages/12/reaction/", "POST"),
         ("GET", "/api/v1/messages/send-text/", "POST"),
         ("GET", "/api/v1/sessions/init/", "POST"),
         ("DELETE", "/health", "GET"),

@@ -16,6 +16,7 @@ mod eras;
 mod faults;
 mod flow;
 mod fuzz;
+mod message_kinds;
 mod metrics;
 mod openapi;
 mod ops;

@@ -44,7 +44,7 @@ fn assert_signed(r: &Received, secret: &str) {
 }
 
 impl TestApp {
-    async fn put_webhook(&self, key: &str, body: Value) -> Value {
+    pub async fn put_webhook(&self, key: &str, body: Value) -> Value {
         json(self.send_json(Method::PUT, "/api/v1/webhook/", key, body).await, 200).await
     }
 

@@ -4,12 +4,12 @@ use base64::Engine as _;
 use std::time::Duration;
 
 use super::{Actor, CALL_TIMEOUT, Outcome, SEND_TIMEOUT};
-use crate::browser::protocol::{Request, SendMedia};
+use crate::browser::protocol::{ContactCard, Request, SendMedia};
 use crate::browser::{BridgeError, Page};
 use crate::db::MessageKind;
 use crate::error_code::ErrorCode;
 use crate::sessions::chat_id::ChatId;
-use crate::sessions::handle::{Command, OutgoingMedia, SendOptions, SentMessage, SessionError};
+use crate::sessions::handle::{Command, Content, OutgoingMedia, SendOptions, SentMessage, SessionError};
 use crate::sessions::state::SessionState;
 
 impl Actor {
@@ -64,6 +64,7 @@ impl Actor {
                             key_id: opts.key_id.as_deref(),
                             check_recipient: opts.check_recipient,
                             mark_read: opts.mark_read,
+                            quoted: opts.quoted.as_deref(),
                         };
                         self.request(&send, SEND_TIMEOUT).await
                     }
@@ -84,6 +85,23 @@ impl Actor {
                 }
                 let result = match self.require_connected() {
                     Ok(()) => self.send_media(&chat, &media, &opts).await,
+                    Err(e) => Err(e),
+                };
+                self.after_send(&result).await;
+                let _ = reply.send(result);
+            }
+            Command::SendContent {
+                chat,
+                content,
+                opts,
+                reply,
+            } => {
+                if let Err(lost) = self.ready_to_send().await {
+                    let _ = reply.send(Err(SessionError::BrowserUnavailable(lost.clone())));
+                    return Some(Outcome::BrowserLost(lost));
+                }
+                let result = match self.require_connected() {
+                    Ok(()) => self.send_content(&chat, &content, &opts).await,
                     Err(e) => Err(e),
                 };
                 self.after_send(&result).await;
@@ -242,7 +260,53 @@ impl Actor {
             key_id: opts.key_id.as_deref(),
             check_recipient: opts.check_recipient,
             mark_read: opts.mark_read,
+            quoted: opts.quoted.as_deref(),
         });
+        self.request(&send, SEND_TIMEOUT).await
+    }
+
+    /// A location, a reaction, an edit or a delete: one page call.
+    async fn send_content(&self, chat: &ChatId, c: &Content, opts: &SendOptions) -> Result<SentMessage, SessionError> {
+        let send = match c {
+            Content::Location(place) => Request::SendLocation {
+                chat_id: chat.as_str(),
+                latitude: place.latitude,
+                longitude: place.longitude,
+                description: place.description(),
+                key_id: opts.key_id.as_deref(),
+                check_recipient: opts.check_recipient,
+                mark_read: opts.mark_read,
+                quoted: opts.quoted.as_deref(),
+            },
+            Content::Reaction { msg_id, emoji } => Request::SendReaction {
+                msg_id,
+                emoji,
+                key_id: opts.key_id.as_deref(),
+            },
+            Content::Contacts(contacts) => Request::SendContacts {
+                chat_id: chat.as_str(),
+                cards: contacts
+                    .iter()
+                    .map(|c| ContactCard {
+                        display_name: &c.name,
+                        vcard: crate::vcard::card(c),
+                    })
+                    .collect(),
+                key_id: opts.key_id.as_deref(),
+                check_recipient: opts.check_recipient,
+                mark_read: opts.mark_read,
+                quoted: opts.quoted.as_deref(),
+            },
+            Content::Edit { msg_id, body } => Request::EditMessage {
+                msg_id,
+                body,
+                key_id: opts.key_id.as_deref(),
+            },
+            Content::Revoke { msg_id } => Request::RevokeMessage {
+                msg_id,
+                key_id: opts.key_id.as_deref(),
+            },
+        };
         self.request(&send, SEND_TIMEOUT).await
     }
 }
@@ -257,7 +321,9 @@ pub(super) fn bridge_error(e: BridgeError) -> SessionError {
 
 pub(in crate::sessions) fn refuse(cmd: Command, err: SessionError) {
     match cmd {
-        Command::SendText { reply, .. } | Command::SendMedia { reply, .. } => drop(reply.send(Err(err))),
+        Command::SendText { reply, .. } | Command::SendMedia { reply, .. } | Command::SendContent { reply, .. } => {
+            drop(reply.send(Err(err)))
+        }
         Command::CheckNumber { reply, .. } => drop(reply.send(Err(err))),
         Command::FindSent { reply, .. } => drop(reply.send(Err(err))),
         Command::AckStates { reply, .. } => drop(reply.send(Err(err))),

@@ -231,7 +231,19 @@ impl Actor {
                     })
                     .await;
             }
+            PageEvent::Reaction(reaction) => {
+                let session = self.key.clone();
+                let _ = self.sink.send(SessionEvent::Reaction { session, reaction }).await;
+            }
+            PageEvent::MsgType { id, kind } if kind.as_deref() == Some("revoked") => {
+                let session = self.key.clone();
+                let _ = self.sink.send(SessionEvent::Revoked { session, id }).await;
+            }
             PageEvent::MsgType { .. } => {}
+            PageEvent::MsgEdit { id, body } => {
+                let session = self.key.clone();
+                let _ = self.sink.send(SessionEvent::Edited { session, id, body }).await;
+            }
             PageEvent::LidPairs(pairs) => {
                 let pairs = pairs.into_iter().map(|p| (p.lid, p.phone)).collect();
                 if let Err(e) = self.db.record_lid_pairs(self.key.user_id, self.key.id, pairs).await {

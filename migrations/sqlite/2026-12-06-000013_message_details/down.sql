@@ -1,0 +1,3 @@
+ALTER TABLE messages DROP COLUMN revoked_at;
+ALTER TABLE messages DROP COLUMN edited_at;
+ALTER TABLE messages DROP COLUMN details;
