@@ -16,7 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use control::{
-    ChatStateRecord, DeviceInfo, IncomingMedia, IncomingMessage, PageInfo, SentRecord, SimControl, SimError,
+    ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, HistoryMessage, IncomingMedia, IncomingMessage, PageInfo,
+    Profile, SentRecord, SimControl, SimError,
 };
 
 /// Which WhatsApp Web the page plays (sim/README.md, "Eras").

@@ -130,6 +130,7 @@
     getModelsArray() { return this._models.slice(); }
     add(model) {
       const models = Array.isArray(model) ? model : [model];
+      let grew = false;
       for (const m of models) {
         const k = this._keyOf(m);
         if (this._byKey.has(k)) continue;
@@ -143,8 +144,11 @@
           if (ev.startsWith('change')) this.trigger(ev, ...args);
           return m;
         });
+        grew = true;
         this.trigger('add', m, this);
       }
+      // A sorted collection (a chat's messages: by time) keeps its order whatever was added.
+      if (grew && this.comparator) this._models.sort(this.comparator);
       return models;
     }
     remove(model) {
@@ -239,8 +243,11 @@
   class Chat extends Model {
     constructor(id) {
       const wid = widOf(id);
-      super({ id: wid, unreadCount: 0, formattedTitle: '+' + wid.user, mute: { expiration: 0 }, lastReceivedKey: null, archive: false });
+      super({ id: wid, name: undefined, t: 0, unreadCount: 0, formattedTitle: '+' + wid.user, mute: { expiration: 0 }, lastReceivedKey: null, archive: false });
       hide(this, 'msgs', new Collection(Msg, (m) => keyStr(m.id)));
+      hide(this.msgs, 'comparator', (a, b) => (a.t || 0) - (b.t || 0));
+      // Whether earlier messages remain on the phone (WAWebChatLoadMessages reads and sets it).
+      hide(this.msgs, 'msgLoadState', { noEarlierMsgs: true, isLoadingEarlierMsgs: false });
       if (wid.isGroup()) {
         hide(this, 'groupMetadata', new Model({ id: wid, isLidAddressingMode: SEP, announce: false, participants: { _models: [] } }));
       }
@@ -280,7 +287,7 @@
       c = new Model({
         id: wid, name: undefined, pushname: pushname || (isMe ? Conn.pushname : undefined), shortName: undefined,
         isMe, isUser: wid.isUser(), isGroup: wid.isGroup(), isWAContact: true, isMyContact: false, isBusiness: false,
-        isBlocked: false, phoneNumber: wid.isLid() && lidToPn.has(wid._serialized) ? new Wid(lidToPn.get(wid._serialized)) : undefined,
+        isBlocked: false, verifiedName: undefined, phoneNumber: wid.isLid() && lidToPn.has(wid._serialized) ? new Wid(lidToPn.get(wid._serialized)) : undefined,
       });
       ContactCollection.add(c);
     } else if (pushname && !c.pushname) {
@@ -473,6 +480,7 @@
     const chat = chatFor(m.remote);
     const msg = new Msg(props);
     chat.msgs.add(msg);
+    chat.t = Math.max(chat.t || 0, m.t || 0);
     chat.unreadCount = chat.unreadCount + 1;
     MsgCollection.add(msg);
     render();
@@ -490,6 +498,69 @@
       chatFor(r.chat).msgs.add(msg);
       MsgCollection.add(msg);
     }
+  }
+
+  // --- history: chats and contacts from the phone (history sync), earlier messages on demand ----
+
+  // A message of a chat's history as the page stores it: not new (no notification, no event).
+  function historyMsg(chat, m) {
+    if (m.author) learnLid(m.author, m.authorPn);
+    const key = new MsgKey({ fromMe: !!m.fromMe, to: chat.id, id: m.id, participant: m.author || undefined });
+    const known = MsgCollection.get(keyStr(key));
+    if (known) return null;
+    const peer = widOf(m.author || chat.id);
+    return new Msg({
+      id: key, from: m.fromMe ? (chat.id.isLid() && me.lid ? me.lid : me.pn) : peer, to: m.fromMe ? chat.id : me.pn,
+      author: m.author ? widOf(m.author) : undefined, type: 'chat', body: m.body || '', t: m.t,
+      ack: m.fromMe ? 3 : 1, isNewMsg: false,
+    });
+  }
+  function addHistory(chat, list) {
+    const msgs = list.map((m) => historyMsg(chat, m)).filter(Boolean);
+    chat.msgs.add(msgs);
+    MsgCollection.add(msgs);
+    for (const m of msgs) chat.t = Math.max(chat.t || 0, m.t || 0);
+    return msgs;
+  }
+  // A chat from a history-sync chunk: its newest messages; earlier ones stay on the phone.
+  function applyChat(c) {
+    if (c.pn) learnLid(c.id, c.pn);
+    const chat = chatFor(c.id);
+    if (c.name) chat.set({ name: c.name, formattedTitle: c.name });
+    chat.archive = !!c.archived;
+    chat.unreadCount = c.unread || 0;
+    addHistory(chat, c.messages || []);
+    chat.msgs.msgLoadState.noEarlierMsgs = !c.more;
+  }
+  function applyContact(c) {
+    const model = contactFor(new Wid(c.id), c.push_name || undefined);
+    model.set({ name: c.name || undefined, shortName: c.name ? String(c.name).split(' ')[0] : undefined, isMyContact: !!c.name, isBusiness: !!c.business });
+    if (c.business) model.verifiedName = c.name || c.push_name;
+    if (c.push_name) model.pushname = c.push_name;
+  }
+  // WAWebChatLoadMessages.loadEarlierMsgs: the next batch before the chat's oldest message,
+  // fetched from the phone; resolves to the messages added (none once there are no more).
+  const EARLIER_BATCH = 20;
+  async function loadEarlierMsgs(chat) {
+    requireLinked();
+    const state = chat.msgs.msgLoadState;
+    if (state.noEarlierMsgs || state.isLoadingEarlierMsgs) return [];
+    state.isLoadingEarlierMsgs = true;
+    try {
+      const first = chat.msgs.getModelsArray()[0];
+      const j = await post('/history', { page: pageId, chat: chat.id._serialized, before: first ? first.id.id : '', count: EARLIER_BATCH });
+      const added = addHistory(chat, j.messages || []);
+      state.noEarlierMsgs = !j.more;
+      render();
+      return added;
+    } finally {
+      state.isLoadingEarlierMsgs = false;
+    }
+  }
+  // What the server tells about a user (WAWebContactProfilePicThumbBridge, WAWebContactStatusBridge).
+  function profileOf(wid) {
+    requireLinked();
+    return post('/profile', { page: pageId, id: widOf(wid)._serialized });
   }
 
   function chatFor(id) {
@@ -525,6 +596,8 @@
         return;
       }
       case 'logout': return logoutNow('logout');
+      case 'chat': applyChat(c.chat); render(); return;
+      case 'contact': applyContact(c.contact); render(); return;
       case 'passkey_prologue_request': return onPasskeyPrologue(c);
       case 'passkey_result': return onPasskeyResult(c);
       case 'state': {
@@ -576,6 +649,7 @@
     const msg = new Msg(Object.assign({}, props));
     const added = Promise.resolve().then(() => {
       chat.msgs.add(msg);
+      chat.t = Math.max(chat.t || 0, msg.t || 0);
       MsgCollection.add(msg);
       render();
       return msg;
@@ -840,6 +914,19 @@
           if (pnToLid.has(w._serialized)) w = new Wid(pnToLid.get(w._serialized));
         }
         return { chat: chatFor(w._serialized) };
+      },
+    },
+    WAWebChatLoadMessages: { loadEarlierMsgs },
+    WAWebContactProfilePicThumbBridge: {
+      requestProfilePicFromServer: async (wid) => {
+        const j = await profileOf(wid);
+        return j.picture ? { id: widOf(wid), eurl: j.picture, tag: String(Date.now()) } : null;
+      },
+    },
+    WAWebContactStatusBridge: {
+      getStatus: async (wid) => {
+        const j = await profileOf(wid);
+        return { id: widOf(wid), status: j.about || '' };
       },
     },
     WAWebChatGetters: { getIsNewsletter: () => false, getIsBroadcast: () => false },
@@ -1107,6 +1194,8 @@
         setMe(hello.phone, hello.lid, hello.pushname);
         restoreOwn(hello.recent || []);
         restoreReceived(hello.received || []);
+        for (const c of hello.contacts || []) applyContact(c);
+        for (const c of hello.chats || []) applyChat(c);
         syncThenReady();
       } else {
         if (creds.linked) {

@@ -91,6 +91,10 @@
       { mod: 'WAWebApiContact', path: 'getCurrentLid' },
       { mod: 'WAWebLidMigrationUtils', path: 'toUserLid' },
     ],
+    // Reading the account's world (wa-web-surface §5.1: ConversationMsgs, ProfilePic, StatusUtils).
+    loadEarlierMsgs: [{ mod: 'WAWebChatLoadMessages', path: 'loadEarlierMsgs' }],
+    profilePic: [{ mod: 'WAWebContactProfilePicThumbBridge', path: 'requestProfilePicFromServer' }],
+    contactStatus: [{ mod: 'WAWebContactStatusBridge', path: 'getStatus' }],
     // On-demand bundles (anchors-2026-11.md §3.2, 2026-08 -> 09): nothing wagate sends needs them
     // yet; resolved for the capability report, so a maintainer sees the loader work or break.
     forwardMessages: [
@@ -864,6 +868,106 @@
     return null;
   }
 
+  // --- reading chats and contacts ----------------------------------------------------------------
+
+  const modelsOf = (coll) => (typeof coll.getModelsArray === 'function' ? coll.getModelsArray() : coll.models || []);
+
+  function serializeChat(c) {
+    const id = widStr(c.id);
+    const msgs = c.msgs ? modelsOf(c.msgs) : [];
+    const last = msgs[msgs.length - 1];
+    const group = isGroupWid(c.id);
+    return {
+      id,
+      name: c.name || c.formattedTitle || null,
+      isGroup: group,
+      phone: group ? null : phoneOf(id),
+      unreadCount: typeof c.unreadCount === 'number' ? Math.max(0, c.unreadCount) : 0,
+      archived: !!c.archive,
+      t: c.t || (last && last.t) || null,
+      lastMessage: last ? serializeMsg(last) : null,
+    };
+  }
+
+  // A chat's messages before `before` (a serialised id; the newest when absent), at most `limit`,
+  // oldest first, loading earlier ones from the phone (WAWebChatLoadMessages) until there are
+  // enough. `beforeT` (unix seconds) places a `before` the page does not have.
+  async function chatMessages({ chatId, before, beforeT, limit }) {
+    const chat = await findChat(chatId);
+    const state = (chat.msgs && chat.msgs.msgLoadState) || {};
+    const sameKey = (m) => {
+      const k = keyStr(m.id);
+      return k === before || (m.id && typeof m.id.id === 'string' && before && before.endsWith('_' + m.id.id));
+    };
+    let all = [];
+    let end = 0;
+    for (let round = 0; round < 50; round += 1) {
+      all = modelsOf(chat.msgs).filter((m) => m && m.id);
+      end = all.length;
+      let found = !before;
+      if (before) {
+        const i = all.findIndex(sameKey);
+        if (i >= 0) {
+          end = i;
+          found = true;
+        }
+      }
+      if ((found && end >= limit) || state.noEarlierMsgs) break;
+      const loaded = await cap('loadEarlierMsgs')(chat, chat.msgs);
+      if (!loaded || !loaded.length) break;
+    }
+    if (before && !all.some(sameKey)) {
+      if (typeof beforeT !== 'number') throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + before + ' in this chat');
+      end = all.filter((m) => (m.t || 0) < beforeT).length;
+    }
+    const start = Math.max(0, end - limit);
+    return {
+      chat: serializeChat(chat),
+      messages: all.slice(start, end).map(serializeMsg),
+      more: start > 0 || !state.noEarlierMsgs,
+    };
+  }
+
+  function serializeContact(c) {
+    const id = widStr(c.id);
+    const lid = /@lid$/.test(id || '') ? id : lidOf(id);
+    const phone = phoneOf(id) || (c.phoneNumber ? phoneOfWid(widStr(c.phoneNumber)) : null);
+    return {
+      id,
+      name: c.name || null,
+      pushname: c.pushname || null,
+      shortName: c.shortName || null,
+      isBusiness: !!c.isBusiness,
+      isMyContact: !!c.isMyContact,
+      isBlocked: !!c.isBlocked,
+      phone,
+      lid: lid || null,
+    };
+  }
+
+  // A user's contact with what the server tells about them: the profile picture URL and the
+  // about text (null when hidden or absent).
+  async function contactInfo({ contactId }) {
+    const Contact = cap('contacts');
+    const wid = cap('createWid')(contactId);
+    let c = typeof Contact.get === 'function' ? Contact.get(contactId) : null;
+    if (!c && /@c\.us$/.test(contactId) && lidOf(contactId)) c = Contact.get(lidOf(contactId));
+    if (!c && typeof Contact.find === 'function') c = await Contact.find(wid);
+    if (!c) throw new BridgeError('WA_CONTACT_NOT_FOUND', 'no contact ' + contactId);
+    const out = serializeContact(c);
+    out.profilePictureUrl = null;
+    out.about = null;
+    try {
+      const pic = await cap('profilePic')(c.id || wid);
+      out.profilePictureUrl = (pic && (pic.eurl || pic.imgFull || pic.img)) || null;
+    } catch (_) { /* hidden by privacy settings, or none */ }
+    try {
+      const st = await cap('contactStatus')(c.id || wid);
+      out.about = (st && typeof st.status === 'string' && st.status) || null;
+    } catch (_) { /* hidden */ }
+    return out;
+  }
+
   // --- the call table -----------------------------------------------------------------------------
 
   const api = {
@@ -917,6 +1021,15 @@
       return { version: (window.Debug && window.Debug.VERSION) || null, capabilities: out };
     },
     sendText: (o) => once(o.keyId, () => sendText(o)),
+    // Every chat the page has, newest activity first.
+    listChats: () => modelsOf(cap('chats')).filter((c) => c && c.id).map(serializeChat)
+      .sort((a, b) => (b.t || 0) - (a.t || 0)),
+    chatMessages: (o) => chatMessages(o),
+    // The address book and everyone the page met: users only (groups are chats).
+    listContacts: () => modelsOf(cap('contacts'))
+      .filter((c) => c && c.id && !isGroupWid(c.id) && /@(c\.us|lid)$/.test(widStr(c.id) || ''))
+      .map(serializeContact),
+    contactInfo: (o) => contactInfo(o),
     // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
     // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
     recentIncoming: ({ since, limit }) => {

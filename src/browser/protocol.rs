@@ -68,6 +68,24 @@ pub enum Request<'a> {
     /// Every capability the bridge knows, resolved now (lazy ones through the page's
     /// `Bootloader`). → [`CapabilityReport`].
     Capabilities,
+    /// Every chat the page has (`WAWebCollections.Chat`), newest activity first. → [`WaChat`]s.
+    ListChats,
+    /// A chat's messages before `before` (a serialised id; the newest when None), at most `limit`,
+    /// oldest first; earlier ones are loaded from the phone (`WAWebChatLoadMessages`) as needed.
+    /// `before_t` (unix seconds) places a `before` the page does not have. → [`ChatMessages`].
+    #[serde(rename_all = "camelCase")]
+    ChatMessages {
+        chat_id: String,
+        before: Option<String>,
+        before_t: Option<i64>,
+        limit: usize,
+    },
+    /// The users the page knows (`WAWebCollections.Contact`). → [`WaContact`]s.
+    ListContacts,
+    /// One user's contact, with the profile picture URL and the about text the server gives
+    /// (page code `WA_CONTACT_NOT_FOUND`). → [`WaContact`].
+    #[serde(rename_all = "camelCase")]
+    ContactInfo { contact_id: String },
 }
 
 impl Request<'_> {
@@ -89,6 +107,10 @@ impl Request<'_> {
             Request::Logout => "logout",
             Request::Probe { .. } => "probe",
             Request::Capabilities => "capabilities",
+            Request::ListChats => "listChats",
+            Request::ChatMessages { .. } => "chatMessages",
+            Request::ListContacts => "listContacts",
+            Request::ContactInfo { .. } => "contactInfo",
         }
     }
 }
@@ -231,6 +253,65 @@ pub struct WaMessage {
     /// Where the actor saved the media bytes (relative to the media dir), if it could.
     #[serde(skip_deserializing)]
     pub saved_media: Option<String>,
+}
+
+/// A chat as the page lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaChat {
+    /// `<n>@c.us`, `<n>@lid` or `<id>@g.us`.
+    pub id: String,
+    /// The saved name, the group's subject, or what WhatsApp Web shows (`formattedTitle`).
+    pub name: Option<String>,
+    #[serde(default)]
+    pub is_group: bool,
+    /// The other side's phone number (digits) when the page knows it; None for groups.
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub unread_count: u32,
+    #[serde(default)]
+    pub archived: bool,
+    /// The last activity, unix seconds.
+    pub t: Option<i64>,
+    pub last_message: Option<WaMessage>,
+}
+
+/// A page of a chat's messages, oldest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatMessages {
+    pub chat: WaChat,
+    pub messages: Vec<WaMessage>,
+    /// Whether earlier messages exist (in the page or still on the phone).
+    #[serde(default)]
+    pub more: bool,
+}
+
+/// A user as the page knows them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaContact {
+    /// `<n>@c.us` or `<n>@lid`.
+    pub id: String,
+    /// The name saved in the phone's address book.
+    pub name: Option<String>,
+    /// The name the user gave themselves.
+    pub pushname: Option<String>,
+    #[serde(default)]
+    pub is_business: bool,
+    #[serde(default)]
+    pub is_my_contact: bool,
+    #[serde(default)]
+    pub is_blocked: bool,
+    /// Digits, when known.
+    pub phone: Option<String>,
+    /// `<n>@lid`, when known.
+    pub lid: Option<String>,
+    /// Only from `contactInfo`: the profile picture's URL (None when there is none or it is hidden).
+    #[serde(default)]
+    pub profile_picture_url: Option<String>,
+    /// Only from `contactInfo`: the about text.
+    #[serde(default)]
+    pub about: Option<String>,
 }
 
 /// The linked account, as `WAWebUserPrefsMeUser` and `Conn` tell it.

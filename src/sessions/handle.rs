@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::chat_id::ChatId;
 use super::events::SessionKey;
 use super::state::SessionInfo;
+use crate::browser::protocol::{ChatMessages, Request, WaChat, WaContact};
 use crate::error_code::ErrorCode;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -188,6 +189,12 @@ pub(super) enum Command {
         phone: String,
         reply: Reply<String>,
     },
+    /// A read-or-manage call into the connected page (chats, contacts, groups…): the typed
+    /// request, answered with the page's JSON value, decoded by the handle's typed method.
+    Call {
+        request: Request<'static>,
+        reply: Reply<serde_json::Value>,
+    },
     Logout {
         reply: Reply<()>,
     },
@@ -215,6 +222,7 @@ impl Command {
             Command::CheckNumber { reply, .. } => reply.is_closed(),
             Command::ChatState { reply, .. } | Command::MarkRead { reply, .. } => reply.is_closed(),
             Command::PairingCode { reply, .. } => reply.is_closed(),
+            Command::Call { reply, .. } => reply.is_closed(),
             Command::Logout { .. } | Command::Restart { .. } | Command::Stop { .. } | Command::Shutdown { .. } => false,
         }
     }
@@ -331,6 +339,55 @@ impl SessionHandle {
     pub async fn mark_read(&self, chat: ChatId) -> Result<(), SessionError> {
         self.ask(|reply| Command::MarkRead { chat, reply }, CONTROL_TIMEOUT)
             .await
+    }
+
+    /// One read-or-manage call into the connected page, its answer decoded as `T`.
+    async fn call<T: serde::de::DeserializeOwned>(&self, request: Request<'static>) -> Result<T, SessionError> {
+        let method = request.method();
+        let value = self
+            .ask(|reply| Command::Call { request, reply }, CONTROL_TIMEOUT)
+            .await?;
+        serde_json::from_value(value).map_err(|e| SessionError::Wa {
+            code: ErrorCode::BridgeBadAnswer.as_str().into(),
+            message: format!("{method}: {e}"),
+        })
+    }
+
+    /// Every chat the page has, newest activity first.
+    pub async fn list_chats(&self) -> Result<Vec<WaChat>, SessionError> {
+        self.call(Request::ListChats).await
+    }
+
+    /// Up to `limit` messages of `chat` before the one with WhatsApp id `before` (the newest when
+    /// None), oldest first, loading earlier ones from the phone when needed. `before_t` (unix
+    /// seconds) places a `before` that the page does not have.
+    pub async fn chat_messages(
+        &self,
+        chat: &ChatId,
+        before: Option<String>,
+        before_t: Option<i64>,
+        limit: usize,
+    ) -> Result<ChatMessages, SessionError> {
+        self.call(Request::ChatMessages {
+            chat_id: chat.as_str().to_string(),
+            before,
+            before_t,
+            limit,
+        })
+        .await
+    }
+
+    /// The users the page knows (address book, senders, chats).
+    pub async fn list_contacts(&self) -> Result<Vec<WaContact>, SessionError> {
+        self.call(Request::ListContacts).await
+    }
+
+    /// One user, with the profile picture URL and about text WhatsApp gives.
+    pub async fn contact_info(&self, contact: &ChatId) -> Result<WaContact, SessionError> {
+        self.call(Request::ContactInfo {
+            contact_id: contact.as_str().to_string(),
+        })
+        .await
     }
 
     /// An 8-character code to enter on the phone instead of scanning the QR.

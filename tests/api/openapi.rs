@@ -34,6 +34,10 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/contacts/check/"),
         ("post", "/api/v1/chats/{chatId}/read/"),
         ("post", "/api/v1/chats/{chatId}/presence/"),
+        ("get", "/api/v1/chats/"),
+        ("get", "/api/v1/chats/{chatId}/messages/"),
+        ("get", "/api/v1/contacts/"),
+        ("get", "/api/v1/contacts/{id}/"),
         ("get", "/api/v1/messages/{id}/media"),
         ("get", "/api/v1/webhook/"),
         ("put", "/api/v1/webhook/"),
@@ -114,7 +118,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
             }
         }
     }
-    assert_eq!(ids.len(), 33);
+    assert_eq!(ids.len(), 37);
 
     for path in ["/api/v1/messages/send-text/", "/api/v1/messages/send-media/"] {
         let op = &doc["paths"][path]["post"];
