@@ -84,6 +84,8 @@ pub enum ErrorCode {
     WaQrFailed,
     /// A liveness probe got no answer through WhatsApp's server in time: the page is wedged.
     WaPageUnresponsive,
+    /// WhatsApp refused a group change: only the group's admins may make it.
+    WaNotAuthorized,
     /// The document was replaced and has no bridge yet.
     BridgeMissing,
     BridgeUnknownCall,
@@ -101,7 +103,7 @@ impl ErrorCode {
         match self {
             ValidationError | BadRequest => 400,
             InvalidApiKey | Unauthorized | AdminLoginRequired | LoginFailed => 401,
-            Forbidden | CsrfFailed => 403,
+            Forbidden | CsrfFailed | WaNotAuthorized => 403,
             NotFound | SessionNotFound | MessageNotFound | MediaNotFound | WebhookNotFound | EventNotFound
             | QrNotAvailable | ContactNotFound => 404,
             MethodNotAllowed => 405,

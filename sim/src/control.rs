@@ -258,6 +258,27 @@ struct State {
     hidden_lid_phones: HashSet<String>,
     /// User id (`<n>@c.us`) -> what the server tells about them.
     profiles: HashMap<String, Profile>,
+    /// Groups WhatsApp's servers hold, by id.
+    groups: HashMap<String, GroupInfo>,
+    /// Phones whose privacy settings refuse being added to groups (an invite is needed).
+    group_add_refused: HashSet<String>,
+}
+
+/// A group as WhatsApp's servers hold it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub id: String,
+    pub subject: String,
+    pub description: Option<String>,
+    /// The creator's phone id.
+    pub owner: String,
+    /// Phone ids (`<n>@c.us`) and whether each is an admin.
+    pub participants: Vec<(String, bool)>,
+    /// Only admins send messages.
+    pub announce: bool,
+    /// Only admins edit the group's info.
+    pub restrict: bool,
+    pub invite_code: String,
 }
 
 /// The clonable handle on a running simulator: all operations are async and shared with the
@@ -1255,6 +1276,202 @@ impl SimControl {
             }),
             None => json!({ "about": null, "picture": null }),
         }
+    }
+}
+
+// --- groups (WhatsApp's servers' side) -------------------------------------------------------------
+
+impl SimControl {
+    /// A group as WhatsApp's servers hold it.
+    pub async fn group(&self, id: &str) -> Option<GroupInfo> {
+        self.lock().groups.get(id).cloned()
+    }
+
+    /// Whether `phone`'s privacy settings let others add them to groups (refused: 403, an
+    /// invite is needed).
+    pub async fn set_group_add_allowed(&self, phone: &str, allowed: bool) {
+        let phone = phone.trim_start_matches('+').to_string();
+        let mut st = self.lock();
+        if allowed {
+            st.group_add_refused.remove(&phone);
+        } else {
+            st.group_add_refused.insert(phone);
+        }
+    }
+
+    /// A user id as a phone id, when it is one or WhatsApp knows its phone.
+    fn phone_id(st: &State, id: &str) -> Option<String> {
+        let (user, server) = id.split_once('@')?;
+        match server {
+            "c.us" => Some(id.to_string()),
+            "lid" => Self::phone_of_lid(st, user).map(|p| format!("{p}@c.us")),
+            _ => None,
+        }
+    }
+
+    /// Per participant: added (200), or why not — 404 not on WhatsApp, 403 their privacy settings
+    /// (an invite is needed), 409 already in the group.
+    fn add_to(st: &mut State, gid: &str, ids: &[String]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for id in ids {
+            let code = match Self::phone_id(st, id) {
+                None => 404,
+                Some(pn) => {
+                    let phone = pn.trim_end_matches("@c.us").to_string();
+                    let g = st.groups.get(gid);
+                    if st.missing_numbers.contains(&phone) {
+                        404
+                    } else if g.is_some_and(|g| g.participants.iter().any(|(p, _)| *p == pn)) {
+                        409
+                    } else if st.group_add_refused.contains(&phone) {
+                        403
+                    } else {
+                        if let Some(g) = st.groups.get_mut(gid) {
+                            g.participants.push((pn, false));
+                        }
+                        200
+                    }
+                }
+            };
+            out.push(json!({ "id": id, "code": code }));
+        }
+        out
+    }
+
+    /// A page's group operation (`op`: create, add, remove, promote, demote, subject, description,
+    /// property, invite, revoke, leave, join, query). Answers `{group, results?}` or an error.
+    pub(crate) fn group_op(&self, page_id: &str, b: &Value) -> Result<Value, String> {
+        let mut st = self.lock();
+        let phone = Self::linked_phone(&st, page_id)?;
+        let me = format!("{phone}@c.us");
+        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let ids: Vec<String> = b
+            .get("participants")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let op = s("op");
+        let mut results = Value::Null;
+        let gid = match op.as_str() {
+            "create" => {
+                let gid = format!("120363{:012}@g.us", rand::rng().random_range(0..1_000_000_000_000u64));
+                st.groups.insert(
+                    gid.clone(),
+                    GroupInfo {
+                        id: gid.clone(),
+                        subject: s("subject"),
+                        description: None,
+                        owner: me.clone(),
+                        participants: vec![(me.clone(), true)],
+                        announce: false,
+                        restrict: false,
+                        invite_code: hex_id(11),
+                    },
+                );
+                results = json!(Self::add_to(&mut st, &gid, &ids));
+                gid
+            }
+            "join" => {
+                let code = s("code");
+                let gid = st
+                    .groups
+                    .values()
+                    .find(|g| g.invite_code == code)
+                    .map(|g| g.id.clone())
+                    .ok_or("the invite link was revoked or never existed (404)")?;
+                let g = st.groups.get_mut(&gid).ok_or("no such group")?;
+                if !g.participants.iter().any(|(p, _)| *p == me) {
+                    g.participants.push((me.clone(), false));
+                }
+                gid
+            }
+            _ => {
+                let gid = s("group");
+                let g = st.groups.get(&gid).ok_or("item-not-found (404): no such group")?;
+                let admin = g.participants.iter().any(|(p, a)| *p == me && *a);
+                let member = g.participants.iter().any(|(p, _)| *p == me);
+                if !member {
+                    return Err("forbidden (403): not a participant".into());
+                }
+                let needs_admin = match op.as_str() {
+                    "add" | "remove" | "promote" | "demote" | "revoke" | "property" | "invite" => true,
+                    "subject" | "description" => g.restrict,
+                    _ => false,
+                };
+                if needs_admin && !admin {
+                    return Err("not-authorized (401): only admins can do this".into());
+                }
+                match op.as_str() {
+                    "add" => results = json!(Self::add_to(&mut st, &gid, &ids)),
+                    "remove" | "promote" | "demote" => {
+                        let pns: Vec<Option<String>> = ids.iter().map(|i| Self::phone_id(&st, i)).collect();
+                        let g = st.groups.get_mut(&gid).ok_or("no such group")?;
+                        let mut out = Vec::new();
+                        for (id, pn) in ids.iter().zip(pns) {
+                            let at = pn.and_then(|pn| g.participants.iter().position(|(p, _)| *p == pn));
+                            let code = match at {
+                                None => 404,
+                                Some(i) => {
+                                    match op.as_str() {
+                                        "remove" => {
+                                            g.participants.remove(i);
+                                        }
+                                        "promote" => g.participants[i].1 = true,
+                                        _ => g.participants[i].1 = false,
+                                    }
+                                    200
+                                }
+                            };
+                            out.push(json!({ "id": id, "code": code }));
+                        }
+                        results = json!(out);
+                    }
+                    "subject" => st.groups.get_mut(&gid).ok_or("no such group")?.subject = s("subject"),
+                    "description" => {
+                        st.groups.get_mut(&gid).ok_or("no such group")?.description =
+                            Some(s("description")).filter(|d| !d.is_empty())
+                    }
+                    "property" => {
+                        let on = b.get("value").and_then(Value::as_bool).unwrap_or(false);
+                        let g = st.groups.get_mut(&gid).ok_or("no such group")?;
+                        match s("property").as_str() {
+                            "announcement" => g.announce = on,
+                            "restrict" => g.restrict = on,
+                            other => return Err(format!("unknown group property {other}")),
+                        }
+                    }
+                    "revoke" => st.groups.get_mut(&gid).ok_or("no such group")?.invite_code = hex_id(11),
+                    "leave" => {
+                        let g = st.groups.get_mut(&gid).ok_or("no such group")?;
+                        g.participants.retain(|(p, _)| *p != me);
+                    }
+                    "invite" | "query" => {}
+                    other => return Err(format!("unknown group operation {other}")),
+                }
+                gid
+            }
+        };
+        let g = st.groups.get(&gid).cloned().ok_or("no such group")?;
+        // The page sees participants as it addresses users (2026-09: LIDs).
+        let sep = st.pages.get(page_id).is_some_and(|p| p.era == Era::Sep2026);
+        let participants: Vec<Value> = g
+            .participants
+            .iter()
+            .map(|(pn, admin)| {
+                let (id, phone) = Self::as_page_sees(&mut st, sep, pn);
+                json!({ "id": id, "pn": phone.or(Some(pn.clone())), "isAdmin": admin, "isSuperAdmin": *pn == g.owner })
+            })
+            .collect();
+        let show_code = op != "leave" && g.participants.iter().any(|(p, a)| *p == me && *a);
+        Ok(json!({
+            "group": {
+                "id": g.id, "subject": g.subject, "desc": g.description, "owner": g.owner,
+                "participants": participants, "announce": g.announce, "restrict": g.restrict,
+                "inviteCode": if show_code { Some(g.invite_code.clone()) } else { None },
+                "left": !g.participants.iter().any(|(p, _)| *p == me),
+            },
+            "results": results,
+        }))
     }
 }
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use control::{
-    ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, HistoryMessage, IncomingMedia, IncomingMessage, PageInfo,
-    Profile, SentRecord, SimControl, SimError,
+    ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupInfo, HistoryMessage, IncomingMedia, IncomingMessage,
+    PageInfo, Profile, SentRecord, SimControl, SimError,
 };
 
 /// Which WhatsApp Web the page plays (sim/README.md, "Eras").

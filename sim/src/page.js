@@ -563,6 +563,71 @@
     return post('/profile', { page: pageId, id: widOf(wid)._serialized });
   }
 
+  // --- groups: the server holds them; the page mirrors each in its chat's groupMetadata ---------
+
+  function applyGroup(g) {
+    const chat = chatFor(g.id);
+    chat.set({ name: g.subject, formattedTitle: g.subject });
+    const parts = new Collection(Model, (p) => p.id._serialized);
+    for (const p of g.participants) {
+      if (p.pn && p.pn !== p.id) learnLid(p.id, p.pn);
+      parts.add(new Model({ id: new Wid(p.id), isAdmin: !!p.isAdmin, isSuperAdmin: !!p.isSuperAdmin }));
+    }
+    chat.groupMetadata.set({
+      subject: g.subject, desc: g.desc || '', owner: new Wid(g.owner), announce: !!g.announce, restrict: !!g.restrict,
+      participants: parts, inviteCode: g.inviteCode || undefined,
+    });
+    // Someone who left keeps the chat, read-only.
+    chat.isReadOnly = !!g.left;
+    render();
+    return chat;
+  }
+  // One group operation on WhatsApp's servers; a refusal comes back as the server's error text.
+  async function groupOp(op, fields) {
+    requireLinked();
+    const j = await post('/group', Object.assign({ page: pageId, op }, fields));
+    applyGroup(j.group);
+    return j;
+  }
+  const gidOf = (x) => (x && x.id ? widOf(x.id) : widOf(x))._serialized;
+  const widsOf = (list) => [].concat(list || []).map((w) => widOf(w)._serialized);
+  // Per participant: { wid, error? } (error: 403 privacy, 404 not on WhatsApp, 409 already in).
+  const participantResults = (j) => (j.results || []).map((r) => (r.code === 200 ? { wid: new Wid(r.id) } : { wid: new Wid(r.id), error: r.code }));
+  const GROUP_IMPL = {
+    WAWebGroupCreateJob: {
+      createGroup: async (opts, participants) => {
+        const j = await groupOp('create', { subject: (opts && (opts.title || opts.subject)) || '', participants: widsOf(participants) });
+        return { wid: new Wid(j.group.id), participants: participantResults(j) };
+      },
+    },
+    WAWebModifyParticipantsGroupAction: {
+      addParticipants: async (chat, wids) => participantResults(await groupOp('add', { group: gidOf(chat), participants: widsOf(wids) })),
+      removeParticipants: async (chat, wids) => participantResults(await groupOp('remove', { group: gidOf(chat), participants: widsOf(wids) })),
+      promoteParticipants: async (chat, wids) => participantResults(await groupOp('promote', { group: gidOf(chat), participants: widsOf(wids) })),
+      demoteParticipants: async (chat, wids) => participantResults(await groupOp('demote', { group: gidOf(chat), participants: widsOf(wids) })),
+    },
+    WAWebGroupModifyInfoJob: {
+      setGroupSubject: async (groupWid, subject) => { await groupOp('subject', { group: gidOf(groupWid), subject }); },
+      // 2026-09: one options object (anchors §3.2); 2026-01: positional arguments.
+      setGroupDescription: SEP
+        ? async (o) => {
+          if (!o || typeof o !== 'object' || !o.groupWid) throw new TypeError('setGroupDescription: expected {desc, groupWid, newDescId, prevDescId}');
+          await groupOp('description', { group: gidOf(o.groupWid), description: o.desc || '' });
+        }
+        : async (groupWid, desc) => {
+          if (!(groupWid instanceof Wid) && typeof groupWid !== 'string') throw new TypeError('setGroupDescription: groupWid is not a Wid');
+          await groupOp('description', { group: gidOf(groupWid), description: desc || '' });
+        },
+    },
+    WAWebSetPropertyGroupAction: {
+      setGroupProperty: async (chat, property, value) => { await groupOp('property', { group: gidOf(chat), property, value: !!value }); },
+    },
+    WAWebExitGroupAction: { sendExitGroup: async (chat) => { await groupOp('leave', { group: gidOf(chat) }); } },
+    WAWebGroupQueryJob: {
+      queryAndUpdateGroupMetadataById: async ({ id }) => (await groupOp('query', { group: gidOf(id) })).group,
+    },
+  };
+
   function chatFor(id) {
     let chat = ChatCollection.get(id);
     if (!chat) {
@@ -827,18 +892,11 @@
     WAWebMediaForwardMediaMsg: { forwardMediaMsg: (msg, chat) => forwardMessages([msg], [chat]).then((r) => r[0]) },
     WAWebChatForwardMessage: { forwardMessages: (chat, msgs) => forwardMessages(msgs, [chat]) },
     WAWebForwardMessagesToChat: { forwardMessagesToChats: (msgs, chats) => forwardMessages(msgs, chats) },
-    WAWebGroupCreateJob: {
-      createGroup: async (opts) => {
-        requireLinked();
-        const gid = new Wid(me.pn.user + '-' + Math.floor(Date.now() / 1000) + '@g.us');
-        chatFor(gid._serialized).formattedTitle = (opts && (opts.title || opts.subject)) || 'Group';
-        return { wid: gid, participants: [] };
-      },
-    },
+    WAWebGroupCreateJob: { createGroup: (...a) => GROUP_IMPL.WAWebGroupCreateJob.createGroup(...a) },
     WAWebGroupCommunityJob: { deactivateCommunity: async () => ({}) },
-    WAWebGroupInviteJob: { joinGroupViaInvite: async () => ({ gid: new Wid('120363000000000999@g.us') }) },
-    WAWebGroupInviteAction: { resetGroupInviteCode: async () => ({ code: 'SIMINVITE' + Date.now().toString(36).toUpperCase() }) },
-    WAWebMexFetchGroupInviteCodeJob: { fetchMexGroupInviteCode: async () => 'SIMINVITECODE' },
+    WAWebGroupInviteJob: { joinGroupViaInvite: async (code) => ({ gid: new Wid((await groupOp('join', { code: String(code) })).group.id) }) },
+    WAWebGroupInviteAction: { resetGroupInviteCode: async (g) => ({ code: (await groupOp('revoke', { group: gidOf(g) })).group.inviteCode }) },
+    WAWebMexFetchGroupInviteCodeJob: { fetchMexGroupInviteCode: async (g) => (await groupOp('invite', { group: gidOf(g) })).group.inviteCode },
     WAWebSetPrivacyForOneCategoryAction: { setPrivacyForOneCategory: async () => ({ ok: true }) },
     WAWebGenerateEventCallLink: { createEventCallLink: async (_t, kind) => 'https://call.whatsapp.com/' + (kind || 'voice') + '/sim' + Date.now().toString(36) },
     WAWebGroupGetCommunityParticipantsJob: { getCommunityParticipants: async () => [] },
@@ -917,6 +975,11 @@
       },
     },
     WAWebChatLoadMessages: { loadEarlierMsgs },
+    WAWebModifyParticipantsGroupAction: GROUP_IMPL.WAWebModifyParticipantsGroupAction,
+    WAWebGroupModifyInfoJob: GROUP_IMPL.WAWebGroupModifyInfoJob,
+    WAWebSetPropertyGroupAction: GROUP_IMPL.WAWebSetPropertyGroupAction,
+    WAWebExitGroupAction: GROUP_IMPL.WAWebExitGroupAction,
+    WAWebGroupQueryJob: GROUP_IMPL.WAWebGroupQueryJob,
     WAWebContactProfilePicThumbBridge: {
       requestProfilePicFromServer: async (wid) => {
         const j = await profileOf(wid);

@@ -39,7 +39,8 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/chatstate", web::post().to(chat_state))
                     .route("/logout", web::post().to(page_logout))
                     .route("/history", web::post().to(history))
-                    .route("/profile", web::post().to(profile)),
+                    .route("/profile", web::post().to(profile))
+                    .route("/group", web::post().to(group)),
             )
             .route(
                 "/control",
@@ -292,6 +293,15 @@ struct ProfileRequest {
 async fn profile(c: web::Data<SimControl>, b: web::Json<ProfileRequest>) -> HttpResponse {
     c.wait_unwedged(&b.page).await;
     HttpResponse::Ok().json(c.profile(&b.id))
+}
+
+async fn group(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpResponse {
+    let page = b.get("page").and_then(Value::as_str).unwrap_or_default().to_string();
+    c.wait_unwedged(&page).await;
+    match c.group_op(&page, &b) {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
 }
 
 // --- the control API ---------------------------------------------------------------------------

@@ -108,6 +108,25 @@
       { mod: 'WAWebMexFetchGroupInviteCodeJob', path: 'fetchMexGroupInviteCode', optional: true,
         lazy: ['WAWebGroupInviteLinkDrawer.react', 'WAWebGroupInviteLinkModal.react'] },
     ],
+    // Group management (wa-web-surface §5.1 `Group*` keys; anchors-2026-11 §3.2 for the lazy ones
+    // and the 2026 description signature). Optional: a page without them still sends.
+    groupQuery: [{ mod: 'WAWebGroupQueryJob', path: 'queryAndUpdateGroupMetadataById', optional: true }],
+    addParticipants: [{ mod: 'WAWebModifyParticipantsGroupAction', path: 'addParticipants', optional: true }],
+    removeParticipants: [{ mod: 'WAWebModifyParticipantsGroupAction', path: 'removeParticipants', optional: true }],
+    promoteParticipants: [{ mod: 'WAWebModifyParticipantsGroupAction', path: 'promoteParticipants', optional: true }],
+    demoteParticipants: [{ mod: 'WAWebModifyParticipantsGroupAction', path: 'demoteParticipants', optional: true }],
+    groupSubject: [{ mod: 'WAWebGroupModifyInfoJob', path: 'setGroupSubject', optional: true }],
+    groupDescription: [{ mod: 'WAWebGroupModifyInfoJob', path: 'setGroupDescription', optional: true }],
+    groupProperty: [{ mod: 'WAWebSetPropertyGroupAction', path: 'setGroupProperty', optional: true }],
+    exitGroup: [{ mod: 'WAWebExitGroupAction', path: 'sendExitGroup', optional: true }],
+    revokeGroupInvite: [
+      { mod: 'WAWebGroupInviteAction', path: 'resetGroupInviteCode', optional: true,
+        lazy: ['WAWebGroupInviteLinkDrawer.react', 'WAWebGroupInviteLinkModal.react'] },
+    ],
+    joinGroupViaInvite: [
+      { mod: 'WAWebGroupInviteJob', path: 'joinGroupViaInvite', optional: true,
+        lazy: ['WAWebGroupInviteLinkDrawer.react', 'WAWebGroupInviteLinkModal.react'] },
+    ],
   };
   // Registered before the bridge installs (the module graph has settled that far).
   const BOOT_CAPS = ['socket', 'conn', 'cmd', 'msgs', 'chats', 'meUser', 'createWid', 'msgKey', 'sendMsg'];
@@ -968,6 +987,127 @@
     return out;
   }
 
+  // --- groups --------------------------------------------------------------------------------------
+
+  function serializeGroup(chat) {
+    const md = chat.groupMetadata || {};
+    const parts = md.participants ? modelsOf(md.participants) : [];
+    const { pn, lid } = meWids();
+    const mine = [widStr(pn), widStr(lid)].filter(Boolean);
+    return {
+      id: widStr(chat.id),
+      subject: md.subject || chat.name || chat.formattedTitle || null,
+      description: md.desc || null,
+      owner: widStr(md.owner),
+      announce: !!md.announce,
+      restrict: !!md.restrict,
+      participants: parts.map((p) => {
+        const id = widStr(p.id);
+        return { id, phone: phoneOf(id), isAdmin: !!(p.isAdmin || p.isSuperAdmin), isSuperAdmin: !!p.isSuperAdmin };
+      }),
+      isMember: parts.some((p) => mine.includes(widStr(p.id))),
+    };
+  }
+
+  async function groupChat(groupId) {
+    if (!/@g\.us$/.test(groupId)) throw new BridgeError('WA_CHAT_NOT_FOUND', groupId + ' is not a group');
+    const chat = await findChat(groupId);
+    if (!chat.groupMetadata) throw new BridgeError('WA_CHAT_NOT_FOUND', 'no group ' + groupId);
+    return chat;
+  }
+
+  // Per participant: `{id, code}`, 200 when done (WhatsApp's codes otherwise: 403 privacy
+  // settings — an invite is needed, 404 not on WhatsApp / not in the group, 409 already in).
+  function participantCodes(results, asked) {
+    const out = [];
+    for (const r of [].concat(results || [])) {
+      const id = widStr(r && (r.wid || r.id));
+      if (!id) continue;
+      const code = Number(r.error || r.code || 200);
+      out.push({ id, code });
+    }
+    return out.length ? out : asked.map((id) => ({ id, code: 200 }));
+  }
+
+  // WhatsApp's server refusals come back as text carrying their code, e.g. `not-authorized (401)`.
+  async function serverCall(fn) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof BridgeError) throw e;
+      const m = /\((\d{3})\)/.exec(String(e && e.message));
+      const code = m && m[1] === '401' ? 'WA_NOT_AUTHORIZED' : m && m[1] === '404' ? 'WA_CHAT_NOT_FOUND' : 'WA_ERROR';
+      throw new BridgeError(code, String((e && e.message) || e));
+    }
+  }
+
+  const groupApi = {
+    createGroup: ({ subject, participants }) => serverCall(async () => {
+      const create = await capLoad('createGroup');
+      const wids = participants.map((p) => cap('createWid')(p));
+      const res = await create({ title: subject, memberAddMode: false, membershipApprovalMode: false, announce: false, restrict: false }, wids);
+      const gid = widStr(res && (res.wid || res.gid));
+      if (!gid) throw new BridgeError('WA_ERROR', 'WhatsApp did not answer with the new group');
+      const chat = await groupChat(gid);
+      return { group: serializeGroup(chat), participants: participantCodes(res.participants, participants) };
+    }),
+    listGroups: () => modelsOf(cap('chats')).filter((c) => c && c.id && isGroupWid(c.id) && c.groupMetadata).map(serializeGroup),
+    getGroup: ({ groupId }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      try {
+        await cap('groupQuery')({ id: chat.id });
+      } catch (e) {
+        if (!(e instanceof BridgeError)) throw e; // no query module: what the page holds
+      }
+      return serializeGroup(chat);
+    }),
+    groupParticipants: ({ groupId, action, participants }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      const name = { add: 'addParticipants', remove: 'removeParticipants', promote: 'promoteParticipants', demote: 'demoteParticipants' }[action];
+      if (!name) throw new BridgeError('WA_ERROR', 'unknown participants action ' + action);
+      const res = await cap(name)(chat, participants.map((p) => cap('createWid')(p)));
+      return { group: serializeGroup(chat), participants: participantCodes(res, participants) };
+    }),
+    updateGroup: ({ groupId, subject, description, announce, restrict }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      if (typeof subject === 'string') await cap('groupSubject')(chat.id, subject);
+      if (typeof description === 'string') {
+        const set = cap('groupDescription');
+        const prev = (chat.groupMetadata && chat.groupMetadata.descId) || null;
+        const newId = cap('msgKey').newId ? await cap('msgKey').newId() : String(Date.now());
+        // 2026 builds take one object (anchors §3.2); older ones positional arguments.
+        try {
+          await set({ desc: description, groupWid: chat.id, newDescId: newId, prevDescId: prev });
+        } catch (e) {
+          if (!(e instanceof TypeError)) throw e;
+          await set(chat.id, description, newId, prev);
+        }
+      }
+      if (typeof announce === 'boolean') await cap('groupProperty')(chat, 'announcement', announce ? 1 : 0);
+      if (typeof restrict === 'boolean') await cap('groupProperty')(chat, 'restrict', restrict ? 1 : 0);
+      return serializeGroup(chat);
+    }),
+    groupInvite: ({ groupId, revoke }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      if (revoke) {
+        const res = await (await capLoad('revokeGroupInvite'))(chat.id);
+        return (res && (res.code || res.inviteCode)) || res;
+      }
+      return (await capLoad('groupInviteCode'))(chat.id);
+    }),
+    leaveGroup: ({ groupId }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      await cap('exitGroup')(chat);
+      return serializeGroup(chat);
+    }),
+    joinGroup: ({ code }) => serverCall(async () => {
+      const res = await (await capLoad('joinGroupViaInvite'))(code);
+      const gid = widStr(res && (res.gid || res.wid || res));
+      if (!gid) throw new BridgeError('WA_ERROR', 'WhatsApp did not answer with the group');
+      return serializeGroup(await groupChat(gid));
+    }),
+  };
+
   // --- the call table -----------------------------------------------------------------------------
 
   const api = {
@@ -1030,6 +1170,7 @@
       .filter((c) => c && c.id && !isGroupWid(c.id) && /@(c\.us|lid)$/.test(widStr(c.id) || ''))
       .map(serializeContact),
     contactInfo: (o) => contactInfo(o),
+    ...groupApi,
     // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
     // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
     recentIncoming: ({ since, limit }) => {

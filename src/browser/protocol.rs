@@ -86,6 +86,40 @@ pub enum Request<'a> {
     /// (page code `WA_CONTACT_NOT_FOUND`). → [`WaContact`].
     #[serde(rename_all = "camelCase")]
     ContactInfo { contact_id: String },
+    /// Creates a group (`WAWebGroupCreateJob`, an on-demand bundle). → [`GroupChange`].
+    #[serde(rename_all = "camelCase")]
+    CreateGroup { subject: String, participants: Vec<String> },
+    /// The groups the page has. → [`WaGroup`]s.
+    ListGroups,
+    /// One group, refreshed from the server (`WAWebGroupQueryJob`). → [`WaGroup`].
+    #[serde(rename_all = "camelCase")]
+    GetGroup { group_id: String },
+    /// `add`, `remove`, `promote` or `demote` participants. → [`GroupChange`].
+    #[serde(rename_all = "camelCase")]
+    GroupParticipants {
+        group_id: String,
+        action: String,
+        participants: Vec<String>,
+    },
+    /// Subject, description and settings (announce-only, edit-info admins-only); None: unchanged.
+    /// → [`WaGroup`].
+    #[serde(rename_all = "camelCase")]
+    UpdateGroup {
+        group_id: String,
+        subject: Option<String>,
+        description: Option<String>,
+        announce: Option<bool>,
+        restrict: Option<bool>,
+    },
+    /// The invite code (on-demand bundle), or a new one when `revoke`. → the code.
+    #[serde(rename_all = "camelCase")]
+    GroupInvite { group_id: String, revoke: bool },
+    /// Leaves the group. → [`WaGroup`].
+    #[serde(rename_all = "camelCase")]
+    LeaveGroup { group_id: String },
+    /// Joins by an invite code (on-demand bundle). → [`WaGroup`].
+    #[serde(rename_all = "camelCase")]
+    JoinGroup { code: String },
 }
 
 impl Request<'_> {
@@ -111,6 +145,14 @@ impl Request<'_> {
             Request::ChatMessages { .. } => "chatMessages",
             Request::ListContacts => "listContacts",
             Request::ContactInfo { .. } => "contactInfo",
+            Request::CreateGroup { .. } => "createGroup",
+            Request::ListGroups => "listGroups",
+            Request::GetGroup { .. } => "getGroup",
+            Request::GroupParticipants { .. } => "groupParticipants",
+            Request::UpdateGroup { .. } => "updateGroup",
+            Request::GroupInvite { .. } => "groupInvite",
+            Request::LeaveGroup { .. } => "leaveGroup",
+            Request::JoinGroup { .. } => "joinGroup",
         }
     }
 }
@@ -312,6 +354,58 @@ pub struct WaContact {
     /// Only from `contactInfo`: the about text.
     #[serde(default)]
     pub about: Option<String>,
+}
+
+/// A group member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaParticipant {
+    pub id: String,
+    /// Digits, when known.
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub is_admin: bool,
+    /// The group's creator.
+    #[serde(default)]
+    pub is_super_admin: bool,
+}
+
+/// A group as the page holds it (`chat.groupMetadata`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaGroup {
+    /// `<id>@g.us`.
+    pub id: String,
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    /// Only admins send messages.
+    #[serde(default)]
+    pub announce: bool,
+    /// Only admins edit the group's info.
+    #[serde(default)]
+    pub restrict: bool,
+    #[serde(default)]
+    pub participants: Vec<WaParticipant>,
+    /// The account is a participant.
+    #[serde(default)]
+    pub is_member: bool,
+}
+
+/// What one participant of a create or participants call came to: 200 done, else WhatsApp's
+/// code (403 their privacy settings: an invite is needed; 404 not on WhatsApp, or not in the
+/// group; 409 already in it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParticipantCode {
+    pub id: String,
+    pub code: u16,
+}
+
+/// A group after a change, and what each participant asked for came to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupChange {
+    pub group: WaGroup,
+    pub participants: Vec<ParticipantCode>,
 }
 
 /// The linked account, as `WAWebUserPrefsMeUser` and `Conn` tell it.

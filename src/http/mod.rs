@@ -9,6 +9,7 @@ mod chats;
 mod cluster;
 mod events_stream;
 pub mod extract;
+mod groups;
 mod health;
 mod me;
 mod media;
@@ -57,6 +58,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(contacts::by_lid)
         .service(contacts::by_phone)
         .service(contacts::list)
+        .service(groups::create)
+        .service(groups::list)
+        .service(groups::join)
+        .service(groups::get_one)
+        .service(groups::update)
+        .service(groups::participants)
+        .service(groups::invite)
+        .service(groups::revoke_invite)
+        .service(groups::leave)
         .service(messages::send_text)
         .service(media::send_media)
         .service(messages::list)

@@ -10,7 +10,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::schemas::ErrorBody;
-use super::{api_keys, chats, cluster, contacts, events_stream, health, me, media, messages, sessions, webhook};
+use super::{
+    api_keys, chats, cluster, contacts, events_stream, groups, health, me, media, messages, sessions, webhook,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +47,15 @@ use super::{api_keys, chats, cluster, contacts, events_stream, health, me, media
         contacts::by_phone,
         contacts::list,
         contacts::get_one,
+        groups::create,
+        groups::list,
+        groups::get_one,
+        groups::update,
+        groups::participants,
+        groups::invite,
+        groups::revoke_invite,
+        groups::leave,
+        groups::join,
         messages::send_text,
         media::send_media,
         messages::list,

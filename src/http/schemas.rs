@@ -592,3 +592,66 @@ pub struct ContactList {
     /// Pass as `offset` for the next page; `null` on the last one.
     pub next_offset: Option<usize>,
 }
+
+/// A group member.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupParticipant {
+    /// `…@c.us` or `…@lid`.
+    pub id: String,
+    /// Digits, when known.
+    pub phone: Option<String>,
+    pub is_admin: bool,
+    /// The group's creator.
+    pub is_super_admin: bool,
+}
+
+/// A WhatsApp group.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    /// `…@g.us`.
+    pub id: String,
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    /// Only admins send messages.
+    pub announce: bool,
+    /// Only admins edit the group's info.
+    pub restrict: bool,
+    /// The account is a participant.
+    pub is_member: bool,
+    pub participants: Vec<GroupParticipant>,
+}
+
+/// What one participant of a create or participants call came to.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantOutcome {
+    pub id: String,
+    /// Done.
+    pub ok: bool,
+    /// WhatsApp's code: 200 done; 403 their privacy settings (send the invite link); 404 not on
+    /// WhatsApp (add) or not in the group; 408 left recently; 409 already in.
+    pub code: u16,
+    /// Why not, when not `ok`.
+    pub reason: Option<String>,
+}
+
+/// A group after a create or a participants change.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupChangeResult {
+    pub group: Group,
+    pub participants: Vec<ParticipantOutcome>,
+}
+
+/// A group's invite link.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupInvite {
+    pub group_id: String,
+    pub code: String,
+    /// `https://chat.whatsapp.com/<code>`.
+    pub link: String,
+}

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::chat_id::ChatId;
 use super::events::SessionKey;
 use super::state::SessionInfo;
-use crate::browser::protocol::{ChatMessages, Request, WaChat, WaContact};
+use crate::browser::protocol::{ChatMessages, GroupChange, Request, WaChat, WaContact, WaGroup};
 use crate::error_code::ErrorCode;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -388,6 +388,66 @@ impl SessionHandle {
             contact_id: contact.as_str().to_string(),
         })
         .await
+    }
+
+    /// Creates a group with `participants` (user ids); says per participant whether they could be added.
+    pub async fn create_group(&self, subject: String, participants: Vec<String>) -> Result<GroupChange, SessionError> {
+        self.call(Request::CreateGroup { subject, participants }).await
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<WaGroup>, SessionError> {
+        self.call(Request::ListGroups).await
+    }
+
+    pub async fn group(&self, group_id: String) -> Result<WaGroup, SessionError> {
+        self.call(Request::GetGroup { group_id }).await
+    }
+
+    /// `action`: add, remove, promote or demote.
+    pub async fn group_participants(
+        &self,
+        group_id: String,
+        action: String,
+        participants: Vec<String>,
+    ) -> Result<GroupChange, SessionError> {
+        self.call(Request::GroupParticipants {
+            group_id,
+            action,
+            participants,
+        })
+        .await
+    }
+
+    /// Subject, description, announce-only and edit-info-admins-only (None: unchanged).
+    pub async fn update_group(
+        &self,
+        group_id: String,
+        subject: Option<String>,
+        description: Option<String>,
+        announce: Option<bool>,
+        restrict: Option<bool>,
+    ) -> Result<WaGroup, SessionError> {
+        self.call(Request::UpdateGroup {
+            group_id,
+            subject,
+            description,
+            announce,
+            restrict,
+        })
+        .await
+    }
+
+    /// The group's invite code; a new one (the old link stops working) when `revoke`.
+    pub async fn group_invite(&self, group_id: String, revoke: bool) -> Result<String, SessionError> {
+        self.call(Request::GroupInvite { group_id, revoke }).await
+    }
+
+    pub async fn leave_group(&self, group_id: String) -> Result<WaGroup, SessionError> {
+        self.call(Request::LeaveGroup { group_id }).await
+    }
+
+    pub async fn join_group(&self, code: String) -> Result<WaGroup, SessionError> {
+        self.call(Request::JoinGroup { code }).await
     }
 
     /// An 8-character code to enter on the phone instead of scanning the QR.

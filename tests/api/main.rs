@@ -16,6 +16,7 @@ mod eras;
 mod faults;
 mod flow;
 mod fuzz;
+mod groups;
 mod history;
 mod metrics;
 mod openapi;

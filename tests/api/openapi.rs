@@ -38,6 +38,15 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/chats/{chatId}/messages/"),
         ("get", "/api/v1/contacts/"),
         ("get", "/api/v1/contacts/{id}/"),
+        ("post", "/api/v1/groups/"),
+        ("get", "/api/v1/groups/"),
+        ("get", "/api/v1/groups/{groupId}/"),
+        ("patch", "/api/v1/groups/{groupId}/"),
+        ("post", "/api/v1/groups/{groupId}/participants/"),
+        ("get", "/api/v1/groups/{groupId}/invite/"),
+        ("delete", "/api/v1/groups/{groupId}/invite/"),
+        ("post", "/api/v1/groups/{groupId}/leave/"),
+        ("post", "/api/v1/groups/join/"),
         ("get", "/api/v1/messages/{id}/media"),
         ("get", "/api/v1/webhook/"),
         ("put", "/api/v1/webhook/"),
@@ -118,7 +127,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
             }
         }
     }
-    assert_eq!(ids.len(), 37);
+    assert_eq!(ids.len(), 46);
 
     for path in ["/api/v1/messages/send-text/", "/api/v1/messages/send-media/"] {
         let op = &doc["paths"][path]["post"];
