@@ -262,6 +262,8 @@ struct State {
     groups: HashMap<String, GroupInfo>,
     /// Phones whose privacy settings refuse being added to groups (an invite is needed).
     group_add_refused: HashSet<String>,
+    /// (device phone, blocked user's phone id) pairs, as the server keeps the blocklist.
+    blocked: HashSet<(String, String)>,
 }
 
 /// A group as WhatsApp's servers hold it.
@@ -1472,6 +1474,42 @@ impl SimControl {
             },
             "results": results,
         }))
+    }
+}
+
+// --- the blocklist ---------------------------------------------------------------------------------
+
+impl SimControl {
+    /// The phone ids (`<n>@c.us`) the device of `device_phone` has blocked, sorted.
+    pub async fn blocked(&self, device_phone: &str) -> Vec<String> {
+        let phone = device_phone.trim_start_matches('+');
+        let mut out: Vec<String> = self
+            .lock()
+            .blocked
+            .iter()
+            .filter(|(d, _)| d == phone)
+            .map(|(_, b)| b.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A page blocks or unblocks a user. 2026-09 pages must name the user by LID: the server
+    /// refuses a phone-keyed block (anchors-2026-11 §3.2, "block/unblock always 500").
+    pub(crate) fn set_blocked(&self, page_id: &str, id: &str, on: bool) -> Result<(), String> {
+        let mut st = self.lock();
+        let phone = Self::linked_phone(&st, page_id)?;
+        let sep = st.pages.get(page_id).is_some_and(|p| p.era == Era::Sep2026);
+        if sep && id.ends_with("@c.us") {
+            return Err("bad-request (400): block by LID".into());
+        }
+        let pn = Self::phone_id(&st, id).ok_or("item-not-found (404): unknown user")?;
+        if on {
+            st.blocked.insert((phone, pn));
+        } else {
+            st.blocked.remove(&(phone, pn));
+        }
+        Ok(())
     }
 }
 

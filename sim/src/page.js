@@ -975,6 +975,19 @@
       },
     },
     WAWebChatLoadMessages: { loadEarlierMsgs },
+    // WAWebBlockContactAction (wa-web-surface §5.1 BlockContact): the contact model, not a Wid.
+    WAWebBlockContactAction: {
+      blockContact: async ({ contact }) => {
+        requireLinked();
+        await post('/block', { page: pageId, id: contact.id._serialized, on: true });
+        contact.isBlocked = true;
+      },
+      unblockContact: async (contact) => {
+        requireLinked();
+        await post('/block', { page: pageId, id: contact.id._serialized, on: false });
+        contact.isBlocked = false;
+      },
+    },
     WAWebModifyParticipantsGroupAction: GROUP_IMPL.WAWebModifyParticipantsGroupAction,
     WAWebGroupModifyInfoJob: GROUP_IMPL.WAWebGroupModifyInfoJob,
     WAWebSetPropertyGroupAction: GROUP_IMPL.WAWebSetPropertyGroupAction,

@@ -40,7 +40,8 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/logout", web::post().to(page_logout))
                     .route("/history", web::post().to(history))
                     .route("/profile", web::post().to(profile))
-                    .route("/group", web::post().to(group)),
+                    .route("/group", web::post().to(group))
+                    .route("/block", web::post().to(block)),
             )
             .route(
                 "/control",
@@ -300,6 +301,21 @@ async fn group(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpResponse {
     c.wait_unwedged(&page).await;
     match c.group_op(&page, &b) {
         Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct BlockRequest {
+    page: String,
+    id: String,
+    on: bool,
+}
+
+async fn block(c: web::Data<SimControl>, b: web::Json<BlockRequest>) -> HttpResponse {
+    c.wait_unwedged(&b.page).await;
+    match c.set_blocked(&b.page, &b.id, b.on) {
+        Ok(()) => HttpResponse::Ok().json(json!({ "ok": true })),
         Err(e) => err(StatusCode::BAD_REQUEST, e),
     }
 }

@@ -108,6 +108,8 @@
       { mod: 'WAWebMexFetchGroupInviteCodeJob', path: 'fetchMexGroupInviteCode', optional: true,
         lazy: ['WAWebGroupInviteLinkDrawer.react', 'WAWebGroupInviteLinkModal.react'] },
     ],
+    blockContact: [{ mod: 'WAWebBlockContactAction', path: 'blockContact', optional: true }],
+    unblockContact: [{ mod: 'WAWebBlockContactAction', path: 'unblockContact', optional: true }],
     // Group management (wa-web-surface §5.1 `Group*` keys; anchors-2026-11 §3.2 for the lazy ones
     // and the 2026 description signature). Optional: a page without them still sends.
     groupQuery: [{ mod: 'WAWebGroupQueryJob', path: 'queryAndUpdateGroupMetadataById', optional: true }],
@@ -1171,6 +1173,24 @@
       .map(serializeContact),
     contactInfo: (o) => contactInfo(o),
     ...groupApi,
+    // Blocks or unblocks a user. Current builds refuse a phone-keyed block: the contact is the
+    // LID's when the page knows it (anchors-2026-11 §3.2; OpenWA patch 8).
+    setBlocked: ({ contactId, blocked }) => serverCall(async () => {
+      const Contact = cap('contacts');
+      let lid = /@c\.us$/.test(contactId) ? lidOf(contactId) : null;
+      // Unknown yet: the exists query tells a 2026 page the LID along.
+      if (!lid && /@c\.us$/.test(contactId)) {
+        await api.checkNumber({ chatId: contactId }).catch(() => null);
+        lid = lidOf(contactId);
+      }
+      const id = lid || contactId;
+      let c = typeof Contact.get === 'function' ? Contact.get(id) : null;
+      if (!c && typeof Contact.find === 'function') c = await Contact.find(cap('createWid')(id));
+      if (!c) throw new BridgeError('WA_CHAT_NOT_FOUND', 'no contact ' + contactId);
+      if (blocked) await cap('blockContact')({ contact: c, blockEntryPoint: 'profile' });
+      else await cap('unblockContact')(c);
+      return serializeContact(c);
+    }),
     // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
     // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
     recentIncoming: ({ since, limit }) => {

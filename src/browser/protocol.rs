@@ -120,6 +120,9 @@ pub enum Request<'a> {
     /// Joins by an invite code (on-demand bundle). → [`WaGroup`].
     #[serde(rename_all = "camelCase")]
     JoinGroup { code: String },
+    /// Blocks (or unblocks) a user (`WAWebBlockContactAction`). → [`WaContact`].
+    #[serde(rename_all = "camelCase")]
+    SetBlocked { contact_id: String, blocked: bool },
 }
 
 impl Request<'_> {
@@ -153,6 +156,7 @@ impl Request<'_> {
             Request::GroupInvite { .. } => "groupInvite",
             Request::LeaveGroup { .. } => "leaveGroup",
             Request::JoinGroup { .. } => "joinGroup",
+            Request::SetBlocked { .. } => "setBlocked",
         }
     }
 }

@@ -3,7 +3,7 @@
 //! more and more; the phone behind one is known only when WhatsApp Web revealed it to one of the
 //! caller's sessions (a sender, a chat, a number check). Answered from the `lid_map` table.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -211,14 +211,90 @@ pub async fn get_one(
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let name = session_name(&query, None)?;
-    const RULE: &str = "id must be a user: a phone number in international format, <digits>@c.us or <digits>@lid";
-    let user = ChatId::parse(id.as_str()).map_err(|_| ApiError::validation("id", RULE))?;
-    if !(user.as_str().ends_with("@c.us") || user.as_str().ends_with("@lid")) {
-        return Err(ApiError::validation("id", RULE));
-    }
+    let user = user_id(&id)?;
     let handle = connected_session(&state, &p, &name)?;
     let contact = handle.contact_info(&user).await?;
     Ok(ok(contact_json(&contact)))
+}
+
+/// A user id from the path: a phone number, `…@c.us` or `…@lid` (400 naming `id` otherwise).
+fn user_id(raw: &str) -> Result<ChatId, ApiError> {
+    const RULE: &str = "id must be a user: a phone number in international format, <digits>@c.us or <digits>@lid";
+    let user = ChatId::parse(raw).map_err(|_| ApiError::validation("id", RULE))?;
+    if !(user.as_str().ends_with("@c.us") || user.as_str().ends_with("@lid")) {
+        return Err(ApiError::validation("id", RULE));
+    }
+    Ok(user)
+}
+
+async fn set_blocked(
+    state: &AppState,
+    p: &crate::auth::Principal,
+    id: &str,
+    query: &SessionQuery,
+    blocked: bool,
+) -> Result<HttpResponse, ApiError> {
+    let name = session_name(query, None)?;
+    let user = user_id(id)?;
+    let handle = connected_session(state, p, &name)?;
+    let contact = handle.set_blocked(&user, blocked).await?;
+    Ok(ok(contact_json(&contact)))
+}
+
+/// `POST /api/v1/contacts/{id}/block/`: blocks the user (no messages, calls or status from them).
+#[utoipa::path(
+    tag = "contacts",
+    operation_id = "block_contact",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "A phone number, `<digits>@c.us` or `<digits>@lid`", example = "15550002002"),
+        SessionQuery
+    ),
+    responses(
+        (status = 200, description = "Blocked: the contact (`isBlocked` true)", body = Envelope<Contact>),
+        (status = 400, description = "VALIDATION_ERROR (`id`, `session`)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
+#[post("/api/v1/contacts/{id}/block/")]
+pub async fn block(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    id: web::Path<String>,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    set_blocked(&state, &p, &id, &query, true).await
+}
+
+/// `DELETE /api/v1/contacts/{id}/block/`: unblocks the user.
+#[utoipa::path(
+    tag = "contacts",
+    operation_id = "unblock_contact",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "A phone number, `<digits>@c.us` or `<digits>@lid`", example = "15550002002"),
+        SessionQuery
+    ),
+    responses(
+        (status = 200, description = "Unblocked: the contact (`isBlocked` false)", body = Envelope<Contact>),
+        (status = 400, description = "VALIDATION_ERROR (`id`, `session`)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
+#[delete("/api/v1/contacts/{id}/block/")]
+pub async fn unblock(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    id: web::Path<String>,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    set_blocked(&state, &p, &id, &query, false).await
 }
 
 #[cfg(test)]

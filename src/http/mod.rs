@@ -74,6 +74,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(messages::check)
         // After `/api/v1/contacts/check/`, which its `{id}` would also match.
         .service(contacts::get_one)
+        .service(contacts::block)
+        .service(contacts::unblock)
         .service(messages::media_file)
         .service(webhook::get_webhook)
         .service(webhook::put_webhook)

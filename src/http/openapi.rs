@@ -47,6 +47,8 @@ use super::{
         contacts::by_phone,
         contacts::list,
         contacts::get_one,
+        contacts::block,
+        contacts::unblock,
         groups::create,
         groups::list,
         groups::get_one,

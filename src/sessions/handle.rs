@@ -446,6 +446,15 @@ impl SessionHandle {
         self.call(Request::LeaveGroup { group_id }).await
     }
 
+    /// Blocks (`true`) or unblocks a user.
+    pub async fn set_blocked(&self, contact: &ChatId, blocked: bool) -> Result<WaContact, SessionError> {
+        self.call(Request::SetBlocked {
+            contact_id: contact.as_str().to_string(),
+            blocked,
+        })
+        .await
+    }
+
     pub async fn join_group(&self, code: String) -> Result<WaGroup, SessionError> {
         self.call(Request::JoinGroup { code }).await
     }

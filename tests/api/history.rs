@@ -381,6 +381,37 @@ async fn contacts(backend: Backend) {
     .await;
     assert_eq!(check["data"]["exists"], true, "{check}");
 
+    // Block and unblock: the server's blocklist follows (a 2026-09 page blocks by LID).
+    let blocked = json(
+        app.post_json(&format!("/api/v1/contacts/{BOB}/block/"), &key, json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(blocked["data"]["isBlocked"], true, "{blocked}");
+    assert_eq!(phone.blocked(DEVICE).await, [format!("{BOB}@c.us")]);
+    let unblocked = json(
+        app.send_json(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/contacts/{BOB}/block/"),
+            &key,
+            json!(null),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(unblocked["data"]["isBlocked"], false);
+    assert!(phone.blocked(DEVICE).await.is_empty());
+    let bad = json(
+        app.post_json(&format!("/api/v1/contacts/{TEAM}/block/"), &key, json!({}))
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(bad["field"], "id");
+    assert!(phone.blocked(DEVICE).await.is_empty());
+
     for (path, field) in [
         (format!("/api/v1/contacts/{TEAM}/"), "id"),
         ("/api/v1/contacts/abc/".to_string(), "id"),

@@ -38,6 +38,8 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/chats/{chatId}/messages/"),
         ("get", "/api/v1/contacts/"),
         ("get", "/api/v1/contacts/{id}/"),
+        ("post", "/api/v1/contacts/{id}/block/"),
+        ("delete", "/api/v1/contacts/{id}/block/"),
         ("post", "/api/v1/groups/"),
         ("get", "/api/v1/groups/"),
         ("get", "/api/v1/groups/{groupId}/"),
@@ -127,7 +129,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
             }
         }
     }
-    assert_eq!(ids.len(), 46);
+    assert_eq!(ids.len(), 48);
 
     for path in ["/api/v1/messages/send-text/", "/api/v1/messages/send-media/"] {
         let op = &doc["paths"][path]["post"];
