@@ -86,6 +86,8 @@ pub enum ErrorCode {
     WaQrFailed,
     /// A liveness probe got no answer through WhatsApp's server in time: the page is wedged.
     WaPageUnresponsive,
+    /// WhatsApp refused a group change: only the group's admins may make it.
+    WaNotAuthorized,
     /// The document was replaced and has no bridge yet.
     BridgeMissing,
     BridgeUnknownCall,
@@ -103,7 +105,7 @@ impl ErrorCode {
         match self {
             ValidationError | BadRequest => 400,
             InvalidApiKey | Unauthorized | AdminLoginRequired | LoginFailed => 401,
-            Forbidden | ForbiddenScope | CsrfFailed => 403,
+            Forbidden | ForbiddenScope | CsrfFailed | WaNotAuthorized => 403,
             NotFound | SessionNotFound | MessageNotFound | MediaNotFound | WebhookNotFound | EventNotFound
             | QrNotAvailable | ContactNotFound => 404,
             MethodNotAllowed => 405,

@@ -195,7 +195,84 @@ struct Device {
     /// The messages delivered to this device, newest last: what the real page keeps in its
     /// IndexedDB and finds again after a reload (at most `RECENT_OWN_MESSAGES`).
     received: Vec<Value>,
+    /// The phone's chats with their whole history (oldest first), by chat id: what history sync
+    /// and "load earlier messages" give the page.
+    chats: Vec<StoredChat>,
+    /// The phone's address book: contacts by id (`<n>@c.us` or `<n>@lid`).
+    contacts: Vec<ContactSeed>,
 }
+
+/// A chat the phone has, with its history.
+struct StoredChat {
+    id: String,
+    /// The chat's phone id (`<n>@c.us`) when it is keyed by LID and WhatsApp shares the mapping.
+    pn: Option<String>,
+    name: Option<String>,
+    archived: bool,
+    unread: u32,
+    /// Page-shaped messages (`id` is the key id), oldest first.
+    messages: Vec<Value>,
+}
+
+/// A chat on the phone for [`SimControl::seed_chat`]: what the account had before it was linked
+/// (or got on another device), to be read through history sync and "load earlier messages".
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChatSeed {
+    /// `<n>@c.us`, `<n>@lid` or `<id>@g.us`. On a 2026-09 page a one-to-one chat given by phone is
+    /// keyed by its LID, as WhatsApp Web keeps it.
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub archived: bool,
+    /// How many of the newest messages are unread.
+    #[serde(default)]
+    pub unread: u32,
+    /// Oldest first.
+    #[serde(default)]
+    pub messages: Vec<HistoryMessage>,
+}
+
+/// One message of a chat's history.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    #[serde(default)]
+    pub from_me: bool,
+    pub body: String,
+    /// Unix seconds.
+    pub t: i64,
+    /// The member who wrote, in groups.
+    #[serde(default)]
+    pub author: Option<String>,
+}
+
+/// A contact in the phone's address book, for [`SimControl::seed_contact`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContactSeed {
+    /// `<n>@c.us` or `<n>@lid`.
+    pub id: String,
+    /// The name saved in the address book.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The name the person gave themselves.
+    #[serde(default)]
+    pub push_name: Option<String>,
+    #[serde(default)]
+    pub business: bool,
+}
+
+/// What WhatsApp's servers tell anyone about a user: the about text and the profile picture.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(default)]
+    pub about: Option<String>,
+    /// Whether the user has a profile picture (its URL is the simulator's).
+    #[serde(default)]
+    pub picture: bool,
+}
+
+/// Messages a page gets per chat at history sync; earlier ones come in batches when asked.
+const SYNCED_PER_CHAT: usize = 5;
 
 struct Upload {
     size: u64,
@@ -230,6 +307,31 @@ struct State {
     lids: HashMap<String, String>,
     /// Phones whose LID mapping WhatsApp does not share with the page.
     hidden_lid_phones: HashSet<String>,
+    /// User id (`<n>@c.us`) -> what the server tells about them.
+    profiles: HashMap<String, Profile>,
+    /// Groups WhatsApp's servers hold, by id.
+    groups: HashMap<String, GroupInfo>,
+    /// Phones whose privacy settings refuse being added to groups (an invite is needed).
+    group_add_refused: HashSet<String>,
+    /// (device phone, blocked user's phone id) pairs, as the server keeps the blocklist.
+    blocked: HashSet<(String, String)>,
+}
+
+/// A group as WhatsApp's servers hold it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub id: String,
+    pub subject: String,
+    pub description: Option<String>,
+    /// The creator's phone id.
+    pub owner: String,
+    /// Phone ids (`<n>@c.us`) and whether each is an admin.
+    pub participants: Vec<(String, bool)>,
+    /// Only admins send messages.
+    pub announce: bool,
+    /// Only admins edit the group's info.
+    pub restrict: bool,
+    pub invite_code: String,
 }
 
 /// The clonable handle on a running simulator: all operations are async and shared with the
@@ -470,7 +572,8 @@ impl SimControl {
                     .take(RECENT_OWN_MESSAGES)
                     .map(|r| json!({ "id": r.id, "chat": r.chat, "type": r.msg_type, "body": r.body, "t": r.t, "ack": r.ack }))
                     .collect();
-                json!({ "page": page_id, "linked": true, "phone": info.phone, "lid": info.lid, "pushname": info.push_name, "recent": recent, "received": received })
+                let (chats, contacts) = Self::synced(&st, device_id);
+                json!({ "page": page_id, "linked": true, "phone": info.phone, "lid": info.lid, "pushname": info.push_name, "recent": recent, "received": received, "chats": chats, "contacts": contacts })
             }
             None => json!({ "page": page_id, "linked": false }),
         }
@@ -747,6 +850,8 @@ impl SimControl {
             device_id,
             Device {
                 received: Vec::new(),
+                chats: Vec::new(),
+                contacts: Vec::new(),
                 info: info.clone(),
                 pending: Vec::new(),
             },
@@ -1152,6 +1257,401 @@ impl SimControl {
 
 fn uuid_like() -> String {
     hex_id(12).to_ascii_lowercase()
+}
+
+// --- the phone's chats, contacts and profiles (history sync, "load earlier", contact info) ---------
+
+impl SimControl {
+    /// A chat as history sync hands it to a page: its newest messages, and whether there are more.
+    fn chat_for_page(c: &StoredChat) -> Value {
+        let from = c.messages.len().saturating_sub(SYNCED_PER_CHAT);
+        json!({
+            "id": c.id, "pn": c.pn, "name": c.name, "archived": c.archived, "unread": c.unread,
+            "messages": c.messages[from..], "more": from > 0,
+        })
+    }
+
+    /// What history sync gives a linked device's page: its chats and its address book.
+    fn synced(st: &State, device_id: &str) -> (Vec<Value>, Vec<Value>) {
+        let Some(d) = st.devices.get(device_id) else {
+            return (Vec::new(), Vec::new());
+        };
+        let chats = d.chats.iter().map(Self::chat_for_page).collect();
+        let contacts = d.contacts.iter().map(|c| json!(c)).collect();
+        (chats, contacts)
+    }
+
+    /// A user id as a 2026-09 page sees it: by LID (a phone id is mapped), with the phone id
+    /// alongside when WhatsApp shares it. Other eras and groups: as given.
+    fn as_page_sees(st: &mut State, sep: bool, id: &str) -> (String, Option<String>) {
+        if !sep {
+            return (id.to_string(), None);
+        }
+        let lid_id = match id.strip_suffix("@c.us") {
+            Some(phone) => format!("{}@lid", Self::lid_of(st, phone)),
+            None => id.to_string(),
+        };
+        let pn = Self::shared_pn(st, &lid_id);
+        (lid_id, pn)
+    }
+
+    /// Puts a chat with its history on the phone of `device_phone` (replacing one with the same
+    /// id). An open page gets it at once, as the real page does through a history-sync chunk; a
+    /// page opened later gets it at boot. Returns the messages' serialised ids, oldest first.
+    pub async fn seed_chat(&self, device_phone: &str, seed: ChatSeed) -> Result<Vec<String>, SimError> {
+        let group = seed.id.ends_with("@g.us");
+        if !["@c.us", "@lid", "@g.us"].iter().any(|s| seed.id.ends_with(s)) {
+            return Err(SimError::Invalid("id must be a @c.us, @lid or @g.us id".into()));
+        }
+        if group && seed.messages.iter().any(|m| !m.from_me && m.author.is_none()) {
+            return Err(SimError::Invalid(
+                "a group message from someone else needs an author".into(),
+            ));
+        }
+        let mut st = self.lock();
+        let device_id = Self::device_by_phone(&st, device_phone)
+            .map(|d| d.info.device_id.clone())
+            .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        let sep = Self::device_era(&st, &device_id) == Era::Sep2026;
+        let (id, pn) = if group {
+            (seed.id.clone(), None)
+        } else {
+            Self::as_page_sees(&mut st, sep, &seed.id)
+        };
+        let mut ids = Vec::new();
+        let mut messages = Vec::new();
+        for m in &seed.messages {
+            let key = hex_id(10);
+            let author = match (&m.author, m.from_me) {
+                (Some(a), false) => Some(Self::as_page_sees(&mut st, sep, a)),
+                _ => None,
+            };
+            let mut serialized = format!("{}_{}_{}", m.from_me, id, key);
+            if let Some((a, _)) = &author {
+                serialized.push('_');
+                serialized.push_str(a);
+            }
+            ids.push(serialized);
+            messages.push(json!({
+                "id": key, "fromMe": m.from_me, "body": m.body, "t": m.t,
+                "author": author.as_ref().map(|a| a.0.clone()), "authorPn": author.and_then(|a| a.1),
+            }));
+        }
+        let chat = StoredChat {
+            id: id.clone(),
+            pn,
+            name: seed.name,
+            archived: seed.archived,
+            unread: seed.unread,
+            messages,
+        };
+        let for_page = Self::chat_for_page(&chat);
+        if let Some(d) = st.devices.get_mut(&device_id) {
+            d.chats.retain(|c| c.id != id);
+            d.chats.push(chat);
+        }
+        if let Some(page) = Self::page_of(&st, &device_id) {
+            Self::push(&mut st, &page, json!({ "type": "chat", "chat": for_page }));
+        }
+        Ok(ids)
+    }
+
+    /// Puts a contact in the address book of the phone of `device_phone` (replacing one with the
+    /// same id); an open page gets it at once.
+    pub async fn seed_contact(&self, device_phone: &str, contact: ContactSeed) -> Result<(), SimError> {
+        if !["@c.us", "@lid"].iter().any(|s| contact.id.ends_with(s)) {
+            return Err(SimError::Invalid("id must be a @c.us or @lid id".into()));
+        }
+        let mut st = self.lock();
+        let device_id = Self::device_by_phone(&st, device_phone)
+            .map(|d| d.info.device_id.clone())
+            .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        if let Some(d) = st.devices.get_mut(&device_id) {
+            d.contacts.retain(|c| c.id != contact.id);
+            d.contacts.push(contact.clone());
+        }
+        if let Some(page) = Self::page_of(&st, &device_id) {
+            Self::push(&mut st, &page, json!({ "type": "contact", "contact": contact }));
+        }
+        Ok(())
+    }
+
+    /// What WhatsApp's servers tell about the user with this phone number (digits).
+    pub async fn set_profile(&self, phone: &str, profile: Profile) {
+        let phone = phone.trim_start_matches('+');
+        self.lock().profiles.insert(format!("{phone}@c.us"), profile);
+    }
+
+    /// A page asks for messages of `chat` older than the one with key id `before`: at most
+    /// `count`, oldest first, and whether there are more before them.
+    pub(crate) fn history(&self, page_id: &str, chat: &str, before: &str, count: usize) -> Result<Value, String> {
+        let st = self.lock();
+        let device_id = st
+            .pages
+            .get(page_id)
+            .map(|p| p.device_id.clone())
+            .ok_or("unknown page")?;
+        let device = st.devices.get(&device_id).ok_or("the device is not linked")?;
+        let Some(c) = device
+            .chats
+            .iter()
+            .find(|c| c.id == chat || c.pn.as_deref() == Some(chat))
+        else {
+            return Ok(json!({ "messages": [], "more": false }));
+        };
+        let end = c
+            .messages
+            .iter()
+            .position(|m| m["id"] == before)
+            .unwrap_or(c.messages.len());
+        let start = end.saturating_sub(count);
+        Ok(json!({ "messages": c.messages[start..end], "more": start > 0 }))
+    }
+
+    /// A page asks about a user (`<n>@c.us` or `<n>@lid`): about text and picture URL, if any.
+    pub(crate) fn profile(&self, id: &str) -> Value {
+        let st = self.lock();
+        let pn = Self::shared_pn(&st, id).unwrap_or_else(|| id.to_string());
+        match st.profiles.get(&pn) {
+            Some(p) => json!({
+                "about": p.about,
+                "picture": p.picture.then(|| format!("https://pps.whatsapp.net/v/t61.sim/{}.jpg", pn.split('@').next().unwrap_or_default())),
+            }),
+            None => json!({ "about": null, "picture": null }),
+        }
+    }
+}
+
+// --- groups (WhatsApp's servers' side) -------------------------------------------------------------
+
+impl SimControl {
+    /// A group as WhatsApp's servers hold it.
+    pub async fn group(&self, id: &str) -> Option<GroupInfo> {
+        self.lock().groups.get(id).cloned()
+    }
+
+    /// Whether `phone`'s privacy settings let others add them to groups (refused: 403, an
+    /// invite is needed).
+    pub async fn set_group_add_allowed(&self, phone: &str, allowed: bool) {
+        let phone = phone.trim_start_matches('+').to_string();
+        let mut st = self.lock();
+        if allowed {
+            st.group_add_refused.remove(&phone);
+        } else {
+            st.group_add_refused.insert(phone);
+        }
+    }
+
+    /// A user id as a phone id, when it is one or WhatsApp knows its phone.
+    fn phone_id(st: &State, id: &str) -> Option<String> {
+        let (user, server) = id.split_once('@')?;
+        match server {
+            "c.us" => Some(id.to_string()),
+            "lid" => Self::phone_of_lid(st, user).map(|p| format!("{p}@c.us")),
+            _ => None,
+        }
+    }
+
+    /// Per participant: added (200), or why not — 404 not on WhatsApp, 403 their privacy settings
+    /// (an invite is needed), 409 already in the group.
+    fn add_to(st: &mut State, gid: &str, ids: &[String]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for id in ids {
+            let code = match Self::phone_id(st, id) {
+                None => 404,
+                Some(pn) => {
+                    let phone = pn.trim_end_matches("@c.us").to_string();
+                    let g = st.groups.get(gid);
+                    if st.missing_numbers.contains(&phone) {
+                        404
+                    } else if g.is_some_and(|g| g.participants.iter().any(|(p, _)| *p == pn)) {
+                        409
+                    } else if st.group_add_refused.contains(&phone) {
+                        403
+                    } else {
+                        if let Some(g) = st.groups.get_mut(gid) {
+                            g.participants.push((pn, false));
+                        }
+                        200
+                    }
+                }
+            };
+            out.push(json!({ "id": id, "code": code }));
+        }
+        out
+    }
+
+    /// A page's group operation (`op`: create, add, remove, promote, demote, subject, description,
+    /// property, invite, revoke, leave, join, query). Answers `{group, results?}` or an error.
+    pub(crate) fn group_op(&self, page_id: &str, b: &Value) -> Result<Value, String> {
+        let mut st = self.lock();
+        let phone = Self::linked_phone(&st, page_id)?;
+        let me = format!("{phone}@c.us");
+        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let ids: Vec<String> = b
+            .get("participants")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let op = s("op");
+        let mut results = Value::Null;
+        let gid = match op.as_str() {
+            "create" => {
+                let gid = format!("120363{:012}@g.us", rand::rng().random_range(0..1_000_000_000_000u64));
+                st.groups.insert(
+                    gid.clone(),
+                    GroupInfo {
+                        id: gid.clone(),
+                        subject: s("subject"),
+                        description: None,
+                        owner: me.clone(),
+                        participants: vec![(me.clone(), true)],
+                        announce: false,
+                        restrict: false,
+                        invite_code: hex_id(11),
+                    },
+                );
+                results = json!(Self::add_to(&mut st, &gid, &ids));
+                gid
+            }
+            "join" => {
+                let code = s("code");
+                let gid = st
+                    .groups
+                    .values()
+                    .find(|g| g.invite_code == code)
+                    .map(|g| g.id.clone())
+                    .ok_or("the invite link was revoked or never existed (404)")?;
+                let g = st.groups.get_mut(&gid).ok_or("no such group")?;
+                if !g.participants.iter().any(|(p, _)| *p == me) {
+                    g.participants.push((me.clone(), false));
+                }
+                gid
+            }
+            _ => {
+                let gid = s("group");
+                let g = st.groups.get(&gid).ok_or("item-not-found (404): no such group")?;
+                let admin = g.participants.iter().any(|(p, a)| *p == me && *a);
+                let member = g.participants.iter().any(|(p, _)| *p == me);
+                if !member {
+                    return Err("forbidden (403): not a participant".into());
+                }
+                let needs_admin = match op.as_str() {
+                    "add" | "remove" | "promote" | "demote" | "revoke" | "property" | "invite" => true,
+                    "subject" | "description" => g.restrict,
+                    _ => false,
+                };
+                if needs_admin && !admin {
+                    return Err("not-authorized (401): only admins can do this".into());
+                }
+                match op.as_str() {
+                    "add" => results = json!(Self::add_to(&mut st, &gid, &ids)),
+                    "remove" | "promote" | "demote" => {
+                        let pns: Vec<Option<String>> = ids.iter().map(|i| Self::phone_id(&st, i)).collect();
+                        let g = st.groups.get_mut(&gid).ok_or("no such group")?;
+                        let mut out = Vec::new();
+                        for (id, pn) in ids.iter().zip(pns) {
+                            let at = pn.and_then(|pn| g.participants.iter().position(|(p, _)| *p == pn));
+                            let code = match at {
+                                None => 404,
+                                Some(i) => {
+                                    match op.as_str() {
+                                        "remove" => {
+                                            g.participants.remove(i);
+                                        }
+                                        "promote" => g.participants[i].1 = true,
+                                        _ => g.participants[i].1 = false,
+                                    }
+                                    200
+                                }
+                            };
+                            out.push(json!({ "id": id, "code": code }));
+                        }
+                        results = json!(out);
+                    }
+                    "subject" => st.groups.get_mut(&gid).ok_or("no such group")?.subject = s("subject"),
+                    "description" => {
+                        st.groups.get_mut(&gid).ok_or("no such group")?.description =
+                            Some(s("description")).filter(|d| !d.is_empty())
+                    }
+                    "property" => {
+                        let on = b.get("value").and_then(Value::as_bool).unwrap_or(false);
+                        let g = st.groups.get_mut(&gid).ok_or("no such group")?;
+                        match s("property").as_str() {
+                            "announcement" => g.announce = on,
+                            "restrict" => g.restrict = on,
+                            other => return Err(format!("unknown group property {other}")),
+                        }
+                    }
+                    "revoke" => st.groups.get_mut(&gid).ok_or("no such group")?.invite_code = hex_id(11),
+                    "leave" => {
+                        let g = st.groups.get_mut(&gid).ok_or("no such group")?;
+                        g.participants.retain(|(p, _)| *p != me);
+                    }
+                    "invite" | "query" => {}
+                    other => return Err(format!("unknown group operation {other}")),
+                }
+                gid
+            }
+        };
+        let g = st.groups.get(&gid).cloned().ok_or("no such group")?;
+        // The page sees participants as it addresses users (2026-09: LIDs).
+        let sep = st.pages.get(page_id).is_some_and(|p| p.era == Era::Sep2026);
+        let participants: Vec<Value> = g
+            .participants
+            .iter()
+            .map(|(pn, admin)| {
+                let (id, phone) = Self::as_page_sees(&mut st, sep, pn);
+                json!({ "id": id, "pn": phone.or(Some(pn.clone())), "isAdmin": admin, "isSuperAdmin": *pn == g.owner })
+            })
+            .collect();
+        let show_code = op != "leave" && g.participants.iter().any(|(p, a)| *p == me && *a);
+        Ok(json!({
+            "group": {
+                "id": g.id, "subject": g.subject, "desc": g.description, "owner": g.owner,
+                "participants": participants, "announce": g.announce, "restrict": g.restrict,
+                "inviteCode": if show_code { Some(g.invite_code.clone()) } else { None },
+                "left": !g.participants.iter().any(|(p, _)| *p == me),
+            },
+            "results": results,
+        }))
+    }
+}
+
+// --- the blocklist ---------------------------------------------------------------------------------
+
+impl SimControl {
+    /// The phone ids (`<n>@c.us`) the device of `device_phone` has blocked, sorted.
+    pub async fn blocked(&self, device_phone: &str) -> Vec<String> {
+        let phone = device_phone.trim_start_matches('+');
+        let mut out: Vec<String> = self
+            .lock()
+            .blocked
+            .iter()
+            .filter(|(d, _)| d == phone)
+            .map(|(_, b)| b.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A page blocks or unblocks a user. 2026-09 pages must name the user by LID: the server
+    /// refuses a phone-keyed block (anchors-2026-11 §3.2, "block/unblock always 500").
+    pub(crate) fn set_blocked(&self, page_id: &str, id: &str, on: bool) -> Result<(), String> {
+        let mut st = self.lock();
+        let phone = Self::linked_phone(&st, page_id)?;
+        let sep = st.pages.get(page_id).is_some_and(|p| p.era == Era::Sep2026);
+        if sep && id.ends_with("@c.us") {
+            return Err("bad-request (400): block by LID".into());
+        }
+        let pn = Self::phone_id(&st, id).ok_or("item-not-found (404): unknown user")?;
+        if on {
+            st.blocked.insert((phone, pn));
+        } else {
+            st.blocked.remove(&(phone, pn));
+        }
+        Ok(())
+    }
 }
 
 mod b64 {

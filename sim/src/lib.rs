@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use control::{
-    ChatStateRecord, DeviceInfo, IncomingLocation, IncomingMedia, IncomingMessage, IncomingReaction, PageInfo,
-    SentRecord, SimControl, SimError,
+    ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupInfo, HistoryMessage, IncomingLocation, IncomingMedia,
+    IncomingMessage, IncomingReaction, PageInfo, Profile, SentRecord, SimControl, SimError,
 };
 
 /// Which WhatsApp Web the page plays (sim/README.md, "Eras").

@@ -130,6 +130,7 @@
     getModelsArray() { return this._models.slice(); }
     add(model) {
       const models = Array.isArray(model) ? model : [model];
+      let grew = false;
       for (const m of models) {
         const k = this._keyOf(m);
         if (this._byKey.has(k)) continue;
@@ -143,8 +144,11 @@
           if (ev.startsWith('change')) this.trigger(ev, ...args);
           return m;
         });
+        grew = true;
         this.trigger('add', m, this);
       }
+      // A sorted collection (a chat's messages: by time) keeps its order whatever was added.
+      if (grew && this.comparator) this._models.sort(this.comparator);
       return models;
     }
     remove(model) {
@@ -252,8 +256,11 @@
   class Chat extends Model {
     constructor(id) {
       const wid = widOf(id);
-      super({ id: wid, unreadCount: 0, formattedTitle: '+' + wid.user, mute: { expiration: 0 }, lastReceivedKey: null, archive: false });
+      super({ id: wid, name: undefined, t: 0, unreadCount: 0, formattedTitle: '+' + wid.user, mute: { expiration: 0 }, lastReceivedKey: null, archive: false });
       hide(this, 'msgs', new Collection(Msg, (m) => keyStr(m.id)));
+      hide(this.msgs, 'comparator', (a, b) => (a.t || 0) - (b.t || 0));
+      // Whether earlier messages remain on the phone (WAWebChatLoadMessages reads and sets it).
+      hide(this.msgs, 'msgLoadState', { noEarlierMsgs: true, isLoadingEarlierMsgs: false });
       if (wid.isGroup()) {
         hide(this, 'groupMetadata', new Model({ id: wid, isLidAddressingMode: SEP, announce: false, participants: { _models: [] } }));
       }
@@ -294,7 +301,7 @@
       c = new Model({
         id: wid, name: undefined, pushname: pushname || (isMe ? Conn.pushname : undefined), shortName: undefined,
         isMe, isUser: wid.isUser(), isGroup: wid.isGroup(), isWAContact: true, isMyContact: false, isBusiness: false,
-        isBlocked: false, phoneNumber: wid.isLid() && lidToPn.has(wid._serialized) ? new Wid(lidToPn.get(wid._serialized)) : undefined,
+        isBlocked: false, verifiedName: undefined, phoneNumber: wid.isLid() && lidToPn.has(wid._serialized) ? new Wid(lidToPn.get(wid._serialized)) : undefined,
       });
       ContactCollection.add(c);
     } else if (pushname && !c.pushname) {
@@ -507,6 +514,7 @@
     const chat = chatFor(m.remote);
     const msg = new Msg(props);
     chat.msgs.add(msg);
+    chat.t = Math.max(chat.t || 0, m.t || 0);
     chat.unreadCount = chat.unreadCount + 1;
     MsgCollection.add(msg);
     render();
@@ -602,6 +610,134 @@
     }
   }
 
+  // --- history: chats and contacts from the phone (history sync), earlier messages on demand ----
+
+  // A message of a chat's history as the page stores it: not new (no notification, no event).
+  function historyMsg(chat, m) {
+    if (m.author) learnLid(m.author, m.authorPn);
+    const key = new MsgKey({ fromMe: !!m.fromMe, to: chat.id, id: m.id, participant: m.author || undefined });
+    const known = MsgCollection.get(keyStr(key));
+    if (known) return null;
+    const peer = widOf(m.author || chat.id);
+    return new Msg({
+      id: key, from: m.fromMe ? (chat.id.isLid() && me.lid ? me.lid : me.pn) : peer, to: m.fromMe ? chat.id : me.pn,
+      author: m.author ? widOf(m.author) : undefined, type: 'chat', body: m.body || '', t: m.t,
+      ack: m.fromMe ? 3 : 1, isNewMsg: false,
+    });
+  }
+  function addHistory(chat, list) {
+    const msgs = list.map((m) => historyMsg(chat, m)).filter(Boolean);
+    chat.msgs.add(msgs);
+    MsgCollection.add(msgs);
+    for (const m of msgs) chat.t = Math.max(chat.t || 0, m.t || 0);
+    return msgs;
+  }
+  // A chat from a history-sync chunk: its newest messages; earlier ones stay on the phone.
+  function applyChat(c) {
+    if (c.pn) learnLid(c.id, c.pn);
+    const chat = chatFor(c.id);
+    if (c.name) chat.set({ name: c.name, formattedTitle: c.name });
+    chat.archive = !!c.archived;
+    chat.unreadCount = c.unread || 0;
+    addHistory(chat, c.messages || []);
+    chat.msgs.msgLoadState.noEarlierMsgs = !c.more;
+  }
+  function applyContact(c) {
+    const model = contactFor(new Wid(c.id), c.push_name || undefined);
+    model.set({ name: c.name || undefined, shortName: c.name ? String(c.name).split(' ')[0] : undefined, isMyContact: !!c.name, isBusiness: !!c.business });
+    if (c.business) model.verifiedName = c.name || c.push_name;
+    if (c.push_name) model.pushname = c.push_name;
+  }
+  // WAWebChatLoadMessages.loadEarlierMsgs: the next batch before the chat's oldest message,
+  // fetched from the phone; resolves to the messages added (none once there are no more).
+  const EARLIER_BATCH = 20;
+  async function loadEarlierMsgs(chat) {
+    requireLinked();
+    const state = chat.msgs.msgLoadState;
+    if (state.noEarlierMsgs || state.isLoadingEarlierMsgs) return [];
+    state.isLoadingEarlierMsgs = true;
+    try {
+      const first = chat.msgs.getModelsArray()[0];
+      const j = await post('/history', { page: pageId, chat: chat.id._serialized, before: first ? first.id.id : '', count: EARLIER_BATCH });
+      const added = addHistory(chat, j.messages || []);
+      state.noEarlierMsgs = !j.more;
+      render();
+      return added;
+    } finally {
+      state.isLoadingEarlierMsgs = false;
+    }
+  }
+  // What the server tells about a user (WAWebContactProfilePicThumbBridge, WAWebContactStatusBridge).
+  function profileOf(wid) {
+    requireLinked();
+    return post('/profile', { page: pageId, id: widOf(wid)._serialized });
+  }
+
+  // --- groups: the server holds them; the page mirrors each in its chat's groupMetadata ---------
+
+  function applyGroup(g) {
+    const chat = chatFor(g.id);
+    chat.set({ name: g.subject, formattedTitle: g.subject });
+    const parts = new Collection(Model, (p) => p.id._serialized);
+    for (const p of g.participants) {
+      if (p.pn && p.pn !== p.id) learnLid(p.id, p.pn);
+      parts.add(new Model({ id: new Wid(p.id), isAdmin: !!p.isAdmin, isSuperAdmin: !!p.isSuperAdmin }));
+    }
+    chat.groupMetadata.set({
+      subject: g.subject, desc: g.desc || '', owner: new Wid(g.owner), announce: !!g.announce, restrict: !!g.restrict,
+      participants: parts, inviteCode: g.inviteCode || undefined,
+    });
+    // Someone who left keeps the chat, read-only.
+    chat.isReadOnly = !!g.left;
+    render();
+    return chat;
+  }
+  // One group operation on WhatsApp's servers; a refusal comes back as the server's error text.
+  async function groupOp(op, fields) {
+    requireLinked();
+    const j = await post('/group', Object.assign({ page: pageId, op }, fields));
+    applyGroup(j.group);
+    return j;
+  }
+  const gidOf = (x) => (x && x.id ? widOf(x.id) : widOf(x))._serialized;
+  const widsOf = (list) => [].concat(list || []).map((w) => widOf(w)._serialized);
+  // Per participant: { wid, error? } (error: 403 privacy, 404 not on WhatsApp, 409 already in).
+  const participantResults = (j) => (j.results || []).map((r) => (r.code === 200 ? { wid: new Wid(r.id) } : { wid: new Wid(r.id), error: r.code }));
+  const GROUP_IMPL = {
+    WAWebGroupCreateJob: {
+      createGroup: async (opts, participants) => {
+        const j = await groupOp('create', { subject: (opts && (opts.title || opts.subject)) || '', participants: widsOf(participants) });
+        return { wid: new Wid(j.group.id), participants: participantResults(j) };
+      },
+    },
+    WAWebModifyParticipantsGroupAction: {
+      addParticipants: async (chat, wids) => participantResults(await groupOp('add', { group: gidOf(chat), participants: widsOf(wids) })),
+      removeParticipants: async (chat, wids) => participantResults(await groupOp('remove', { group: gidOf(chat), participants: widsOf(wids) })),
+      promoteParticipants: async (chat, wids) => participantResults(await groupOp('promote', { group: gidOf(chat), participants: widsOf(wids) })),
+      demoteParticipants: async (chat, wids) => participantResults(await groupOp('demote', { group: gidOf(chat), participants: widsOf(wids) })),
+    },
+    WAWebGroupModifyInfoJob: {
+      setGroupSubject: async (groupWid, subject) => { await groupOp('subject', { group: gidOf(groupWid), subject }); },
+      // 2026-09: one options object (anchors §3.2); 2026-01: positional arguments.
+      setGroupDescription: SEP
+        ? async (o) => {
+          if (!o || typeof o !== 'object' || !o.groupWid) throw new TypeError('setGroupDescription: expected {desc, groupWid, newDescId, prevDescId}');
+          await groupOp('description', { group: gidOf(o.groupWid), description: o.desc || '' });
+        }
+        : async (groupWid, desc) => {
+          if (!(groupWid instanceof Wid) && typeof groupWid !== 'string') throw new TypeError('setGroupDescription: groupWid is not a Wid');
+          await groupOp('description', { group: gidOf(groupWid), description: desc || '' });
+        },
+    },
+    WAWebSetPropertyGroupAction: {
+      setGroupProperty: async (chat, property, value) => { await groupOp('property', { group: gidOf(chat), property, value: !!value }); },
+    },
+    WAWebExitGroupAction: { sendExitGroup: async (chat) => { await groupOp('leave', { group: gidOf(chat) }); } },
+    WAWebGroupQueryJob: {
+      queryAndUpdateGroupMetadataById: async ({ id }) => (await groupOp('query', { group: gidOf(id) })).group,
+    },
+  };
+
   function chatFor(id) {
     let chat = ChatCollection.get(id);
     if (!chat) {
@@ -650,6 +786,8 @@
         return;
       }
       case 'logout': return logoutNow('logout');
+      case 'chat': applyChat(c.chat); render(); return;
+      case 'contact': applyContact(c.contact); render(); return;
       case 'passkey_prologue_request': return onPasskeyPrologue(c);
       case 'passkey_result': return onPasskeyResult(c);
       case 'state': {
@@ -701,6 +839,7 @@
     const msg = new Msg(Object.assign({}, props));
     const added = Promise.resolve().then(() => {
       chat.msgs.add(msg);
+      chat.t = Math.max(chat.t || 0, msg.t || 0);
       MsgCollection.add(msg);
       render();
       return msg;
@@ -883,18 +1022,11 @@
     WAWebMediaForwardMediaMsg: { forwardMediaMsg: (msg, chat) => forwardMessages([msg], [chat]).then((r) => r[0]) },
     WAWebChatForwardMessage: { forwardMessages: (chat, msgs) => forwardMessages(msgs, [chat]) },
     WAWebForwardMessagesToChat: { forwardMessagesToChats: (msgs, chats) => forwardMessages(msgs, chats) },
-    WAWebGroupCreateJob: {
-      createGroup: async (opts) => {
-        requireLinked();
-        const gid = new Wid(me.pn.user + '-' + Math.floor(Date.now() / 1000) + '@g.us');
-        chatFor(gid._serialized).formattedTitle = (opts && (opts.title || opts.subject)) || 'Group';
-        return { wid: gid, participants: [] };
-      },
-    },
+    WAWebGroupCreateJob: { createGroup: (...a) => GROUP_IMPL.WAWebGroupCreateJob.createGroup(...a) },
     WAWebGroupCommunityJob: { deactivateCommunity: async () => ({}) },
-    WAWebGroupInviteJob: { joinGroupViaInvite: async () => ({ gid: new Wid('120363000000000999@g.us') }) },
-    WAWebGroupInviteAction: { resetGroupInviteCode: async () => ({ code: 'SIMINVITE' + Date.now().toString(36).toUpperCase() }) },
-    WAWebMexFetchGroupInviteCodeJob: { fetchMexGroupInviteCode: async () => 'SIMINVITECODE' },
+    WAWebGroupInviteJob: { joinGroupViaInvite: async (code) => ({ gid: new Wid((await groupOp('join', { code: String(code) })).group.id) }) },
+    WAWebGroupInviteAction: { resetGroupInviteCode: async (g) => ({ code: (await groupOp('revoke', { group: gidOf(g) })).group.inviteCode }) },
+    WAWebMexFetchGroupInviteCodeJob: { fetchMexGroupInviteCode: async (g) => (await groupOp('invite', { group: gidOf(g) })).group.inviteCode },
     WAWebSetPrivacyForOneCategoryAction: { setPrivacyForOneCategory: async () => ({ ok: true }) },
     WAWebGenerateEventCallLink: { createEventCallLink: async (_t, kind) => 'https://call.whatsapp.com/' + (kind || 'voice') + '/sim' + Date.now().toString(36) },
     WAWebGroupGetCommunityParticipantsJob: { getCommunityParticipants: async () => [] },
@@ -970,6 +1102,37 @@
           if (pnToLid.has(w._serialized)) w = new Wid(pnToLid.get(w._serialized));
         }
         return { chat: chatFor(w._serialized) };
+      },
+    },
+    WAWebChatLoadMessages: { loadEarlierMsgs },
+    // WAWebBlockContactAction (wa-web-surface §5.1 BlockContact): the contact model, not a Wid.
+    WAWebBlockContactAction: {
+      blockContact: async ({ contact }) => {
+        requireLinked();
+        await post('/block', { page: pageId, id: contact.id._serialized, on: true });
+        contact.isBlocked = true;
+      },
+      unblockContact: async (contact) => {
+        requireLinked();
+        await post('/block', { page: pageId, id: contact.id._serialized, on: false });
+        contact.isBlocked = false;
+      },
+    },
+    WAWebModifyParticipantsGroupAction: GROUP_IMPL.WAWebModifyParticipantsGroupAction,
+    WAWebGroupModifyInfoJob: GROUP_IMPL.WAWebGroupModifyInfoJob,
+    WAWebSetPropertyGroupAction: GROUP_IMPL.WAWebSetPropertyGroupAction,
+    WAWebExitGroupAction: GROUP_IMPL.WAWebExitGroupAction,
+    WAWebGroupQueryJob: GROUP_IMPL.WAWebGroupQueryJob,
+    WAWebContactProfilePicThumbBridge: {
+      requestProfilePicFromServer: async (wid) => {
+        const j = await profileOf(wid);
+        return j.picture ? { id: widOf(wid), eurl: j.picture, tag: String(Date.now()) } : null;
+      },
+    },
+    WAWebContactStatusBridge: {
+      getStatus: async (wid) => {
+        const j = await profileOf(wid);
+        return { id: widOf(wid), status: j.about || '' };
       },
     },
     WAWebChatGetters: { getIsNewsletter: () => false, getIsBroadcast: () => false },
@@ -1241,6 +1404,8 @@
         setMe(hello.phone, hello.lid, hello.pushname);
         restoreOwn(hello.recent || []);
         restoreReceived(hello.received || []);
+        for (const c of hello.contacts || []) applyContact(c);
+        for (const c of hello.chats || []) applyChat(c);
         syncThenReady();
       } else {
         if (creds.linked) {

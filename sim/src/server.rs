@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Era;
-use crate::control::{IncomingMessage, IncomingReaction, SimControl, SimError};
+use crate::control::{ChatSeed, ContactSeed, IncomingMessage, IncomingReaction, Profile, SimControl, SimError};
 
 const PAGE_JS: &str = include_str!("page.js");
 const PAGE_CSS: &str = include_str!("page.css");
@@ -37,7 +37,11 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/media", web::get().to(media))
                     .route("/send", web::post().to(send))
                     .route("/chatstate", web::post().to(chat_state))
-                    .route("/logout", web::post().to(page_logout)),
+                    .route("/logout", web::post().to(page_logout))
+                    .route("/history", web::post().to(history))
+                    .route("/profile", web::post().to(profile))
+                    .route("/group", web::post().to(group))
+                    .route("/block", web::post().to(block)),
             )
             .route(
                 "/control",
@@ -76,7 +80,10 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/passkey/deny", web::post().to(c_passkey_deny))
                     .route("/wedge", web::post().to(c_wedge))
                     .route("/lid", web::get().to(c_lid))
-                    .route("/lid-mapping", web::post().to(c_lid_mapping)),
+                    .route("/lid-mapping", web::post().to(c_lid_mapping))
+                    .route("/chats", web::post().to(c_seed_chat))
+                    .route("/contacts", web::post().to(c_seed_contact))
+                    .route("/profiles", web::post().to(c_set_profile)),
             )
     })
     .workers(2)
@@ -262,6 +269,58 @@ async fn chat_state(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpRespon
 async fn page_logout(c: web::Data<SimControl>, b: web::Json<PageQuery>) -> HttpResponse {
     c.remember_logout(&b.page);
     HttpResponse::Ok().json(json!({}))
+}
+
+#[derive(Deserialize)]
+struct HistoryRequest {
+    page: String,
+    chat: String,
+    #[serde(default)]
+    before: String,
+    count: usize,
+}
+
+async fn history(c: web::Data<SimControl>, b: web::Json<HistoryRequest>) -> HttpResponse {
+    c.wait_unwedged(&b.page).await;
+    match c.history(&b.page, &b.chat, &b.before, b.count.clamp(1, 200)) {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ProfileRequest {
+    page: String,
+    id: String,
+}
+
+async fn profile(c: web::Data<SimControl>, b: web::Json<ProfileRequest>) -> HttpResponse {
+    c.wait_unwedged(&b.page).await;
+    HttpResponse::Ok().json(c.profile(&b.id))
+}
+
+async fn group(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpResponse {
+    let page = b.get("page").and_then(Value::as_str).unwrap_or_default().to_string();
+    c.wait_unwedged(&page).await;
+    match c.group_op(&page, &b) {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct BlockRequest {
+    page: String,
+    id: String,
+    on: bool,
+}
+
+async fn block(c: web::Data<SimControl>, b: web::Json<BlockRequest>) -> HttpResponse {
+    c.wait_unwedged(&b.page).await;
+    match c.set_blocked(&b.page, &b.id, b.on) {
+        Ok(()) => HttpResponse::Ok().json(json!({ "ok": true })),
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
 }
 
 // --- the control API ---------------------------------------------------------------------------
@@ -506,5 +565,42 @@ struct LidMapping {
 
 async fn c_lid_mapping(c: web::Data<SimControl>, b: web::Json<LidMapping>) -> HttpResponse {
     c.set_lid_mapping_known(&b.phone, b.known).await;
+    HttpResponse::Ok().json(json!({}))
+}
+
+#[derive(Deserialize)]
+struct SeedChat {
+    phone: String,
+    #[serde(flatten)]
+    chat: ChatSeed,
+}
+
+async fn c_seed_chat(c: web::Data<SimControl>, b: web::Json<SeedChat>) -> HttpResponse {
+    let b = b.into_inner();
+    done(c.seed_chat(&b.phone, b.chat).await.map(|ids| json!({ "ids": ids })))
+}
+
+#[derive(Deserialize)]
+struct SeedContact {
+    phone: String,
+    #[serde(flatten)]
+    contact: ContactSeed,
+}
+
+async fn c_seed_contact(c: web::Data<SimControl>, b: web::Json<SeedContact>) -> HttpResponse {
+    let b = b.into_inner();
+    done(c.seed_contact(&b.phone, b.contact).await.map(|_| json!({})))
+}
+
+#[derive(Deserialize)]
+struct SetProfile {
+    phone: String,
+    #[serde(flatten)]
+    profile: Profile,
+}
+
+async fn c_set_profile(c: web::Data<SimControl>, b: web::Json<SetProfile>) -> HttpResponse {
+    let b = b.into_inner();
+    c.set_profile(&b.phone, b.profile).await;
     HttpResponse::Ok().json(json!({}))
 }

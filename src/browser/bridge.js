@@ -100,6 +100,10 @@
       { mod: 'WAWebApiContact', path: 'getCurrentLid' },
       { mod: 'WAWebLidMigrationUtils', path: 'toUserLid' },
     ],
+    // Reading the account's world (wa-web-surface §5.1: ConversationMsgs, ProfilePic, StatusUtils).
+    loadEarlierMsgs: [{ mod: 'WAWebChatLoadMessages', path: 'loadEarlierMsgs' }],
+    profilePic: [{ mod: 'WAWebContactProfilePicThumbBridge', path: 'requestProfilePicFromServer' }],
+    contactStatus: [{ mod: 'WAWebContactStatusBridge', path: 'getStatus' }],
     // On-demand bundles (anchors-2026-11.md §3.2, 2026-08 -> 09): nothing wagate sends needs them
     // yet; resolved for the capability report, so a maintainer sees the loader work or break.
     forwardMessages: [
@@ -111,6 +115,27 @@
     createGroup: [{ mod: 'WAWebGroupCreateJob', path: 'createGroup', optional: true, lazy: ['WAWebNewGroupFlow.react'] }],
     groupInviteCode: [
       { mod: 'WAWebMexFetchGroupInviteCodeJob', path: 'fetchMexGroupInviteCode', optional: true,
+        lazy: ['WAWebGroupInviteLinkDrawer.react', 'WAWebGroupInviteLinkModal.react'] },
+    ],
+    blockContact: [{ mod: 'WAWebBlockContactAction', path: 'blockContact', optional: true }],
+    unblockContact: [{ mod: 'WAWebBlockContactAction', path: 'unblockContact', optional: true }],
+    // Group management (wa-web-surface §5.1 `Group*` keys; anchors-2026-11 §3.2 for the lazy ones
+    // and the 2026 description signature). Optional: a page without them still sends.
+    groupQuery: [{ mod: 'WAWebGroupQueryJob', path: 'queryAndUpdateGroupMetadataById', optional: true }],
+    addParticipants: [{ mod: 'WAWebModifyParticipantsGroupAction', path: 'addParticipants', optional: true }],
+    removeParticipants: [{ mod: 'WAWebModifyParticipantsGroupAction', path: 'removeParticipants', optional: true }],
+    promoteParticipants: [{ mod: 'WAWebModifyParticipantsGroupAction', path: 'promoteParticipants', optional: true }],
+    demoteParticipants: [{ mod: 'WAWebModifyParticipantsGroupAction', path: 'demoteParticipants', optional: true }],
+    groupSubject: [{ mod: 'WAWebGroupModifyInfoJob', path: 'setGroupSubject', optional: true }],
+    groupDescription: [{ mod: 'WAWebGroupModifyInfoJob', path: 'setGroupDescription', optional: true }],
+    groupProperty: [{ mod: 'WAWebSetPropertyGroupAction', path: 'setGroupProperty', optional: true }],
+    exitGroup: [{ mod: 'WAWebExitGroupAction', path: 'sendExitGroup', optional: true }],
+    revokeGroupInvite: [
+      { mod: 'WAWebGroupInviteAction', path: 'resetGroupInviteCode', optional: true,
+        lazy: ['WAWebGroupInviteLinkDrawer.react', 'WAWebGroupInviteLinkModal.react'] },
+    ],
+    joinGroupViaInvite: [
+      { mod: 'WAWebGroupInviteJob', path: 'joinGroupViaInvite', optional: true,
         lazy: ['WAWebGroupInviteLinkDrawer.react', 'WAWebGroupInviteLinkModal.react'] },
     ],
   };
@@ -1062,6 +1087,227 @@
     return null;
   }
 
+  // --- reading chats and contacts ----------------------------------------------------------------
+
+  const modelsOf = (coll) => (typeof coll.getModelsArray === 'function' ? coll.getModelsArray() : coll.models || []);
+
+  function serializeChat(c) {
+    const id = widStr(c.id);
+    const msgs = c.msgs ? modelsOf(c.msgs) : [];
+    const last = msgs[msgs.length - 1];
+    const group = isGroupWid(c.id);
+    return {
+      id,
+      name: c.name || c.formattedTitle || null,
+      isGroup: group,
+      phone: group ? null : phoneOf(id),
+      unreadCount: typeof c.unreadCount === 'number' ? Math.max(0, c.unreadCount) : 0,
+      archived: !!c.archive,
+      t: c.t || (last && last.t) || null,
+      lastMessage: last ? serializeMsg(last) : null,
+    };
+  }
+
+  // A chat's messages before `before` (a serialised id; the newest when absent), at most `limit`,
+  // oldest first, loading earlier ones from the phone (WAWebChatLoadMessages) until there are
+  // enough. `beforeT` (unix seconds) places a `before` the page does not have.
+  async function chatMessages({ chatId, before, beforeT, limit }) {
+    const chat = await findChat(chatId);
+    const state = (chat.msgs && chat.msgs.msgLoadState) || {};
+    const sameKey = (m) => {
+      const k = keyStr(m.id);
+      return k === before || (m.id && typeof m.id.id === 'string' && before && before.endsWith('_' + m.id.id));
+    };
+    let all = [];
+    let end = 0;
+    for (let round = 0; round < 50; round += 1) {
+      all = modelsOf(chat.msgs).filter((m) => m && m.id);
+      end = all.length;
+      let found = !before;
+      if (before) {
+        const i = all.findIndex(sameKey);
+        if (i >= 0) {
+          end = i;
+          found = true;
+        }
+      }
+      if ((found && end >= limit) || state.noEarlierMsgs) break;
+      const loaded = await cap('loadEarlierMsgs')(chat, chat.msgs);
+      if (!loaded || !loaded.length) break;
+    }
+    if (before && !all.some(sameKey)) {
+      if (typeof beforeT !== 'number') throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + before + ' in this chat');
+      end = all.filter((m) => (m.t || 0) < beforeT).length;
+    }
+    const start = Math.max(0, end - limit);
+    return {
+      chat: serializeChat(chat),
+      messages: all.slice(start, end).map(serializeMsg),
+      more: start > 0 || !state.noEarlierMsgs,
+    };
+  }
+
+  function serializeContact(c) {
+    const id = widStr(c.id);
+    const lid = /@lid$/.test(id || '') ? id : lidOf(id);
+    const phone = phoneOf(id) || (c.phoneNumber ? phoneOfWid(widStr(c.phoneNumber)) : null);
+    return {
+      id,
+      name: c.name || null,
+      pushname: c.pushname || null,
+      shortName: c.shortName || null,
+      isBusiness: !!c.isBusiness,
+      isMyContact: !!c.isMyContact,
+      isBlocked: !!c.isBlocked,
+      phone,
+      lid: lid || null,
+    };
+  }
+
+  // A user's contact with what the server tells about them: the profile picture URL and the
+  // about text (null when hidden or absent).
+  async function contactInfo({ contactId }) {
+    const Contact = cap('contacts');
+    const wid = cap('createWid')(contactId);
+    let c = typeof Contact.get === 'function' ? Contact.get(contactId) : null;
+    if (!c && /@c\.us$/.test(contactId) && lidOf(contactId)) c = Contact.get(lidOf(contactId));
+    if (!c && typeof Contact.find === 'function') c = await Contact.find(wid);
+    if (!c) throw new BridgeError('WA_CONTACT_NOT_FOUND', 'no contact ' + contactId);
+    const out = serializeContact(c);
+    out.profilePictureUrl = null;
+    out.about = null;
+    try {
+      const pic = await cap('profilePic')(c.id || wid);
+      out.profilePictureUrl = (pic && (pic.eurl || pic.imgFull || pic.img)) || null;
+    } catch (_) { /* hidden by privacy settings, or none */ }
+    try {
+      const st = await cap('contactStatus')(c.id || wid);
+      out.about = (st && typeof st.status === 'string' && st.status) || null;
+    } catch (_) { /* hidden */ }
+    return out;
+  }
+
+  // --- groups --------------------------------------------------------------------------------------
+
+  function serializeGroup(chat) {
+    const md = chat.groupMetadata || {};
+    const parts = md.participants ? modelsOf(md.participants) : [];
+    const { pn, lid } = meWids();
+    const mine = [widStr(pn), widStr(lid)].filter(Boolean);
+    return {
+      id: widStr(chat.id),
+      subject: md.subject || chat.name || chat.formattedTitle || null,
+      description: md.desc || null,
+      owner: widStr(md.owner),
+      announce: !!md.announce,
+      restrict: !!md.restrict,
+      participants: parts.map((p) => {
+        const id = widStr(p.id);
+        return { id, phone: phoneOf(id), isAdmin: !!(p.isAdmin || p.isSuperAdmin), isSuperAdmin: !!p.isSuperAdmin };
+      }),
+      isMember: parts.some((p) => mine.includes(widStr(p.id))),
+    };
+  }
+
+  async function groupChat(groupId) {
+    if (!/@g\.us$/.test(groupId)) throw new BridgeError('WA_CHAT_NOT_FOUND', groupId + ' is not a group');
+    const chat = await findChat(groupId);
+    if (!chat.groupMetadata) throw new BridgeError('WA_CHAT_NOT_FOUND', 'no group ' + groupId);
+    return chat;
+  }
+
+  // Per participant: `{id, code}`, 200 when done (WhatsApp's codes otherwise: 403 privacy
+  // settings — an invite is needed, 404 not on WhatsApp / not in the group, 409 already in).
+  function participantCodes(results, asked) {
+    const out = [];
+    for (const r of [].concat(results || [])) {
+      const id = widStr(r && (r.wid || r.id));
+      if (!id) continue;
+      const code = Number(r.error || r.code || 200);
+      out.push({ id, code });
+    }
+    return out.length ? out : asked.map((id) => ({ id, code: 200 }));
+  }
+
+  // WhatsApp's server refusals come back as text carrying their code, e.g. `not-authorized (401)`.
+  async function serverCall(fn) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof BridgeError) throw e;
+      const m = /\((\d{3})\)/.exec(String(e && e.message));
+      const code = m && m[1] === '401' ? 'WA_NOT_AUTHORIZED' : m && m[1] === '404' ? 'WA_CHAT_NOT_FOUND' : 'WA_ERROR';
+      throw new BridgeError(code, String((e && e.message) || e));
+    }
+  }
+
+  const groupApi = {
+    createGroup: ({ subject, participants }) => serverCall(async () => {
+      const create = await capLoad('createGroup');
+      const wids = participants.map((p) => cap('createWid')(p));
+      const res = await create({ title: subject, memberAddMode: false, membershipApprovalMode: false, announce: false, restrict: false }, wids);
+      const gid = widStr(res && (res.wid || res.gid));
+      if (!gid) throw new BridgeError('WA_ERROR', 'WhatsApp did not answer with the new group');
+      const chat = await groupChat(gid);
+      return { group: serializeGroup(chat), participants: participantCodes(res.participants, participants) };
+    }),
+    listGroups: () => modelsOf(cap('chats')).filter((c) => c && c.id && isGroupWid(c.id) && c.groupMetadata).map(serializeGroup),
+    getGroup: ({ groupId }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      try {
+        await cap('groupQuery')({ id: chat.id });
+      } catch (e) {
+        if (!(e instanceof BridgeError)) throw e; // no query module: what the page holds
+      }
+      return serializeGroup(chat);
+    }),
+    groupParticipants: ({ groupId, action, participants }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      const name = { add: 'addParticipants', remove: 'removeParticipants', promote: 'promoteParticipants', demote: 'demoteParticipants' }[action];
+      if (!name) throw new BridgeError('WA_ERROR', 'unknown participants action ' + action);
+      const res = await cap(name)(chat, participants.map((p) => cap('createWid')(p)));
+      return { group: serializeGroup(chat), participants: participantCodes(res, participants) };
+    }),
+    updateGroup: ({ groupId, subject, description, announce, restrict }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      if (typeof subject === 'string') await cap('groupSubject')(chat.id, subject);
+      if (typeof description === 'string') {
+        const set = cap('groupDescription');
+        const prev = (chat.groupMetadata && chat.groupMetadata.descId) || null;
+        const newId = cap('msgKey').newId ? await cap('msgKey').newId() : String(Date.now());
+        // 2026 builds take one object (anchors §3.2); older ones positional arguments.
+        try {
+          await set({ desc: description, groupWid: chat.id, newDescId: newId, prevDescId: prev });
+        } catch (e) {
+          if (!(e instanceof TypeError)) throw e;
+          await set(chat.id, description, newId, prev);
+        }
+      }
+      if (typeof announce === 'boolean') await cap('groupProperty')(chat, 'announcement', announce ? 1 : 0);
+      if (typeof restrict === 'boolean') await cap('groupProperty')(chat, 'restrict', restrict ? 1 : 0);
+      return serializeGroup(chat);
+    }),
+    groupInvite: ({ groupId, revoke }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      if (revoke) {
+        const res = await (await capLoad('revokeGroupInvite'))(chat.id);
+        return (res && (res.code || res.inviteCode)) || res;
+      }
+      return (await capLoad('groupInviteCode'))(chat.id);
+    }),
+    leaveGroup: ({ groupId }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      await cap('exitGroup')(chat);
+      return serializeGroup(chat);
+    }),
+    joinGroup: ({ code }) => serverCall(async () => {
+      const res = await (await capLoad('joinGroupViaInvite'))(code);
+      const gid = widStr(res && (res.gid || res.wid || res));
+      if (!gid) throw new BridgeError('WA_ERROR', 'WhatsApp did not answer with the group');
+      return serializeGroup(await groupChat(gid));
+    }),
+  };
+
   // --- the call table -----------------------------------------------------------------------------
 
   const api = {
@@ -1115,6 +1361,34 @@
       return { version: (window.Debug && window.Debug.VERSION) || null, capabilities: out };
     },
     sendText: (o) => once(o.keyId, () => sendText(o)),
+    // Every chat the page has, newest activity first.
+    listChats: () => modelsOf(cap('chats')).filter((c) => c && c.id).map(serializeChat)
+      .sort((a, b) => (b.t || 0) - (a.t || 0)),
+    chatMessages: (o) => chatMessages(o),
+    // The address book and everyone the page met: users only (groups are chats).
+    listContacts: () => modelsOf(cap('contacts'))
+      .filter((c) => c && c.id && !isGroupWid(c.id) && /@(c\.us|lid)$/.test(widStr(c.id) || ''))
+      .map(serializeContact),
+    contactInfo: (o) => contactInfo(o),
+    ...groupApi,
+    // Blocks or unblocks a user. Current builds refuse a phone-keyed block: the contact is the
+    // LID's when the page knows it (anchors-2026-11 §3.2; OpenWA patch 8).
+    setBlocked: ({ contactId, blocked }) => serverCall(async () => {
+      const Contact = cap('contacts');
+      let lid = /@c\.us$/.test(contactId) ? lidOf(contactId) : null;
+      // Unknown yet: the exists query tells a 2026 page the LID along.
+      if (!lid && /@c\.us$/.test(contactId)) {
+        await api.checkNumber({ chatId: contactId }).catch(() => null);
+        lid = lidOf(contactId);
+      }
+      const id = lid || contactId;
+      let c = typeof Contact.get === 'function' ? Contact.get(id) : null;
+      if (!c && typeof Contact.find === 'function') c = await Contact.find(cap('createWid')(id));
+      if (!c) throw new BridgeError('WA_CHAT_NOT_FOUND', 'no contact ' + contactId);
+      if (blocked) await cap('blockContact')({ contact: c, blockEntryPoint: 'profile' });
+      else await cap('unblockContact')(c);
+      return serializeContact(c);
+    }),
     // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
     // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
     recentIncoming: ({ since, limit }) => {

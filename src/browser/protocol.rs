@@ -116,6 +116,61 @@ pub enum Request<'a> {
     /// Every capability the bridge knows, resolved now (lazy ones through the page's
     /// `Bootloader`). → [`CapabilityReport`].
     Capabilities,
+    /// Every chat the page has (`WAWebCollections.Chat`), newest activity first. → [`WaChat`]s.
+    ListChats,
+    /// A chat's messages before `before` (a serialised id; the newest when None), at most `limit`,
+    /// oldest first; earlier ones are loaded from the phone (`WAWebChatLoadMessages`) as needed.
+    /// `before_t` (unix seconds) places a `before` the page does not have. → [`ChatMessages`].
+    #[serde(rename_all = "camelCase")]
+    ChatMessages {
+        chat_id: String,
+        before: Option<String>,
+        before_t: Option<i64>,
+        limit: usize,
+    },
+    /// The users the page knows (`WAWebCollections.Contact`). → [`WaContact`]s.
+    ListContacts,
+    /// One user's contact, with the profile picture URL and the about text the server gives
+    /// (page code `WA_CONTACT_NOT_FOUND`). → [`WaContact`].
+    #[serde(rename_all = "camelCase")]
+    ContactInfo { contact_id: String },
+    /// Creates a group (`WAWebGroupCreateJob`, an on-demand bundle). → [`GroupChange`].
+    #[serde(rename_all = "camelCase")]
+    CreateGroup { subject: String, participants: Vec<String> },
+    /// The groups the page has. → [`WaGroup`]s.
+    ListGroups,
+    /// One group, refreshed from the server (`WAWebGroupQueryJob`). → [`WaGroup`].
+    #[serde(rename_all = "camelCase")]
+    GetGroup { group_id: String },
+    /// `add`, `remove`, `promote` or `demote` participants. → [`GroupChange`].
+    #[serde(rename_all = "camelCase")]
+    GroupParticipants {
+        group_id: String,
+        action: String,
+        participants: Vec<String>,
+    },
+    /// Subject, description and settings (announce-only, edit-info admins-only); None: unchanged.
+    /// → [`WaGroup`].
+    #[serde(rename_all = "camelCase")]
+    UpdateGroup {
+        group_id: String,
+        subject: Option<String>,
+        description: Option<String>,
+        announce: Option<bool>,
+        restrict: Option<bool>,
+    },
+    /// The invite code (on-demand bundle), or a new one when `revoke`. → the code.
+    #[serde(rename_all = "camelCase")]
+    GroupInvite { group_id: String, revoke: bool },
+    /// Leaves the group. → [`WaGroup`].
+    #[serde(rename_all = "camelCase")]
+    LeaveGroup { group_id: String },
+    /// Joins by an invite code (on-demand bundle). → [`WaGroup`].
+    #[serde(rename_all = "camelCase")]
+    JoinGroup { code: String },
+    /// Blocks (or unblocks) a user (`WAWebBlockContactAction`). → [`WaContact`].
+    #[serde(rename_all = "camelCase")]
+    SetBlocked { contact_id: String, blocked: bool },
 }
 
 impl Request<'_> {
@@ -142,6 +197,19 @@ impl Request<'_> {
             Request::Logout => "logout",
             Request::Probe { .. } => "probe",
             Request::Capabilities => "capabilities",
+            Request::ListChats => "listChats",
+            Request::ChatMessages { .. } => "chatMessages",
+            Request::ListContacts => "listContacts",
+            Request::ContactInfo { .. } => "contactInfo",
+            Request::CreateGroup { .. } => "createGroup",
+            Request::ListGroups => "listGroups",
+            Request::GetGroup { .. } => "getGroup",
+            Request::GroupParticipants { .. } => "groupParticipants",
+            Request::UpdateGroup { .. } => "updateGroup",
+            Request::GroupInvite { .. } => "groupInvite",
+            Request::LeaveGroup { .. } => "leaveGroup",
+            Request::JoinGroup { .. } => "joinGroup",
+            Request::SetBlocked { .. } => "setBlocked",
         }
     }
 }
@@ -330,6 +398,117 @@ pub struct WaReaction {
     pub from_me: bool,
     /// Unix seconds.
     pub t: Option<i64>,
+}
+
+/// A chat as the page lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaChat {
+    /// `<n>@c.us`, `<n>@lid` or `<id>@g.us`.
+    pub id: String,
+    /// The saved name, the group's subject, or what WhatsApp Web shows (`formattedTitle`).
+    pub name: Option<String>,
+    #[serde(default)]
+    pub is_group: bool,
+    /// The other side's phone number (digits) when the page knows it; None for groups.
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub unread_count: u32,
+    #[serde(default)]
+    pub archived: bool,
+    /// The last activity, unix seconds.
+    pub t: Option<i64>,
+    pub last_message: Option<WaMessage>,
+}
+
+/// A page of a chat's messages, oldest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatMessages {
+    pub chat: WaChat,
+    pub messages: Vec<WaMessage>,
+    /// Whether earlier messages exist (in the page or still on the phone).
+    #[serde(default)]
+    pub more: bool,
+}
+
+/// A user as the page knows them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaContact {
+    /// `<n>@c.us` or `<n>@lid`.
+    pub id: String,
+    /// The name saved in the phone's address book.
+    pub name: Option<String>,
+    /// The name the user gave themselves.
+    pub pushname: Option<String>,
+    #[serde(default)]
+    pub is_business: bool,
+    #[serde(default)]
+    pub is_my_contact: bool,
+    #[serde(default)]
+    pub is_blocked: bool,
+    /// Digits, when known.
+    pub phone: Option<String>,
+    /// `<n>@lid`, when known.
+    pub lid: Option<String>,
+    /// Only from `contactInfo`: the profile picture's URL (None when there is none or it is hidden).
+    #[serde(default)]
+    pub profile_picture_url: Option<String>,
+    /// Only from `contactInfo`: the about text.
+    #[serde(default)]
+    pub about: Option<String>,
+}
+
+/// A group member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaParticipant {
+    pub id: String,
+    /// Digits, when known.
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub is_admin: bool,
+    /// The group's creator.
+    #[serde(default)]
+    pub is_super_admin: bool,
+}
+
+/// A group as the page holds it (`chat.groupMetadata`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaGroup {
+    /// `<id>@g.us`.
+    pub id: String,
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    /// Only admins send messages.
+    #[serde(default)]
+    pub announce: bool,
+    /// Only admins edit the group's info.
+    #[serde(default)]
+    pub restrict: bool,
+    #[serde(default)]
+    pub participants: Vec<WaParticipant>,
+    /// The account is a participant.
+    #[serde(default)]
+    pub is_member: bool,
+}
+
+/// What one participant of a create or participants call came to: 200 done, else WhatsApp's
+/// code (403 their privacy settings: an invite is needed; 404 not on WhatsApp, or not in the
+/// group; 409 already in it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParticipantCode {
+    pub id: String,
+    pub code: u16,
+}
+
+/// A group after a change, and what each participant asked for came to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupChange {
+    pub group: WaGroup,
+    pub participants: Vec<ParticipantCode>,
 }
 
 /// The linked account, as `WAWebUserPrefsMeUser` and `Conn` tell it.

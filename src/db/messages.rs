@@ -63,6 +63,49 @@ impl Database {
         .await
     }
 
+    /// The session's stored messages with these WhatsApp ids.
+    pub async fn messages_by_wa_ids(&self, session_id: i64, ids: Vec<String>) -> DbResult<Vec<MessageRow>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| m::table
+                .filter(m::session_id.eq(session_id))
+                .filter(m::wa_message_id.eq_any(&ids))
+                .select(MessageRow::as_select())
+                .load(c)
+                .await)?)
+        })
+        .await
+    }
+
+    /// The session's stored messages in one of `chats` that carry a WhatsApp id and were sent at
+    /// or after `from` and before `to` (either bound open when None): newest first, at most `limit`.
+    pub async fn chat_messages_between(
+        &self,
+        session_id: i64,
+        chats: Vec<String>,
+        from: Option<chrono::NaiveDateTime>,
+        to: Option<chrono::NaiveDateTime>,
+        limit: i64,
+    ) -> DbResult<Vec<MessageRow>> {
+        self.run(move |mut conn| async move {
+            Ok(dispatch!(&mut conn, |c| {
+                let mut q = m::table
+                    .filter(m::session_id.eq(session_id))
+                    .filter(m::chat_id.eq_any(&chats))
+                    .filter(m::wa_message_id.is_not_null())
+                    .select(MessageRow::as_select())
+                    .into_boxed();
+                if let Some(f) = from {
+                    q = q.filter(m::sent_at.ge(f));
+                }
+                if let Some(t) = to {
+                    q = q.filter(m::sent_at.lt(t));
+                }
+                q.order((m::sent_at.desc(), m::id.desc())).limit(limit).load(c).await
+            })?)
+        })
+        .await
+    }
+
     pub async fn message_by_idempotency_key(&self, user_id: i64, key: &str) -> DbResult<Option<MessageRow>> {
         let key = key.to_string();
         self.run(move |mut conn| async move {

@@ -1,16 +1,23 @@
-//! `/api/v1/contacts/…`: LID ↔ phone lookups. WhatsApp addresses people by LID (`<digits>@lid`)
+//! `/api/v1/contacts/…`: the users WhatsApp Web knows (read from the connected page: names,
+//! business flag, phone and LID; one contact with profile picture and about), and LID ↔ phone lookups. WhatsApp addresses people by LID (`<digits>@lid`)
 //! more and more; the phone behind one is known only when WhatsApp Web revealed it to one of the
 //! caller's sessions (a sender, a chat, a number check). Answered from the `lid_map` table.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, delete, get, post, web};
+use serde::Deserialize;
 use serde_json::json;
 
+use super::chats::number_in;
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
-use super::schemas::{ContactPair, Envelope, ErrorBody};
+use super::messages::connected_session;
+use super::schemas::{Contact, ContactList, ContactPair, Envelope, ErrorBody};
+use super::selector::{SessionQuery, session_for};
 use crate::AppState;
+use crate::browser::protocol::WaContact;
 use crate::db::LidPairRow;
 use crate::error_code::ErrorCode;
+use crate::sessions::ChatId;
 
 fn pair_json(p: &LidPairRow) -> serde_json::Value {
     json!({
@@ -107,6 +114,187 @@ pub async fn by_phone(
         .await?
         .ok_or_else(|| not_found(&phone))?;
     Ok(ok(pair_json(&pair)))
+}
+
+fn contact_json(c: &WaContact) -> serde_json::Value {
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "pushName": c.pushname,
+        "isBusiness": c.is_business,
+        "isMyContact": c.is_my_contact,
+        "isBlocked": c.is_blocked,
+        "phone": c.phone,
+        "lid": c.lid,
+        "profilePictureUrl": c.profile_picture_url,
+        "about": c.about,
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ContactListQuery {
+    /// Session name (default `default`).
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    session: Option<String>,
+    /// 1 to 500, default 100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
+    /// Contacts to skip (the previous page's `nextOffset`), default 0.
+    #[param(value_type = Option<u32>, minimum = 0)]
+    offset: Option<String>,
+}
+
+/// `GET /api/v1/contacts/`: the users the account's WhatsApp Web knows — its address book and
+/// everyone it met — by name.
+#[utoipa::path(
+    tag = "contacts",
+    operation_id = "list_contacts",
+    security(("api_key" = [])),
+    params(ContactListQuery),
+    responses(
+        (status = 200, description = "A page of contacts, with `nextOffset` for the next", body = Envelope<ContactList>),
+        (status = 400, description = "VALIDATION_ERROR (`limit`, `offset`, `session`)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
+#[get("/api/v1/contacts/")]
+pub async fn list(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    query: web::Query<ContactListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let name = session_for(&p, &SessionQuery { session: q.session }, None)?;
+    let limit = number_in("limit", q.limit.as_deref(), 1..=500, 100)?;
+    let offset = number_in("offset", q.offset.as_deref(), 0..=usize::MAX, 0)?;
+    let handle = connected_session(&state, &p, &name)?;
+    let mut all = handle.list_contacts().await?;
+    // Named ones first (the address book), by name; then by id.
+    all.sort_by(|a, b| {
+        let key = |c: &WaContact| (c.name.is_none(), c.name.clone().or(c.pushname.clone()), c.id.clone());
+        key(a).cmp(&key(b))
+    });
+    let total = all.len();
+    let page: Vec<_> = all.iter().skip(offset).take(limit).map(contact_json).collect();
+    let next = (offset + page.len() < total).then_some(offset + page.len());
+    Ok(ok(json!({ "contacts": page, "total": total, "nextOffset": next })))
+}
+
+/// `GET /api/v1/contacts/{id}/`: one user, with the profile picture URL and the about text
+/// WhatsApp gives (each `null` when there is none or the user's privacy settings hide it).
+#[utoipa::path(
+    tag = "contacts",
+    operation_id = "get_contact",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "A phone number, `<digits>@c.us` or `<digits>@lid`", example = "15550002002"),
+        SessionQuery
+    ),
+    responses(
+        (status = 200, description = "The contact", body = Envelope<Contact>),
+        (status = 400, description = "VALIDATION_ERROR (`id`, `session`)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
+#[get("/api/v1/contacts/{id}/")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    id: web::Path<String>,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = session_for(&p, &query, None)?;
+    let user = user_id(&id)?;
+    let handle = connected_session(&state, &p, &name)?;
+    let contact = handle.contact_info(&user).await?;
+    Ok(ok(contact_json(&contact)))
+}
+
+/// A user id from the path: a phone number, `…@c.us` or `…@lid` (400 naming `id` otherwise).
+fn user_id(raw: &str) -> Result<ChatId, ApiError> {
+    const RULE: &str = "id must be a user: a phone number in international format, <digits>@c.us or <digits>@lid";
+    let user = ChatId::parse(raw).map_err(|_| ApiError::validation("id", RULE))?;
+    if !(user.as_str().ends_with("@c.us") || user.as_str().ends_with("@lid")) {
+        return Err(ApiError::validation("id", RULE));
+    }
+    Ok(user)
+}
+
+async fn set_blocked(
+    state: &AppState,
+    p: &crate::auth::Principal,
+    id: &str,
+    query: &SessionQuery,
+    blocked: bool,
+) -> Result<HttpResponse, ApiError> {
+    let name = session_for(p, query, None)?;
+    let user = user_id(id)?;
+    let handle = connected_session(state, p, &name)?;
+    let contact = handle.set_blocked(&user, blocked).await?;
+    Ok(ok(contact_json(&contact)))
+}
+
+/// `POST /api/v1/contacts/{id}/block/`: blocks the user (no messages, calls or status from them).
+#[utoipa::path(
+    tag = "contacts",
+    operation_id = "block_contact",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "A phone number, `<digits>@c.us` or `<digits>@lid`", example = "15550002002"),
+        SessionQuery
+    ),
+    responses(
+        (status = 200, description = "Blocked: the contact (`isBlocked` true)", body = Envelope<Contact>),
+        (status = 400, description = "VALIDATION_ERROR (`id`, `session`)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
+#[post("/api/v1/contacts/{id}/block/")]
+pub async fn block(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    id: web::Path<String>,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    set_blocked(&state, &p, &id, &query, true).await
+}
+
+/// `DELETE /api/v1/contacts/{id}/block/`: unblocks the user.
+#[utoipa::path(
+    tag = "contacts",
+    operation_id = "unblock_contact",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "A phone number, `<digits>@c.us` or `<digits>@lid`", example = "15550002002"),
+        SessionQuery
+    ),
+    responses(
+        (status = 200, description = "Unblocked: the contact (`isBlocked` false)", body = Envelope<Contact>),
+        (status = 400, description = "VALIDATION_ERROR (`id`, `session`)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
+#[delete("/api/v1/contacts/{id}/block/")]
+pub async fn unblock(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    id: web::Path<String>,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    set_blocked(&state, &p, &id, &query, false).await
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod contact_card;
 mod edits;
 mod events_stream;
 pub mod extract;
+mod groups;
 mod health;
 mod location;
 mod me;
@@ -58,8 +59,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(sessions::capabilities)
         .service(chats::mark_read)
         .service(chats::presence)
+        .service(chats::list)
+        .service(chats::messages)
         .service(contacts::by_lid)
         .service(contacts::by_phone)
+        .service(contacts::list)
+        .service(groups::create)
+        .service(groups::list)
+        .service(groups::join)
+        .service(groups::get_one)
+        .service(groups::update)
+        .service(groups::participants)
+        .service(groups::invite)
+        .service(groups::revoke_invite)
+        .service(groups::leave)
         .service(messages::send_text)
         .service(media::send_media)
         .service(location::send_location)
@@ -70,6 +83,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(messages::list)
         .service(messages::get_one)
         .service(messages::check)
+        // After `/api/v1/contacts/check/`, which its `{id}` would also match.
+        .service(contacts::get_one)
+        .service(contacts::block)
+        .service(contacts::unblock)
         .service(messages::media_file)
         .service(webhook::get_webhook)
         .service(webhook::put_webhook)

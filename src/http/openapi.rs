@@ -13,8 +13,8 @@ use utoipa::{Modify, OpenApi};
 use super::route_scope;
 use super::schemas::ErrorBody;
 use super::{
-    api_keys, chats, cluster, contact_card, contacts, edits, events_stream, health, location, me, media, messages,
-    reactions, sessions, webhook,
+    api_keys, chats, cluster, contact_card, contacts, edits, events_stream, groups, health, location, me, media,
+    messages, reactions, sessions, webhook,
 };
 
 #[derive(OpenApi)]
@@ -44,8 +44,23 @@ use super::{
         sessions::capabilities,
         chats::mark_read,
         chats::presence,
+        chats::list,
+        chats::messages,
         contacts::by_lid,
         contacts::by_phone,
+        contacts::list,
+        contacts::get_one,
+        contacts::block,
+        contacts::unblock,
+        groups::create,
+        groups::list,
+        groups::get_one,
+        groups::update,
+        groups::participants,
+        groups::invite,
+        groups::revoke_invite,
+        groups::leave,
+        groups::join,
         messages::send_text,
         media::send_media,
         location::send_location,

@@ -522,3 +522,184 @@ pub struct MediaUpload {
     )]
     pub reply_to: Option<String>,
 }
+
+/// A message as WhatsApp Web holds it (`GET /api/v1/chats/…`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageMessage {
+    /// WhatsApp's id: `true_<chat>_<id>` (ours) or `false_<chat>_<id>[_<author>]`.
+    pub message_id: String,
+    /// The chat as WhatsApp Web keys it (`…@c.us`, `…@lid`, `…@g.us`).
+    pub chat_id: Option<String>,
+    pub from_me: bool,
+    /// The member who wrote, in groups.
+    pub author: Option<String>,
+    /// The sender's phone number (digits) when known.
+    pub author_phone: Option<String>,
+    /// WhatsApp's type: `chat`, `image`, `ptt`, `document`, …
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub body: Option<String>,
+    pub caption: Option<String>,
+    pub timestamp: Option<DateTime<Utc>>,
+    /// -1 error, 0 pending, 1 server, 2 delivered, 3 read, 4 played (own messages).
+    pub ack: Option<i32>,
+    pub has_media: bool,
+    pub mimetype: Option<String>,
+    pub filename: Option<String>,
+}
+
+/// One chat of `GET /api/v1/chats/`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatSummary {
+    /// `…@c.us`, `…@lid` or `…@g.us`: use it as `{chatId}`.
+    pub id: String,
+    /// The saved name or the group's subject (else what WhatsApp Web shows).
+    pub name: Option<String>,
+    /// `user` or `group`.
+    #[schema(pattern = "^(user|group)$")]
+    pub kind: String,
+    /// The other side's phone number (digits) when known; `null` for groups.
+    pub phone: Option<String>,
+    pub unread_count: u32,
+    pub archived: bool,
+    pub last_activity_at: Option<DateTime<Utc>>,
+    pub last_message: Option<PageMessage>,
+}
+
+/// `GET /api/v1/chats/`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatList {
+    /// Newest activity first.
+    pub chats: Vec<ChatSummary>,
+    /// How many chats match the filters.
+    pub total: usize,
+    /// Pass as `offset` for the next page; `null` on the last one.
+    pub next_offset: Option<usize>,
+}
+
+/// One message of `GET /api/v1/chats/{chatId}/messages/`: what WhatsApp Web holds, joined with
+/// the row wagate stored for it (same WhatsApp id), if any.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    #[serde(flatten)]
+    pub message: PageMessage,
+    /// `page` (only WhatsApp Web has it), `stored` (only wagate's database) or `both`.
+    #[schema(pattern = "^(page|stored|both)$")]
+    pub source: String,
+    /// wagate's row (as `GET /api/v1/messages/{id}/` gives it), when stored.
+    pub stored: Option<Message>,
+}
+
+/// `GET /api/v1/chats/{chatId}/messages/`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessagePage {
+    /// The chat as WhatsApp Web keys it.
+    pub chat_id: String,
+    /// Newest first.
+    pub messages: Vec<ChatMessage>,
+    /// Pass as `before` for the next (earlier) page; `null` when there is none.
+    pub next_before: Option<String>,
+}
+
+/// A WhatsApp user (`GET /api/v1/contacts/…`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    /// `…@c.us` or `…@lid`.
+    pub id: String,
+    /// The name saved in the phone's address book.
+    pub name: Option<String>,
+    /// The name the user gave themselves.
+    pub push_name: Option<String>,
+    pub is_business: bool,
+    /// In the phone's address book.
+    pub is_my_contact: bool,
+    pub is_blocked: bool,
+    /// Digits, when known.
+    pub phone: Option<String>,
+    /// `<digits>@lid`, when known.
+    pub lid: Option<String>,
+    /// Only on `GET /api/v1/contacts/{id}/`: the profile picture's URL (`null`: none, or hidden).
+    pub profile_picture_url: Option<String>,
+    /// Only on `GET /api/v1/contacts/{id}/`: the about text (`null`: none, or hidden).
+    pub about: Option<String>,
+}
+
+/// `GET /api/v1/contacts/`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactList {
+    /// By name, then id.
+    pub contacts: Vec<Contact>,
+    pub total: usize,
+    /// Pass as `offset` for the next page; `null` on the last one.
+    pub next_offset: Option<usize>,
+}
+
+/// A group member.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupParticipant {
+    /// `…@c.us` or `…@lid`.
+    pub id: String,
+    /// Digits, when known.
+    pub phone: Option<String>,
+    pub is_admin: bool,
+    /// The group's creator.
+    pub is_super_admin: bool,
+}
+
+/// A WhatsApp group.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    /// `…@g.us`.
+    pub id: String,
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    /// Only admins send messages.
+    pub announce: bool,
+    /// Only admins edit the group's info.
+    pub restrict: bool,
+    /// The account is a participant.
+    pub is_member: bool,
+    pub participants: Vec<GroupParticipant>,
+}
+
+/// What one participant of a create or participants call came to.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantOutcome {
+    pub id: String,
+    /// Done.
+    pub ok: bool,
+    /// WhatsApp's code: 200 done; 403 their privacy settings (send the invite link); 404 not on
+    /// WhatsApp (add) or not in the group; 408 left recently; 409 already in.
+    pub code: u16,
+    /// Why not, when not `ok`.
+    pub reason: Option<String>,
+}
+
+/// A group after a create or a participants change.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupChangeResult {
+    pub group: Group,
+    pub participants: Vec<ParticipantOutcome>,
+}
+
+/// A group's invite link.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupInvite {
+    pub group_id: String,
+    pub code: String,
+    /// `https://chat.whatsapp.com/<code>`.
+    pub link: String,
+}

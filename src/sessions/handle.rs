@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::chat_id::ChatId;
 use super::events::SessionKey;
 use super::state::SessionInfo;
+use crate::browser::protocol::{ChatMessages, GroupChange, Request, WaChat, WaContact, WaGroup};
 use crate::error_code::ErrorCode;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -211,6 +212,12 @@ pub(super) enum Command {
         phone: String,
         reply: Reply<String>,
     },
+    /// A read-or-manage call into the connected page (chats, contacts, groups…): the typed
+    /// request, answered with the page's JSON value, decoded by the handle's typed method.
+    Call {
+        request: Request<'static>,
+        reply: Reply<serde_json::Value>,
+    },
     Logout {
         reply: Reply<()>,
     },
@@ -240,6 +247,7 @@ impl Command {
             Command::CheckNumber { reply, .. } => reply.is_closed(),
             Command::ChatState { reply, .. } | Command::MarkRead { reply, .. } => reply.is_closed(),
             Command::PairingCode { reply, .. } => reply.is_closed(),
+            Command::Call { reply, .. } => reply.is_closed(),
             Command::Logout { .. } | Command::Restart { .. } | Command::Stop { .. } | Command::Shutdown { .. } => false,
         }
     }
@@ -375,6 +383,124 @@ impl SessionHandle {
     pub async fn mark_read(&self, chat: ChatId) -> Result<(), SessionError> {
         self.ask(|reply| Command::MarkRead { chat, reply }, CONTROL_TIMEOUT)
             .await
+    }
+
+    /// One read-or-manage call into the connected page, its answer decoded as `T`.
+    async fn call<T: serde::de::DeserializeOwned>(&self, request: Request<'static>) -> Result<T, SessionError> {
+        let method = request.method();
+        let value = self
+            .ask(|reply| Command::Call { request, reply }, CONTROL_TIMEOUT)
+            .await?;
+        serde_json::from_value(value).map_err(|e| SessionError::Wa {
+            code: ErrorCode::BridgeBadAnswer.as_str().into(),
+            message: format!("{method}: {e}"),
+        })
+    }
+
+    /// Every chat the page has, newest activity first.
+    pub async fn list_chats(&self) -> Result<Vec<WaChat>, SessionError> {
+        self.call(Request::ListChats).await
+    }
+
+    /// Up to `limit` messages of `chat` before the one with WhatsApp id `before` (the newest when
+    /// None), oldest first, loading earlier ones from the phone when needed. `before_t` (unix
+    /// seconds) places a `before` that the page does not have.
+    pub async fn chat_messages(
+        &self,
+        chat: &ChatId,
+        before: Option<String>,
+        before_t: Option<i64>,
+        limit: usize,
+    ) -> Result<ChatMessages, SessionError> {
+        self.call(Request::ChatMessages {
+            chat_id: chat.as_str().to_string(),
+            before,
+            before_t,
+            limit,
+        })
+        .await
+    }
+
+    /// The users the page knows (address book, senders, chats).
+    pub async fn list_contacts(&self) -> Result<Vec<WaContact>, SessionError> {
+        self.call(Request::ListContacts).await
+    }
+
+    /// One user, with the profile picture URL and about text WhatsApp gives.
+    pub async fn contact_info(&self, contact: &ChatId) -> Result<WaContact, SessionError> {
+        self.call(Request::ContactInfo {
+            contact_id: contact.as_str().to_string(),
+        })
+        .await
+    }
+
+    /// Creates a group with `participants` (user ids); says per participant whether they could be added.
+    pub async fn create_group(&self, subject: String, participants: Vec<String>) -> Result<GroupChange, SessionError> {
+        self.call(Request::CreateGroup { subject, participants }).await
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<WaGroup>, SessionError> {
+        self.call(Request::ListGroups).await
+    }
+
+    pub async fn group(&self, group_id: String) -> Result<WaGroup, SessionError> {
+        self.call(Request::GetGroup { group_id }).await
+    }
+
+    /// `action`: add, remove, promote or demote.
+    pub async fn group_participants(
+        &self,
+        group_id: String,
+        action: String,
+        participants: Vec<String>,
+    ) -> Result<GroupChange, SessionError> {
+        self.call(Request::GroupParticipants {
+            group_id,
+            action,
+            participants,
+        })
+        .await
+    }
+
+    /// Subject, description, announce-only and edit-info-admins-only (None: unchanged).
+    pub async fn update_group(
+        &self,
+        group_id: String,
+        subject: Option<String>,
+        description: Option<String>,
+        announce: Option<bool>,
+        restrict: Option<bool>,
+    ) -> Result<WaGroup, SessionError> {
+        self.call(Request::UpdateGroup {
+            group_id,
+            subject,
+            description,
+            announce,
+            restrict,
+        })
+        .await
+    }
+
+    /// The group's invite code; a new one (the old link stops working) when `revoke`.
+    pub async fn group_invite(&self, group_id: String, revoke: bool) -> Result<String, SessionError> {
+        self.call(Request::GroupInvite { group_id, revoke }).await
+    }
+
+    pub async fn leave_group(&self, group_id: String) -> Result<WaGroup, SessionError> {
+        self.call(Request::LeaveGroup { group_id }).await
+    }
+
+    /// Blocks (`true`) or unblocks a user.
+    pub async fn set_blocked(&self, contact: &ChatId, blocked: bool) -> Result<WaContact, SessionError> {
+        self.call(Request::SetBlocked {
+            contact_id: contact.as_str().to_string(),
+            blocked,
+        })
+        .await
+    }
+
+    pub async fn join_group(&self, code: String) -> Result<WaGroup, SessionError> {
+        self.call(Request::JoinGroup { code }).await
     }
 
     /// An 8-character code to enter on the phone instead of scanning the QR.

@@ -16,6 +16,8 @@ mod eras;
 mod faults;
 mod flow;
 mod fuzz;
+mod groups;
+mod history;
 mod message_kinds;
 mod metrics;
 mod openapi;

@@ -39,6 +39,21 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/contacts/check/"),
         ("post", "/api/v1/chats/{chatId}/read/"),
         ("post", "/api/v1/chats/{chatId}/presence/"),
+        ("get", "/api/v1/chats/"),
+        ("get", "/api/v1/chats/{chatId}/messages/"),
+        ("get", "/api/v1/contacts/"),
+        ("get", "/api/v1/contacts/{id}/"),
+        ("post", "/api/v1/contacts/{id}/block/"),
+        ("delete", "/api/v1/contacts/{id}/block/"),
+        ("post", "/api/v1/groups/"),
+        ("get", "/api/v1/groups/"),
+        ("get", "/api/v1/groups/{groupId}/"),
+        ("patch", "/api/v1/groups/{groupId}/"),
+        ("post", "/api/v1/groups/{groupId}/participants/"),
+        ("get", "/api/v1/groups/{groupId}/invite/"),
+        ("delete", "/api/v1/groups/{groupId}/invite/"),
+        ("post", "/api/v1/groups/{groupId}/leave/"),
+        ("post", "/api/v1/groups/join/"),
         ("get", "/api/v1/messages/{id}/media"),
         ("get", "/api/v1/webhook/"),
         ("put", "/api/v1/webhook/"),
@@ -119,7 +134,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
             }
         }
     }
-    assert_eq!(ids.len(), 38);
+    assert_eq!(ids.len(), 53);
 
     for path in [
         "/api/v1/messages/send-text/",

@@ -49,7 +49,8 @@ async fn call_with(
         .replace("{id}", "999999")
         .replace("{chatId}", "15550002002@c.us")
         .replace("{lid}", "123456789@lid")
-        .replace("{phone}", "15550002002");
+        .replace("{phone}", "15550002002")
+        .replace("{groupId}", "120363000000000001@g.us");
     assert!(!url.contains('{'), "a path parameter the test cannot fill: {path}");
     let params = op["parameters"].as_array().cloned().unwrap_or_default();
     if selector && params.iter().any(|p| p["name"] == "session" && p["in"] == "query") {

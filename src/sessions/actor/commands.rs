@@ -160,6 +160,13 @@ impl Actor {
                 };
                 let _ = reply.send(result);
             }
+            Command::Call { request, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => self.request::<serde_json::Value>(&request, CALL_TIMEOUT).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
             Command::PairingCode { phone, reply } => {
                 let result = if self.current() == SessionState::QrPending {
                     self.request::<String>(&Request::RequestPairingCode { phone: &phone }, CALL_TIMEOUT)
@@ -329,6 +336,7 @@ pub(in crate::sessions) fn refuse(cmd: Command, err: SessionError) {
         Command::AckStates { reply, .. } => drop(reply.send(Err(err))),
         Command::ChatState { reply, .. } | Command::MarkRead { reply, .. } => drop(reply.send(Err(err))),
         Command::PairingCode { reply, .. } => drop(reply.send(Err(err))),
+        Command::Call { reply, .. } => drop(reply.send(Err(err))),
         Command::Logout { reply }
         | Command::Restart { reply }
         | Command::Stop { reply }

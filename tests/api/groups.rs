@@ -1,0 +1,325 @@
+//! Groups through the API, round-tripping through the simulated WhatsApp servers: create (who
+//! could not be added, and why), list, get, participants, subject/description/settings, the
+//! invite link, leave and join; bad input is 400 naming the field.
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::common::*;
+use crate::support::*;
+
+const DEVICE: &str = "15550001901";
+const ALICE: &str = "15550002201";
+const BOB: &str = "15550002202";
+const PRIVATE: &str = "15550002203";
+const NOBODY: &str = "15550002204";
+
+fn outcome<'a>(data: &'a Value, phone: &str) -> &'a Value {
+    data["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"].as_str().unwrap().starts_with(phone))
+        .unwrap_or_else(|| panic!("no outcome for {phone}: {data}"))
+}
+
+fn member<'a>(group: &'a Value, phone: &str) -> Option<&'a Value> {
+    group["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phone"] == phone)
+}
+
+/// The phones in the group on WhatsApp's servers, with their admin flags.
+async fn on_server(sim: &wagate_sim::Simulator, gid: &str) -> Vec<(String, bool)> {
+    let g = sim.control().group(gid).await.expect("the group is on the server");
+    g.participants
+        .into_iter()
+        .map(|(id, admin)| (id.trim_end_matches("@c.us").to_string(), admin))
+        .collect()
+}
+
+async fn groups(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = TestApp::spawn_with(TestEnv::new(backend).await, |s| point_at(s, &sim)).await;
+    let key = app.admin_key.clone();
+    app.link(&sim, &key, "default", DEVICE).await;
+    sim.control().set_group_add_allowed(PRIVATE, false).await;
+    sim.control().set_number_exists(NOBODY, false).await;
+
+    // Create: who could not be added, and why.
+    let created = json(
+        app.post_json(
+            "/api/v1/groups/",
+            &key,
+            json!({ "subject": "Team", "participants": [ALICE, format!("+{BOB}"), PRIVATE, NOBODY] }),
+        )
+        .await,
+        200,
+    )
+    .await["data"]
+        .clone();
+    let gid = created["group"]["id"].as_str().unwrap().to_string();
+    assert!(gid.ends_with("@g.us"), "{created}");
+    assert_eq!(outcome(&created, ALICE)["ok"], true);
+    assert_eq!(outcome(&created, BOB)["ok"], true);
+    assert_eq!(outcome(&created, PRIVATE)["code"], 403);
+    assert!(
+        outcome(&created, PRIVATE)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("invite")
+    );
+    assert_eq!(outcome(&created, NOBODY)["code"], 404);
+    assert_eq!(outcome(&created, NOBODY)["reason"], "not on WhatsApp");
+    assert_eq!(
+        on_server(&sim, &gid).await,
+        [
+            (DEVICE.to_string(), true),
+            (ALICE.to_string(), false),
+            (BOB.to_string(), false)
+        ]
+    );
+
+    // List and get: participants with admin flags.
+    let list = json(app.get("/api/v1/groups/", &key).await, 200).await["data"].clone();
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == gid.as_str())
+        .expect("listed");
+    assert_eq!(listed["subject"], "Team");
+    let group = json(app.get(&format!("/api/v1/groups/{gid}/"), &key).await, 200).await["data"].clone();
+    assert_eq!(group["isMember"], true);
+    let me = member(&group, DEVICE).expect("the account is a member");
+    assert_eq!(
+        (me["isAdmin"].clone(), me["isSuperAdmin"].clone()),
+        (json!(true), json!(true))
+    );
+    assert_eq!(member(&group, ALICE).unwrap()["isAdmin"], false);
+    assert!(member(&group, PRIVATE).is_none());
+
+    // Participants: promote, demote, remove, add again.
+    let path = format!("/api/v1/groups/{gid}/participants/");
+    let promoted = json(
+        app.post_json(&path, &key, json!({ "action": "promote", "participants": [ALICE] }))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(member(&promoted["data"]["group"], ALICE).unwrap()["isAdmin"], true);
+    assert!(on_server(&sim, &gid).await.contains(&(ALICE.to_string(), true)));
+    json(
+        app.post_json(&path, &key, json!({ "action": "demote", "participants": [ALICE] }))
+            .await,
+        200,
+    )
+    .await;
+    assert!(on_server(&sim, &gid).await.contains(&(ALICE.to_string(), false)));
+    let removed = json(
+        app.post_json(&path, &key, json!({ "action": "remove", "participants": [BOB] }))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(outcome(&removed["data"], BOB)["ok"], true);
+    assert!(member(&removed["data"]["group"], BOB).is_none());
+    let again = json(
+        app.post_json(&path, &key, json!({ "action": "remove", "participants": [BOB] }))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(outcome(&again["data"], BOB)["code"], 404);
+    let added = json(
+        app.post_json(
+            &path,
+            &key,
+            json!({ "action": "add", "participants": [BOB, PRIVATE, ALICE] }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(outcome(&added["data"], BOB)["ok"], true);
+    assert_eq!(outcome(&added["data"], PRIVATE)["code"], 403);
+    assert_eq!(outcome(&added["data"], ALICE)["code"], 409);
+
+    // Subject, description, settings.
+    let patched = json(
+        app.send_json(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/groups/{gid}/"),
+            &key,
+            json!({ "subject": "Team 2027", "description": "Plans", "announce": true, "restrict": true }),
+        )
+        .await,
+        200,
+    )
+    .await["data"]
+        .clone();
+    assert_eq!(patched["subject"], "Team 2027");
+    assert_eq!(patched["description"], "Plans");
+    assert_eq!(
+        (patched["announce"].clone(), patched["restrict"].clone()),
+        (json!(true), json!(true))
+    );
+    let server = sim.control().group(&gid).await.unwrap();
+    assert_eq!(server.subject, "Team 2027");
+    assert_eq!(server.description.as_deref(), Some("Plans"));
+    assert!(server.announce && server.restrict);
+
+    // The invite link, revoked: a new code.
+    let invite = json(app.get(&format!("/api/v1/groups/{gid}/invite/"), &key).await, 200).await["data"].clone();
+    let old = invite["code"].as_str().unwrap().to_string();
+    assert_eq!(old, sim.control().group(&gid).await.unwrap().invite_code);
+    assert_eq!(invite["link"], format!("https://chat.whatsapp.com/{old}"));
+    let revoked = json(
+        app.send_json(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/groups/{gid}/invite/"),
+            &key,
+            json!(null),
+        )
+        .await,
+        200,
+    )
+    .await["data"]
+        .clone();
+    let new = revoked["code"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(new, sim.control().group(&gid).await.unwrap().invite_code);
+
+    // Leave; the revoked link no longer works; the new one does (as a plain member now).
+    let left = json(
+        app.post_json(&format!("/api/v1/groups/{gid}/leave/"), &key, json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(left["data"]["isMember"], false);
+    assert!(!on_server(&sim, &gid).await.iter().any(|(p, _)| p == DEVICE));
+    let stale = json(
+        app.post_json("/api/v1/groups/join/", &key, json!({ "code": old }))
+            .await,
+        502,
+    )
+    .await;
+    assert_error(&stale, "WA_CHAT_NOT_FOUND");
+    let joined = json(
+        app.post_json(
+            "/api/v1/groups/join/",
+            &key,
+            json!({ "code": format!("https://chat.whatsapp.com/{new}") }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(joined["data"]["id"], gid.as_str());
+    assert_eq!(joined["data"]["isMember"], true);
+    assert!(on_server(&sim, &gid).await.contains(&(DEVICE.to_string(), false)));
+    // Edit-info is admins-only now, and the account is no admin: WhatsApp refuses.
+    let refused = json(
+        app.send_json(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/groups/{gid}/"),
+            &key,
+            json!({ "subject": "Mine" }),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_error(&refused, "WA_NOT_AUTHORIZED");
+    assert_eq!(sim.control().group(&gid).await.unwrap().subject, "Team 2027");
+
+    // Bad input: 400 naming the field, nothing changed on the server.
+    let before = sim.control().group(&gid).await.unwrap().participants.len();
+    for (method, path, body, field) in [
+        (
+            reqwest::Method::POST,
+            "/api/v1/groups/".to_string(),
+            json!({ "subject": " ", "participants": [ALICE] }),
+            "subject",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/groups/".to_string(),
+            json!({ "subject": "x".repeat(101), "participants": [ALICE] }),
+            "subject",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/groups/".to_string(),
+            json!({ "subject": "T", "participants": [] }),
+            "participants",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/groups/".to_string(),
+            json!({ "subject": "T", "participants": [ALICE, "nope"] }),
+            "participants[1]",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/groups/".to_string(),
+            json!({ "subject": "T", "participants": [gid.clone()] }),
+            "participants[0]",
+        ),
+        (
+            reqwest::Method::POST,
+            path.clone(),
+            json!({ "action": "kick", "participants": [ALICE] }),
+            "action",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/groups/abc/participants/".to_string(),
+            json!({ "action": "add", "participants": [ALICE] }),
+            "groupId",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/groups/{gid}/"),
+            json!({}),
+            "subject",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/groups/{gid}/"),
+            json!({ "description": "d".repeat(2049) }),
+            "description",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/groups/join/".to_string(),
+            json!({ "code": "not a code!" }),
+            "code",
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/groups/{ALICE}@c.us/"),
+            json!(null),
+            "groupId",
+        ),
+    ] {
+        let resp = json(app.send_json(method, &path, &key, body).await, 400).await;
+        assert_error(&resp, "VALIDATION_ERROR");
+        assert_eq!(resp["field"], field, "{path}: {resp}");
+    }
+    let unknown = json(
+        app.post_json("/api/v1/groups/join/", &key, json!({ "code": "AbC", "colour": 1 }))
+            .await,
+        400,
+    )
+    .await;
+    assert_error(&unknown, "BAD_REQUEST");
+    assert_eq!(sim.control().group(&gid).await.unwrap().participants.len(), before);
+    let away = json(app.get("/api/v1/groups/?session=other", &key).await, 409).await;
+    assert_error(&away, "SESSION_NOT_CONNECTED");
+}
+both_backends!(groups_round_trip_through_whatsapp, groups);
