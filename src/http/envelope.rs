@@ -203,7 +203,10 @@ mod tests {
             allowed_methods("/api/v1/webhook/"),
             [Method::GET, Method::PUT, Method::DELETE]
         );
-        assert_eq!(allowed_methods("/api/v1/messages/42/"), [Method::GET]);
+        assert_eq!(
+            allowed_methods("/api/v1/messages/42/"),
+            [Method::GET, Method::PATCH, Method::DELETE]
+        );
         assert_eq!(allowed_methods("/api/v1/messages/send-text/"), [Method::POST]);
         assert!(allowed_methods("/api/v1/messages/abc/").is_empty());
         assert_eq!(allowed_methods("/api/v1/sessions/"), [Method::GET, Method::DELETE]);
