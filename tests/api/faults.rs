@@ -321,6 +321,10 @@ async fn text_columns(backend: Backend) {
         ("api_keys", "key_id", "gateway"),
         ("api_keys", "secret_hash", "gateway"),
         ("api_keys", "label", "user"),
+        // Scopes and session names from the key's creator (refused with a NUL at the edge), kept
+        // as comma-separated lists the gateway writes.
+        ("api_keys", "scopes", "user"),
+        ("api_keys", "sessions", "user"),
         ("whatsapp_sessions", "name", "user"),
         ("whatsapp_sessions", "status", "gateway"),
         ("whatsapp_sessions", "status_reason", "whatsapp"),
@@ -348,6 +352,8 @@ async fn text_columns(backend: Backend) {
         ("messages", "wa_key_id", "gateway"),
         ("messages", "idempotency_fingerprint", "gateway"),
         ("messages", "chat_phone", "whatsapp"),
+        // JSON the gateway writes from WhatsApp's fields: serde escapes a NUL as \u0000.
+        ("messages", "details", "whatsapp"),
         ("lid_map", "lid", "whatsapp"),
         ("lid_map", "phone", "whatsapp"),
         ("events", "uid", "gateway"),
@@ -446,6 +452,11 @@ async fn text_columns(backend: Backend) {
             wa_message_id: nul("false_15550001234@c.us_ABC"),
             sender_phone: nul("15550001234"),
             chat_phone: nul("15550001234"),
+            details: wagate::db::MessageDetails {
+                quoted_message_id: nul("true_15550001234@c.us_Q"),
+                ..Default::default()
+            }
+            .to_column(),
             ..message_row(Some(session.id), "in", wagate::db::MessageStatus::Received)
         })
         .await
@@ -453,6 +464,11 @@ async fn text_columns(backend: Backend) {
         .expect("a new message");
     assert_eq!(stored.body.as_deref(), Some("body\u{FFFD}x"));
     assert_eq!(stored.chat_phone.as_deref(), Some("15550001234\u{FFFD}x"));
+    assert_eq!(
+        stored.details().quoted_message_id.as_deref(),
+        Some("true_15550001234@c.us_Q\u{0}x"),
+        "details keep the escaped NUL as JSON text"
+    );
     // LID pairs from the page: only digits are kept (a NUL or anything else is not a pair).
     app.state
         .db
