@@ -99,15 +99,19 @@ fn digits_only(path: &str, item: &utoipa::openapi::PathItem) -> String {
     pattern
 }
 
-/// The methods `path` takes (empty when no route has this path), in a stable order.
+/// The methods `path` takes (empty when no route has this path), in a stable order. When several
+/// patterns match, the ones with the fewest path parameters win, as in OpenAPI ("concrete paths are
+/// matched before templated ones"): `/api/v1/groups/join/` takes POST only, not the methods of
+/// `/api/v1/groups/{groupId}/`.
 pub fn allowed_methods(path: &str) -> Vec<Method> {
+    let matching: Vec<_> = routes().iter().filter(|(def, _)| def.is_match(path)).collect();
+    let params = |def: &ResourceDef| def.pattern().map_or(0, |p| p.matches('{').count());
+    let fewest = matching.iter().map(|(def, _)| params(def)).min().unwrap_or(0);
     let mut methods: Vec<Method> = Vec::new();
-    for (def, ms) in routes() {
-        if def.is_match(path) {
-            for m in ms {
-                if !methods.contains(m) {
-                    methods.push(m.clone());
-                }
+    for (_, ms) in matching.into_iter().filter(|(def, _)| params(def) == fewest) {
+        for m in ms {
+            if !methods.contains(m) {
+                methods.push(m.clone());
             }
         }
     }
@@ -209,6 +213,11 @@ mod tests {
         );
         assert_eq!(allowed_methods("/api/v1/messages/send-text/"), [Method::POST]);
         assert!(allowed_methods("/api/v1/messages/abc/").is_empty());
+        assert_eq!(allowed_methods("/api/v1/groups/join/"), [Method::POST]);
+        assert_eq!(
+            allowed_methods("/api/v1/groups/1203@g.us/"),
+            [Method::GET, Method::PATCH]
+        );
         assert_eq!(allowed_methods("/api/v1/sessions/"), [Method::GET, Method::DELETE]);
         assert_eq!(allowed_methods("/admin/api/sessions/7"), [Method::GET, Method::DELETE]);
         assert_eq!(allowed_methods("/docs/index.css"), [Method::GET]);
