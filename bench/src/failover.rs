@@ -5,7 +5,8 @@
 //!
 //! Env: `BENCH_PG_URL` (a PostgreSQL server where a scratch database is made with `psql`; default
 //! `WAGATE_TEST_POSTGRES_URL`), `BENCH_SESSIONS` (default 10), `BENCH_WAGATE` (the binary,
-//! default `target/release/wagate`). Leases, claim interval and archives use the defaults.
+//! default `target/release/wagate`), `BENCH_LOAD_SECS` (the window in which the steady-state
+//! database load is read from both nodes' `wagate_db_statements_total`, default 30). Leases, claim interval and archives use the defaults.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -70,6 +71,22 @@ async fn get(http: &reqwest::Client, g: &Gateway, key: &str, path: &str) -> Valu
     }
 }
 
+/// The node's `wagate_db_statements_total` (all results) from its `/metrics`.
+async fn statements(http: &reqwest::Client, g: &Gateway) -> f64 {
+    let text = http
+        .get(format!("{}/metrics", g.base))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|l| l.starts_with("wagate_db_statements_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Session name → (owner, archived) from the cluster view.
 async fn leases(http: &reqwest::Client, g: &Gateway, key: &str) -> HashMap<String, (Option<String>, bool)> {
     let view = get(http, g, key, "/api/v1/cluster/").await;
@@ -128,6 +145,23 @@ pub async fn run(sim: &Simulator, sessions: usize) -> Value {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    // Steady-state database load: node A runs every session, node B none (only its own upkeep,
+    // leases and claim loop), so (A - B) / sessions is what one linked, quiet session costs.
+    let load_secs: u64 = std::env::var("BENCH_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let (a0, b0) = (statements(&http, &a).await, statements(&http, &b).await);
+    tokio::time::sleep(Duration::from_secs(load_secs)).await;
+    let (a1, b1) = (statements(&http, &a).await, statements(&http, &b).await);
+    let rate_a = (a1 - a0) / load_secs as f64;
+    let rate_b = (b1 - b0) / load_secs as f64;
+    let per_session = (rate_a - rate_b) / sessions as f64;
+    println!(
+        "database load over {load_secs} s, steady state: node A ({sessions} sessions) {rate_a:.1} statements/s, \
+         node B (none) {rate_b:.1} statements/s, per session {per_session:.2} statements/s"
+    );
+
     // SIGKILL node A and its browsers (its own process group).
     let killed = Instant::now();
     super::kill_group(&a, 9);
@@ -159,6 +193,12 @@ pub async fn run(sim: &Simulator, sessions: usize) -> Value {
         "all_owned_by_survivor_s": all_owned,
         "all_connected_on_survivor_s": all_ready,
         "per_session_connected_s": stats(ready_at.values().map(|s| s * 1000.0).collect()),
+        "db_statements_per_s": {
+            "window_s": load_secs,
+            "node_with_sessions": rate_a,
+            "node_without_sessions": rate_b,
+            "per_session": per_session,
+        },
     });
     println!(
         "failover, {sessions} sessions, SIGKILL -> all owned by the survivor: {all_owned:.1} s, \

@@ -17,6 +17,7 @@ mod outbox;
 mod queue;
 pub mod schema;
 mod sessions;
+mod statement_count;
 mod users;
 mod webhooks;
 
@@ -248,6 +249,9 @@ pub struct Database {
 impl Database {
     /// Connects, runs pending migrations and builds the pool.
     pub async fn connect(url: &DatabaseUrl, pool_size: usize) -> DbResult<Self> {
+        if let Err(e) = statement_count::install() {
+            tracing::warn!(error = %e, "could not count database statements");
+        }
         migrate(url).await?;
         let pools = match url {
             DatabaseUrl::Sqlite(path) => {

@@ -65,6 +65,7 @@ async fn metrics_expose_the_series_after_a_send() {
         "wagate_chromium_rss_bytes{session=\"1\"}",
         "wagate_chromium_processes{session=\"1\"}",
         "wagate_process_resident_memory_bytes",
+        "wagate_db_statements_total{result=\"ok\"}",
         "route=\"/api/v1/messages/send-text/\"",
         "wagate_http_request_duration_seconds_bucket",
     ] {
