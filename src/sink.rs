@@ -349,7 +349,7 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
             session,
             message,
             fence,
-        } => store_incoming(db, session, message, fence.clone()).await,
+        } => store_incoming(db, session, message, fence.clone(), false).await,
         SessionEvent::Ack {
             session,
             id,
@@ -386,8 +386,17 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
         } => {
             if let Some(ack) = message.ack.filter(|a| *a > 0) {
                 let owner = fence.clone().map(|f| (session.id, f));
-                db.advance_message_status_as(&message.id, MessageStatus::from_ack(ack), owner)
+                let ours = db
+                    .advance_message_status_as(&message.id, MessageStatus::from_ack(ack), owner)
                     .await?;
+                if !ours.is_empty() {
+                    return Ok(());
+                }
+            }
+            // Not a send of ours (or not settled yet: the row's key id tells, in the insert's
+            // transaction): one the account sent from its phone or another device.
+            if sent_elsewhere_is_kept(&MessageKind::parse(message.kind.as_deref().unwrap_or_default())) {
+                store_incoming(db, session, message, fence.clone(), true).await?;
             }
             Ok(())
         }
@@ -410,11 +419,25 @@ fn record_ack_latency(rows: &[crate::db::MessageRow], ack: i32) {
     }
 }
 
+/// Whether a message of this kind that the account sent from another device is stored (and raises
+/// `message.any`): what a person writes, not WhatsApp's notifications nor wagate's own records of
+/// reactions, edits and deletes (a reaction from the phone is in the reaction table instead).
+fn sent_elsewhere_is_kept(kind: &MessageKind) -> bool {
+    !matches!(
+        kind,
+        MessageKind::Other(_) | MessageKind::Reaction | MessageKind::Edit | MessageKind::Revoke
+    )
+}
+
+/// Stores a message from the page with its event: someone's (`from_me` false: direction `in`,
+/// `message`), or one the account sent from its phone or another device (`from_me`: direction
+/// `out` with the status of its ack, `message.any`; its media is described, not downloaded).
 async fn store_incoming(
     db: &Database,
     session: &SessionKey,
     m: &WaMessage,
     fence: Option<Fence>,
+    from_me: bool,
 ) -> Result<(), DbError> {
     let now = crate::db::now();
     let chat = m.remote.clone().or(m.from.clone()).unwrap_or_default();
@@ -438,9 +461,13 @@ async fn store_incoming(
         NewMessage {
             user_id: session.user_id,
             session_id: Some(session.id),
-            direction: "in".into(),
+            direction: if from_me { "out" } else { "in" }.into(),
             chat_id: chat,
-            sender: m.author.clone().or(m.from.clone()),
+            sender: if from_me {
+                None
+            } else {
+                m.author.clone().or(m.from.clone())
+            },
             msg_type: MessageKind::parse(m.kind.as_deref().unwrap_or_default()),
             body: m.body.clone(),
             caption: m.caption.clone(),
@@ -448,14 +475,17 @@ async fn store_incoming(
             media_mime: m.mimetype.clone(),
             media_filename: m.filename.as_deref().map(crate::media::safe_filename),
             media_size: m.size,
-            status: MessageStatus::Received,
+            status: match (from_me, m.ack) {
+                (false, _) => MessageStatus::Received,
+                (true, ack) => MessageStatus::from_ack(ack.unwrap_or(1).max(1)),
+            },
             error_message: None,
             wa_message_id: Some(m.id.clone()),
             created_at: now,
             updated_at: now,
             sent_at,
             idempotency_key: None,
-            sender_phone: m.author_phone.clone(),
+            sender_phone: if from_me { None } else { m.author_phone.clone() },
             chat_phone: m.chat_phone.clone(),
             mark_read: false,
             error_code: None,

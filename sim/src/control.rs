@@ -966,6 +966,37 @@ impl SimControl {
         Ok(serialized)
     }
 
+    /// A text the account's own phone sends to `to` (`<n>@c.us`, `<n>@lid` or a group), not the
+    /// linked page: WhatsApp relays it to every linked device as a message of ours
+    /// (`true_<chat>_<ID>`, ack 1). Returns its id as the device knows it.
+    pub async fn send_from_phone(&self, device_phone: &str, to: &str, body: &str) -> Result<String, SimError> {
+        if !["@c.us", "@lid", "@g.us"].iter().any(|s| to.ends_with(s)) {
+            return Err(SimError::Invalid("to must be a @c.us, @lid or @g.us id".into()));
+        }
+        let mut st = self.lock();
+        let device =
+            Self::device_by_phone(&st, device_phone).ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        let device_id = device.info.device_id.clone();
+        let mut chat = to.to_string();
+        let chat_pn = Self::shared_pn(&st, to);
+        if Self::device_era(&st, &device_id) == Era::Sep2026
+            && let Some(phone) = to.strip_suffix("@c.us")
+        {
+            // LID-first, as for messages from others.
+            chat = format!("{}@lid", Self::lid_of(&mut st, phone));
+        }
+        let id = hex_id(16);
+        let message = json!({
+            "id": id, "remote": chat, "fromMe": true, "type": "chat", "body": body, "t": now_secs(),
+            "senderPn": chat_pn,
+        });
+        if Self::page_of(&st, &device_id).is_some() {
+            Self::remember_received(&mut st, &device_id, &message);
+        }
+        Self::to_device(&mut st, &device_id, json!({ "type": "incoming", "message": message }));
+        Ok(format!("true_{chat}_{id}"))
+    }
+
     /// A quoted message's context as the stanza carries it: its key id, whether the linked
     /// device sent it, and its author (the chat, or a group's participant) when not.
     fn quoted_of(id: &str) -> Value {

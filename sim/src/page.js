@@ -472,15 +472,20 @@
   }
 
   function onIncoming(m, isNew) {
-    const key = new MsgKey({ fromMe: false, to: m.remote, id: m.id, participant: m.author || undefined });
+    // `fromMe`: the account's own phone sent it; WhatsApp relays it to this device as ours.
+    const fromMe = !!m.fromMe;
+    const key = new MsgKey({ fromMe, to: m.remote, id: m.id, participant: m.author || undefined });
     if (MsgCollection.get(keyStr(key))) return; // already restored from the store
     // 2026-09: senders are LIDs; the stanza's sender_pn feeds the page's mapping (when given).
     learnLid(m.remote, m.senderPn);
     learnLid(m.author, m.authorPn);
     const sender = widOf(m.author || m.remote);
-    if (sender.isUser()) contactFor(sender, m.notifyName || undefined);
+    if (sender.isUser() && !fromMe) contactFor(sender, m.notifyName || undefined);
+    // Ours in a LID chat are from our LID, as in history (historyMsg).
+    const mine = me ? (fromMe && widOf(m.remote).isLid() && me.lid ? me.lid : me.pn) : null;
     const props = {
-      id: key, from: widOf(m.remote), to: me ? me.pn : null, author: m.author ? widOf(m.author) : undefined,
+      id: key, from: fromMe ? mine : widOf(m.remote), to: fromMe ? widOf(m.remote) : mine,
+      author: m.author ? widOf(m.author) : undefined,
       type: m.type, body: m.body || '', t: m.t, ack: 1, isNewMsg: isNew !== false, notifyName: m.notifyName || null,
       clientReceivedTsMillis: Date.now(), recvFresh: true,
     };
@@ -515,7 +520,7 @@
     const msg = new Msg(props);
     chat.msgs.add(msg);
     chat.t = Math.max(chat.t || 0, m.t || 0);
-    chat.unreadCount = chat.unreadCount + 1;
+    if (!fromMe) chat.unreadCount = chat.unreadCount + 1;
     MsgCollection.add(msg);
     render();
   }

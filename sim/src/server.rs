@@ -58,6 +58,7 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/scan", web::post().to(c_scan))
                     .route("/pair", web::post().to(c_pair))
                     .route("/deliver", web::post().to(c_deliver))
+                    .route("/send-from-phone", web::post().to(c_send_from_phone))
                     .route("/react", web::post().to(c_react))
                     .route("/edit", web::post().to(c_edit))
                     .route("/revoke", web::post().to(c_revoke))
@@ -369,6 +370,21 @@ struct Deliver {
 async fn c_deliver(c: web::Data<SimControl>, b: web::Json<Deliver>) -> HttpResponse {
     let b = b.into_inner();
     done(c.deliver(&b.phone, b.message).await.map(|id| json!({ "id": id })))
+}
+
+#[derive(Deserialize)]
+struct FromPhone {
+    phone: String,
+    to: String,
+    body: String,
+}
+
+async fn c_send_from_phone(c: web::Data<SimControl>, b: web::Json<FromPhone>) -> HttpResponse {
+    done(
+        c.send_from_phone(&b.phone, &b.to, &b.body)
+            .await
+            .map(|id| json!({ "id": id })),
+    )
 }
 
 #[derive(Deserialize)]

@@ -57,6 +57,7 @@ pub fn message_json(m: &MessageRow) -> Value {
         "id": m.id,
         "sessionId": m.session_id,
         "direction": m.direction,
+        "fromMe": m.direction == "out",
         "chatId": m.chat_id,
         "sender": m.sender,
         "type": m.msg_type,

@@ -23,8 +23,8 @@ pub struct PutWebhook {
     /// 16 to 200 characters. Omitted: the current secret is kept (a new one is generated for a new webhook).
     #[schema(min_length = 16, max_length = 200)]
     secret: Option<String>,
-    /// `message`, `message.ack`, `message.reaction`, `message.edited`, `message.revoked`,
-    /// `session.status`, or `*`. Omitted: every event.
+    /// `message`, `message.any`, `message.ack`, `message.reaction`, `message.edited`,
+    /// `message.revoked`, `session.status`, or `*`. Omitted: every event.
     #[schema(min_items = 1)]
     events: Option<Vec<String>>,
     enabled: Option<bool>,

@@ -11,6 +11,9 @@ use super::{MessageRow, MessageStatus, SessionRow};
 pub enum EventKind {
     /// A new incoming message.
     Message,
+    /// A message the account sent from its phone or another linked device, not through wagate
+    /// (stored with `fromMe: true`).
+    MessageAny,
     /// An outgoing message's status changed (an ack, or a failure).
     MessageAck,
     /// Someone reacted to a message (or took their reaction back).
@@ -26,8 +29,9 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const SUBSCRIBABLE: [EventKind; 6] = [
+    pub const SUBSCRIBABLE: [EventKind; 7] = [
         EventKind::Message,
+        EventKind::MessageAny,
         EventKind::MessageAck,
         EventKind::MessageReaction,
         EventKind::MessageEdited,
@@ -38,6 +42,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Message => "message",
+            EventKind::MessageAny => "message.any",
             EventKind::MessageAck => "message.ack",
             EventKind::MessageReaction => "message.reaction",
             EventKind::MessageEdited => "message.edited",

@@ -28,6 +28,11 @@ macro_rules! session_ident {
     };
 }
 
+/// The id part of a serialized WhatsApp message key (`<fromMe>_<chat>_<ID>[_<participant>]`).
+fn key_id_of(serialized: &str) -> Option<String> {
+    serialized.split('_').nth(2).map(str::to_string)
+}
+
 fn message_event(kind: EventKind, row: &MessageRow, ident: Option<(String, Option<String>)>, url: &str) -> NewEvent {
     let (name, me) = ident.unzip();
     let payload = message_payload(row, me.flatten().as_deref(), url);
@@ -36,8 +41,9 @@ fn message_event(kind: EventKind, row: &MessageRow, ident: Option<(String, Optio
 }
 
 impl Database {
-    /// Stores an incoming message and its `message` event; `None` if its session has this WhatsApp
-    /// id already.
+    /// Stores an incoming message and its `message` event (`message.any` for one of direction
+    /// `out`: the account's, sent from another device); `None` if its session has this WhatsApp id
+    /// already, or, for direction `out`, a send of ours with this key id.
     pub async fn insert_incoming(&self, new: NewMessage) -> DbResult<Option<MessageRow>> {
         self.insert_incoming_as(new, None).await
     }
@@ -66,9 +72,18 @@ impl Database {
                         }
                         // Per session: two linked accounts in one group both receive its messages,
                         // with the same WhatsApp id.
+                        // One of ours (direction `out`) is known by its key id as soon as the
+                        // queue claimed it, before the send settled and stored its WhatsApp id.
+                        let own_key = (new.direction == "out")
+                            .then(|| new.wa_message_id.as_deref().and_then(key_id_of))
+                            .flatten();
                         let known = m::table
                             .filter(m::session_id.eq(new.session_id))
-                            .filter(m::wa_message_id.eq(&new.wa_message_id))
+                            .filter(
+                                m::wa_message_id
+                                    .eq(&new.wa_message_id)
+                                    .or(m::wa_key_id.eq(own_key).and(m::direction.eq("out"))),
+                            )
                             .select(m::id)
                             .first::<i64>(c)
                             .await
@@ -83,11 +98,11 @@ impl Database {
                             .await?;
                         let ident = session_ident!(c, row.session_id);
                         let name = ident.as_ref().map(|i| i.0.clone());
-                        let event = insert_event!(
-                            c,
-                            message_event(EventKind::of_incoming(&row.msg_type), &row, ident, &url),
-                            name
-                        );
+                        let kind = match row.direction.as_str() {
+                            "out" => EventKind::MessageAny,
+                            _ => EventKind::of_incoming(&row.msg_type),
+                        };
+                        let event = insert_event!(c, message_event(kind, &row, ident, &url), name);
                         Ok(Some((row, event)))
                     })
                     .await)

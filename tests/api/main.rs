@@ -27,6 +27,7 @@ mod push;
 mod queue;
 mod receiver;
 mod scopes;
+mod sent_elsewhere;
 mod sessions_offline;
 mod support;
 mod webhooks;
