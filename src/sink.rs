@@ -455,6 +455,7 @@ async fn store_incoming(
             .as_ref()
             .map(|cards| cards.iter().flat_map(|c| crate::vcard::read(c)).collect::<Vec<_>>())
             .filter(|c| !c.is_empty()),
+        mentions: m.mentions.clone().filter(|ids| !ids.is_empty()),
         ..Default::default()
     };
     db.insert_incoming_as(

@@ -88,6 +88,9 @@ pub struct IncomingMessage {
     /// `multi_vcard`.
     #[serde(default)]
     pub vcards: Option<Vec<String>>,
+    /// The users the text mentions (`mentionedJidList`): `<n>@c.us` or `<n>@lid` ids.
+    #[serde(default)]
+    pub mentions: Option<Vec<String>>,
 }
 
 /// A pin on a map "someone" sends.
@@ -112,6 +115,7 @@ impl IncomingMessage {
             quoted: None,
             location: None,
             vcards: None,
+            mentions: None,
         }
     }
 }
@@ -174,6 +178,8 @@ pub struct SentRecord {
     pub loc: Option<String>,
     /// Contact cards: the vCard text of each.
     pub vcards: Option<Vec<String>>,
+    /// The user ids a text or a caption mentions (`mentionedJidList`).
+    pub mentions: Option<Vec<String>>,
 }
 
 struct Page {
@@ -718,6 +724,7 @@ impl SimControl {
             longitude: m.get("lng").and_then(Value::as_f64),
             loc: s("loc"),
             vcards: m.get("vcards").and_then(|v| serde_json::from_value(v.clone()).ok()),
+            mentions: m.get("mentions").and_then(|v| serde_json::from_value(v.clone()).ok()),
         });
         // Reactions, edits and deletes are not messages with acks of their own.
         if matches!(
@@ -956,6 +963,7 @@ impl SimControl {
             "senderPn": sender_pn, "authorPn": author_pn,
             "quoted": msg.quoted.as_deref().map(Self::quoted_of),
             "vcards": msg.vcards,
+            "mentions": msg.mentions,
             "location": msg.location.as_ref().map(|l| json!({ "lat": l.latitude, "lng": l.longitude, "loc": l.description })),
         });
         // Kept in the device's store once a page received it (a pending one is delivered as new).

@@ -513,6 +513,7 @@
       if (m.vcards.length === 1) Object.assign(props, { type: 'vcard', body: m.vcards[0], vcardFormattedName: name(m.vcards[0]) });
       else Object.assign(props, { type: 'multi_vcard', body: '', vcardList: m.vcards.map((v) => ({ displayName: name(v), vcard: v })) });
     }
+    if (m.mentions && m.mentions.length) props.mentionedJidList = m.mentions.map(widOf);
     if (m.location) {
       Object.assign(props, { type: 'location', body: '', lat: m.location.lat, lng: m.location.lng, loc: m.location.loc || undefined });
     }
@@ -859,6 +860,8 @@
         lat: typeof msg.lat === 'number' ? msg.lat : null, lng: typeof msg.lng === 'number' ? msg.lng : null,
         loc: msg.loc || null,
         vcards: msg.type === 'vcard' ? [msg.body] : msg.type === 'multi_vcard' ? (msg.vcardList || []).map((v) => v.vcard) : null,
+        mentions: Array.isArray(msg.mentionedJidList) && msg.mentionedJidList.length
+          ? msg.mentionedJidList.map((w) => String((w && w._serialized) || w)) : null,
       };
       try {
         await post('/send', record);

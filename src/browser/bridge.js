@@ -14,7 +14,7 @@
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function (opts) {
   'use strict';
-  const VERSION = 4;
+  const VERSION = 5;
   if (window.__wagate && window.__wagate.version === VERSION) return { status: 'present' };
 
   // --- capabilities: ordered candidates, resolved by feature detection ---------------------------
@@ -496,6 +496,8 @@
       chatPhone: isGroup ? null : phoneOf(remote),
       isGroup,
       quotedMsgId: quotedIdOf(m, remote),
+      mentions: Array.isArray(m.mentionedJidList) && m.mentionedJidList.length
+        ? m.mentionedJidList.map(widStr).filter(Boolean) : null,
       lat: m.type === 'location' && typeof m.lat === 'number' ? m.lat : null,
       lng: m.type === 'location' && typeof m.lng === 'number' ? m.lng : null,
       loc: m.type === 'location' && typeof m.loc === 'string' ? m.loc : null,
@@ -887,12 +889,17 @@
     return quoted.msgContextInfo(chat) || {};
   }
 
+  // Mentions as the library sends them (wa-web-surface §6.3): each id a Wid in `mentionedJidList`.
+  function mentionProps(o) {
+    return o.mentions && o.mentions.length ? { mentionedJidList: o.mentions.map(widOf) } : {};
+  }
+
   async function sendText(o) {
     const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
     const quote = await quoteProps(chat, o.quoted);
     if (o.markRead) await markSeenQuietly(chat);
     const { key, props } = await baseProps(chat, o.keyId);
-    return addAndSend(chat, key, { ...props, ...quote, body: o.body, type: 'chat' });
+    return addAndSend(chat, key, { ...props, ...quote, ...mentionProps(o), body: o.body, type: 'chat' });
   }
 
   // A location message: `lat`, `lng` (degrees) and `loc` (name and address on two lines), as the
@@ -1060,7 +1067,7 @@
     });
     const { key, props } = await baseProps(chat, o.keyId);
     const caption = o.caption || undefined;
-    const all = { ...props, ...mediaProps(mediaData), ...quote, id: key, body: mediaData.preview, caption };
+    const all = { ...props, ...mediaProps(mediaData), ...quote, ...mentionProps(o), id: key, body: mediaData.preview, caption };
     if (caption) all.isCaptionByUser = true;
     if (o.asDocument && o.filename) all.filename = o.filename;
     return addAndSend(chat, key, all);

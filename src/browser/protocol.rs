@@ -32,6 +32,9 @@ pub enum Request<'a> {
         /// The WhatsApp id of the message replied to (page code `WA_MESSAGE_NOT_FOUND` when the
         /// page does not have it).
         quoted: Option<&'a str>,
+        /// User ids mentioned in the text (`mentionedJidList`); left out when none.
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        mentions: &'a [String],
     },
     /// A location message (`type: location`, `lat`, `lng`, `loc`: the name and address on two
     /// lines). Otherwise as [`Request::SendText`]. → [`SentMessage`].
@@ -231,6 +234,9 @@ pub struct SendMedia<'a> {
     pub check_recipient: bool,
     pub mark_read: bool,
     pub quoted: Option<&'a str>,
+    /// User ids mentioned in the caption (`mentionedJidList`); left out when none.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub mentions: &'a [String],
 }
 
 /// One contact card to send: the name shown and the vCard text.
@@ -361,6 +367,9 @@ pub struct WaMessage {
     /// The WhatsApp id of the message this one replies to.
     #[serde(default)]
     pub quoted_msg_id: Option<String>,
+    /// The user ids the text or caption mentions (`mentionedJidList`).
+    #[serde(default)]
+    pub mentions: Option<Vec<String>>,
     /// A location's degrees and `loc` text (the name, then the address on a second line).
     #[serde(default)]
     pub lat: Option<f64>,
@@ -633,6 +642,7 @@ mod tests {
             check_recipient: true,
             mark_read: false,
             quoted: None,
+            mentions: &[],
         };
         assert_eq!(r.method(), "sendText");
         assert_eq!(

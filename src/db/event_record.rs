@@ -235,6 +235,7 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         "reaction": reaction,
         "targetMessageId": details.target_message_id,
         "contacts": details.contacts,
+        "mentions": details.mentions,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })

@@ -175,6 +175,9 @@ pub struct MessageDetails {
     /// A contact card's contacts (name and phone number of each).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contacts: Option<Vec<crate::vcard::Contact>>,
+    /// The user ids (`<n>@c.us`, `<n>@lid`) a text or a caption mentions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<Vec<String>>,
 }
 
 /// A place, as WhatsApp's location message carries it (`lat`, `lng`, and `loc`: the name, then

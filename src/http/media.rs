@@ -49,6 +49,8 @@ struct Form {
     mark_read: Option<String>,
     /// `replyTo`: the message it quotes.
     reply_to: Option<ReplyTo>,
+    /// `mentions`: the users the caption mentions (user ids, checked).
+    mentions: Vec<String>,
     /// Saved upload: (absolute path, path relative to the media dir, size).
     file: Option<(PathBuf, String, u64)>,
     /// Hex SHA-256 of the file's bytes (an `Idempotency-Key`'s fingerprint covers them).
@@ -173,6 +175,7 @@ async fn read_multipart(
             "mimetype" => form.mimetype = Some(value),
             "markRead" => form.mark_read = Some(value),
             "replyTo" => form.reply_to = ReplyTo::from_field(&value)?,
+            "mentions" => form.mentions = super::mentions::from_field(&value)?,
             _ => {}
         }
     }
@@ -209,6 +212,9 @@ struct JsonMedia {
     /// Reply to (quote) this message of the same chat: its `dbId` or WhatsApp id.
     #[serde(rename = "replyTo")]
     reply_to: Option<ReplyTo>,
+    /// Users the caption mentions: phone numbers or user ids (`…@c.us`, `…@lid`), at most 1024.
+    #[schema(max_items = 1024)]
+    mentions: Option<Vec<String>>,
 }
 
 async fn read_json(
@@ -286,6 +292,7 @@ async fn read_json(
         mimetype: j.mimetype,
         mark_read: j.mark_read.map(|m| m.to_string()),
         reply_to: j.reply_to.map(ReplyTo::checked).transpose()?,
+        mentions: super::mentions::checked(j.mentions)?,
         sha256: Some(sha256),
         file: Some((path, relative, size)),
     })
@@ -457,6 +464,7 @@ pub async fn send_media(
         ));
     }
     let reply_print = form.reply_to.as_ref().map(ReplyTo::fingerprint);
+    let mention_print = super::mentions::fingerprint(&form.mentions);
     let idem = idem_key.map(|key| {
         let mut fields: Vec<&[u8]> = vec![
             chat.as_str().as_bytes(),
@@ -467,6 +475,7 @@ pub async fn send_media(
         ];
         // Only when given: a retry of a request from before replies keeps its fingerprint.
         fields.extend(reply_print.as_deref().map(str::as_bytes));
+        fields.extend(mention_print.as_deref().map(str::as_bytes));
         Idempotency::bind(key, "send-media", &name, &fields)
     });
     if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
@@ -487,6 +496,7 @@ pub async fn send_media(
     let mut row = new_message(&p, session_id, &chat, kind, idem);
     row.details = crate::db::MessageDetails {
         quoted_message_id: quoted,
+        mentions: super::mentions::stored(form.mentions.clone()),
         ..Default::default()
     }
     .to_column();

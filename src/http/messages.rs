@@ -44,6 +44,10 @@ pub struct SendText {
     /// Reply to (quote) this message of the same chat: its `dbId` or WhatsApp id.
     #[serde(rename = "replyTo")]
     reply_to: Option<ReplyTo>,
+    /// Users the text mentions (`@<number>` in the text shows them): phone numbers or user ids
+    /// (`…@c.us`, `…@lid`), at most 1024.
+    #[schema(max_items = 1024)]
+    mentions: Option<Vec<String>>,
 }
 
 /// A yes/no form field: `true`/`1`/`yes` or `false`/`0`/`no` (any case); 400 naming the field otherwise.
@@ -370,10 +374,13 @@ pub async fn send_text(
     }
     let reply_to = body.reply_to.map(ReplyTo::checked).transpose()?;
     let reply_print = reply_to.as_ref().map(ReplyTo::fingerprint);
+    let mentions = super::mentions::checked(body.mentions)?;
+    let mention_print = super::mentions::fingerprint(&mentions);
     let idem = idempotency_key(&req)?.map(|key| {
         let mut fields = vec![chat.as_str().as_bytes(), text.as_bytes()];
         // Only when given: a retry of a request from before replies keeps its fingerprint.
         fields.extend(reply_print.as_deref().map(str::as_bytes));
+        fields.extend(mention_print.as_deref().map(str::as_bytes));
         Idempotency::bind(key, "send-text", &name, &fields)
     });
     if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
@@ -389,6 +396,7 @@ pub async fn send_text(
     row.mark_read = body.mark_read.unwrap_or(false);
     row.details = MessageDetails {
         quoted_message_id: quoted,
+        mentions: super::mentions::stored(mentions),
         ..Default::default()
     }
     .to_column();

@@ -16,6 +16,7 @@ mod health;
 mod location;
 mod me;
 mod media;
+mod mentions;
 pub mod messages;
 pub mod openapi;
 mod reactions;

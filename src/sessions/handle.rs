@@ -138,6 +138,8 @@ pub struct SendOptions {
     pub mark_read: bool,
     /// The WhatsApp id of the message this one replies to (shown quoted above it).
     pub quoted: Option<String>,
+    /// User ids (`<n>@c.us`, `<n>@lid`) mentioned in a text or a caption.
+    pub mentions: Vec<String>,
 }
 
 /// A send that is neither a text nor a file.

@@ -292,6 +292,7 @@ impl QueueWorker {
         // session's page confirmed the number within the hour.
         // A reaction, an edit or a delete goes to a chat that has its message: nothing to check.
         let phone = chat.phone().map(str::to_string);
+        let details = row.details();
         let opts = SendOptions {
             key_id: Some(key_id.to_string()),
             check_recipient: !row.msg_type.acts_on_message()
@@ -299,7 +300,8 @@ impl QueueWorker {
                     .as_ref()
                     .is_some_and(|p| confirmed.get(p).is_none_or(|at| at.elapsed() >= RECIPIENT_TTL)),
             mark_read: row.mark_read,
-            quoted: row.details().quoted_message_id,
+            quoted: details.quoted_message_id,
+            mentions: details.mentions.unwrap_or_default(),
         };
         let result = self.send(row, chat, opts).await;
         if let (Ok(_), Some(phone)) = (&result, phone) {

@@ -18,6 +18,7 @@ mod flow;
 mod fuzz;
 mod groups;
 mod history;
+mod mentions;
 mod message_kinds;
 mod metrics;
 mod openapi;

@@ -65,6 +65,7 @@ impl Actor {
                             check_recipient: opts.check_recipient,
                             mark_read: opts.mark_read,
                             quoted: opts.quoted.as_deref(),
+                            mentions: &opts.mentions,
                         };
                         self.request(&send, SEND_TIMEOUT).await
                     }
@@ -268,6 +269,7 @@ impl Actor {
             check_recipient: opts.check_recipient,
             mark_read: opts.mark_read,
             quoted: opts.quoted.as_deref(),
+            mentions: &opts.mentions,
         });
         self.request(&send, SEND_TIMEOUT).await
     }
