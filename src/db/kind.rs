@@ -175,6 +175,9 @@ pub struct MessageDetails {
     /// A contact card's contacts (name and phone number of each).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contacts: Option<Vec<crate::vcard::Contact>>,
+    /// The message key id its client chose (`id` on a send), used when the queue sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     /// The user ids (`<n>@c.us`, `<n>@lid`) a text or a caption mentions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mentions: Option<Vec<String>>,

@@ -132,6 +132,28 @@ impl Database {
         .await
     }
 
+    /// Whether a message of this session already has (or, queued, will have) this key id: one
+    /// that was claimed or sent carries it as `wa_key_id`, a queued one chosen by its client in
+    /// its details (`"keyId"`). Uppercase hex ids only (the API checks), so `LIKE` needs no escape.
+    pub async fn key_id_in_use(&self, session_id: i64, key_id: String) -> DbResult<bool> {
+        let pattern = format!("%\"keyId\":\"{key_id}\"%");
+        self.run(move |mut conn| async move {
+            let n: i64 = dispatch!(&mut conn, |c| m::table
+                .filter(m::session_id.eq(session_id))
+                .filter(m::direction.eq("out"))
+                .filter(
+                    m::wa_key_id.eq(&key_id).or(m::status
+                        .eq(MessageStatus::Queued.as_str())
+                        .and(m::details.like(&pattern))),
+                )
+                .count()
+                .get_result(c)
+                .await)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     /// Messages waiting in queues, and events waiting for delivery (the metrics' depths).
     pub async fn depths(&self) -> DbResult<(i64, i64)> {
         use super::schema::events as ev;

@@ -51,6 +51,8 @@ struct Form {
     reply_to: Option<ReplyTo>,
     /// `mentions`: the users the caption mentions (user ids, checked).
     mentions: Vec<String>,
+    /// `id`: the message key id the client chose (checked).
+    id: Option<String>,
     /// Saved upload: (absolute path, path relative to the media dir, size).
     file: Option<(PathBuf, String, u64)>,
     /// Hex SHA-256 of the file's bytes (an `Idempotency-Key`'s fingerprint covers them).
@@ -176,6 +178,7 @@ async fn read_multipart(
             "markRead" => form.mark_read = Some(value),
             "replyTo" => form.reply_to = ReplyTo::from_field(&value)?,
             "mentions" => form.mentions = super::mentions::from_field(&value)?,
+            "id" => form.id = super::client_id::checked(Some(value))?,
             _ => {}
         }
     }
@@ -215,6 +218,10 @@ struct JsonMedia {
     /// Users the caption mentions: phone numbers or user ids (`…@c.us`, `…@lid`), at most 1024.
     #[schema(max_items = 1024)]
     mentions: Option<Vec<String>>,
+    /// The message key id, chosen by the client: 16 to 32 uppercase hex digits, new in the
+    /// session. The message's WhatsApp id becomes `true_<chat>_<id>`. Default: wagate picks one.
+    #[schema(pattern = "^[0-9A-F]{16,32}$")]
+    id: Option<String>,
 }
 
 async fn read_json(
@@ -293,6 +300,7 @@ async fn read_json(
         mark_read: j.mark_read.map(|m| m.to_string()),
         reply_to: j.reply_to.map(ReplyTo::checked).transpose()?,
         mentions: super::mentions::checked(j.mentions)?,
+        id: super::client_id::checked(j.id)?,
         sha256: Some(sha256),
         file: Some((path, relative, size)),
     })
@@ -396,7 +404,7 @@ async fn fetch(url: &str, limit: u64, policy: Policy) -> Result<Vec<u8>, ApiErro
         (status = 400, description = "VALIDATION_ERROR naming the field (recipient, media_type, file, url, base64, caption, replyTo, markRead, session, Idempotency-Key), BAD_REQUEST (malformed JSON or multipart)", body = ErrorBody),
         (status = 413, description = "MEDIA_TOO_LARGE: the file is over `media.max_upload_bytes`", body = ErrorBody),
         (status = 415, description = "UNSUPPORTED_MEDIA_TYPE: neither multipart nor JSON, or the file's bytes are not a type `media_type` takes", body = ErrorBody),
-        (status = 409, description = "SESSION_NOT_CONNECTED (the session was never linked, or is logged out), SEND_IN_PROGRESS (an `Idempotency-Key` whose first send has not finished)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED (the session was never linked, or is logged out), SEND_IN_PROGRESS (an `Idempotency-Key` whose first send has not finished), CONFLICT (`id` already used in the session)", body = ErrorBody),
         (status = 422, description = "RECIPIENT_NOT_ON_WHATSAPP, IDEMPOTENCY_KEY_REUSED (the key was used for a different request)", body = ErrorBody),
         (status = 429, description = "SESSION_LIMIT_REACHED (a linked stopped session could not be started), RATE_LIMITED", body = ErrorBody),
         (status = 502, description = "`WA_*` codes from WhatsApp Web (with `detail`), MEDIA_DOWNLOAD_FAILED (the `url` could not be fetched), SEND_FAILED (an idempotent retry of a failed send)", body = ErrorBody),
@@ -476,6 +484,7 @@ pub async fn send_media(
         // Only when given: a retry of a request from before replies keeps its fingerprint.
         fields.extend(reply_print.as_deref().map(str::as_bytes));
         fields.extend(mention_print.as_deref().map(str::as_bytes));
+        fields.extend(form.id.as_deref().map(str::as_bytes));
         Idempotency::bind(key, "send-media", &name, &fields)
     });
     if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
@@ -489,6 +498,7 @@ pub async fn send_media(
 
     let mark_read = super::messages::flag_field("markRead", form.mark_read.as_deref().unwrap_or_default())?;
     let session_id = sending_session(&state, &p, &name).await?;
+    super::client_id::ensure_unused(&state, session_id, form.id.as_deref()).await?;
     let quoted = match &form.reply_to {
         Some(r) => Some(quoted_message(&state, &p, session_id, &chat, r).await?),
         None => None,
@@ -496,6 +506,7 @@ pub async fn send_media(
     let mut row = new_message(&p, session_id, &chat, kind, idem);
     row.details = crate::db::MessageDetails {
         quoted_message_id: quoted,
+        key_id: form.id.clone(),
         mentions: super::mentions::stored(form.mentions.clone()),
         ..Default::default()
     }

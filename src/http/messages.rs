@@ -48,6 +48,10 @@ pub struct SendText {
     /// (`…@c.us`, `…@lid`), at most 1024.
     #[schema(max_items = 1024)]
     mentions: Option<Vec<String>>,
+    /// The message key id, chosen by the client: 16 to 32 uppercase hex digits, new in the
+    /// session. The message's WhatsApp id becomes `true_<chat>_<id>`. Default: wagate picks one.
+    #[schema(pattern = "^[0-9A-F]{16,32}$")]
+    id: Option<String>,
 }
 
 /// A yes/no form field: `true`/`1`/`yes` or `false`/`0`/`no` (any case); 400 naming the field otherwise.
@@ -339,8 +343,8 @@ pub async fn replay(
     responses(
         (status = 200, description = "Sent: `message` is `Message sent successfully`", body = Envelope<SendResult>),
         (status = 202, description = "Queued (`?async=true`, a session that is away, or longer than `sending.wait_secs`); it still goes out", body = Envelope<SendQueued>),
-        (status = 400, description = "VALIDATION_ERROR naming the field (recipient, message, replyTo, session, Idempotency-Key), BAD_REQUEST (malformed JSON, not `application/json`)", body = ErrorBody),
-        (status = 409, description = "SESSION_NOT_CONNECTED (the session was never linked, or is logged out), SEND_IN_PROGRESS (an `Idempotency-Key` whose first send has not finished)", body = ErrorBody),
+        (status = 400, description = "VALIDATION_ERROR naming the field (recipient, message, replyTo, mentions[i], id, session, Idempotency-Key), BAD_REQUEST (malformed JSON, not `application/json`)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED (the session was never linked, or is logged out), SEND_IN_PROGRESS (an `Idempotency-Key` whose first send has not finished), CONFLICT (`id` already used in the session)", body = ErrorBody),
         (status = 422, description = "RECIPIENT_NOT_ON_WHATSAPP, IDEMPOTENCY_KEY_REUSED (the key was used for a different request)", body = ErrorBody),
         (status = 429, description = "SESSION_LIMIT_REACHED (a linked stopped session could not be started), RATE_LIMITED", body = ErrorBody),
         (status = 502, description = "`WA_*` codes from WhatsApp Web (with `detail`), SEND_FAILED (an idempotent retry of a failed send)", body = ErrorBody),
@@ -376,17 +380,20 @@ pub async fn send_text(
     let reply_print = reply_to.as_ref().map(ReplyTo::fingerprint);
     let mentions = super::mentions::checked(body.mentions)?;
     let mention_print = super::mentions::fingerprint(&mentions);
+    let client_id = super::client_id::checked(body.id)?;
     let idem = idempotency_key(&req)?.map(|key| {
         let mut fields = vec![chat.as_str().as_bytes(), text.as_bytes()];
         // Only when given: a retry of a request from before replies keeps its fingerprint.
         fields.extend(reply_print.as_deref().map(str::as_bytes));
         fields.extend(mention_print.as_deref().map(str::as_bytes));
+        fields.extend(client_id.as_deref().map(str::as_bytes));
         Idempotency::bind(key, "send-text", &name, &fields)
     });
     if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
         return Ok(answer);
     }
     let session_id = sending_session(&state, &p, &name).await?;
+    super::client_id::ensure_unused(&state, session_id, client_id.as_deref()).await?;
     let quoted = match &reply_to {
         Some(r) => Some(quoted_message(&state, &p, session_id, &chat, r).await?),
         None => None,
@@ -396,6 +403,7 @@ pub async fn send_text(
     row.mark_read = body.mark_read.unwrap_or(false);
     row.details = MessageDetails {
         quoted_message_id: quoted,
+        key_id: client_id,
         mentions: super::mentions::stored(mentions),
         ..Default::default()
     }

@@ -6,6 +6,7 @@ pub mod envelope;
 // The plumbing shared with the admin page lives in `api_common`; these names keep handler imports short.
 pub use crate::api_common::{body, error, selector};
 mod chats;
+mod client_id;
 mod cluster;
 mod contact_card;
 mod edits;

@@ -179,7 +179,11 @@ impl QueueWorker {
         // A row that was tried before keeps its key id: the page is asked for it before a resend,
         // and a resend carries the same id (WhatsApp treats it as the same message).
         let tried_before = row.wa_key_id.is_some();
-        let key_id = row.wa_key_id.clone().unwrap_or_else(new_key_id);
+        let key_id = row
+            .wa_key_id
+            .clone()
+            .or_else(|| row.details().key_id)
+            .unwrap_or_else(new_key_id);
         let expired = row.expires_at.is_some_and(|e| e < crate::db::now());
         if expired && !tried_before {
             // Upkeep fails it with EXPIRED; meanwhile the next rows.

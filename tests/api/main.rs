@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod chats;
 mod cli;
+mod client_ids;
 mod cluster;
 mod database;
 mod durability;

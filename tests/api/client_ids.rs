@@ -1,0 +1,109 @@
+//! `id` on sends: the client's key id becomes the message's WhatsApp id (`true_<chat>_<id>`), the
+//! phone sees it; a reused id is 409 and a malformed one 400 naming `id`, nothing stored.
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::common::*;
+use crate::support::*;
+
+const DEVICE: &str = "15550001961";
+const PEER: &str = "15550002962";
+
+async fn messages(app: &TestApp, key: &str) -> Vec<Value> {
+    json(app.get("/api/v1/messages/?limit=500", key).await, 200).await["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn client_chosen_ids(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = TestApp::spawn_with(TestEnv::new(backend).await, |s| point_at(s, &sim)).await;
+    let key = app.admin_key.clone();
+    app.link(&sim, &key, "default", DEVICE).await;
+    let control = sim.control();
+    let peer = peer_id(&sim, PEER).await;
+
+    let text_id = "3EB0C431D5E3A7F1B2C4";
+    let text = json(
+        app.post_json(
+            "/api/v1/messages/send-text/",
+            &key,
+            json!({ "recipient": PEER, "message": "with my own id", "id": text_id }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(text["data"]["messageId"], format!("true_{peer}_{text_id}"), "{text}");
+    let place_id = "A1B2C3D4E5F60718293A4B5C6D7E8F90";
+    let place = json(
+        app.post_json(
+            "/api/v1/messages/send-location/",
+            &key,
+            json!({ "recipient": PEER, "latitude": 1.5, "longitude": 2.5, "id": place_id }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(place["data"]["messageId"], format!("true_{peer}_{place_id}"), "{place}");
+    let sent = control.sent(DEVICE).await;
+    assert!(
+        sent.iter()
+            .any(|r| r.id.ends_with(&format!("_{text_id}")) && r.msg_type == "chat"),
+        "{sent:?}"
+    );
+    assert!(
+        sent.iter()
+            .any(|r| r.id.ends_with(&format!("_{place_id}")) && r.msg_type == "location"),
+        "{sent:?}"
+    );
+
+    // Reused (sent, or still queued: ?async=true) → 409; malformed → 400 on `id`; nothing stored.
+    let queued_id = "0123456789ABCDEF";
+    let resp = app
+        .post_json(
+            "/api/v1/messages/send-text/?async=true",
+            &key,
+            json!({ "recipient": PEER, "message": "queued", "id": queued_id }),
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+    let before = messages(&app, &key).await.len();
+    for id in [text_id, place_id, queued_id] {
+        let resp = json(
+            app.post_json(
+                "/api/v1/messages/send-text/",
+                &key,
+                json!({ "recipient": PEER, "message": "again", "id": id }),
+            )
+            .await,
+            409,
+        )
+        .await;
+        assert_error(&resp, "CONFLICT");
+    }
+    for bad in ["3eb0c431d5e3a7f1b2c4", "3EB0", "3EB0C431D5E3A7F1B2C4_X"] {
+        let resp = json(
+            app.post_json(
+                "/api/v1/messages/send-text/",
+                &key,
+                json!({ "recipient": PEER, "message": "bad id", "id": bad }),
+            )
+            .await,
+            400,
+        )
+        .await;
+        assert_error(&resp, "VALIDATION_ERROR");
+        assert_eq!(resp["field"], "id", "{resp}");
+    }
+    assert_eq!(
+        messages(&app, &key).await.len(),
+        before,
+        "refused requests stored nothing"
+    );
+}
+both_backends!(client_chosen_ids_become_whatsapp_ids, client_chosen_ids);
