@@ -184,7 +184,7 @@ async function loadKeys() {
     tr.append(el('td', k.id), el('td', k.keyId), el('td', k.label || '—'),
       el('td', k.fullRights ? 'full rights' : k.scopes.join(', '), 'scopes'),
       el('td', k.sessions ? k.sessions.join(', ') : 'all', 'sessions'), el('td', when(k.createdAt)),
-      el('td', when(k.lastUsedAt)), el('td', k.revokedAt ? when(k.revokedAt) : '—'));
+      el('td', when(k.lastUsedAt)), el('td', k.revokedAt ? when(k.revokedAt) : '—', 'revoked'));
     const td = el('td', null, 'actions');
     if (!k.revokedAt) {
       td.append(button('Revoke', () => guarded(async () => {

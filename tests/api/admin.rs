@@ -289,7 +289,7 @@ async fn the_admin_page_links_a_session_and_manages_keys() {
     until(
         &c,
         "revoked row",
-        &format!("document.querySelector('#keys-table tr[data-key-id=\"{key_id}\"]').children[5].textContent !== '—'"),
+        &format!("document.querySelector('#keys-table tr[data-key-id=\"{key_id}\"] td.revoked').textContent !== '—'"),
     )
     .await;
     assert_error(&json(app.get("/api/v1/me", &key).await, 401).await, "INVALID_API_KEY");
