@@ -1595,27 +1595,184 @@ impl SimControl {
             }
         };
         let g = st.groups.get(&gid).cloned().ok_or("no such group")?;
-        // The page sees participants as it addresses users (2026-09: LIDs).
         let sep = st.pages.get(page_id).is_some_and(|p| p.era == Era::Sep2026);
+        let group = Self::group_for_page(&mut st, &g, sep, &me, op != "leave");
+        Ok(json!({ "group": group, "results": results }))
+    }
+
+    /// A group as a page of `me` (a phone id) sees it: participants as it addresses users
+    /// (2026-09: LIDs, with the phone id alongside), the invite code for admins (`show_code`).
+    fn group_for_page(st: &mut State, g: &GroupInfo, sep: bool, me: &str, show_code: bool) -> Value {
         let participants: Vec<Value> = g
             .participants
             .iter()
             .map(|(pn, admin)| {
-                let (id, phone) = Self::as_page_sees(&mut st, sep, pn);
+                let (id, phone) = Self::as_page_sees(st, sep, pn);
                 json!({ "id": id, "pn": phone.or(Some(pn.clone())), "isAdmin": admin, "isSuperAdmin": *pn == g.owner })
             })
             .collect();
-        let show_code = op != "leave" && g.participants.iter().any(|(p, a)| *p == me && *a);
-        Ok(json!({
-            "group": {
-                "id": g.id, "subject": g.subject, "desc": g.description, "owner": g.owner,
-                "participants": participants, "announce": g.announce, "restrict": g.restrict,
-                "inviteCode": if show_code { Some(g.invite_code.clone()) } else { None },
-                "left": !g.participants.iter().any(|(p, _)| *p == me),
-            },
-            "results": results,
-        }))
+        let show_code = show_code && g.participants.iter().any(|(p, a)| p.as_str() == me && *a);
+        json!({
+            "id": g.id, "subject": g.subject, "desc": g.description, "owner": g.owner,
+            "participants": participants, "announce": g.announce, "restrict": g.restrict,
+            "inviteCode": if show_code { Some(g.invite_code.clone()) } else { None },
+            "left": !g.participants.iter().any(|(p, _)| p.as_str() == me),
+        })
     }
+
+    /// Someone else changed a group on their phone (added or removed people, left, promoted or
+    /// demoted, changed the subject, the description or a setting): the server's group changes,
+    /// and every linked device that was or is in the group gets the notification WhatsApp Web
+    /// shows in the chat (a `gp2` message with the action as `subtype`, `author`, `recipients`,
+    /// and the new subject/description, or `on`/`off`, as `body`). Returns, per device told, its
+    /// phone and the notification's serialised id (`false_<group>_<ID>_<author>`).
+    pub async fn change_group(&self, c: GroupChange) -> Result<Vec<GroupNotified>, SimError> {
+        let invalid = |m: &str| SimError::Invalid(m.to_string());
+        let pn_of = |s: &str| match s.contains('@') {
+            true => s.to_string(),
+            false => format!("{}@c.us", s.trim_start_matches('+')),
+        };
+        let mut st = self.lock();
+        let author = Self::phone_id(&st, &pn_of(&c.author)).ok_or_else(|| invalid("author must be a user id or a phone number"))?;
+        let ids: Vec<String> = c
+            .participants
+            .iter()
+            .map(|p| Self::phone_id(&st, &pn_of(p)).ok_or_else(|| invalid("participants must be user ids or phone numbers")))
+            .collect::<Result<_, _>>()?;
+        let g = st.groups.get_mut(&c.group).ok_or_else(|| invalid("no such group"))?;
+        let before: Vec<String> = g.participants.iter().map(|(p, _)| p.clone()).collect();
+        let admin = match g.participants.iter().find(|(p, _)| *p == author) {
+            Some((_, admin)) => *admin,
+            None => return Err(invalid("the author is not a participant")),
+        };
+        let needs_admin = match c.action.as_str() {
+            "add" | "remove" | "promote" | "demote" | "announce" | "restrict" => true,
+            "subject" | "description" => g.restrict,
+            _ => false,
+        };
+        if needs_admin && !admin {
+            return Err(invalid("only admins can do this (401)"));
+        }
+        let needs_people = matches!(c.action.as_str(), "add" | "remove" | "promote" | "demote");
+        if needs_people && ids.is_empty() {
+            return Err(invalid("participants are needed"));
+        }
+        let mut body = String::new();
+        let recipients = match c.action.as_str() {
+            "add" => {
+                for id in &ids {
+                    if g.participants.iter().any(|(p, _)| p == id) {
+                        return Err(invalid("already a participant (409)"));
+                    }
+                    g.participants.push((id.clone(), false));
+                }
+                ids
+            }
+            "remove" | "promote" | "demote" => {
+                for id in &ids {
+                    let at = g.participants.iter().position(|(p, _)| p == id).ok_or_else(|| invalid("not a participant (404)"))?;
+                    match c.action.as_str() {
+                        "remove" => {
+                            g.participants.remove(at);
+                        }
+                        "promote" => g.participants[at].1 = true,
+                        _ => g.participants[at].1 = false,
+                    }
+                }
+                ids
+            }
+            "leave" => {
+                g.participants.retain(|(p, _)| *p != author);
+                vec![author.clone()]
+            }
+            "subject" => {
+                let subject = c.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| invalid("subject is needed"))?;
+                g.subject = subject.to_string();
+                body = subject.to_string();
+                Vec::new()
+            }
+            "description" => {
+                let desc = c.description.clone().unwrap_or_default();
+                g.description = Some(desc.clone()).filter(|d| !d.is_empty());
+                body = desc;
+                Vec::new()
+            }
+            "announce" | "restrict" => {
+                let on = c.value.ok_or_else(|| invalid("value (true or false) is needed"))?;
+                if c.action == "announce" {
+                    g.announce = on;
+                } else {
+                    g.restrict = on;
+                }
+                body = if on { "on" } else { "off" }.to_string();
+                Vec::new()
+            }
+            other => return Err(SimError::Invalid(format!("unknown group action {other}"))),
+        };
+        let g = g.clone();
+        let stanza = hex_id(16);
+        let t = now_secs();
+        let told: Vec<(String, String)> = st
+            .devices
+            .values()
+            .map(|d| (d.info.device_id.clone(), format!("{}@c.us", d.info.phone)))
+            .filter(|(_, me)| before.contains(me) || g.participants.iter().any(|(p, _)| p == me))
+            .collect();
+        let mut out = Vec::new();
+        for (device_id, me) in told {
+            let sep = Self::device_era(&st, &device_id) == Era::Sep2026;
+            let (author_id, author_pn) = Self::as_page_sees(&mut st, sep, &author);
+            let recipients: Vec<Value> = recipients
+                .iter()
+                .map(|r| {
+                    let (id, pn) = Self::as_page_sees(&mut st, sep, r);
+                    json!({ "id": id, "pn": pn })
+                })
+                .collect();
+            let group = Self::group_for_page(&mut st, &g, sep, &me, true);
+            let notification = json!({
+                "id": stanza, "subtype": c.action, "author": author_id, "authorPn": author_pn,
+                "recipients": recipients, "body": body, "t": t,
+            });
+            out.push(GroupNotified {
+                phone: me.trim_end_matches("@c.us").to_string(),
+                id: format!("false_{}_{stanza}_{author_id}", g.id),
+            });
+            Self::to_device(&mut st, &device_id, json!({ "type": "group_notification", "group": group, "notification": notification }));
+        }
+        Ok(out)
+    }
+}
+
+/// A change to a group made by someone else, for [`SimControl::change_group`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GroupChange {
+    /// The group (`<id>@g.us`).
+    pub group: String,
+    /// Who made the change: a participant, by phone number or user id.
+    pub author: String,
+    /// `add`, `remove`, `leave` (the author leaves), `promote`, `demote`, `subject`,
+    /// `description`, `announce` or `restrict` (WhatsApp's `gp2` subtypes).
+    pub action: String,
+    /// Whom `add`, `remove`, `promote` and `demote` concern (phone numbers or user ids).
+    #[serde(default)]
+    pub participants: Vec<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `announce` / `restrict`: on or off.
+    #[serde(default)]
+    pub value: Option<bool>,
+}
+
+/// A device [`SimControl::change_group`] told, and the id of the notification it got.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupNotified {
+    /// The device's phone number (digits).
+    pub phone: String,
+    /// `false_<group>_<ID>_<author as that page addresses users>`.
+    pub id: String,
 }
 
 // --- the blocklist ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use control::{
-    ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupInfo, HistoryMessage, IncomingLocation, IncomingMedia,
+    ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupChange, GroupInfo, GroupNotified, HistoryMessage, IncomingLocation, IncomingMedia,
     IncomingMessage, IncomingReaction, PageInfo, Profile, SentRecord, SimControl, SimError,
 };
 

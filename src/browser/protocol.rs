@@ -400,6 +400,34 @@ pub struct WaReaction {
     pub t: Option<i64>,
 }
 
+/// A group notification as the page shows it in the group's chat (a `gp2` message).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaGroupNote {
+    /// The notification's key (`false_<group>_<ID>_<author>`).
+    pub id: String,
+    #[serde(default)]
+    pub from_me: bool,
+    /// The group (`<id>@g.us`).
+    pub chat: Option<String>,
+    /// WhatsApp's action: `add`, `invite`, `remove`, `leave`, `promote`, `demote`, `subject`,
+    /// `description`, `announce`, `restrict`, `picture`, …
+    pub subtype: Option<String>,
+    /// Who made the change.
+    pub author: Option<String>,
+    pub author_phone: Option<String>,
+    /// Whom it concerns (added, removed, promoted, …).
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// Their phone numbers (digits), where the page knows them (same order).
+    #[serde(default)]
+    pub recipient_phones: Vec<Option<String>>,
+    /// The new subject or description; `on` / `off` for a setting.
+    pub body: Option<String>,
+    /// Unix seconds.
+    pub t: Option<i64>,
+}
+
 /// A chat as the page lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -545,6 +573,8 @@ pub enum PageEvent {
     },
     /// A reaction was set or taken back, by someone else or by us (from any device).
     Reaction(WaReaction),
+    /// A group notification (`gp2`): someone joined, left, or changed the group.
+    Group(WaGroupNote),
     /// A message's type changed (a placeholder resolved; `revoked`: deleted for everyone).
     MsgType {
         id: String,
