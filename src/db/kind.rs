@@ -186,7 +186,7 @@ pub struct MessageDetails {
 }
 
 /// What a group notification says happened (kept as `group` in a `gp2` row's details).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupChange {
     /// WhatsApp's action (the notification's subtype): `add`, `invite`, `remove`, `leave`,

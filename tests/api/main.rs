@@ -29,4 +29,5 @@ mod receiver;
 mod scopes;
 mod sessions_offline;
 mod support;
+mod sync;
 mod webhooks;
