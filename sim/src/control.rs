@@ -1826,3 +1826,119 @@ mod b64 {
             .map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A simulator with one linked device (no page open) in a group owned by Alice.
+    fn with_group() -> (SimControl, String) {
+        let c = SimControl::new(SimConfig::default());
+        let gid = "120363000000000001@g.us".to_string();
+        {
+            let mut st = c.lock();
+            st.devices.insert(
+                "dev".into(),
+                Device {
+                    info: DeviceInfo {
+                        device_id: "dev".into(),
+                        phone: "15550000001".into(),
+                        lid: "1".into(),
+                        push_name: String::new(),
+                        linked_at: 0,
+                        online: false,
+                    },
+                    pending: Vec::new(),
+                    received: Vec::new(),
+                    chats: Vec::new(),
+                    contacts: Vec::new(),
+                },
+            );
+            st.groups.insert(
+                gid.clone(),
+                GroupInfo {
+                    id: gid.clone(),
+                    subject: "Crew".into(),
+                    owner: "15550000002@c.us".into(),
+                    participants: vec![
+                        ("15550000002@c.us".into(), true),
+                        ("15550000001@c.us".into(), false),
+                        ("15550000003@c.us".into(), false),
+                    ],
+                    ..Default::default()
+                },
+            );
+        }
+        (c, gid)
+    }
+
+    fn change(gid: &str, author: &str, action: &str, participants: &[&str]) -> GroupChange {
+        GroupChange {
+            group: gid.into(),
+            author: author.into(),
+            action: action.into(),
+            participants: participants.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn group_changes_by_others_notify_the_members_devices() {
+        let (c, gid) = with_group();
+        let told = c
+            .change_group(change(&gid, "15550000002", "add", &["+15550000004"]))
+            .await
+            .unwrap();
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].phone, "15550000001");
+        assert!(told[0].id.starts_with(&format!("false_{gid}_")), "{:?}", told[0]);
+        assert!(told[0].id.ends_with("_15550000002@c.us"), "{:?}", told[0]);
+        let pending = c.lock().devices["dev"].pending.clone();
+        let n = &pending[0]["notification"];
+        assert_eq!(pending[0]["type"], "group_notification");
+        assert_eq!((n["subtype"].as_str(), n["author"].as_str()), (Some("add"), Some("15550000002@c.us")));
+        assert_eq!(n["recipients"][0]["id"], "15550000004@c.us");
+        assert_eq!(pending[0]["group"]["participants"].as_array().unwrap().len(), 4);
+
+        // Only admins add, remove, promote and change settings; members may edit the info
+        // unless it is restricted.
+        let refused = c.change_group(change(&gid, "15550000003", "remove", &["15550000004"])).await;
+        assert!(matches!(refused, Err(SimError::Invalid(_))), "{refused:?}");
+        let subject = GroupChange {
+            subject: Some("Crew 2".into()),
+            ..change(&gid, "15550000003", "subject", &[])
+        };
+        c.change_group(subject).await.unwrap();
+        assert_eq!(c.group(&gid).await.unwrap().subject, "Crew 2");
+        let restrict = GroupChange {
+            value: Some(true),
+            ..change(&gid, "15550000002", "restrict", &[])
+        };
+        c.change_group(restrict).await.unwrap();
+        assert_eq!(c.lock().devices["dev"].pending.last().unwrap()["notification"]["body"], "on");
+
+        // Leaving: the author goes; removing the device's own phone still tells it.
+        c.change_group(change(&gid, "15550000003", "leave", &[])).await.unwrap();
+        let told = c
+            .change_group(change(&gid, "15550000002", "remove", &["15550000001"]))
+            .await
+            .unwrap();
+        assert_eq!(told.len(), 1, "the removed device hears of it");
+        assert_eq!(c.lock().devices["dev"].pending.last().unwrap()["group"]["left"], true);
+        let members: Vec<String> = c.group(&gid).await.unwrap().participants.into_iter().map(|p| p.0).collect();
+        assert_eq!(members, ["15550000002@c.us", "15550000004@c.us"]);
+
+        // Bad changes: nothing happens.
+        for bad in [
+            change("nope@g.us", "15550000002", "add", &["15550000005"]),
+            change(&gid, "15550000009", "subject", &[]),
+            change(&gid, "15550000002", "add", &[]),
+            change(&gid, "15550000002", "add", &["15550000004"]),
+            change(&gid, "15550000002", "kick", &["15550000004"]),
+            change(&gid, "15550000002", "announce", &[]),
+        ] {
+            assert!(matches!(c.change_group(bad.clone()).await, Err(SimError::Invalid(_))), "{bad:?}");
+        }
+        assert_eq!(c.group(&gid).await.unwrap().participants.len(), 2);
+    }
+}
