@@ -1633,11 +1633,14 @@ impl SimControl {
             false => format!("{}@c.us", s.trim_start_matches('+')),
         };
         let mut st = self.lock();
-        let author = Self::phone_id(&st, &pn_of(&c.author)).ok_or_else(|| invalid("author must be a user id or a phone number"))?;
+        let author = Self::phone_id(&st, &pn_of(&c.author))
+            .ok_or_else(|| invalid("author must be a user id or a phone number"))?;
         let ids: Vec<String> = c
             .participants
             .iter()
-            .map(|p| Self::phone_id(&st, &pn_of(p)).ok_or_else(|| invalid("participants must be user ids or phone numbers")))
+            .map(|p| {
+                Self::phone_id(&st, &pn_of(p)).ok_or_else(|| invalid("participants must be user ids or phone numbers"))
+            })
             .collect::<Result<_, _>>()?;
         let g = st.groups.get_mut(&c.group).ok_or_else(|| invalid("no such group"))?;
         let before: Vec<String> = g.participants.iter().map(|(p, _)| p.clone()).collect();
@@ -1670,7 +1673,11 @@ impl SimControl {
             }
             "remove" | "promote" | "demote" => {
                 for id in &ids {
-                    let at = g.participants.iter().position(|(p, _)| p == id).ok_or_else(|| invalid("not a participant (404)"))?;
+                    let at = g
+                        .participants
+                        .iter()
+                        .position(|(p, _)| p == id)
+                        .ok_or_else(|| invalid("not a participant (404)"))?;
                     match c.action.as_str() {
                         "remove" => {
                             g.participants.remove(at);
@@ -1686,7 +1693,12 @@ impl SimControl {
                 vec![author.clone()]
             }
             "subject" => {
-                let subject = c.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| invalid("subject is needed"))?;
+                let subject = c
+                    .subject
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| invalid("subject is needed"))?;
                 g.subject = subject.to_string();
                 body = subject.to_string();
                 Vec::new()
@@ -1738,7 +1750,11 @@ impl SimControl {
                 phone: me.trim_end_matches("@c.us").to_string(),
                 id: format!("false_{}_{stanza}_{author_id}", g.id),
             });
-            Self::to_device(&mut st, &device_id, json!({ "type": "group_notification", "group": group, "notification": notification }));
+            Self::to_device(
+                &mut st,
+                &device_id,
+                json!({ "type": "group_notification", "group": group, "notification": notification }),
+            );
         }
         Ok(out)
     }
@@ -1896,13 +1912,18 @@ mod tests {
         let pending = c.lock().devices["dev"].pending.clone();
         let n = &pending[0]["notification"];
         assert_eq!(pending[0]["type"], "group_notification");
-        assert_eq!((n["subtype"].as_str(), n["author"].as_str()), (Some("add"), Some("15550000002@c.us")));
+        assert_eq!(
+            (n["subtype"].as_str(), n["author"].as_str()),
+            (Some("add"), Some("15550000002@c.us"))
+        );
         assert_eq!(n["recipients"][0]["id"], "15550000004@c.us");
         assert_eq!(pending[0]["group"]["participants"].as_array().unwrap().len(), 4);
 
         // Only admins add, remove, promote and change settings; members may edit the info
         // unless it is restricted.
-        let refused = c.change_group(change(&gid, "15550000003", "remove", &["15550000004"])).await;
+        let refused = c
+            .change_group(change(&gid, "15550000003", "remove", &["15550000004"]))
+            .await;
         assert!(matches!(refused, Err(SimError::Invalid(_))), "{refused:?}");
         let subject = GroupChange {
             subject: Some("Crew 2".into()),
@@ -1915,7 +1936,10 @@ mod tests {
             ..change(&gid, "15550000002", "restrict", &[])
         };
         c.change_group(restrict).await.unwrap();
-        assert_eq!(c.lock().devices["dev"].pending.last().unwrap()["notification"]["body"], "on");
+        assert_eq!(
+            c.lock().devices["dev"].pending.last().unwrap()["notification"]["body"],
+            "on"
+        );
 
         // Leaving: the author goes; removing the device's own phone still tells it.
         c.change_group(change(&gid, "15550000003", "leave", &[])).await.unwrap();
@@ -1925,7 +1949,14 @@ mod tests {
             .unwrap();
         assert_eq!(told.len(), 1, "the removed device hears of it");
         assert_eq!(c.lock().devices["dev"].pending.last().unwrap()["group"]["left"], true);
-        let members: Vec<String> = c.group(&gid).await.unwrap().participants.into_iter().map(|p| p.0).collect();
+        let members: Vec<String> = c
+            .group(&gid)
+            .await
+            .unwrap()
+            .participants
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
         assert_eq!(members, ["15550000002@c.us", "15550000004@c.us"]);
 
         // Bad changes: nothing happens.
@@ -1937,7 +1968,10 @@ mod tests {
             change(&gid, "15550000002", "kick", &["15550000004"]),
             change(&gid, "15550000002", "announce", &[]),
         ] {
-            assert!(matches!(c.change_group(bad.clone()).await, Err(SimError::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(c.change_group(bad.clone()).await, Err(SimError::Invalid(_))),
+                "{bad:?}"
+            );
         }
         assert_eq!(c.group(&gid).await.unwrap().participants.len(), 2);
     }

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Era;
-use crate::control::{ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingReaction, Profile, SimControl, SimError};
+use crate::control::{
+    ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingReaction, Profile, SimControl, SimError,
+};
 
 const PAGE_JS: &str = include_str!("page.js");
 const PAGE_CSS: &str = include_str!("page.css");
@@ -607,5 +609,9 @@ async fn c_set_profile(c: web::Data<SimControl>, b: web::Json<SetProfile>) -> Ht
 }
 
 async fn c_change_group(c: web::Data<SimControl>, b: web::Json<GroupChange>) -> HttpResponse {
-    done(c.change_group(b.into_inner()).await.map(|told| json!({ "notified": told })))
+    done(
+        c.change_group(b.into_inner())
+            .await
+            .map(|told| json!({ "notified": told })),
+    )
 }

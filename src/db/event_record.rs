@@ -84,7 +84,10 @@ impl EventKind {
 
     /// Whether this event's payload is a group change ([`group_payload`]) rather than a message.
     pub fn is_group(self) -> bool {
-        matches!(self, EventKind::GroupJoin | EventKind::GroupLeave | EventKind::GroupUpdate)
+        matches!(
+            self,
+            EventKind::GroupJoin | EventKind::GroupLeave | EventKind::GroupUpdate
+        )
     }
 }
 

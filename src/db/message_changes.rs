@@ -86,11 +86,8 @@ impl Database {
                             .await?;
                         let ident = session_ident!(c, row.session_id);
                         let name = ident.as_ref().map(|i| i.0.clone());
-                        let event = insert_event!(
-                            c,
-                            message_event(EventKind::of_incoming(&row), &row, ident, &url),
-                            name
-                        );
+                        let event =
+                            insert_event!(c, message_event(EventKind::of_incoming(&row), &row, ident, &url), name);
                         Ok(Some((row, event)))
                     })
                     .await)

@@ -380,12 +380,18 @@ async fn changes_by_others(backend: Backend) {
     }
     let server = control.group(&gid).await.unwrap();
     assert_eq!(server.subject, "Crew 2027");
-    let phones: Vec<&str> = server.participants.iter().map(|(p, _)| p.trim_end_matches("@c.us")).collect();
+    let phones: Vec<&str> = server
+        .participants
+        .iter()
+        .map(|(p, _)| p.trim_end_matches("@c.us"))
+        .collect();
     assert_eq!(phones, [DEVICE, ALICE, CAROL]);
 
     let is_group = |r: &crate::receiver::Received| r.json()["event"].as_str().unwrap().starts_with("group.");
-    rx.wait_for(30, "three group events", |g| g.iter().filter(|r| is_group(r)).count() >= 3)
-        .await;
+    rx.wait_for(30, "three group events", |g| {
+        g.iter().filter(|r| is_group(r)).count() >= 3
+    })
+    .await;
     // Anything late (a duplicate, a plain message) would arrive within this.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let events: Vec<Value> = rx.received().iter().map(|r| r.json()).collect();
@@ -412,7 +418,12 @@ async fn changes_by_others(backend: Backend) {
         assert_eq!(p["groupId"], gid.as_str(), "{e}");
         assert_eq!(p["action"], action, "{e}");
         assert_eq!(p["authorPhone"], ALICE, "{e}");
-        assert!(p["author"].as_str().is_some_and(|a| a.ends_with("@c.us") || a.ends_with("@lid")), "{e}");
+        assert!(
+            p["author"]
+                .as_str()
+                .is_some_and(|a| a.ends_with("@c.us") || a.ends_with("@lid")),
+            "{e}"
+        );
         assert!(p["timestamp"].as_i64().is_some_and(|t| t > 1_700_000_000), "{e}");
         match who {
             Some(phone) => {

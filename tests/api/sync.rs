@@ -24,8 +24,10 @@ async fn initial_sync(backend: Backend) {
     app.link(&sim, &key, "default", DEVICE).await;
 
     let done = |e: &Value| e["event"] == "session.sync" && e["payload"]["done"] == true;
-    rx.wait_for(30, "a session.sync event with done", |g| g.iter().any(|r| done(&r.json())))
-        .await;
+    rx.wait_for(30, "a session.sync event with done", |g| {
+        g.iter().any(|r| done(&r.json()))
+    })
+    .await;
     // Anything late (a second `done`) would arrive within this.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let events: Vec<Value> = rx.received().iter().map(|r| r.json()).collect();
@@ -48,7 +50,10 @@ async fn initial_sync(backend: Backend) {
         .map(|e| e["payload"]["progress"].as_u64().unwrap())
         .collect();
     assert!(steps.len() >= 2, "the sync progressed in steps: {sync:#?}");
-    assert!(steps.windows(2).all(|w| w[0] < w[1]), "progress only goes up: {steps:?}");
+    assert!(
+        steps.windows(2).all(|w| w[0] < w[1]),
+        "progress only goes up: {steps:?}"
+    );
     let last = sync.last().unwrap();
     assert!(done(last), "done comes last: {sync:#?}");
     assert_eq!(last["payload"]["progress"], 100);
@@ -66,7 +71,9 @@ async fn initial_sync(backend: Backend) {
     }
 
     // The event stream takes the new name as a filter.
-    let resp = app.get("/api/v1/events/stream?events=session.sync,group.join&since=0", &key).await;
+    let resp = app
+        .get("/api/v1/events/stream?events=session.sync,group.join&since=0", &key)
+        .await;
     assert_eq!(resp.status(), 200);
 }
 both_backends!(initial_sync_is_reported_as_session_sync, initial_sync);
