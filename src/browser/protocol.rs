@@ -693,6 +693,36 @@ mod tests {
     }
 
     #[test]
+    fn group_notifications_and_loading_read() {
+        let d: Drain = serde_json::from_value(json!({
+            "seq": 2,
+            "events": [
+                {"seq": 1, "kind": "loading", "data": 40},
+                {"seq": 2, "kind": "group", "data": {
+                    "id": "false_1203@g.us_3A5F_12345@lid", "fromMe": false, "chat": "1203@g.us",
+                    "subtype": "add", "author": "12345@lid", "authorPhone": "15550002201",
+                    "recipients": ["678@lid"], "recipientPhones": [null], "body": "", "t": 1764028800,
+                }},
+            ],
+        }))
+        .unwrap();
+        assert!(matches!(&d.events[0].event, Ok(PageEvent::Loading(40))));
+        match &d.events[1].event {
+            Ok(PageEvent::Group(n)) => {
+                assert_eq!(
+                    (n.subtype.as_deref(), n.chat.as_deref(), n.author_phone.as_deref()),
+                    (Some("add"), Some("1203@g.us"), Some("15550002201"))
+                );
+                assert_eq!(
+                    (n.recipients.clone(), n.recipient_phones.clone()),
+                    (vec!["678@lid".to_string()], vec![None])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn lid_pairs_passkey_and_capabilities_read() {
         let d: Drain = serde_json::from_value(json!({
             "seq": 2,

@@ -317,3 +317,21 @@ pub fn session_payload(s: &SessionRow) -> Value {
         "ackTimeouts": s.ack_timeouts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_and_sync_events_are_subscribable_by_name() {
+        for name in ["group.join", "group.leave", "group.update", "session.sync"] {
+            assert_eq!(EventKind::parse(name).map(EventKind::as_str), Some(name));
+        }
+        assert!(EventKind::parse("webhook.test").is_none(), "never subscribable");
+        assert!(EventKind::GroupLeave.is_group() && !EventKind::SessionSync.is_group());
+        assert_eq!(
+            sync_payload("default", 140, false),
+            json!({"name": "default", "progress": 100, "done": false})
+        );
+    }
+}
