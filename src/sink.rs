@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::db::cluster::Fence;
-use crate::db::{Database, DbError, MessageDetails, MessageKind, MessageStatus, NewMessage};
-use crate::sessions::{SessionEvent, SessionKey, WaMessage, WaReaction};
+use crate::db::{Database, DbError, GroupChange, MessageDetails, MessageKind, MessageStatus, NewMessage};
+use crate::sessions::{SessionEvent, SessionKey, WaGroupNote, WaMessage, WaReaction};
 
 /// A spooled event still fails after this many replays while the database answers: it is moved
 /// to `events.dead.jsonl` (and logged) so that it cannot hold back everything after it.
@@ -80,6 +80,12 @@ enum Spooled {
         session: SessionKey,
         id: String,
     },
+    Group {
+        session: SessionKey,
+        note: WaGroupNote,
+        #[serde(default)]
+        fence: SpooledFence,
+    },
 }
 
 impl Spooled {
@@ -118,6 +124,11 @@ impl Spooled {
             SessionEvent::Reaction { session, reaction } => Spooled::Reaction { session, reaction },
             SessionEvent::Edited { session, id, body } => Spooled::Edited { session, id, body },
             SessionEvent::Revoked { session, id } => Spooled::Revoked { session, id },
+            SessionEvent::Group { session, note, fence } => Spooled::Group {
+                session,
+                note,
+                fence: spool_fence(fence),
+            },
             SessionEvent::State { .. } => return None,
         })
     }
@@ -160,6 +171,11 @@ impl Spooled {
             Spooled::Reaction { session, reaction } => SessionEvent::Reaction { session, reaction },
             Spooled::Edited { session, id, body } => SessionEvent::Edited { session, id, body },
             Spooled::Revoked { session, id } => SessionEvent::Revoked { session, id },
+            Spooled::Group { session, note, fence } => SessionEvent::Group {
+                session,
+                note,
+                fence: unspool_fence(fence),
+            },
         }
     }
 }
@@ -334,6 +350,7 @@ fn fenced(event: &SessionEvent) {
         SessionEvent::Reaction { session, .. } => (session, "reaction"),
         SessionEvent::Edited { session, .. } => (session, "edit"),
         SessionEvent::Revoked { session, .. } => (session, "revoke"),
+        SessionEvent::Group { session, .. } => (session, "group notification"),
         SessionEvent::State { session, .. } => (session, "state"),
     };
     metrics::counter!("wagate_fenced_writes_total", "what" => what).increment(1);
@@ -407,6 +424,7 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
         SessionEvent::Reaction { .. } | SessionEvent::State { .. } => Ok(()),
         SessionEvent::Edited { session, id, body } => db.record_edit(session.id, id, body).await.map(drop),
         SessionEvent::Revoked { session, id } => db.record_revoke(session.id, id).await.map(drop),
+        SessionEvent::Group { session, note, fence } => store_group_note(db, session, note, fence.clone()).await,
     }
 }
 
@@ -425,7 +443,11 @@ fn record_ack_latency(rows: &[crate::db::MessageRow], ack: i32) {
 fn sent_elsewhere_is_kept(kind: &MessageKind) -> bool {
     !matches!(
         kind,
-        MessageKind::Other(_) | MessageKind::Reaction | MessageKind::Edit | MessageKind::Revoke
+        MessageKind::Other(_)
+            | MessageKind::Reaction
+            | MessageKind::Edit
+            | MessageKind::Revoke
+            | MessageKind::GroupNotification
     )
 }
 
@@ -539,6 +561,73 @@ async fn store_reaction(db: &Database, session: &SessionKey, r: &WaReaction) -> 
         idempotency_fingerprint: None,
         details: details.to_column(),
     })
+    .await?;
+    Ok(())
+}
+
+/// A group notification: a row of kind `gp2` (the change as `group` in its details, no body)
+/// and its `group.join`, `group.leave` or `group.update` event, once per notification key.
+async fn store_group_note(
+    db: &Database,
+    session: &SessionKey,
+    n: &WaGroupNote,
+    fence: Option<Fence>,
+) -> Result<(), DbError> {
+    let now = crate::db::now();
+    let sent_at =
+        n.t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| t.naive_utc());
+    let action = n.subtype.clone().unwrap_or_default();
+    let body = n.body.clone();
+    let mut phones = n.recipient_phones.clone();
+    phones.resize(n.recipients.len(), None);
+    let change = GroupChange {
+        participants: n.recipients.clone(),
+        participant_phones: phones,
+        author: n.author.clone(),
+        author_phone: n.author_phone.clone(),
+        subject: (action == "subject").then(|| body.clone().unwrap_or_default()),
+        description: (action == "description").then(|| body.clone().unwrap_or_default()),
+        enabled: matches!(action.as_str(), "announce" | "restrict")
+            .then(|| body.as_deref() == Some("on"))
+            .filter(|_| matches!(body.as_deref(), Some("on" | "off"))),
+        action,
+    };
+    let details = MessageDetails {
+        group: Some(change),
+        ..Default::default()
+    };
+    db.insert_incoming_as(
+        NewMessage {
+            user_id: session.user_id,
+            session_id: Some(session.id),
+            direction: "in".into(),
+            chat_id: n.chat.clone().unwrap_or_default(),
+            sender: n.author.clone(),
+            msg_type: MessageKind::GroupNotification,
+            body: None,
+            caption: None,
+            media_path: None,
+            media_mime: None,
+            media_filename: None,
+            media_size: None,
+            status: MessageStatus::Received,
+            error_message: None,
+            wa_message_id: Some(n.id.clone()),
+            created_at: now,
+            updated_at: now,
+            sent_at,
+            idempotency_key: None,
+            sender_phone: n.author_phone.clone(),
+            chat_phone: None,
+            mark_read: false,
+            error_code: None,
+            expires_at: None,
+            idempotency_fingerprint: None,
+            details: details.to_column(),
+        },
+        fence,
+    )
     .await?;
     Ok(())
 }

@@ -1634,27 +1634,200 @@ impl SimControl {
             }
         };
         let g = st.groups.get(&gid).cloned().ok_or("no such group")?;
-        // The page sees participants as it addresses users (2026-09: LIDs).
         let sep = st.pages.get(page_id).is_some_and(|p| p.era == Era::Sep2026);
+        let group = Self::group_for_page(&mut st, &g, sep, &me, op != "leave");
+        Ok(json!({ "group": group, "results": results }))
+    }
+
+    /// A group as a page of `me` (a phone id) sees it: participants as it addresses users
+    /// (2026-09: LIDs, with the phone id alongside), the invite code for admins (`show_code`).
+    fn group_for_page(st: &mut State, g: &GroupInfo, sep: bool, me: &str, show_code: bool) -> Value {
         let participants: Vec<Value> = g
             .participants
             .iter()
             .map(|(pn, admin)| {
-                let (id, phone) = Self::as_page_sees(&mut st, sep, pn);
+                let (id, phone) = Self::as_page_sees(st, sep, pn);
                 json!({ "id": id, "pn": phone.or(Some(pn.clone())), "isAdmin": admin, "isSuperAdmin": *pn == g.owner })
             })
             .collect();
-        let show_code = op != "leave" && g.participants.iter().any(|(p, a)| *p == me && *a);
-        Ok(json!({
-            "group": {
-                "id": g.id, "subject": g.subject, "desc": g.description, "owner": g.owner,
-                "participants": participants, "announce": g.announce, "restrict": g.restrict,
-                "inviteCode": if show_code { Some(g.invite_code.clone()) } else { None },
-                "left": !g.participants.iter().any(|(p, _)| *p == me),
-            },
-            "results": results,
-        }))
+        let show_code = show_code && g.participants.iter().any(|(p, a)| p.as_str() == me && *a);
+        json!({
+            "id": g.id, "subject": g.subject, "desc": g.description, "owner": g.owner,
+            "participants": participants, "announce": g.announce, "restrict": g.restrict,
+            "inviteCode": if show_code { Some(g.invite_code.clone()) } else { None },
+            "left": !g.participants.iter().any(|(p, _)| p.as_str() == me),
+        })
     }
+
+    /// Someone else changed a group on their phone (added or removed people, left, promoted or
+    /// demoted, changed the subject, the description or a setting): the server's group changes,
+    /// and every linked device that was or is in the group gets the notification WhatsApp Web
+    /// shows in the chat (a `gp2` message with the action as `subtype`, `author`, `recipients`,
+    /// and the new subject/description, or `on`/`off`, as `body`). Returns, per device told, its
+    /// phone and the notification's serialised id (`false_<group>_<ID>_<author>`).
+    pub async fn change_group(&self, c: GroupChange) -> Result<Vec<GroupNotified>, SimError> {
+        let invalid = |m: &str| SimError::Invalid(m.to_string());
+        let pn_of = |s: &str| match s.contains('@') {
+            true => s.to_string(),
+            false => format!("{}@c.us", s.trim_start_matches('+')),
+        };
+        let mut st = self.lock();
+        let author = Self::phone_id(&st, &pn_of(&c.author))
+            .ok_or_else(|| invalid("author must be a user id or a phone number"))?;
+        let ids: Vec<String> = c
+            .participants
+            .iter()
+            .map(|p| {
+                Self::phone_id(&st, &pn_of(p)).ok_or_else(|| invalid("participants must be user ids or phone numbers"))
+            })
+            .collect::<Result<_, _>>()?;
+        let g = st.groups.get_mut(&c.group).ok_or_else(|| invalid("no such group"))?;
+        let before: Vec<String> = g.participants.iter().map(|(p, _)| p.clone()).collect();
+        let admin = match g.participants.iter().find(|(p, _)| *p == author) {
+            Some((_, admin)) => *admin,
+            None => return Err(invalid("the author is not a participant")),
+        };
+        let needs_admin = match c.action.as_str() {
+            "add" | "remove" | "promote" | "demote" | "announce" | "restrict" => true,
+            "subject" | "description" => g.restrict,
+            _ => false,
+        };
+        if needs_admin && !admin {
+            return Err(invalid("only admins can do this (401)"));
+        }
+        let needs_people = matches!(c.action.as_str(), "add" | "remove" | "promote" | "demote");
+        if needs_people && ids.is_empty() {
+            return Err(invalid("participants are needed"));
+        }
+        let mut body = String::new();
+        let recipients = match c.action.as_str() {
+            "add" => {
+                for id in &ids {
+                    if g.participants.iter().any(|(p, _)| p == id) {
+                        return Err(invalid("already a participant (409)"));
+                    }
+                    g.participants.push((id.clone(), false));
+                }
+                ids
+            }
+            "remove" | "promote" | "demote" => {
+                for id in &ids {
+                    let at = g
+                        .participants
+                        .iter()
+                        .position(|(p, _)| p == id)
+                        .ok_or_else(|| invalid("not a participant (404)"))?;
+                    match c.action.as_str() {
+                        "remove" => {
+                            g.participants.remove(at);
+                        }
+                        "promote" => g.participants[at].1 = true,
+                        _ => g.participants[at].1 = false,
+                    }
+                }
+                ids
+            }
+            "leave" => {
+                g.participants.retain(|(p, _)| *p != author);
+                vec![author.clone()]
+            }
+            "subject" => {
+                let subject = c
+                    .subject
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| invalid("subject is needed"))?;
+                g.subject = subject.to_string();
+                body = subject.to_string();
+                Vec::new()
+            }
+            "description" => {
+                let desc = c.description.clone().unwrap_or_default();
+                g.description = Some(desc.clone()).filter(|d| !d.is_empty());
+                body = desc;
+                Vec::new()
+            }
+            "announce" | "restrict" => {
+                let on = c.value.ok_or_else(|| invalid("value (true or false) is needed"))?;
+                if c.action == "announce" {
+                    g.announce = on;
+                } else {
+                    g.restrict = on;
+                }
+                body = if on { "on" } else { "off" }.to_string();
+                Vec::new()
+            }
+            other => return Err(SimError::Invalid(format!("unknown group action {other}"))),
+        };
+        let g = g.clone();
+        let stanza = hex_id(16);
+        let t = now_secs();
+        let told: Vec<(String, String)> = st
+            .devices
+            .values()
+            .map(|d| (d.info.device_id.clone(), format!("{}@c.us", d.info.phone)))
+            .filter(|(_, me)| before.contains(me) || g.participants.iter().any(|(p, _)| p == me))
+            .collect();
+        let mut out = Vec::new();
+        for (device_id, me) in told {
+            let sep = Self::device_era(&st, &device_id) == Era::Sep2026;
+            let (author_id, author_pn) = Self::as_page_sees(&mut st, sep, &author);
+            let recipients: Vec<Value> = recipients
+                .iter()
+                .map(|r| {
+                    let (id, pn) = Self::as_page_sees(&mut st, sep, r);
+                    json!({ "id": id, "pn": pn })
+                })
+                .collect();
+            let group = Self::group_for_page(&mut st, &g, sep, &me, true);
+            let notification = json!({
+                "id": stanza, "subtype": c.action, "author": author_id, "authorPn": author_pn,
+                "recipients": recipients, "body": body, "t": t,
+            });
+            out.push(GroupNotified {
+                phone: me.trim_end_matches("@c.us").to_string(),
+                id: format!("false_{}_{stanza}_{author_id}", g.id),
+            });
+            Self::to_device(
+                &mut st,
+                &device_id,
+                json!({ "type": "group_notification", "group": group, "notification": notification }),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// A change to a group made by someone else, for [`SimControl::change_group`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GroupChange {
+    /// The group (`<id>@g.us`).
+    pub group: String,
+    /// Who made the change: a participant, by phone number or user id.
+    pub author: String,
+    /// `add`, `remove`, `leave` (the author leaves), `promote`, `demote`, `subject`,
+    /// `description`, `announce` or `restrict` (WhatsApp's `gp2` subtypes).
+    pub action: String,
+    /// Whom `add`, `remove`, `promote` and `demote` concern (phone numbers or user ids).
+    #[serde(default)]
+    pub participants: Vec<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `announce` / `restrict`: on or off.
+    #[serde(default)]
+    pub value: Option<bool>,
+}
+
+/// A device [`SimControl::change_group`] told, and the id of the notification it got.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupNotified {
+    /// The device's phone number (digits).
+    pub phone: String,
+    /// `false_<group>_<ID>_<author as that page addresses users>`.
+    pub id: String,
 }
 
 // --- the blocklist ---------------------------------------------------------------------------------
@@ -1706,5 +1879,139 @@ mod b64 {
         base64::engine::general_purpose::STANDARD
             .decode(s.trim())
             .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A simulator with one linked device (no page open) in a group owned by Alice.
+    fn with_group() -> (SimControl, String) {
+        let c = SimControl::new(SimConfig::default());
+        let gid = "120363000000000001@g.us".to_string();
+        {
+            let mut st = c.lock();
+            st.devices.insert(
+                "dev".into(),
+                Device {
+                    info: DeviceInfo {
+                        device_id: "dev".into(),
+                        phone: "15550000001".into(),
+                        lid: "1".into(),
+                        push_name: String::new(),
+                        linked_at: 0,
+                        online: false,
+                    },
+                    pending: Vec::new(),
+                    received: Vec::new(),
+                    chats: Vec::new(),
+                    contacts: Vec::new(),
+                },
+            );
+            st.groups.insert(
+                gid.clone(),
+                GroupInfo {
+                    id: gid.clone(),
+                    subject: "Crew".into(),
+                    owner: "15550000002@c.us".into(),
+                    participants: vec![
+                        ("15550000002@c.us".into(), true),
+                        ("15550000001@c.us".into(), false),
+                        ("15550000003@c.us".into(), false),
+                    ],
+                    ..Default::default()
+                },
+            );
+        }
+        (c, gid)
+    }
+
+    fn change(gid: &str, author: &str, action: &str, participants: &[&str]) -> GroupChange {
+        GroupChange {
+            group: gid.into(),
+            author: author.into(),
+            action: action.into(),
+            participants: participants.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn group_changes_by_others_notify_the_members_devices() {
+        let (c, gid) = with_group();
+        let told = c
+            .change_group(change(&gid, "15550000002", "add", &["+15550000004"]))
+            .await
+            .unwrap();
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].phone, "15550000001");
+        assert!(told[0].id.starts_with(&format!("false_{gid}_")), "{:?}", told[0]);
+        assert!(told[0].id.ends_with("_15550000002@c.us"), "{:?}", told[0]);
+        let pending = c.lock().devices["dev"].pending.clone();
+        let n = &pending[0]["notification"];
+        assert_eq!(pending[0]["type"], "group_notification");
+        assert_eq!(
+            (n["subtype"].as_str(), n["author"].as_str()),
+            (Some("add"), Some("15550000002@c.us"))
+        );
+        assert_eq!(n["recipients"][0]["id"], "15550000004@c.us");
+        assert_eq!(pending[0]["group"]["participants"].as_array().unwrap().len(), 4);
+
+        // Only admins add, remove, promote and change settings; members may edit the info
+        // unless it is restricted.
+        let refused = c
+            .change_group(change(&gid, "15550000003", "remove", &["15550000004"]))
+            .await;
+        assert!(matches!(refused, Err(SimError::Invalid(_))), "{refused:?}");
+        let subject = GroupChange {
+            subject: Some("Crew 2".into()),
+            ..change(&gid, "15550000003", "subject", &[])
+        };
+        c.change_group(subject).await.unwrap();
+        assert_eq!(c.group(&gid).await.unwrap().subject, "Crew 2");
+        let restrict = GroupChange {
+            value: Some(true),
+            ..change(&gid, "15550000002", "restrict", &[])
+        };
+        c.change_group(restrict).await.unwrap();
+        assert_eq!(
+            c.lock().devices["dev"].pending.last().unwrap()["notification"]["body"],
+            "on"
+        );
+
+        // Leaving: the author goes; removing the device's own phone still tells it.
+        c.change_group(change(&gid, "15550000003", "leave", &[])).await.unwrap();
+        let told = c
+            .change_group(change(&gid, "15550000002", "remove", &["15550000001"]))
+            .await
+            .unwrap();
+        assert_eq!(told.len(), 1, "the removed device hears of it");
+        assert_eq!(c.lock().devices["dev"].pending.last().unwrap()["group"]["left"], true);
+        let members: Vec<String> = c
+            .group(&gid)
+            .await
+            .unwrap()
+            .participants
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(members, ["15550000002@c.us", "15550000004@c.us"]);
+
+        // Bad changes: nothing happens.
+        for bad in [
+            change("nope@g.us", "15550000002", "add", &["15550000005"]),
+            change(&gid, "15550000009", "subject", &[]),
+            change(&gid, "15550000002", "add", &[]),
+            change(&gid, "15550000002", "add", &["15550000004"]),
+            change(&gid, "15550000002", "kick", &["15550000004"]),
+            change(&gid, "15550000002", "announce", &[]),
+        ] {
+            assert!(
+                matches!(c.change_group(bad.clone()).await, Err(SimError::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(c.group(&gid).await.unwrap().participants.len(), 2);
     }
 }

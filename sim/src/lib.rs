@@ -16,8 +16,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use control::{
-    ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupInfo, HistoryMessage, IncomingLocation, IncomingMedia,
-    IncomingMessage, IncomingReaction, PageInfo, Profile, SentRecord, SimControl, SimError,
+    ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupChange, GroupInfo, GroupNotified, HistoryMessage,
+    IncomingLocation, IncomingMedia, IncomingMessage, IncomingReaction, PageInfo, Profile, SentRecord, SimControl,
+    SimError,
 };
 
 /// Which WhatsApp Web the page plays (sim/README.md, "Eras").

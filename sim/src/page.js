@@ -698,6 +698,28 @@
     render();
     return chat;
   }
+  // Someone else changed a group (wa-web-surface §7.2): the chat's metadata follows, and the
+  // chat gets a notification message of type `gp2` — the action as `subtype` (add, remove,
+  // leave, promote, demote, subject, description, announce, restrict), `author` (who did it),
+  // `recipients` (whom it concerns) and the new subject / description (or `on` / `off`) as body.
+  function onGroupNotification(c) {
+    const n = c.notification;
+    learnLid(n.author, n.authorPn);
+    for (const r of n.recipients || []) learnLid(r.id, r.pn);
+    const chat = applyGroup(c.group);
+    const key = new MsgKey({ fromMe: false, to: c.group.id, id: n.id, participant: n.author });
+    if (MsgCollection.get(keyStr(key))) return;
+    const author = widOf(n.author);
+    if (author.isUser()) contactFor(author);
+    const msg = new Msg({
+      id: key, from: widOf(c.group.id), to: me ? me.pn : null, author, type: 'gp2', subtype: n.subtype,
+      recipients: (n.recipients || []).map((r) => widOf(r.id)), body: n.body || '', t: n.t, ack: 1, isNewMsg: true,
+    });
+    chat.msgs.add(msg);
+    chat.t = Math.max(chat.t || 0, n.t || 0);
+    MsgCollection.add(msg);
+    render();
+  }
   // One group operation on WhatsApp's servers; a refusal comes back as the server's error text.
   async function groupOp(op, fields) {
     requireLinked();
@@ -771,6 +793,7 @@
       case 'paired': return onPaired(c);
       case 'incoming': return onIncoming(c.message);
       case 'reaction': return onReaction(c.reaction);
+      case 'group_notification': return onGroupNotification(c);
       case 'edit': {
         // The sender edited: the text changes in place (change:body).
         const m = MsgCollection.get(c.id);

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Era;
-use crate::control::{ChatSeed, ContactSeed, IncomingMessage, IncomingReaction, Profile, SimControl, SimError};
+use crate::control::{
+    ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingReaction, Profile, SimControl, SimError,
+};
 
 const PAGE_JS: &str = include_str!("page.js");
 const PAGE_CSS: &str = include_str!("page.css");
@@ -84,7 +86,8 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/lid-mapping", web::post().to(c_lid_mapping))
                     .route("/chats", web::post().to(c_seed_chat))
                     .route("/contacts", web::post().to(c_seed_contact))
-                    .route("/profiles", web::post().to(c_set_profile)),
+                    .route("/profiles", web::post().to(c_set_profile))
+                    .route("/groups/change", web::post().to(c_change_group)),
             )
     })
     .workers(2)
@@ -619,4 +622,12 @@ async fn c_set_profile(c: web::Data<SimControl>, b: web::Json<SetProfile>) -> Ht
     let b = b.into_inner();
     c.set_profile(&b.phone, b.profile).await;
     HttpResponse::Ok().json(json!({}))
+}
+
+async fn c_change_group(c: web::Data<SimControl>, b: web::Json<GroupChange>) -> HttpResponse {
+    done(
+        c.change_group(b.into_inner())
+            .await
+            .map(|told| json!({ "notified": told })),
+    )
 }

@@ -84,6 +84,7 @@ pub fn message_json(m: &MessageRow) -> Value {
         "targetMessageId": details.target_message_id,
         "contacts": details.contacts,
         "mentions": details.mentions,
+        "group": details.group,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })

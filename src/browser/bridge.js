@@ -14,7 +14,7 @@
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function (opts) {
   'use strict';
-  const VERSION = 5;
+  const VERSION = 7;
   if (window.__wagate && window.__wagate.version === VERSION) return { status: 'present' };
 
   // --- capabilities: ordered candidates, resolved by feature detection ---------------------------
@@ -505,6 +505,28 @@
     };
   }
 
+  // A group notification (`gp2`): the action (`subtype`: add, invite, remove, leave, promote,
+  // demote, subject, description, announce, restrict, picture, …), who did it (`author`), whom
+  // it concerns (`recipients`) and the new subject / description or `on` / `off` (`body`).
+  function serializeGroupNote(m) {
+    const id = m.id || {};
+    const chat = widStr(id.remote) || widStr(m.from);
+    const author = widStr(m.author) || widStr(id.participant);
+    const recipients = [].concat(m.recipients || []).map(widStr).filter(Boolean);
+    return {
+      id: keyStr(id),
+      fromMe: !!id.fromMe,
+      chat,
+      subtype: typeof m.subtype === 'string' ? m.subtype : null,
+      author,
+      authorPhone: author ? phoneOf(author) : null,
+      recipients,
+      recipientPhones: recipients.map((r) => phoneOf(r)),
+      body: typeof m.body === 'string' ? m.body : null,
+      t: m.t || null,
+    };
+  }
+
   // A contact card message's vCards: the body of a `vcard`, each entry of a `multi_vcard`.
   function vcardsOf(m) {
     if (m.type === 'vcard' && typeof m.body === 'string') return [m.body];
@@ -640,6 +662,12 @@
       const Msg = cap('msgs');
       Msg.on('add', (m) => {
         if (!m || !m.isNewMsg) return;
+        // A group notification (someone joined, left, changed the subject, …) is no message
+        // (wa-web-surface §7.2: the library's group_join / group_leave / group_update).
+        if (m.type === 'gp2') {
+          push('group', serializeGroupNote(m));
+          return;
+        }
         const data = serializeMsg(m);
         push(data.fromMe ? 'msg_create' : 'msg_add', data);
       });
@@ -1402,7 +1430,7 @@
       const Msg = cap('msgs');
       const all = typeof Msg.getModelsArray === 'function' ? Msg.getModelsArray() : Msg.models || [];
       return all
-        .filter((m) => m && m.id && !m.id.fromMe && (m.t || 0) >= since)
+        .filter((m) => m && m.id && !m.id.fromMe && m.type !== 'gp2' && (m.t || 0) >= since)
         .sort((a, b) => (a.t || 0) - (b.t || 0))
         .slice(-limit)
         .map(serializeMsg);

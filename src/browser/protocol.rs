@@ -409,6 +409,34 @@ pub struct WaReaction {
     pub t: Option<i64>,
 }
 
+/// A group notification as the page shows it in the group's chat (a `gp2` message).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaGroupNote {
+    /// The notification's key (`false_<group>_<ID>_<author>`).
+    pub id: String,
+    #[serde(default)]
+    pub from_me: bool,
+    /// The group (`<id>@g.us`).
+    pub chat: Option<String>,
+    /// WhatsApp's action: `add`, `invite`, `remove`, `leave`, `promote`, `demote`, `subject`,
+    /// `description`, `announce`, `restrict`, `picture`, …
+    pub subtype: Option<String>,
+    /// Who made the change.
+    pub author: Option<String>,
+    pub author_phone: Option<String>,
+    /// Whom it concerns (added, removed, promoted, …).
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// Their phone numbers (digits), where the page knows them (same order).
+    #[serde(default)]
+    pub recipient_phones: Vec<Option<String>>,
+    /// The new subject or description; `on` / `off` for a setting.
+    pub body: Option<String>,
+    /// Unix seconds.
+    pub t: Option<i64>,
+}
+
 /// A chat as the page lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -554,6 +582,8 @@ pub enum PageEvent {
     },
     /// A reaction was set or taken back, by someone else or by us (from any device).
     Reaction(WaReaction),
+    /// A group notification (`gp2`): someone joined, left, or changed the group.
+    Group(WaGroupNote),
     /// A message's type changed (a placeholder resolved; `revoked`: deleted for everyone).
     MsgType {
         id: String,
@@ -670,6 +700,36 @@ mod tests {
         assert_eq!(d.events[1].seq, 2);
         assert!(d.events[1].event.is_err());
         assert!(matches!(&d.events[2].event, Ok(PageEvent::MsgAck { ack: 2, .. })));
+    }
+
+    #[test]
+    fn group_notifications_and_loading_read() {
+        let d: Drain = serde_json::from_value(json!({
+            "seq": 2,
+            "events": [
+                {"seq": 1, "kind": "loading", "data": 40},
+                {"seq": 2, "kind": "group", "data": {
+                    "id": "false_1203@g.us_3A5F_12345@lid", "fromMe": false, "chat": "1203@g.us",
+                    "subtype": "add", "author": "12345@lid", "authorPhone": "15550002201",
+                    "recipients": ["678@lid"], "recipientPhones": [null], "body": "", "t": 1764028800,
+                }},
+            ],
+        }))
+        .unwrap();
+        assert!(matches!(&d.events[0].event, Ok(PageEvent::Loading(40))));
+        match &d.events[1].event {
+            Ok(PageEvent::Group(n)) => {
+                assert_eq!(
+                    (n.subtype.as_deref(), n.chat.as_deref(), n.author_phone.as_deref()),
+                    (Some("add"), Some("1203@g.us"), Some("15550002201"))
+                );
+                assert_eq!(
+                    (n.recipients.clone(), n.recipient_phones.clone()),
+                    (vec!["678@lid".to_string()], vec![None])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

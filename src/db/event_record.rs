@@ -5,7 +5,7 @@ use diesel::Insertable;
 use serde_json::{Value, json};
 
 use super::schema::events;
-use super::{MessageRow, MessageStatus, SessionRow};
+use super::{GroupEventClass, MessageRow, MessageStatus, SessionRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -22,21 +22,33 @@ pub enum EventKind {
     MessageEdited,
     /// A message was deleted for everyone (ours or incoming).
     MessageRevoked,
+    /// Someone joined a group the account is in (added, or by invite).
+    GroupJoin,
+    /// Someone left a group the account is in (or was removed).
+    GroupLeave,
+    /// A group the account is in changed (subject, description, settings, admins, picture, …).
+    GroupUpdate,
     /// A session changed state.
     SessionStatus,
+    /// A session's initial sync progressed (after linking, or when its page reloaded).
+    SessionSync,
     /// Sent by `POST /api/v1/webhook/test/`, never stored.
     Test,
 }
 
 impl EventKind {
-    pub const SUBSCRIBABLE: [EventKind; 7] = [
+    pub const SUBSCRIBABLE: [EventKind; 11] = [
         EventKind::Message,
         EventKind::MessageAny,
         EventKind::MessageAck,
         EventKind::MessageReaction,
         EventKind::MessageEdited,
         EventKind::MessageRevoked,
+        EventKind::GroupJoin,
+        EventKind::GroupLeave,
+        EventKind::GroupUpdate,
         EventKind::SessionStatus,
+        EventKind::SessionSync,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,7 +59,11 @@ impl EventKind {
             EventKind::MessageReaction => "message.reaction",
             EventKind::MessageEdited => "message.edited",
             EventKind::MessageRevoked => "message.revoked",
+            EventKind::GroupJoin => "group.join",
+            EventKind::GroupLeave => "group.leave",
+            EventKind::GroupUpdate => "group.update",
             EventKind::SessionStatus => "session.status",
+            EventKind::SessionSync => "session.sync",
             EventKind::Test => "webhook.test",
         }
     }
@@ -56,13 +72,27 @@ impl EventKind {
         Self::SUBSCRIBABLE.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// The event a newly stored incoming message raises: `message.reaction` for a reaction,
-    /// `message` for everything else.
-    pub fn of_incoming(kind: &super::MessageKind) -> Self {
-        match kind {
+    /// The event a newly stored incoming row raises: `message.reaction` for a reaction,
+    /// `group.join` / `group.leave` / `group.update` for a group notification, `message` for
+    /// everything else.
+    pub fn of_incoming(row: &MessageRow) -> Self {
+        match row.msg_type {
             super::MessageKind::Reaction => EventKind::MessageReaction,
+            super::MessageKind::GroupNotification => match row.details().group.map(|g| g.class()) {
+                Some(GroupEventClass::Join) => EventKind::GroupJoin,
+                Some(GroupEventClass::Leave) => EventKind::GroupLeave,
+                _ => EventKind::GroupUpdate,
+            },
             _ => EventKind::Message,
         }
+    }
+
+    /// Whether this event's payload is a group change ([`group_payload`]) rather than a message.
+    pub fn is_group(self) -> bool {
+        matches!(
+            self,
+            EventKind::GroupJoin | EventKind::GroupLeave | EventKind::GroupUpdate
+        )
     }
 }
 
@@ -241,6 +271,41 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
     })
 }
 
+/// A group notification as `group.join`, `group.leave` and `group.update` events show it:
+/// `{id, dbId, groupId, action, participants, participantPhones, author, authorPhone,
+/// timestamp}`, plus `subject` (action `subject`), `description` (`description`) and `enabled`
+/// (`announce`, `restrict`) when the action carries them.
+pub fn group_payload(m: &MessageRow) -> Value {
+    let g = m.details().group.unwrap_or_default();
+    let mut payload = json!({
+        "id": m.wa_message_id,
+        "dbId": m.id,
+        "groupId": m.chat_id,
+        "action": g.action,
+        "participants": g.participants,
+        "participantPhones": g.participant_phones,
+        "author": g.author,
+        "authorPhone": g.author_phone,
+        "timestamp": m.sent_at.unwrap_or(m.created_at).and_utc().timestamp(),
+    });
+    for (name, value) in [
+        ("subject", g.subject.map(Value::from)),
+        ("description", g.description.map(Value::from)),
+        ("enabled", g.enabled.map(Value::from)),
+    ] {
+        if let Some(v) = value {
+            payload[name] = v;
+        }
+    }
+    payload
+}
+
+/// A `session.sync` payload: the session's name, the page's sync progress (0–100), and whether
+/// it is done.
+pub fn sync_payload(name: &str, progress: u32, done: bool) -> Value {
+    json!({ "name": name, "progress": progress.min(100), "done": done })
+}
+
 /// The chat's phone number (digits): stored, or read off a `@c.us` chat id.
 pub fn chat_phone(m: &MessageRow) -> Option<&str> {
     m.chat_phone.as_deref().or_else(|| m.chat_id.strip_suffix("@c.us"))
@@ -257,4 +322,22 @@ pub fn session_payload(s: &SessionRow) -> Value {
         "lastError": s.last_error,
         "ackTimeouts": s.ack_timeouts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_and_sync_events_are_subscribable_by_name() {
+        for name in ["group.join", "group.leave", "group.update", "session.sync"] {
+            assert_eq!(EventKind::parse(name).map(EventKind::as_str), Some(name));
+        }
+        assert!(EventKind::parse("webhook.test").is_none(), "never subscribable");
+        assert!(EventKind::GroupLeave.is_group() && !EventKind::SessionSync.is_group());
+        assert_eq!(
+            sync_payload("default", 140, false),
+            json!({"name": "default", "progress": 100, "done": false})
+        );
+    }
 }

@@ -36,6 +36,9 @@ pub enum MessageKind {
     /// wagate's record of a delete for everyone it sent (`targetMessageId` the message deleted,
     /// whose row gets `revoked_at`).
     Revoke,
+    /// A group notification (WhatsApp's `gp2`): someone joined, left, or changed the group
+    /// ([`GroupChange`] as `group` in the details).
+    GroupNotification,
     Other(String),
 }
 
@@ -56,6 +59,7 @@ impl MessageKind {
             MessageKind::Vcard => "vcard",
             MessageKind::MultiVcard => "multi_vcard",
             MessageKind::Revoke => "revoke",
+            MessageKind::GroupNotification => "gp2",
             MessageKind::Other(s) => s,
         }
     }
@@ -76,6 +80,7 @@ impl MessageKind {
             "vcard" => MessageKind::Vcard,
             "multi_vcard" => MessageKind::MultiVcard,
             "revoke" => MessageKind::Revoke,
+            "gp2" => MessageKind::GroupNotification,
             other => MessageKind::Other(other.to_string()),
         }
     }
@@ -181,6 +186,57 @@ pub struct MessageDetails {
     /// The user ids (`<n>@c.us`, `<n>@lid`) a text or a caption mentions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mentions: Option<Vec<String>>,
+    /// A group notification's change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupChange>,
+}
+
+/// What a group notification says happened (kept as `group` in a `gp2` row's details).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupChange {
+    /// WhatsApp's action (the notification's subtype): `add`, `invite`, `remove`, `leave`,
+    /// `promote`, `demote`, `subject`, `description`, `announce`, `restrict`, `picture`, …
+    pub action: String,
+    /// Whom it concerns (user ids; for `leave`, who left).
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// Their phone numbers (digits), where known; same order.
+    #[serde(default)]
+    pub participant_phones: Vec<Option<String>>,
+    /// Who made the change.
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub author_phone: Option<String>,
+    /// `subject`: the new subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// `description`: the new description (empty when it was removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `announce` (only admins send) and `restrict` (only admins edit the info): on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+impl GroupChange {
+    /// Which group event the action raises: `join` (add, invite, linked_group_join), `leave`
+    /// (remove, leave) or `update` (everything else), as whatsapp-web.js groups them.
+    pub fn class(&self) -> GroupEventClass {
+        match self.action.as_str() {
+            "add" | "invite" | "linked_group_join" => GroupEventClass::Join,
+            "remove" | "leave" => GroupEventClass::Leave,
+            _ => GroupEventClass::Update,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupEventClass {
+    Join,
+    Leave,
+    Update,
 }
 
 /// A place, as WhatsApp's location message carries it (`lat`, `lng`, and `loc`: the name, then
@@ -272,7 +328,20 @@ mod tests {
     #[test]
     fn one_spelling_per_kind() {
         for k in [
-            Chat, Image, Video, Audio, Ptt, Document, Sticker, Location, Reaction, Edit, Revoke, Vcard, MultiVcard,
+            Chat,
+            Image,
+            Video,
+            Audio,
+            Ptt,
+            Document,
+            Sticker,
+            Location,
+            Reaction,
+            Edit,
+            Revoke,
+            Vcard,
+            MultiVcard,
+            GroupNotification,
         ] {
             assert_eq!(MessageKind::parse(k.as_str()), k);
         }
@@ -283,5 +352,36 @@ mod tests {
         assert_eq!(MessageKind::from_media_type("chat"), None);
         assert_eq!(MessageKind::parse("vcard"), Vcard);
         assert_eq!(MessageKind::parse("poll_creation"), Other("poll_creation".into()));
+        assert_eq!(MessageKind::parse("gp2"), GroupNotification, "WhatsApp's own name");
+    }
+
+    #[test]
+    fn group_actions_fall_in_three_events() {
+        use super::{GroupChange, GroupEventClass as C};
+        for (action, class) in [
+            ("add", C::Join),
+            ("invite", C::Join),
+            ("linked_group_join", C::Join),
+            ("remove", C::Leave),
+            ("leave", C::Leave),
+            ("subject", C::Update),
+            ("promote", C::Update),
+            ("announce", C::Update),
+        ] {
+            let change = GroupChange {
+                action: action.into(),
+                ..Default::default()
+            };
+            assert_eq!(change.class(), class, "{action}");
+        }
+        let d = MessageDetails {
+            group: Some(GroupChange {
+                action: "subject".into(),
+                subject: Some("New".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(MessageDetails::from_column(d.to_column().as_deref()), d);
     }
 }

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::event_record::{EventKind, NewEvent, message_payload, session_payload};
+use super::event_record::{EventKind, NewEvent, group_payload, message_payload, session_payload};
 use super::schema::{messages as m, whatsapp_sessions as ws};
 use super::{
     Database, DbError, DbResult, MessageRow, MessageStatus, NewMessage, SessionRow, dispatch, insert_event, now,
@@ -35,7 +35,10 @@ fn key_id_of(serialized: &str) -> Option<String> {
 
 fn message_event(kind: EventKind, row: &MessageRow, ident: Option<(String, Option<String>)>, url: &str) -> NewEvent {
     let (name, me) = ident.unzip();
-    let payload = message_payload(row, me.flatten().as_deref(), url);
+    let payload = match kind.is_group() {
+        true => group_payload(row),
+        false => message_payload(row, me.flatten().as_deref(), url),
+    };
     let session = row.session_id.zip(name.as_deref());
     NewEvent::new(kind, row.user_id, session, payload)
 }
@@ -100,7 +103,7 @@ impl Database {
                         let name = ident.as_ref().map(|i| i.0.clone());
                         let kind = match row.direction.as_str() {
                             "out" => EventKind::MessageAny,
-                            _ => EventKind::of_incoming(&row.msg_type),
+                            _ => EventKind::of_incoming(&row),
                         };
                         let event = insert_event!(c, message_event(kind, &row, ident, &url), name);
                         Ok(Some((row, event)))

@@ -138,6 +138,42 @@ impl Database {
         Ok(())
     }
 
+    /// A `session.sync` event: the page's initial sync progress (0–100), `done` once synced.
+    /// Refused with `DbError::Fenced` (nothing written) unless `fence` still holds the lease.
+    pub async fn record_session_sync(
+        &self,
+        session_id: i64,
+        progress: u32,
+        done: bool,
+        fence: Option<super::cluster::Fence>,
+    ) -> DbResult<()> {
+        let published = self
+            .run_write(move |mut conn| async move {
+                dispatch!(&mut conn, |c| c
+                    .transaction::<_, DbError, _>(async |c| {
+                        if let Some(f) = &fence {
+                            super::BackendLocks::hold_lease(c, session_id, f).await?;
+                        }
+                        let (user_id, name): (i64, String) = ws::table
+                            .find(session_id)
+                            .select((ws::user_id, ws::name))
+                            .first(c)
+                            .await?;
+                        let event = super::NewEvent::new(
+                            super::EventKind::SessionSync,
+                            user_id,
+                            Some((session_id, &name)),
+                            super::event_record::sync_payload(&name, progress, done),
+                        );
+                        Ok(insert_event!(c, event, Some(name)))
+                    })
+                    .await)
+            })
+            .await?;
+        self.publish([published]);
+        Ok(())
+    }
+
     pub async fn session_events(&self, session_id: i64, limit: i64) -> DbResult<Vec<SessionEventRow>> {
         self.run(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| session_events::table

@@ -326,7 +326,8 @@ pub struct Message {
     pub sender: Option<String>,
     /// WhatsApp's type: `chat`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`,
     /// `location`, `reaction`, `vcard`, `multi_vcard`, `edit`, `revoke` (wagate's records of an
-    /// edit or a delete it sent), or another type received (`poll_creation`, …).
+    /// edit or a delete it sent), `gp2` (a group notification: someone joined, left, or changed
+    /// the group; see `group`), or another type received (`poll_creation`, …).
     #[serde(rename = "type")]
     pub kind: String,
     pub body: Option<String>,
@@ -357,6 +358,8 @@ pub struct Message {
     pub target_message_id: Option<String>,
     /// A contact card message's contacts.
     pub contacts: Option<Vec<crate::vcard::Contact>>,
+    /// A group notification's change (type `gp2`).
+    pub group: Option<crate::db::GroupChange>,
     /// When it was last edited.
     pub edited_at: Option<DateTime<Utc>>,
     /// When it was deleted for everyone.

@@ -13,7 +13,7 @@ pub struct SessionKey {
     pub name: String,
 }
 
-pub use crate::browser::protocol::{WaMessage, WaReaction};
+pub use crate::browser::protocol::{WaGroupNote, WaMessage, WaReaction};
 use crate::db::cluster::Fence;
 
 #[derive(Debug, Clone)]
@@ -36,6 +36,12 @@ pub enum SessionEvent {
     },
     /// A reaction was set or taken back (by someone else, or by us from any device).
     Reaction { session: SessionKey, reaction: WaReaction },
+    /// A group notification: someone joined, left, or changed the group.
+    Group {
+        session: SessionKey,
+        note: WaGroupNote,
+        fence: Option<Fence>,
+    },
     /// A message's text was edited (ours from any device, or by its sender).
     Edited {
         session: SessionKey,

@@ -323,3 +323,136 @@ async fn groups(backend: Backend) {
     assert_error(&away, "SESSION_NOT_CONNECTED");
 }
 both_backends!(groups_round_trip_through_whatsapp, groups);
+
+/// Changes made by others on their phones (someone added, someone removed, a new subject) arrive
+/// as `group.join`, `group.leave` and `group.update`, each once, in the documented shape, and as
+/// stored `gp2` rows; none of them is a plain `message`.
+async fn changes_by_others(backend: Backend) {
+    const CAROL: &str = "15550002205";
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = TestApp::spawn_with(TestEnv::new(backend).await, |s| point_at(s, &sim)).await;
+    let key = app.admin_key.clone();
+    let rx = crate::receiver::Receiver::start().await;
+    app.put_webhook(&key, json!({ "url": rx.url })).await;
+    app.link(&sim, &key, "default", DEVICE).await;
+    let created = json(
+        app.post_json(
+            "/api/v1/groups/",
+            &key,
+            json!({ "subject": "Crew", "participants": [ALICE, BOB] }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let gid = created["data"]["group"]["id"].as_str().unwrap().to_string();
+    json(
+        app.post_json(
+            &format!("/api/v1/groups/{gid}/participants/"),
+            &key,
+            json!({ "action": "promote", "participants": [ALICE] }),
+        )
+        .await,
+        200,
+    )
+    .await;
+
+    // Alice, an admin now, changes the group on her phone.
+    let change = |action: &str, participants: &[&str], subject: Option<&str>| wagate_sim::GroupChange {
+        group: gid.clone(),
+        author: ALICE.into(),
+        action: action.into(),
+        participants: participants.iter().map(|p| p.to_string()).collect(),
+        subject: subject.map(str::to_string),
+        ..Default::default()
+    };
+    let control = sim.control();
+    let mut ids = Vec::new();
+    for c in [
+        change("add", &[CAROL], None),
+        change("remove", &[BOB], None),
+        change("subject", &[], Some("Crew 2027")),
+    ] {
+        let told = control.change_group(c).await.unwrap();
+        let mine = told.iter().find(|t| t.phone == DEVICE).expect("the account is told");
+        ids.push(mine.id.clone());
+    }
+    let server = control.group(&gid).await.unwrap();
+    assert_eq!(server.subject, "Crew 2027");
+    let phones: Vec<&str> = server
+        .participants
+        .iter()
+        .map(|(p, _)| p.trim_end_matches("@c.us"))
+        .collect();
+    assert_eq!(phones, [DEVICE, ALICE, CAROL]);
+
+    let is_group = |r: &crate::receiver::Received| r.json()["event"].as_str().unwrap().starts_with("group.");
+    rx.wait_for(30, "three group events", |g| {
+        g.iter().filter(|r| is_group(r)).count() >= 3
+    })
+    .await;
+    // Anything late (a duplicate, a plain message) would arrive within this.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let events: Vec<Value> = rx.received().iter().map(|r| r.json()).collect();
+    assert!(
+        !events.iter().any(|e| e["event"] == "message"),
+        "a group notification raised a plain message event: {events:#?}"
+    );
+    let group_events: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"].as_str().unwrap().starts_with("group."))
+        .collect();
+    assert_eq!(group_events.len(), 3, "each change exactly once: {group_events:#?}");
+    let expected = [
+        ("group.join", "add", Some(CAROL)),
+        ("group.leave", "remove", Some(BOB)),
+        ("group.update", "subject", None),
+    ];
+    for ((e, (event, action, who)), id) in group_events.iter().zip(expected).zip(&ids) {
+        let p = &e["payload"];
+        assert_eq!(e["event"], event, "{e}");
+        assert_eq!(e["session"], "default", "{e}");
+        assert_eq!(p["id"], id.as_str(), "{e}");
+        assert!(p["dbId"].is_i64(), "{e}");
+        assert_eq!(p["groupId"], gid.as_str(), "{e}");
+        assert_eq!(p["action"], action, "{e}");
+        assert_eq!(p["authorPhone"], ALICE, "{e}");
+        assert!(
+            p["author"]
+                .as_str()
+                .is_some_and(|a| a.ends_with("@c.us") || a.ends_with("@lid")),
+            "{e}"
+        );
+        assert!(p["timestamp"].as_i64().is_some_and(|t| t > 1_700_000_000), "{e}");
+        match who {
+            Some(phone) => {
+                assert_eq!(p["participantPhones"], json!([phone]), "{e}");
+                assert_eq!(p["participants"].as_array().unwrap().len(), 1, "{e}");
+            }
+            None => {
+                assert_eq!(p["participants"], json!([]), "{e}");
+                assert_eq!(p["subject"], "Crew 2027", "{e}");
+            }
+        }
+    }
+
+    // Stored: one `gp2` row each, with the change in `group`.
+    let rows = json(app.get("/api/v1/messages/?limit=500", &key).await, 200).await["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let gp2: Vec<&Value> = rows.iter().filter(|m| m["type"] == "gp2").collect();
+    assert_eq!(gp2.len(), 3, "{rows:#?}");
+    for ((event, action, _), id) in expected.iter().zip(&ids) {
+        let row = gp2
+            .iter()
+            .find(|r| r["messageId"] == id.as_str())
+            .unwrap_or_else(|| panic!("no row for {event}: {gp2:#?}"));
+        assert_eq!(row["direction"], "in");
+        assert_eq!(row["chatId"], gid.as_str());
+        assert_eq!(row["group"]["action"], *action, "{row}");
+        assert_eq!(row["senderPhone"], ALICE, "{row}");
+    }
+}
+both_backends!(group_changes_by_others_are_events, changes_by_others);

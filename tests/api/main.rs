@@ -32,4 +32,5 @@ mod scopes;
 mod sent_elsewhere;
 mod sessions_offline;
 mod support;
+mod sync;
 mod webhooks;

@@ -84,6 +84,8 @@ pub(super) struct Document {
     pub alive_at: Option<Instant>,
     /// The probe cannot run on this page (its module is missing): do not try again.
     pub probe_unavailable: bool,
+    /// The last sync progress reported as `session.sync` in this document.
+    pub sync_reported: Option<u32>,
 }
 
 impl Document {

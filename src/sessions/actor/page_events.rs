@@ -189,7 +189,13 @@ impl Actor {
                 }
             }
             PageEvent::Code(code) => self.info.send_modify(|i| i.pairing_code = code),
-            PageEvent::Loading(pct) => self.info.send_modify(|i| i.loading = Some(pct.min(100))),
+            PageEvent::Loading(pct) => {
+                let pct = pct.min(100);
+                self.info.send_modify(|i| i.loading = Some(pct));
+                if !self.doc.synced {
+                    self.report_sync(pct, false).await;
+                }
+            }
             PageEvent::Synced(me) => return self.on_synced(me).await,
             PageEvent::Logout(how) => {
                 return Err(PollError::Outcome(Outcome::LoggedOut(format!("logged out ({how})"))));
@@ -235,6 +241,17 @@ impl Actor {
                 let session = self.key.clone();
                 let _ = self.sink.send(SessionEvent::Reaction { session, reaction }).await;
             }
+            PageEvent::Group(note) => {
+                let session = self.key.clone();
+                let _ = self
+                    .sink
+                    .send(SessionEvent::Group {
+                        session,
+                        note,
+                        fence: self.fence.clone(),
+                    })
+                    .await;
+            }
             PageEvent::MsgType { id, kind } if kind.as_deref() == Some("revoked") => {
                 let session = self.key.clone();
                 let _ = self.sink.send(SessionEvent::Revoked { session, id }).await;
@@ -263,6 +280,8 @@ impl Actor {
         }
         if wa != "CONNECTED" {
             self.doc.synced = false;
+            // A later sync (after a reconnect) is reported from its start again.
+            self.doc.sync_reported = None;
         }
         let (state, reason) = map_wa_state(&wa, self.doc.synced, self.was_linked);
         match state {
@@ -353,7 +372,25 @@ impl Actor {
         }
     }
 
+    /// Reports the page's sync progress as a `session.sync` event (once per value and document;
+    /// `done` once it synced). A write refused or failed is logged: progress is no state.
+    pub(super) async fn report_sync(&mut self, progress: u32, done: bool) {
+        let value = if done { 101 } else { progress };
+        if self.doc.sync_reported.is_some_and(|r| r >= value) {
+            return;
+        }
+        self.doc.sync_reported = Some(value);
+        if let Err(e) = self
+            .db
+            .record_session_sync(self.key.id, progress, done, self.fence.clone())
+            .await
+        {
+            tracing::warn!(session = self.key.id, error = %e, "could not record the sync progress");
+        }
+    }
+
     pub(super) async fn on_synced(&mut self, me: Me) -> Result<(), PollError> {
+        self.report_sync(100, true).await;
         self.doc.synced = true;
         self.was_linked = true;
         let phone = me.wid.as_deref().and_then(|w| w.split('@').next()).map(str::to_string);
