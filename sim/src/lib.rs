@@ -17,7 +17,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use control::{
     ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupInfo, HistoryMessage, IncomingLocation, IncomingMedia,
-    IncomingMessage, IncomingReaction, PageInfo, Profile, SentRecord, SimControl, SimError,
+    IncomingMessage, IncomingPoll, IncomingReaction, IncomingVote, PageInfo, Profile, SentPoll, SentRecord, SimControl,
+    SimError,
 };
 
 /// Which WhatsApp Web the page plays (sim/README.md, "Eras").

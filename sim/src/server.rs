@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Era;
-use crate::control::{ChatSeed, ContactSeed, IncomingMessage, IncomingReaction, Profile, SimControl, SimError};
+use crate::control::{
+    ChatSeed, ContactSeed, IncomingMessage, IncomingReaction, IncomingVote, Profile, SimControl, SimError,
+};
 
 const PAGE_JS: &str = include_str!("page.js");
 const PAGE_CSS: &str = include_str!("page.css");
@@ -59,6 +61,7 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/pair", web::post().to(c_pair))
                     .route("/deliver", web::post().to(c_deliver))
                     .route("/react", web::post().to(c_react))
+                    .route("/polls/vote", web::post().to(c_vote))
                     .route("/edit", web::post().to(c_edit))
                     .route("/revoke", web::post().to(c_revoke))
                     .route("/sent", web::get().to(c_sent))
@@ -384,6 +387,18 @@ async fn c_react(c: web::Data<SimControl>, b: web::Json<React>) -> HttpResponse 
             .await
             .map(|id| json!({ "id": id })),
     )
+}
+
+#[derive(Deserialize)]
+struct Vote {
+    phone: String,
+    #[serde(flatten)]
+    vote: IncomingVote,
+}
+
+async fn c_vote(c: web::Data<SimControl>, b: web::Json<Vote>) -> HttpResponse {
+    let b = b.into_inner();
+    done(c.vote_poll(&b.phone, b.vote).await.map(|id| json!({ "id": id })))
 }
 
 #[derive(Deserialize)]

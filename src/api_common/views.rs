@@ -82,6 +82,7 @@ pub fn message_json(m: &MessageRow) -> Value {
         "reactionTo": details.reaction_to,
         "targetMessageId": details.target_message_id,
         "contacts": details.contacts,
+        "poll": details.poll,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })

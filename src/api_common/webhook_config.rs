@@ -24,7 +24,7 @@ pub struct PutWebhook {
     #[schema(min_length = 16, max_length = 200)]
     secret: Option<String>,
     /// `message`, `message.ack`, `message.reaction`, `message.edited`, `message.revoked`,
-    /// `session.status`, or `*`. Omitted: every event.
+    /// `poll.vote`, `session.status`, or `*`. Omitted: every event.
     #[schema(min_items = 1)]
     events: Option<Vec<String>>,
     enabled: Option<bool>,

@@ -19,6 +19,8 @@ pub enum EventKind {
     MessageEdited,
     /// A message was deleted for everyone (ours or incoming).
     MessageRevoked,
+    /// Someone voted on a poll (or changed or took back their vote).
+    PollVote,
     /// A session changed state.
     SessionStatus,
     /// Sent by `POST /api/v1/webhook/test/`, never stored.
@@ -26,12 +28,13 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const SUBSCRIBABLE: [EventKind; 6] = [
+    pub const SUBSCRIBABLE: [EventKind; 7] = [
         EventKind::Message,
         EventKind::MessageAck,
         EventKind::MessageReaction,
         EventKind::MessageEdited,
         EventKind::MessageRevoked,
+        EventKind::PollVote,
         EventKind::SessionStatus,
     ];
 
@@ -42,6 +45,7 @@ impl EventKind {
             EventKind::MessageReaction => "message.reaction",
             EventKind::MessageEdited => "message.edited",
             EventKind::MessageRevoked => "message.revoked",
+            EventKind::PollVote => "poll.vote",
             EventKind::SessionStatus => "session.status",
             EventKind::Test => "webhook.test",
         }
@@ -230,8 +234,22 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         "reaction": reaction,
         "targetMessageId": details.target_message_id,
         "contacts": details.contacts,
+        "poll": details.poll,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
+    })
+}
+
+/// A `poll.vote` payload: the voter's current vote on the poll `poll` (its row).
+pub fn vote_payload(poll: &MessageRow, vote: &super::PollVote) -> Value {
+    json!({
+        "pollMessageId": poll.wa_message_id,
+        "pollDbId": poll.id,
+        "chatId": poll.chat_id,
+        "voter": vote.voter,
+        "voterPhone": vote.voter_phone,
+        "selectedOptions": vote.selected_options,
+        "timestamp": vote.timestamp,
     })
 }
 

@@ -18,6 +18,7 @@ mod me;
 mod media;
 pub mod messages;
 pub mod openapi;
+mod poll;
 mod reactions;
 mod reply_to;
 pub(crate) mod request_log;
@@ -77,6 +78,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(media::send_media)
         .service(location::send_location)
         .service(contact_card::send_contact)
+        .service(poll::send_poll)
+        .service(poll::votes)
         .service(reactions::react)
         .service(edits::edit)
         .service(edits::revoke)

@@ -13,7 +13,7 @@ pub struct SessionKey {
     pub name: String,
 }
 
-pub use crate::browser::protocol::{WaMessage, WaReaction};
+pub use crate::browser::protocol::{WaMessage, WaPollVote, WaReaction};
 use crate::db::cluster::Fence;
 
 #[derive(Debug, Clone)]
@@ -36,6 +36,8 @@ pub enum SessionEvent {
     },
     /// A reaction was set or taken back (by someone else, or by us from any device).
     Reaction { session: SessionKey, reaction: WaReaction },
+    /// Someone voted on a poll (their new choice replaces the earlier one).
+    PollVote { session: SessionKey, vote: WaPollVote },
     /// A message's text was edited (ours from any device, or by its sender).
     Edited {
         session: SessionKey,
