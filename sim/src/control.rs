@@ -1071,7 +1071,8 @@ impl SimControl {
             return Err(SimError::Invalid("a group vote needs an author".into()));
         }
         let mut st = self.lock();
-        let device = Self::device_by_phone(&st, device_phone).ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        let device =
+            Self::device_by_phone(&st, device_phone).ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
         let device_id = device.info.device_id.clone();
         let sent = st
             .sent

@@ -748,7 +748,10 @@ mod tests {
         .unwrap();
         match &d.events[0].event {
             Ok(PageEvent::PollVote(v)) => {
-                assert_eq!((v.poll_id.as_str(), v.selected_ids.as_slice()), ("true_1@c.us_A", &[1][..]));
+                assert_eq!(
+                    (v.poll_id.as_str(), v.selected_ids.as_slice()),
+                    ("true_1@c.us_A", &[1][..])
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -240,7 +240,10 @@ impl Poll {
         self.options
             .iter()
             .map(|o| {
-                let by = votes.iter().filter(|v| v.selected_options.iter().any(|s| s == o)).collect();
+                let by = votes
+                    .iter()
+                    .filter(|v| v.selected_options.iter().any(|s| s == o))
+                    .collect();
                 (o.as_str(), by)
             })
             .collect()
@@ -394,7 +397,11 @@ mod tests {
             options: vec!["Tea".into(), "Coffee".into(), "Water".into()],
             multiple: true,
         };
-        let tally: Vec<(&str, usize)> = poll.tally(&d.poll_votes).into_iter().map(|(o, v)| (o, v.len())).collect();
+        let tally: Vec<(&str, usize)> = poll
+            .tally(&d.poll_votes)
+            .into_iter()
+            .map(|(o, v)| (o, v.len()))
+            .collect();
         assert_eq!(tally, [("Tea", 1), ("Coffee", 2), ("Water", 0)]);
         assert_eq!(poll.picked(&[], &[2, 0, 7]), ["Tea", "Water"]);
         assert_eq!(poll.picked(&["Water".into(), "Milk".into()], &[0]), ["Water"]);

@@ -55,7 +55,12 @@ fn poll_text(field: &str, raw: Option<&Value>, max: usize) -> Result<String, Api
     let text = match raw {
         Some(Value::String(s)) => s.trim().to_string(),
         None | Some(Value::Null) => return Err(ApiError::validation(field, format!("{field} is required: text"))),
-        Some(other) => return Err(ApiError::validation(field, format!("{field} must be text, not {other}"))),
+        Some(other) => {
+            return Err(ApiError::validation(
+                field,
+                format!("{field} must be text, not {other}"),
+            ));
+        }
     };
     if text.is_empty() {
         return Err(ApiError::validation(field, format!("{field} must not be empty")));
@@ -220,7 +225,11 @@ pub struct PollTally {
     )
 )]
 #[get("/api/v1/messages/{id}/votes/")]
-pub async fn votes(state: web::Data<AppState>, ApiKey(p): ApiKey, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn votes(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let row = state
         .db
@@ -282,7 +291,11 @@ mod tests {
                 multiple: false
             }
         );
-        assert!(poll_fields(Some(&json!("q")), Some(&json!(["a", "b"])), Some(&json!(true))).unwrap().multiple);
+        assert!(
+            poll_fields(Some(&json!("q")), Some(&json!(["a", "b"])), Some(&json!(true)))
+                .unwrap()
+                .multiple
+        );
         let twelve: Vec<String> = (0..12).map(|i| format!("o{i}")).collect();
         assert!(poll_fields(Some(&json!("q")), Some(&json!(twelve)), None).is_ok());
         let thirteen: Vec<String> = (0..13).map(|i| format!("o{i}")).collect();
@@ -302,7 +315,11 @@ mod tests {
             (json!("q"), json!(["a", "b"]), json!(1), "multiple"),
         ] {
             let m = (!m.is_null()).then_some(m);
-            assert_eq!(field_of(poll_fields(Some(&q), Some(&o), m.as_ref())), field, "{q} {o} {m:?}");
+            assert_eq!(
+                field_of(poll_fields(Some(&q), Some(&o), m.as_ref())),
+                field,
+                "{q} {o} {m:?}"
+            );
         }
         assert_eq!(field_of(poll_fields(None, Some(&json!(["a", "b"])), None)), "question");
         assert_eq!(field_of(poll_fields(Some(&json!("q")), None, None)), "options");

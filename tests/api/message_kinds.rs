@@ -680,7 +680,12 @@ async fn polls_and_votes(backend: Backend) {
     assert_eq!(sent["data"]["message"], "Poll sent successfully", "{sent}");
     let poll_id = sent["data"]["messageId"].as_str().unwrap().to_string();
     let poll_db = sent["data"]["dbId"].clone();
-    let on_phone = control.sent(DEVICE).await.into_iter().find(|r| r.id == poll_id).unwrap();
+    let on_phone = control
+        .sent(DEVICE)
+        .await
+        .into_iter()
+        .find(|r| r.id == poll_id)
+        .unwrap();
     assert_eq!(on_phone.msg_type, "poll_creation");
     assert_eq!(
         on_phone.poll,
@@ -719,7 +724,10 @@ async fn polls_and_votes(backend: Backend) {
     assert_eq!(p["pollDbId"], poll_db);
     assert_eq!(p["voter"], peer.as_str());
     assert_eq!(p["selectedOptions"], json!(["Sushi"]));
-    assert!(p["timestamp"].as_i64().is_some_and(|t| t > 1_700_000_000), "unix seconds: {p}");
+    assert!(
+        p["timestamp"].as_i64().is_some_and(|t| t > 1_700_000_000),
+        "unix seconds: {p}"
+    );
     let tally = json(app.get(&votes_path, &key).await, 200).await["data"].clone();
     assert_eq!(tally["question"], "Lunch on Friday?");
     assert_eq!(tally["messageId"], poll_id.as_str());
@@ -736,7 +744,9 @@ async fn polls_and_votes(backend: Backend) {
     // A re-vote replaces the voter's earlier one.
     control.vote_poll(DEVICE, vote(&["Pizza", "Salad"])).await.unwrap();
     let got = rx
-        .wait_for(30, "the re-vote's poll.vote event", |g| events_of(g, "poll.vote").len() >= 2)
+        .wait_for(30, "the re-vote's poll.vote event", |g| {
+            events_of(g, "poll.vote").len() >= 2
+        })
         .await;
     assert_eq!(
         events_of(&got, "poll.vote")[1]["payload"]["selectedOptions"],
@@ -751,7 +761,11 @@ async fn polls_and_votes(backend: Backend) {
         .collect();
     assert_eq!(
         counts,
-        [("Pizza".to_string(), 1), ("Sushi".to_string(), 0), ("Salad".to_string(), 1)]
+        [
+            ("Pizza".to_string(), 1),
+            ("Sushi".to_string(), 0),
+            ("Salad".to_string(), 1)
+        ]
     );
     assert_eq!(tally["totalVoters"], 1, "one voter, one vote: {tally}");
     assert_eq!(tally["voters"][0]["voter"], peer.as_str());
@@ -805,7 +819,11 @@ async fn polls_and_votes(backend: Backend) {
     let third = &events_of(&got, "poll.vote")[2]["payload"];
     assert_eq!(third["pollMessageId"], tp["id"]);
     assert_eq!(third["selectedOptions"], json!(["Tue"]));
-    let tally = json(app.get(&format!("/api/v1/messages/{}/votes/", tp["dbId"]), &key).await, 200).await;
+    let tally = json(
+        app.get(&format!("/api/v1/messages/{}/votes/", tp["dbId"]), &key).await,
+        200,
+    )
+    .await;
     assert_eq!(tally["data"]["options"][1]["votes"], 1, "{tally}");
 
     // --- bad input: 400 naming the field, nothing stored or sent -------------------------------
@@ -813,17 +831,32 @@ async fn polls_and_votes(backend: Backend) {
     let sent_before = control.sent(DEVICE).await.len();
     let thirteen: Vec<String> = (1..=13).map(|i| format!("option {i}")).collect();
     for (body, field) in [
-        (json!({ "recipient": PEER, "question": "", "options": ["a", "b"] }), "question"),
+        (
+            json!({ "recipient": PEER, "question": "", "options": ["a", "b"] }),
+            "question",
+        ),
         (json!({ "recipient": PEER, "options": ["a", "b"] }), "question"),
         (
             json!({ "recipient": PEER, "question": "q".repeat(256), "options": ["a", "b"] }),
             "question",
         ),
-        (json!({ "recipient": PEER, "question": "q", "options": ["a"] }), "options"),
-        (json!({ "recipient": PEER, "question": "q", "options": thirteen }), "options"),
+        (
+            json!({ "recipient": PEER, "question": "q", "options": ["a"] }),
+            "options",
+        ),
+        (
+            json!({ "recipient": PEER, "question": "q", "options": thirteen }),
+            "options",
+        ),
         (json!({ "recipient": PEER, "question": "q" }), "options"),
-        (json!({ "recipient": PEER, "question": "q", "options": ["a", "a"] }), "options[1]"),
-        (json!({ "recipient": PEER, "question": "q", "options": ["a", " "] }), "options[1]"),
+        (
+            json!({ "recipient": PEER, "question": "q", "options": ["a", "a"] }),
+            "options[1]",
+        ),
+        (
+            json!({ "recipient": PEER, "question": "q", "options": ["a", " "] }),
+            "options[1]",
+        ),
         (
             json!({ "recipient": PEER, "question": "q", "options": ["a", "b"], "multiple": "yes" }),
             "multiple",
@@ -831,8 +864,7 @@ async fn polls_and_votes(backend: Backend) {
         (json!({ "question": "q", "options": ["a", "b"] }), "recipient"),
     ] {
         let resp = json(
-            app.post_json("/api/v1/messages/send-poll/", &key, body.clone())
-                .await,
+            app.post_json("/api/v1/messages/send-poll/", &key, body.clone()).await,
             400,
         )
         .await;
@@ -840,8 +872,12 @@ async fn polls_and_votes(backend: Backend) {
         assert_eq!(resp["field"], field, "{body}: {resp}");
     }
     let text = json(
-        app.post_json("/api/v1/messages/send-text/", &key, json!({ "recipient": PEER, "message": "hi" }))
-            .await,
+        app.post_json(
+            "/api/v1/messages/send-text/",
+            &key,
+            json!({ "recipient": PEER, "message": "hi" }),
+        )
+        .await,
         200,
     )
     .await;
@@ -859,10 +895,6 @@ async fn polls_and_votes(backend: Backend) {
         before + 1,
         "refused requests stored nothing (the one row is the text)"
     );
-    assert_eq!(
-        control.sent(DEVICE).await.len(),
-        sent_before + 1,
-        "and sent nothing"
-    );
+    assert_eq!(control.sent(DEVICE).await.len(), sent_before + 1, "and sent nothing");
 }
 both_backends!(polls_and_votes_round_trip, polls_and_votes);
