@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::db::cluster::Fence;
 use crate::db::{Database, DbError, GroupChange, MessageDetails, MessageKind, MessageStatus, NewMessage};
-use crate::sessions::{SessionEvent, SessionKey, WaGroupNote, WaMessage, WaReaction};
+use crate::sessions::{SessionEvent, SessionKey, WaGroupNote, WaMessage, WaPollVote, WaReaction};
 
 /// A spooled event still fails after this many replays while the database answers: it is moved
 /// to `events.dead.jsonl` (and logged) so that it cannot hold back everything after it.
@@ -70,6 +70,10 @@ enum Spooled {
     Reaction {
         session: SessionKey,
         reaction: WaReaction,
+    },
+    PollVote {
+        session: SessionKey,
+        vote: WaPollVote,
     },
     Edited {
         session: SessionKey,
@@ -122,6 +126,7 @@ impl Spooled {
                 fence: spool_fence(fence),
             },
             SessionEvent::Reaction { session, reaction } => Spooled::Reaction { session, reaction },
+            SessionEvent::PollVote { session, vote } => Spooled::PollVote { session, vote },
             SessionEvent::Edited { session, id, body } => Spooled::Edited { session, id, body },
             SessionEvent::Revoked { session, id } => Spooled::Revoked { session, id },
             SessionEvent::Group { session, note, fence } => Spooled::Group {
@@ -169,6 +174,7 @@ impl Spooled {
                 fence: unspool_fence(fence),
             },
             Spooled::Reaction { session, reaction } => SessionEvent::Reaction { session, reaction },
+            Spooled::PollVote { session, vote } => SessionEvent::PollVote { session, vote },
             Spooled::Edited { session, id, body } => SessionEvent::Edited { session, id, body },
             Spooled::Revoked { session, id } => SessionEvent::Revoked { session, id },
             Spooled::Group { session, note, fence } => SessionEvent::Group {
@@ -348,6 +354,7 @@ fn fenced(event: &SessionEvent) {
         SessionEvent::OwnMessage { session, .. } => (session, "own message"),
         SessionEvent::Ack { session, .. } => (session, "ack"),
         SessionEvent::Reaction { session, .. } => (session, "reaction"),
+        SessionEvent::PollVote { session, .. } => (session, "poll vote"),
         SessionEvent::Edited { session, .. } => (session, "edit"),
         SessionEvent::Revoked { session, .. } => (session, "revoke"),
         SessionEvent::Group { session, .. } => (session, "group notification"),
@@ -422,6 +429,7 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
             store_reaction(db, session, reaction).await
         }
         SessionEvent::Reaction { .. } | SessionEvent::State { .. } => Ok(()),
+        SessionEvent::PollVote { session, vote } => store_vote(db, session, vote).await,
         SessionEvent::Edited { session, id, body } => db.record_edit(session.id, id, body).await.map(drop),
         SessionEvent::Revoked { session, id } => db.record_revoke(session.id, id).await.map(drop),
         SessionEvent::Group { session, note, fence } => store_group_note(db, session, note, fence.clone()).await,
@@ -472,6 +480,11 @@ async fn store_incoming(
             (Some(lat), Some(lng)) => Some(crate::db::Location::from_description(lat, lng, m.loc.as_deref())),
             _ => None,
         },
+        poll: m.poll.as_ref().map(|p| crate::db::Poll {
+            question: p.name.clone(),
+            options: p.options.clone(),
+            multiple: p.selectable_count != 1,
+        }),
         contacts: m
             .vcards
             .as_ref()
@@ -629,5 +642,28 @@ async fn store_group_note(
         fence,
     )
     .await?;
+    Ok(())
+}
+
+/// A vote on a poll: the voter's current vote in the poll's row, with its `poll.vote` event.
+/// A vote on a poll wagate did not store (sent before it was linked, or from another device) is
+/// dropped.
+async fn store_vote(db: &Database, session: &SessionKey, v: &WaPollVote) -> Result<(), DbError> {
+    let Some(voter) = v.voter.clone() else {
+        tracing::debug!(session = session.id, poll = %v.poll_id, "a poll vote without a voter; dropped");
+        return Ok(());
+    };
+    let vote = crate::db::PollVote {
+        voter,
+        voter_phone: v.voter_phone.clone(),
+        selected_options: v.selected_options.clone(),
+        timestamp: v.t.unwrap_or_else(|| crate::db::now().and_utc().timestamp()),
+    };
+    let recorded = db
+        .record_poll_vote(session.id, &v.poll_id, vote, v.selected_ids.clone())
+        .await?;
+    if recorded.is_none() {
+        tracing::debug!(session = session.id, poll = %v.poll_id, "a vote on an unknown poll, or one recorded already");
+    }
     Ok(())
 }

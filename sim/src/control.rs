@@ -91,6 +91,35 @@ pub struct IncomingMessage {
     /// The users the text mentions (`mentionedJidList`): `<n>@c.us` or `<n>@lid` ids.
     #[serde(default)]
     pub mentions: Option<Vec<String>>,
+    /// A poll (WhatsApp's `poll_creation`) instead of text or media.
+    #[serde(default)]
+    pub poll: Option<IncomingPoll>,
+}
+
+/// A poll "someone" sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncomingPoll {
+    pub question: String,
+    pub options: Vec<String>,
+    /// Whether a voter may pick several options (`pollSelectableOptionsCount` 0, else 1).
+    #[serde(default)]
+    pub multiple: bool,
+}
+
+/// A vote "someone" casts on a poll of a linked device's chat: their whole current choice (an
+/// earlier vote of theirs is replaced; no options takes it back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncomingVote {
+    /// The voter's chat: `<n>@c.us`, `<n>@lid` or `<id>@g.us`.
+    pub from: String,
+    /// The member who voted, for groups.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// The poll, by its id as the linked device knows it.
+    pub poll_id: String,
+    /// The options picked, by their text.
+    #[serde(default)]
+    pub options: Vec<String>,
 }
 
 /// A pin on a map "someone" sends.
@@ -116,6 +145,7 @@ impl IncomingMessage {
             location: None,
             vcards: None,
             mentions: None,
+            poll: None,
         }
     }
 }
@@ -180,6 +210,18 @@ pub struct SentRecord {
     pub vcards: Option<Vec<String>>,
     /// The user ids a text or a caption mentions (`mentionedJidList`).
     pub mentions: Option<Vec<String>>,
+    /// A poll (`poll_creation`): `pollName`, the options' names by `localId`, and
+    /// `pollSelectableOptionsCount`.
+    pub poll: Option<SentPoll>,
+}
+
+/// A poll as a linked device sent it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SentPoll {
+    pub name: String,
+    pub options: Vec<String>,
+    /// 0: any number of options; 1: one.
+    pub selectable_count: u32,
 }
 
 struct Page {
@@ -576,7 +618,7 @@ impl SimControl {
                     .filter(|r| r.phone == info.phone)
                     .rev()
                     .take(RECENT_OWN_MESSAGES)
-                    .map(|r| json!({ "id": r.id, "chat": r.chat, "type": r.msg_type, "body": r.body, "t": r.t, "ack": r.ack }))
+                    .map(|r| json!({ "id": r.id, "chat": r.chat, "type": r.msg_type, "body": r.body, "t": r.t, "ack": r.ack, "poll": r.poll }))
                     .collect();
                 let (chats, contacts) = Self::synced(&st, device_id);
                 json!({ "page": page_id, "linked": true, "phone": info.phone, "lid": info.lid, "pushname": info.push_name, "recent": recent, "received": received, "chats": chats, "contacts": contacts })
@@ -725,6 +767,7 @@ impl SimControl {
             loc: s("loc"),
             vcards: m.get("vcards").and_then(|v| serde_json::from_value(v.clone()).ok()),
             mentions: m.get("mentions").and_then(|v| serde_json::from_value(v.clone()).ok()),
+            poll: m.get("poll").and_then(|v| serde_json::from_value(v.clone()).ok()),
         });
         // Reactions, edits and deletes are not messages with acks of their own.
         if matches!(
@@ -950,6 +993,7 @@ impl SimControl {
             None if msg.location.is_some() => "location".to_string(),
             None if msg.vcards.as_ref().is_some_and(|v| v.len() > 1) => "multi_vcard".to_string(),
             None if msg.vcards.is_some() => "vcard".to_string(),
+            None if msg.poll.is_some() => "poll_creation".to_string(),
             None => "chat".to_string(),
             Some(m) if m.mimetype.starts_with("image/") => "image".into(),
             Some(m) if m.mimetype.starts_with("video/") => "video".into(),
@@ -964,6 +1008,7 @@ impl SimControl {
             "quoted": msg.quoted.as_deref().map(Self::quoted_of),
             "vcards": msg.vcards,
             "mentions": msg.mentions,
+            "poll": msg.poll.as_ref().map(|p| json!({ "name": p.question, "options": p.options, "selectableCount": if p.multiple { 0 } else { 1 } })),
             "location": msg.location.as_ref().map(|l| json!({ "lat": l.latitude, "lng": l.longitude, "loc": l.description })),
         });
         // Kept in the device's store once a page received it (a pending one is delivered as new).
@@ -1051,6 +1096,77 @@ impl SimControl {
             "parent": r.msg_id, "emoji": r.emoji, "t": now_secs(),
         });
         Self::to_device(&mut st, &device_id, json!({ "type": "reaction", "reaction": reaction }));
+        Ok(key)
+    }
+
+    /// A vote on a poll of a linked device's chat (WhatsApp writes it to the page's poll vote
+    /// table, as the library's `vote_update` reads it); returns the vote's own id. The poll must
+    /// be one the device sent or received; each option must be one of its options.
+    pub async fn vote_poll(&self, device_phone: &str, v: IncomingVote) -> Result<String, SimError> {
+        if !["@c.us", "@lid", "@g.us"].iter().any(|s| v.from.ends_with(s)) {
+            return Err(SimError::Invalid("from must be a @c.us, @lid or @g.us id".into()));
+        }
+        if v.from.ends_with("@g.us") && v.author.is_none() {
+            return Err(SimError::Invalid("a group vote needs an author".into()));
+        }
+        let mut st = self.lock();
+        let device =
+            Self::device_by_phone(&st, device_phone).ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        let device_id = device.info.device_id.clone();
+        let sent = st
+            .sent
+            .iter()
+            .find(|r| r.id == v.poll_id && r.phone == device.info.phone)
+            .and_then(|r| r.poll.as_ref().map(|p| (p.options.clone(), p.selectable_count)));
+        let received = || {
+            device.received.iter().find_map(|m| {
+                let mut id = format!("false_{}_{}", m["remote"].as_str()?, m["id"].as_str()?);
+                if let Some(a) = m["author"].as_str() {
+                    id = format!("{id}_{a}");
+                }
+                let p = m.get("poll").filter(|p| !p.is_null())?;
+                let options: Vec<String> = serde_json::from_value(p["options"].clone()).ok()?;
+                (id == v.poll_id).then(|| (options, p["selectableCount"].as_u64().unwrap_or(0) as u32))
+            })
+        };
+        let (options, selectable) = sent
+            .or_else(received)
+            .ok_or_else(|| SimError::Invalid(format!("no poll {} on this device", v.poll_id)))?;
+        let mut local_ids = Vec::new();
+        for o in &v.options {
+            let i = options
+                .iter()
+                .position(|x| x == o)
+                .ok_or_else(|| SimError::Invalid(format!("{o:?} is not an option of the poll")))?;
+            if !local_ids.contains(&i) {
+                local_ids.push(i);
+            }
+        }
+        if selectable == 1 && local_ids.len() > 1 {
+            return Err(SimError::Invalid("this poll takes one option".into()));
+        }
+        let (mut from, mut author, mut sender_pn) = (v.from.clone(), v.author.clone(), None);
+        if Self::device_era(&st, &device_id) == Era::Sep2026 {
+            // LID-first, as for messages.
+            let to_lid = |st: &mut State, id: &str| match id.strip_suffix("@c.us") {
+                Some(phone) => format!("{}@lid", Self::lid_of(st, phone)),
+                None => id.to_string(),
+            };
+            sender_pn = Self::shared_pn(&st, author.as_deref().unwrap_or(&from));
+            from = to_lid(&mut st, &from);
+            author = author.map(|a| to_lid(&mut st, &a));
+        }
+        let id = hex_id(16);
+        let mut key = format!("false_{from}_{id}");
+        if let Some(a) = &author {
+            key.push('_');
+            key.push_str(a);
+        }
+        let vote = json!({
+            "id": id, "key": key, "remote": from, "author": author, "senderPn": sender_pn,
+            "parent": v.poll_id, "selected": local_ids, "t": now_secs(),
+        });
+        Self::to_device(&mut st, &device_id, json!({ "type": "poll_vote", "vote": vote }));
         Ok(key)
     }
 

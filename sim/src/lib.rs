@@ -17,7 +17,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use control::{
     ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupChange, GroupInfo, GroupNotified, HistoryMessage,
-    IncomingLocation, IncomingMedia, IncomingMessage, IncomingReaction, PageInfo, Profile, SentRecord, SimControl,
+    IncomingLocation, IncomingMedia, IncomingMessage, IncomingPoll, IncomingReaction, IncomingVote, PageInfo, Profile,
+    SentPoll, SentRecord, SimControl,
     SimError,
 };
 

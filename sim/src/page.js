@@ -514,6 +514,15 @@
       else Object.assign(props, { type: 'multi_vcard', body: '', vcardList: m.vcards.map((v) => ({ displayName: name(v), vcard: v })) });
     }
     if (m.mentions && m.mentions.length) props.mentionedJidList = m.mentions.map(widOf);
+    if (m.poll) {
+      // A poll creation message: options carry their localId; the votes are encrypted with the
+      // message secret, so every poll has one.
+      Object.assign(props, {
+        type: 'poll_creation', body: '', pollName: m.poll.name,
+        pollOptions: m.poll.options.map((name, localId) => ({ name, localId })),
+        pollSelectableOptionsCount: m.poll.selectableCount, messageSecret: crypto.getRandomValues(new Uint8Array(32)),
+      });
+    }
     if (m.location) {
       Object.assign(props, { type: 'location', body: '', lat: m.location.lat, lng: m.location.lng, loc: m.location.loc || undefined });
     }
@@ -546,6 +555,49 @@
     reactionTableMode.bulkUpsert([{
       msgKey: r.key, parentMsgKey: r.parent, senderUserJid: r.sender, reactionText: r.emoji,
       timestamp: r.t * 1000, orphan: MsgCollection.get(r.parent) ? 0 : 1, read: false,
+    }]);
+    render();
+  }
+
+  // --- poll votes (wa-web-surface §7.2 vote_update: the poll vote table) ---------------------------
+  // A vote is the voter's whole current choice on one poll, written to the vote table with
+  // `bulkUpsert` (one row per voter and poll: a new vote replaces the earlier one). Records carry
+  // message keys and Wids, the option `localId`s, and the sender's time in milliseconds.
+
+  const pollVotes = new Map(); // `<poll>|<voter>` -> record
+  const pollVoteTableMode = {
+    bulkUpsert(records) {
+      for (const v of [].concat(records || [])) {
+        pollVotes.set(keyStr(v.pollUpdateParentKey) + '|' + String(v.author || v.from), v);
+      }
+      return Promise.resolve(records);
+    },
+    getByParent(parentKey) {
+      const p = keyStr(parentKey) + '|';
+      return Array.from(pollVotes.entries()).filter(([k]) => k.startsWith(p)).map(([, v]) => v);
+    },
+  };
+
+  // A key of this page from its serialised form (`<fromMe>_<chat>_<id>[_<participant>]`).
+  function keyFrom(s) {
+    const [fromMe, remote, id, participant] = String(s).split('_');
+    return new MsgKey({ fromMe: fromMe === 'true', to: remote, id, participant: participant || undefined });
+  }
+
+  function onPollVote(v) {
+    learnLid(v.author || v.remote, v.senderPn);
+    const voter = widOf(v.author || v.remote);
+    if (voter.isUser()) contactFor(voter);
+    const poll = MsgCollection.get(v.parent);
+    pollVoteTableMode.bulkUpsert([{
+      id: new MsgKey({ fromMe: false, to: v.remote, id: v.id, participant: v.author || undefined }),
+      pollUpdateParentKey: poll ? poll.id : keyFrom(v.parent),
+      author: v.author ? widOf(v.author) : undefined,
+      from: widOf(v.remote),
+      selectedOptionLocalIds: v.selected.slice(),
+      senderTimestampMs: v.t * 1000,
+      t: v.t,
+      read: false,
     }]);
     render();
   }
@@ -610,7 +662,14 @@
       if (!r.id.startsWith(prefix)) continue;
       const key = new MsgKey({ fromMe: true, to: r.chat, id: r.id.slice(prefix.length) });
       if (MsgCollection.get(keyStr(key))) continue;
-      const msg = new Msg({ id: key, from: me ? me.pn : null, to: widOf(r.chat), type: r.type, body: r.body || '', t: r.t, ack: r.ack });
+      const props = { id: key, from: me ? me.pn : null, to: widOf(r.chat), type: r.type, body: r.body || '', t: r.t, ack: r.ack };
+      if (r.poll) {
+        Object.assign(props, {
+          pollName: r.poll.name, pollOptions: r.poll.options.map((name, localId) => ({ name, localId })),
+          pollSelectableOptionsCount: r.poll.selectable_count,
+        });
+      }
+      const msg = new Msg(props);
       chatFor(r.chat).msgs.add(msg);
       MsgCollection.add(msg);
     }
@@ -794,6 +853,7 @@
       case 'incoming': return onIncoming(c.message);
       case 'reaction': return onReaction(c.reaction);
       case 'group_notification': return onGroupNotification(c);
+      case 'poll_vote': return onPollVote(c.vote);
       case 'edit': {
         // The sender edited: the text changes in place (change:body).
         const m = MsgCollection.get(c.id);
@@ -865,6 +925,14 @@
 
   function addAndSendMsgToChat(chat, props) {
     requireLinked();
+    if (props.type === 'poll_creation') {
+      // Votes are encrypted with the poll's secret: WhatsApp cannot send a poll without one.
+      const secret = props.messageSecret;
+      if (!secret || secret.length !== 32) throw new Error('poll_creation needs a 32-byte messageSecret');
+      if (!props.pollName || !Array.isArray(props.pollOptions) || props.pollOptions.length < 2) {
+        throw new Error('poll_creation needs pollName and at least two pollOptions');
+      }
+    }
     const msg = new Msg(Object.assign({}, props));
     const added = Promise.resolve().then(() => {
       chat.msgs.add(msg);
@@ -885,6 +953,11 @@
         vcards: msg.type === 'vcard' ? [msg.body] : msg.type === 'multi_vcard' ? (msg.vcardList || []).map((v) => v.vcard) : null,
         mentions: Array.isArray(msg.mentionedJidList) && msg.mentionedJidList.length
           ? msg.mentionedJidList.map((w) => String((w && w._serialized) || w)) : null,
+        poll: msg.type === 'poll_creation' ? {
+          name: msg.pollName,
+          options: msg.pollOptions.slice().sort((a, b) => a.localId - b.localId).map((o) => o.name),
+          selectable_count: msg.pollSelectableOptionsCount,
+        } : null,
       };
       try {
         await post('/send', record);
@@ -1192,6 +1265,7 @@
     WAWebSendReactionMsgAction: { sendReactionToMsg },
     WAWebSendMessageEditAction: { sendMessageEdit },
     WAWebAddonReactionTableMode: { reactionTableMode },
+    WAWebAddonPollVoteTableMode: { pollVoteTableMode },
     WAWebGetEphemeralFieldsMsgActionsUtils: { getEphemeralFields: () => ({}) },
     WAWebSendMsgChatAction: { addAndSendMsgToChat },
     WAWebMediaOpaqueData: OpaqueData,
@@ -1403,7 +1477,10 @@
       for (const m of chat.msgs.getModelsArray().slice(-100)) {
         const b = el('div', 'bubble ' + (m.id.fromMe ? 'out' : 'in'));
         if (m.author) b.appendChild(el('div', 'author', String(m.author)));
-        b.appendChild(el('div', 'text', m.type === 'chat' ? m.body : '[' + m.type + '] ' + (m.caption || m.filename || '')));
+        const text = m.type === 'chat' ? m.body
+          : m.type === 'poll_creation' ? '[poll] ' + m.pollName + ' — ' + (m.pollOptions || []).map((o) => o.name).join(' / ')
+            : '[' + m.type + '] ' + (m.caption || m.filename || '');
+        b.appendChild(el('div', 'text', text));
         const ticks = m.id.fromMe ? ({ '-1': ' !', 0: ' ◷', 1: ' ✓', 2: ' ✓✓', 3: ' ✓✓ read', 4: ' ✓✓ played' })[m.ack] || '' : '';
         b.appendChild(el('div', 'meta', new Date((m.t || 0) * 1000).toLocaleTimeString() + ticks));
         list.appendChild(b);

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::Era;
 use crate::control::{
-    ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingReaction, Profile, SimControl, SimError,
+    ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingReaction, IncomingVote, Profile, SimControl, SimError,
 };
 
 const PAGE_JS: &str = include_str!("page.js");
@@ -62,6 +62,7 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/deliver", web::post().to(c_deliver))
                     .route("/send-from-phone", web::post().to(c_send_from_phone))
                     .route("/react", web::post().to(c_react))
+                    .route("/polls/vote", web::post().to(c_vote))
                     .route("/edit", web::post().to(c_edit))
                     .route("/revoke", web::post().to(c_revoke))
                     .route("/sent", web::get().to(c_sent))
@@ -403,6 +404,18 @@ async fn c_react(c: web::Data<SimControl>, b: web::Json<React>) -> HttpResponse 
             .await
             .map(|id| json!({ "id": id })),
     )
+}
+
+#[derive(Deserialize)]
+struct Vote {
+    phone: String,
+    #[serde(flatten)]
+    vote: IncomingVote,
+}
+
+async fn c_vote(c: web::Data<SimControl>, b: web::Json<Vote>) -> HttpResponse {
+    let b = b.into_inner();
+    done(c.vote_poll(&b.phone, b.vote).await.map(|id| json!({ "id": id })))
 }
 
 #[derive(Deserialize)]

@@ -85,6 +85,7 @@ pub fn message_json(m: &MessageRow) -> Value {
         "contacts": details.contacts,
         "mentions": details.mentions,
         "group": details.group,
+        "poll": details.poll,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })

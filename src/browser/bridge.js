@@ -87,6 +87,9 @@
     // action, seen through the reaction table the page writes every reaction to.
     sendReaction: [{ mod: 'WAWebSendReactionMsgAction', path: 'sendReactionToMsg' }],
     reactionTable: [{ mod: 'WAWebAddonReactionTableMode', path: 'reactionTableMode' }],
+    // Poll votes (wa-web-surface §7.2 vote_update): every vote, ours and others', is written to
+    // the poll vote table; a poll itself goes out through addAndSendMsgToChat.
+    pollVoteTable: [{ mod: 'WAWebAddonPollVoteTableMode', path: 'pollVoteTableMode' }],
     // Edit and delete for everyone (wa-web-surface §5.1 EditMessage, Cmd.sendRevokeMsgs).
     editMessage: [{ mod: 'WAWebSendMessageEditAction', path: 'sendMessageEdit' }],
     revokeMessages: [{ mod: 'WAWebCmd', path: 'Cmd.sendRevokeMsgs' }],
@@ -482,7 +485,9 @@
       to: widStr(m.to),
       author,
       type: m.type || null,
-      body: typeof m.body === 'string' && !mediaish ? m.body : null,
+      body: m.type === 'poll_creation' && typeof m.pollName === 'string'
+        ? m.pollName
+        : typeof m.body === 'string' && !mediaish ? m.body : null,
       caption: typeof m.caption === 'string' ? m.caption : null,
       t: m.t || null,
       ack: typeof m.ack === 'number' ? m.ack : null,
@@ -502,6 +507,20 @@
       lng: m.type === 'location' && typeof m.lng === 'number' ? m.lng : null,
       loc: m.type === 'location' && typeof m.loc === 'string' ? m.loc : null,
       vcards: vcardsOf(m),
+      poll: pollOf(m),
+    };
+  }
+
+  // A poll creation message's question and options (`pollName`, `pollOptions` ordered by their
+  // `localId`, `pollSelectableOptionsCount`).
+  function pollOf(m) {
+    if (m.type !== 'poll_creation' || typeof m.pollName !== 'string') return null;
+    const opts = Array.isArray(m.pollOptions) ? m.pollOptions.slice() : [];
+    opts.sort((a, b) => (a && b ? (a.localId || 0) - (b.localId || 0) : 0));
+    return {
+      name: m.pollName,
+      options: opts.map((o) => (o && typeof o.name === 'string' ? o.name : '')),
+      selectableCount: typeof m.pollSelectableOptionsCount === 'number' ? m.pollSelectableOptionsCount : 0,
     };
   }
 
@@ -703,7 +722,52 @@
       wrapped.__wagate = true;
       table.bulkUpsert = wrapped;
     },
+    // Poll votes, likewise: the library wraps the vote table's bulkUpsert (§7.2 vote_update).
+    pollVotes() {
+      const table = cap('pollVoteTable');
+      const upsert = table.bulkUpsert;
+      if (typeof upsert !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebAddonPollVoteTableMode.pollVoteTableMode.bulkUpsert');
+      if (upsert.__wagate) return;
+      const wrapped = function (records) {
+        try {
+          for (const v of [].concat(records || [])) onPollVote(v);
+        } catch (_) { /* never in the page's way */ }
+        return upsert.apply(this, arguments);
+      };
+      wrapped.__wagate = true;
+      table.bulkUpsert = wrapped;
+    },
   };
+
+  // A vote record (the library's PollVote reads these fields): `id`, `pollUpdateParentKey`,
+  // `author` (groups) or `from`, `selectedOptionLocalIds`, `senderTimestampMs`. The options are
+  // named from the poll when the page has it; the gateway maps the local ids otherwise.
+  function onPollVote(v) {
+    if (!v) return;
+    const pollId = keyStr(v.pollUpdateParentKey || v.parentMsgKey);
+    if (!pollId) return;
+    const id = keyStr(v.id || v.msgKey);
+    const voter = widStr(v.author) || widStr(v.from) || widStr(v.sender);
+    const ids = Array.from(v.selectedOptionLocalIds || []).map(Number).filter((n) => Number.isInteger(n) && n >= 0);
+    let names = [];
+    try {
+      const poll = cap('msgs').get(pollId);
+      if (poll && Array.isArray(poll.pollOptions)) {
+        names = ids.map((n) => poll.pollOptions.find((o) => o && o.localId === n)).filter(Boolean).map((o) => o.name);
+      }
+    } catch (_) { /* the gateway maps the ids */ }
+    const ms = typeof v.senderTimestampMs === 'number' ? v.senderTimestampMs : null;
+    push('poll_vote', {
+      id: id || pollId + '_' + (voter || '') + '_' + (ms || ''),
+      pollId,
+      voter,
+      voterPhone: voter ? phoneOf(voter) : null,
+      selectedOptions: names,
+      selectedIds: ids,
+      fromMe: isMe(voter),
+      t: ms !== null ? Math.floor(ms / 1000) : typeof v.t === 'number' ? v.t : null,
+    });
+  }
 
   // Our own reaction keys as the page made them, by the message reacted to (sendReaction reads it).
   const ownReactions = new Map();
@@ -953,6 +1017,26 @@
       ? { type: 'vcard', body: cards[0].vcard, vcardFormattedName: cards[0].displayName }
       : { type: 'multi_vcard', body: '', vcardList: cards.map((c) => ({ displayName: c.displayName, vcard: c.vcard })) };
     return addAndSend(chat, key, { ...props, ...quote, ...content });
+  }
+
+  // A poll, as the library sends one (wa-web-surface §6.3 "…poll…"): `poll_creation` with the
+  // question as `pollName`, the options with their `localId` (their index), 0 selectable options
+  // for "any number" or 1, and a fresh 32-byte `messageSecret` (the votes are encrypted with it).
+  async function sendPoll(o) {
+    const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const quote = await quoteProps(chat, o.quoted);
+    if (o.markRead) await markSeenQuietly(chat);
+    const { key, props } = await baseProps(chat, o.keyId);
+    return addAndSend(chat, key, {
+      ...props,
+      ...quote,
+      type: 'poll_creation',
+      body: '',
+      pollName: o.question,
+      pollOptions: (o.options || []).map((name, localId) => ({ name, localId })),
+      pollSelectableOptionsCount: o.multiple ? 0 : 1,
+      messageSecret: window.crypto.getRandomValues(new Uint8Array(32)),
+    });
   }
 
   // A reaction on a message of this page (an empty emoji takes ours back). The page keys the
@@ -1527,6 +1611,7 @@
     sendMedia: (o) => once(o.keyId, () => sendMedia(o)),
     sendLocation: (o) => once(o.keyId, () => sendLocation(o)),
     sendContacts: (o) => once(o.keyId, () => sendContacts(o)),
+    sendPoll: (o) => once(o.keyId, () => sendPoll(o)),
     sendReaction: (o) => once(o.keyId, () => sendReaction(o)),
     editMessage: (o) => once(o.keyId, () => editMessage(o)),
     revokeMessage: (o) => once(o.keyId, () => revokeMessage(o)),

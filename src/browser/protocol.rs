@@ -70,6 +70,20 @@ pub enum Request<'a> {
         mark_read: bool,
         quoted: Option<&'a str>,
     },
+    /// A poll (`type: poll_creation`, `pollName`, `pollOptions` with their `localId`s,
+    /// `pollSelectableOptionsCount` 0 for any number of answers or 1, a fresh `messageSecret`).
+    /// Otherwise as [`Request::SendText`]. → [`SentMessage`].
+    #[serde(rename_all = "camelCase")]
+    SendPoll {
+        chat_id: &'a str,
+        question: &'a str,
+        options: &'a [String],
+        multiple: bool,
+        key_id: Option<&'a str>,
+        check_recipient: bool,
+        mark_read: bool,
+        quoted: Option<&'a str>,
+    },
     /// Edits an own text message (`WAWebSendMessageEditAction.sendMessageEdit`). The page keys
     /// the edit itself: `key_id` only names the answer. → [`SentMessage`].
     #[serde(rename_all = "camelCase")]
@@ -190,6 +204,7 @@ impl Request<'_> {
             Request::SendReaction { .. } => "sendReaction",
             Request::EditMessage { .. } => "editMessage",
             Request::SendContacts { .. } => "sendContacts",
+            Request::SendPoll { .. } => "sendPoll",
             Request::RevokeMessage { .. } => "revokeMessage",
             Request::AcksOf { .. } => "acksOf",
             Request::FindSent { .. } => "findSent",
@@ -380,6 +395,9 @@ pub struct WaMessage {
     /// A contact card message's vCards (one for `vcard`, each for `multi_vcard`).
     #[serde(default)]
     pub vcards: Option<Vec<String>>,
+    /// A poll's question and options (`poll_creation`).
+    #[serde(default)]
+    pub poll: Option<WaPoll>,
     /// Where the actor saved the media bytes (relative to the media dir), if it could.
     #[serde(skip_deserializing)]
     pub saved_media: Option<String>,
@@ -433,6 +451,45 @@ pub struct WaGroupNote {
     pub recipient_phones: Vec<Option<String>>,
     /// The new subject or description; `on` / `off` for a setting.
     pub body: Option<String>,
+    /// Unix seconds.
+    pub t: Option<i64>,
+}
+
+/// A poll as the page's poll creation message carries it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaPoll {
+    /// `pollName`.
+    pub name: String,
+    /// `pollOptions[].name`, ordered by `localId`.
+    pub options: Vec<String>,
+    /// `pollSelectableOptionsCount`: 0 for any number of answers, 1 for one.
+    #[serde(default)]
+    pub selectable_count: u32,
+}
+
+/// A vote as the page's poll vote table records it (`WAWebAddonPollVoteTableMode`): the voter's
+/// whole current choice on one poll.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaPollVote {
+    /// The vote's own key.
+    pub id: String,
+    /// The WhatsApp id of the poll (`pollUpdateParentKey`).
+    pub poll_id: String,
+    /// Who voted (a user id).
+    pub voter: Option<String>,
+    /// Their phone number (digits), when the page knows it.
+    #[serde(default)]
+    pub voter_phone: Option<String>,
+    /// The options picked, by text, when the page had the poll (else empty).
+    #[serde(default)]
+    pub selected_options: Vec<String>,
+    /// The options picked, by WhatsApp's `localId` (`selectedOptionLocalIds`).
+    #[serde(default)]
+    pub selected_ids: Vec<u32>,
+    #[serde(default)]
+    pub from_me: bool,
     /// Unix seconds.
     pub t: Option<i64>,
 }
@@ -584,6 +641,8 @@ pub enum PageEvent {
     Reaction(WaReaction),
     /// A group notification (`gp2`): someone joined, left, or changed the group.
     Group(WaGroupNote),
+    /// Someone voted on a poll (a new choice replaces their earlier one; empty: taken back).
+    PollVote(WaPollVote),
     /// A message's type changed (a placeholder resolved; `revoked`: deleted for everyone).
     MsgType {
         id: String,
@@ -726,6 +785,42 @@ mod tests {
                 assert_eq!(
                     (n.recipients.clone(), n.recipient_phones.clone()),
                     (vec!["678@lid".to_string()], vec![None])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn polls_go_out_and_votes_come_in() {
+        let options = ["Tea".to_string(), "Coffee".to_string()];
+        let r = Request::SendPoll {
+            chat_id: "15550002002@c.us",
+            question: "Drink?",
+            options: &options,
+            multiple: false,
+            key_id: None,
+            check_recipient: false,
+            mark_read: false,
+            quoted: None,
+        };
+        assert_eq!(r.method(), "sendPoll");
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["params"]["options"],
+            json!(["Tea", "Coffee"])
+        );
+        let d: Drain = serde_json::from_value(json!({
+            "seq": 1,
+            "events": [{"seq": 1, "kind": "poll_vote", "data": {
+                "id": "false_1@c.us_B", "pollId": "true_1@c.us_A", "voter": "1@c.us", "voterPhone": "1",
+                "selectedOptions": ["Coffee"], "selectedIds": [1], "fromMe": false, "t": 1764028800}}],
+        }))
+        .unwrap();
+        match &d.events[0].event {
+            Ok(PageEvent::PollVote(v)) => {
+                assert_eq!(
+                    (v.poll_id.as_str(), v.selected_ids.as_slice()),
+                    ("true_1@c.us_A", &[1][..])
                 );
             }
             other => panic!("{other:?}"),

@@ -28,6 +28,8 @@ pub enum EventKind {
     GroupLeave,
     /// A group the account is in changed (subject, description, settings, admins, picture, …).
     GroupUpdate,
+    /// Someone voted on a poll (or changed or took back their vote).
+    PollVote,
     /// A session changed state.
     SessionStatus,
     /// A session's initial sync progressed (after linking, or when its page reloaded).
@@ -37,7 +39,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const SUBSCRIBABLE: [EventKind; 11] = [
+    pub const SUBSCRIBABLE: [EventKind; 12] = [
         EventKind::Message,
         EventKind::MessageAny,
         EventKind::MessageAck,
@@ -47,6 +49,7 @@ impl EventKind {
         EventKind::GroupJoin,
         EventKind::GroupLeave,
         EventKind::GroupUpdate,
+        EventKind::PollVote,
         EventKind::SessionStatus,
         EventKind::SessionSync,
     ];
@@ -62,6 +65,7 @@ impl EventKind {
             EventKind::GroupJoin => "group.join",
             EventKind::GroupLeave => "group.leave",
             EventKind::GroupUpdate => "group.update",
+            EventKind::PollVote => "poll.vote",
             EventKind::SessionStatus => "session.status",
             EventKind::SessionSync => "session.sync",
             EventKind::Test => "webhook.test",
@@ -266,6 +270,7 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         "targetMessageId": details.target_message_id,
         "contacts": details.contacts,
         "mentions": details.mentions,
+        "poll": details.poll,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })
@@ -304,6 +309,19 @@ pub fn group_payload(m: &MessageRow) -> Value {
 /// it is done.
 pub fn sync_payload(name: &str, progress: u32, done: bool) -> Value {
     json!({ "name": name, "progress": progress.min(100), "done": done })
+}
+
+/// A `poll.vote` payload: the voter's current vote on the poll `poll` (its row).
+pub fn vote_payload(poll: &MessageRow, vote: &super::PollVote) -> Value {
+    json!({
+        "pollMessageId": poll.wa_message_id,
+        "pollDbId": poll.id,
+        "chatId": poll.chat_id,
+        "voter": vote.voter,
+        "voterPhone": vote.voter_phone,
+        "selectedOptions": vote.selected_options,
+        "timestamp": vote.timestamp,
+    })
 }
 
 /// The chat's phone number (digits): stored, or read off a `@c.us` chat id.

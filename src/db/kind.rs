@@ -7,8 +7,9 @@ use diesel::expression::AsExpression;
 use diesel::sql_types::Text;
 
 /// What a message is. The stored and API string is WhatsApp's own type name (`chat`, `image`,
-/// `video`, `audio`, `ptt` for a voice note, `document`, `sticker`, `location`, `reaction`);
-/// types wagate does not know (vcard, poll_creation, …) arrive from the page and are kept as
+/// `video`, `audio`, `ptt` for a voice note, `document`, `sticker`, `location`, `reaction`),
+/// except for a poll: WhatsApp's `poll_creation` is `poll` here (the API's name for it). Types
+/// wagate does not know (`scheduled_event_creation`, …) arrive from the page and are kept as
 /// `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
 #[diesel(sql_type = Text)]
@@ -39,6 +40,9 @@ pub enum MessageKind {
     /// A group notification (WhatsApp's `gp2`): someone joined, left, or changed the group
     /// ([`GroupChange`] as `group` in the details).
     GroupNotification,
+    /// A poll (WhatsApp's `poll_creation`): the question as the body, [`Poll`] in the details,
+    /// and the latest vote of each voter beside it (`pollVotes`).
+    Poll,
     Other(String),
 }
 
@@ -60,6 +64,7 @@ impl MessageKind {
             MessageKind::MultiVcard => "multi_vcard",
             MessageKind::Revoke => "revoke",
             MessageKind::GroupNotification => "gp2",
+            MessageKind::Poll => "poll",
             MessageKind::Other(s) => s,
         }
     }
@@ -81,6 +86,7 @@ impl MessageKind {
             "multi_vcard" => MessageKind::MultiVcard,
             "revoke" => MessageKind::Revoke,
             "gp2" => MessageKind::GroupNotification,
+            "poll" | "poll_creation" => MessageKind::Poll,
             other => MessageKind::Other(other.to_string()),
         }
     }
@@ -189,6 +195,12 @@ pub struct MessageDetails {
     /// A group notification's change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupChange>,
+    /// A poll's question and options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<Poll>,
+    /// A poll's votes: the latest of each voter (a new vote replaces the voter's earlier one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poll_votes: Vec<PollVote>,
 }
 
 /// What a group notification says happened (kept as `group` in a `gp2` row's details).
@@ -237,6 +249,85 @@ pub enum GroupEventClass {
     Join,
     Leave,
     Update,
+}
+
+/// A poll as WhatsApp's poll creation message carries it (`pollName`, `pollOptions`,
+/// `pollSelectableOptionsCount`: 1 for one answer, 0 for any number).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Poll {
+    /// The question (WhatsApp's `pollName`).
+    pub question: String,
+    /// The options, in order (each option's WhatsApp `localId` is its index).
+    pub options: Vec<String>,
+    /// Whether a voter may pick more than one option.
+    pub multiple: bool,
+}
+
+/// One voter's current vote on a poll.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PollVote {
+    /// The voter's user id (`<n>@c.us` or `<n>@lid`).
+    pub voter: String,
+    /// The voter's phone number (digits), when WhatsApp revealed it.
+    #[serde(default)]
+    pub voter_phone: Option<String>,
+    /// The options picked (their text); empty when the voter took their vote back.
+    pub selected_options: Vec<String>,
+    /// When the voter voted, unix seconds.
+    pub timestamp: i64,
+}
+
+impl Poll {
+    /// What a vote picked, as option texts in the poll's order: by text when the page named the
+    /// options, else by WhatsApp's `localId` (the option's index). Unknown ones are dropped.
+    pub fn picked(&self, names: &[String], local_ids: &[u32]) -> Vec<String> {
+        self.options
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| {
+                if names.is_empty() {
+                    local_ids.contains(&(*i as u32))
+                } else {
+                    names.contains(o)
+                }
+            })
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
+    /// Each option with its votes and voters, in the poll's order.
+    pub fn tally<'a>(&'a self, votes: &'a [PollVote]) -> Vec<(&'a str, Vec<&'a PollVote>)> {
+        self.options
+            .iter()
+            .map(|o| {
+                let by = votes
+                    .iter()
+                    .filter(|v| v.selected_options.iter().any(|s| s == o))
+                    .collect();
+                (o.as_str(), by)
+            })
+            .collect()
+    }
+}
+
+impl MessageDetails {
+    /// Records `vote` as its voter's current one. False (nothing changed) when the voter's
+    /// stored vote is newer, or the same.
+    pub fn record_vote(&mut self, vote: PollVote) -> bool {
+        match self.poll_votes.iter_mut().find(|v| v.voter == vote.voter) {
+            Some(old) if old.timestamp > vote.timestamp || *old == vote => false,
+            Some(old) => {
+                *old = vote;
+                true
+            }
+            None => {
+                self.poll_votes.push(vote);
+                true
+            }
+        }
+    }
 }
 
 /// A place, as WhatsApp's location message carries it (`lat`, `lng`, and `loc`: the name, then
@@ -342,6 +433,7 @@ mod tests {
             Vcard,
             MultiVcard,
             GroupNotification,
+            Poll,
         ] {
             assert_eq!(MessageKind::parse(k.as_str()), k);
         }
@@ -351,7 +443,12 @@ mod tests {
         assert_eq!(MessageKind::from_media_type("file"), Some(Document));
         assert_eq!(MessageKind::from_media_type("chat"), None);
         assert_eq!(MessageKind::parse("vcard"), Vcard);
-        assert_eq!(MessageKind::parse("poll_creation"), Other("poll_creation".into()));
+        assert_eq!(MessageKind::parse("poll_creation"), Poll, "WhatsApp's name for a poll");
+        assert_eq!(Poll.as_str(), "poll");
+        assert_eq!(
+            MessageKind::parse("scheduled_event_creation"),
+            Other("scheduled_event_creation".into())
+        );
         assert_eq!(MessageKind::parse("gp2"), GroupNotification, "WhatsApp's own name");
     }
 
@@ -383,5 +480,39 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(MessageDetails::from_column(d.to_column().as_deref()), d);
+    }
+
+    #[test]
+    fn a_voter_has_one_vote_and_the_latest_wins() {
+        use super::{Poll as P, PollVote};
+        let vote = |voter: &str, picks: &[&str], t: i64| PollVote {
+            voter: voter.into(),
+            voter_phone: None,
+            selected_options: picks.iter().map(|s| s.to_string()).collect(),
+            timestamp: t,
+        };
+        let mut d = MessageDetails::default();
+        assert!(d.record_vote(vote("1@c.us", &["Tea"], 10)));
+        assert!(d.record_vote(vote("2@c.us", &["Tea", "Coffee"], 11)));
+        assert!(!d.record_vote(vote("1@c.us", &["Tea"], 10)), "the same vote again");
+        assert!(!d.record_vote(vote("1@c.us", &["Coffee"], 9)), "an older vote");
+        assert!(d.record_vote(vote("1@c.us", &["Coffee"], 12)), "a re-vote replaces");
+        assert_eq!(d.poll_votes.len(), 2);
+        let poll = P {
+            question: "Drink?".into(),
+            options: vec!["Tea".into(), "Coffee".into(), "Water".into()],
+            multiple: true,
+        };
+        let tally: Vec<(&str, usize)> = poll
+            .tally(&d.poll_votes)
+            .into_iter()
+            .map(|(o, v)| (o, v.len()))
+            .collect();
+        assert_eq!(tally, [("Tea", 1), ("Coffee", 2), ("Water", 0)]);
+        assert_eq!(poll.picked(&[], &[2, 0, 7]), ["Tea", "Water"]);
+        assert_eq!(poll.picked(&["Water".into(), "Milk".into()], &[0]), ["Water"]);
+        let col = d.to_column().unwrap();
+        assert!(col.contains(r#""pollVotes":[{"voter":"1@c.us""#), "{col}");
+        assert_eq!(MessageDetails::from_column(Some(&col)), d);
     }
 }

@@ -293,6 +293,86 @@ impl Database {
         Ok(rows)
     }
 
+    /// A vote on a poll of this session (`poll_wa_id`, its WhatsApp id): it becomes the voter's
+    /// current vote in the poll's details, with a `poll.vote` event, in one transaction. The
+    /// options are read by text (`vote.selected_options`), else by `local_ids`. Nothing
+    /// happens for a poll wagate did not store, or when the voter's stored vote is newer or the
+    /// same (a replay). Returns the poll's row when the vote was recorded.
+    pub async fn record_poll_vote(
+        &self,
+        session_id: i64,
+        poll_wa_id: &str,
+        vote: super::PollVote,
+        local_ids: Vec<u32>,
+    ) -> DbResult<Option<MessageRow>> {
+        let poll_wa_id = poll_wa_id.to_string();
+        let recorded = self
+            .run_write(move |mut conn| async move {
+                dispatch!(&mut conn, |c| c
+                    .transaction::<_, DbError, _>(async |c| {
+                        super::BackendLocks::take_writer(c).await?;
+                        // Compare-and-set on the details: a concurrent vote on the same poll
+                        // (another voter) makes the update miss, and the vote is applied again
+                        // to what that one left.
+                        for _ in 0..5 {
+                            let Some(row) = m::table
+                                .filter(m::session_id.eq(session_id))
+                                .filter(m::wa_message_id.eq(&poll_wa_id))
+                                .filter(m::msg_type.eq(super::MessageKind::Poll.as_str()))
+                                .select(MessageRow::as_select())
+                                .first::<MessageRow>(c)
+                                .await
+                                .optional()?
+                            else {
+                                return Ok(None);
+                            };
+                            let mut details = row.details();
+                            let mut vote = vote.clone();
+                            if let Some(poll) = &details.poll {
+                                vote.selected_options = poll.picked(&vote.selected_options, &local_ids);
+                            }
+                            if !details.record_vote(vote.clone()) {
+                                return Ok(None);
+                            }
+                            let target = m::table.find(row.id);
+                            let updated: Option<MessageRow> = match &row.details {
+                                Some(old) => diesel::update(target.filter(m::details.eq(old)))
+                                    .set((m::details.eq(details.to_column()), m::updated_at.eq(now())))
+                                    .returning(MessageRow::as_returning())
+                                    .get_result(c)
+                                    .await
+                                    .optional()?,
+                                None => diesel::update(target.filter(m::details.is_null()))
+                                    .set((m::details.eq(details.to_column()), m::updated_at.eq(now())))
+                                    .returning(MessageRow::as_returning())
+                                    .get_result(c)
+                                    .await
+                                    .optional()?,
+                            };
+                            let Some(row) = updated else { continue };
+                            let ident = session_ident!(c, row.session_id);
+                            let name = ident.as_ref().map(|i| i.0.clone());
+                            let session = row.session_id.zip(name.as_deref());
+                            let new = NewEvent::new(
+                                EventKind::PollVote,
+                                row.user_id,
+                                session,
+                                super::event_record::vote_payload(&row, &vote),
+                            );
+                            let event = insert_event!(c, new, name);
+                            return Ok(Some((row, event)));
+                        }
+                        Err(DbError::Conflict)
+                    })
+                    .await)
+            })
+            .await?;
+        Ok(recorded.map(|(row, event)| {
+            self.bus.published([event]);
+            row
+        }))
+    }
+
     /// A send returned: WhatsApp's id, and the status its ack means (`pending` until the server ack).
     pub async fn mark_message_sent(
         &self,

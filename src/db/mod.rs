@@ -38,7 +38,7 @@ pub use contacts::LidPairRow;
 pub use deliveries::{AttemptOutcome, DeliveryRow};
 pub use event_bus::{EventBus, Published};
 pub use event_record::{EventKind, EventStatus, NewEvent};
-pub use kind::{GroupChange, GroupEventClass, Location, MessageDetails, MessageKind};
+pub use kind::{GroupChange, GroupEventClass, Location, MessageDetails, MessageKind, Poll, PollVote};
 pub use models::*;
 pub use outbox::EventRow;
 pub use webhooks::WebhookRow;

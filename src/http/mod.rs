@@ -20,6 +20,7 @@ mod media;
 mod mentions;
 pub mod messages;
 pub mod openapi;
+mod poll;
 mod reactions;
 mod reply_to;
 pub(crate) mod request_log;
@@ -79,6 +80,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(media::send_media)
         .service(location::send_location)
         .service(contact_card::send_contact)
+        .service(poll::send_poll)
+        .service(poll::votes)
         .service(reactions::react)
         .service(edits::edit)
         .service(edits::revoke)

@@ -14,7 +14,7 @@ use super::route_scope;
 use super::schemas::ErrorBody;
 use super::{
     api_keys, chats, cluster, contact_card, contacts, edits, events_stream, groups, health, location, me, media,
-    messages, reactions, sessions, webhook,
+    messages, poll, reactions, sessions, webhook,
 };
 
 #[derive(OpenApi)]
@@ -65,6 +65,7 @@ use super::{
         media::send_media,
         location::send_location,
         contact_card::send_contact,
+        poll::send_poll,
         reactions::react,
         edits::edit,
         edits::revoke,
@@ -72,6 +73,7 @@ use super::{
         messages::get_one,
         messages::check,
         messages::media_file,
+        poll::votes,
         webhook::get_webhook,
         webhook::put_webhook,
         webhook::delete_webhook,

@@ -63,6 +63,7 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", "/api/v1/messages/send-media/", need(Send, Session)),
     ("POST", "/api/v1/messages/send-location/", need(Send, Session)),
     ("POST", "/api/v1/messages/send-contact/", need(Send, Session)),
+    ("POST", "/api/v1/messages/send-poll/", need(Send, Session)),
     // Acting on a stored message by id: the message's session is not named by a selector, so
     // a key limited to sessions is refused (as for reading messages by id).
     ("POST", "/api/v1/messages/{id}/reaction/", need(Send, Account)),
@@ -73,6 +74,7 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/api/v1/messages/", need(Read, Account)),
     ("GET", "/api/v1/messages/{id}/", need(Read, Account)),
     ("GET", "/api/v1/messages/{id}/media", need(Read, Account)),
+    ("GET", "/api/v1/messages/{id}/votes/", need(Read, Account)),
     ("GET", "/api/v1/events/stream", need(Read, Account)),
     // Contacts.
     ("GET", "/api/v1/contacts/check/", need(Read, Session)),

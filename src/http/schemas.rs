@@ -325,9 +325,10 @@ pub struct Message {
     /// The author of an incoming message (`…@c.us` or `…@lid`).
     pub sender: Option<String>,
     /// WhatsApp's type: `chat`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`,
-    /// `location`, `reaction`, `vcard`, `multi_vcard`, `edit`, `revoke` (wagate's records of an
-    /// edit or a delete it sent), `gp2` (a group notification: someone joined, left, or changed
-    /// the group; see `group`), or another type received (`poll_creation`, …).
+    /// `location`, `reaction`, `vcard`, `multi_vcard`, `poll` (WhatsApp's `poll_creation`),
+    /// `edit`, `revoke` (wagate's records of an edit or a delete it sent), `gp2` (a group
+    /// notification: someone joined, left, or changed the group; see `group`), or another type
+    /// received (`scheduled_event_creation`, …).
     #[serde(rename = "type")]
     pub kind: String,
     pub body: Option<String>,
@@ -360,6 +361,8 @@ pub struct Message {
     pub contacts: Option<Vec<crate::vcard::Contact>>,
     /// A group notification's change (type `gp2`).
     pub group: Option<crate::db::GroupChange>,
+    /// A poll's question and options (its votes: `GET /api/v1/messages/{id}/votes/`).
+    pub poll: Option<crate::db::Poll>,
     /// When it was last edited.
     pub edited_at: Option<DateTime<Utc>>,
     /// When it was deleted for everyone.

@@ -13,7 +13,7 @@ pub struct SessionKey {
     pub name: String,
 }
 
-pub use crate::browser::protocol::{WaGroupNote, WaMessage, WaReaction};
+pub use crate::browser::protocol::{WaGroupNote, WaMessage, WaPollVote, WaReaction};
 use crate::db::cluster::Fence;
 
 #[derive(Debug, Clone)]
@@ -42,6 +42,8 @@ pub enum SessionEvent {
         note: WaGroupNote,
         fence: Option<Fence>,
     },
+    /// Someone voted on a poll (their new choice replaces the earlier one).
+    PollVote { session: SessionKey, vote: WaPollVote },
     /// A message's text was edited (ours from any device, or by its sender).
     Edited {
         session: SessionKey,

@@ -151,6 +151,8 @@ pub enum Content {
     Reaction { msg_id: String, emoji: String },
     /// Contact cards.
     Contacts(Vec<crate::vcard::Contact>),
+    /// A poll.
+    Poll(crate::db::Poll),
     /// New text for our message with this WhatsApp id.
     Edit { msg_id: String, body: String },
     /// Delete our message with this WhatsApp id for everyone.

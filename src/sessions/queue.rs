@@ -375,6 +375,7 @@ fn content_of(row: &MessageRow) -> Result<Option<Content>, SessionError> {
             emoji: row.body.clone().unwrap_or_default(),
         },
         MessageKind::Vcard | MessageKind::MultiVcard => Content::Contacts(details.contacts.ok_or_else(incomplete)?),
+        MessageKind::Poll => Content::Poll(details.poll.ok_or_else(incomplete)?),
         MessageKind::Edit => Content::Edit {
             msg_id: details.target_message_id.ok_or_else(incomplete)?,
             body: row.body.clone().unwrap_or_default(),

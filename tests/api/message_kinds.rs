@@ -1,9 +1,9 @@
-//! Replies, reactions and locations, each round trip through the simulated WhatsApp: sent → the
+//! Replies, reactions, locations, contact cards and polls, each round trip through the simulated WhatsApp: sent → the
 //! phone sees the right type and fields; the phone sends one back → a stored row and a signed
 //! webhook of the documented shape. Bad input is 400 naming the field, and nothing is stored.
 
 use serde_json::{Value, json};
-use wagate_sim::{IncomingLocation, IncomingMessage, IncomingReaction};
+use wagate_sim::{IncomingLocation, IncomingMessage, IncomingPoll, IncomingReaction, IncomingVote, SentPoll};
 
 use crate::both_backends;
 use crate::common::*;
@@ -648,3 +648,253 @@ async fn contact_cards(backend: Backend) {
     assert_eq!(control.sent(DEVICE).await.len(), sent_before, "and sent nothing");
 }
 both_backends!(contact_cards_round_trip, contact_cards);
+
+/// Events of one kind the receiver got so far.
+fn events_of(got: &[crate::receiver::Received], event: &str) -> Vec<Value> {
+    got.iter().map(|r| r.json()).filter(|e| e["event"] == event).collect()
+}
+
+async fn polls_and_votes(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = TestApp::spawn_with(TestEnv::new(backend).await, |s| point_at(s, &sim)).await;
+    let key = app.admin_key.clone();
+    let rx = Receiver::start().await;
+    app.put_webhook(&key, json!({ "url": rx.url, "events": ["message", "poll.vote"] }))
+        .await;
+    app.link(&sim, &key, "default", DEVICE).await;
+    let control = sim.control();
+    let peer = peer_id(&sim, PEER).await;
+
+    // --- our poll: the phone sees WhatsApp's poll creation message ---------------------------
+    let sent = json(
+        app.post_json(
+            "/api/v1/messages/send-poll/",
+            &key,
+            json!({ "recipient": PEER, "question": "Lunch on Friday?", "options": ["Pizza", "Sushi", "Salad"], "multiple": true }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(sent["data"]["message"], "Poll sent successfully", "{sent}");
+    let poll_id = sent["data"]["messageId"].as_str().unwrap().to_string();
+    let poll_db = sent["data"]["dbId"].clone();
+    let on_phone = control
+        .sent(DEVICE)
+        .await
+        .into_iter()
+        .find(|r| r.id == poll_id)
+        .unwrap();
+    assert_eq!(on_phone.msg_type, "poll_creation");
+    assert_eq!(
+        on_phone.poll,
+        Some(SentPoll {
+            name: "Lunch on Friday?".into(),
+            options: vec!["Pizza".into(), "Sushi".into(), "Salad".into()],
+            selectable_count: 0,
+        })
+    );
+    let row = json(app.get(&format!("/api/v1/messages/{poll_db}/"), &key).await, 200).await;
+    assert_eq!(row["data"]["type"], "poll");
+    assert_eq!(row["data"]["body"], "Lunch on Friday?");
+    assert_eq!(
+        row["data"]["poll"],
+        json!({ "question": "Lunch on Friday?", "options": ["Pizza", "Sushi", "Salad"], "multiple": true })
+    );
+    let votes_path = format!("/api/v1/messages/{poll_db}/votes/");
+    let none = json(app.get(&votes_path, &key).await, 200).await;
+    assert_eq!(none["data"]["totalVoters"], 0, "{none}");
+
+    // --- the phone votes: a poll.vote event and the tally -------------------------------------
+    let vote = |options: &[&str]| IncomingVote {
+        from: format!("{PEER}@c.us"),
+        author: None,
+        poll_id: poll_id.clone(),
+        options: options.iter().map(|o| o.to_string()).collect(),
+    };
+    control.vote_poll(DEVICE, vote(&["Sushi"])).await.unwrap();
+    let got = rx
+        .wait_for(30, "a poll.vote event", |g| !events_of(g, "poll.vote").is_empty())
+        .await;
+    let first = &events_of(&got, "poll.vote")[0];
+    assert_eq!(first["session"], "default");
+    let p = &first["payload"];
+    assert_eq!(p["pollMessageId"], poll_id.as_str(), "{first}");
+    assert_eq!(p["pollDbId"], poll_db);
+    assert_eq!(p["voter"], peer.as_str());
+    assert_eq!(p["selectedOptions"], json!(["Sushi"]));
+    assert!(
+        p["timestamp"].as_i64().is_some_and(|t| t > 1_700_000_000),
+        "unix seconds: {p}"
+    );
+    let tally = json(app.get(&votes_path, &key).await, 200).await["data"].clone();
+    assert_eq!(tally["question"], "Lunch on Friday?");
+    assert_eq!(tally["messageId"], poll_id.as_str());
+    assert_eq!(
+        tally["options"],
+        json!([
+            { "name": "Pizza", "votes": 0, "voters": [] },
+            { "name": "Sushi", "votes": 1, "voters": [peer] },
+            { "name": "Salad", "votes": 0, "voters": [] },
+        ])
+    );
+    assert_eq!(tally["totalVoters"], 1);
+
+    // A re-vote replaces the voter's earlier one.
+    control.vote_poll(DEVICE, vote(&["Pizza", "Salad"])).await.unwrap();
+    let got = rx
+        .wait_for(30, "the re-vote's poll.vote event", |g| {
+            events_of(g, "poll.vote").len() >= 2
+        })
+        .await;
+    assert_eq!(
+        events_of(&got, "poll.vote")[1]["payload"]["selectedOptions"],
+        json!(["Pizza", "Salad"])
+    );
+    let tally = json(app.get(&votes_path, &key).await, 200).await["data"].clone();
+    let counts: Vec<(String, i64)> = tally["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap().to_string(), o["votes"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("Pizza".to_string(), 1),
+            ("Sushi".to_string(), 0),
+            ("Salad".to_string(), 1)
+        ]
+    );
+    assert_eq!(tally["totalVoters"], 1, "one voter, one vote: {tally}");
+    assert_eq!(tally["voters"][0]["voter"], peer.as_str());
+    assert_eq!(tally["voters"][0]["selectedOptions"], json!(["Pizza", "Salad"]));
+
+    // --- a poll from the phone: a message of type poll; votes on it count too ----------------
+    control
+        .deliver(
+            DEVICE,
+            IncomingMessage {
+                poll: Some(IncomingPoll {
+                    question: "Which day?".into(),
+                    options: vec!["Mon".into(), "Tue".into()],
+                    multiple: false,
+                }),
+                ..IncomingMessage::text(&format!("{PEER}@c.us"), "")
+            },
+        )
+        .await
+        .unwrap();
+    let got = rx
+        .wait_for(30, "the poll's message event", |g| {
+            g.iter()
+                .any(|r| r.json()["event"] == "message" && r.json()["payload"]["type"] == "poll")
+        })
+        .await;
+    let theirs = events_of(&got, "message")
+        .into_iter()
+        .find(|e| e["payload"]["type"] == "poll")
+        .unwrap();
+    let tp = &theirs["payload"];
+    assert_eq!(tp["fromMe"], false);
+    assert_eq!(tp["body"], "Which day?");
+    assert_eq!(
+        tp["poll"],
+        json!({ "question": "Which day?", "options": ["Mon", "Tue"], "multiple": false })
+    );
+    control
+        .vote_poll(
+            DEVICE,
+            IncomingVote {
+                poll_id: tp["id"].as_str().unwrap().to_string(),
+                ..vote(&["Tue"])
+            },
+        )
+        .await
+        .unwrap();
+    let got = rx
+        .wait_for(30, "a vote on their poll", |g| events_of(g, "poll.vote").len() >= 3)
+        .await;
+    let third = &events_of(&got, "poll.vote")[2]["payload"];
+    assert_eq!(third["pollMessageId"], tp["id"]);
+    assert_eq!(third["selectedOptions"], json!(["Tue"]));
+    let tally = json(
+        app.get(&format!("/api/v1/messages/{}/votes/", tp["dbId"]), &key).await,
+        200,
+    )
+    .await;
+    assert_eq!(tally["data"]["options"][1]["votes"], 1, "{tally}");
+
+    // --- bad input: 400 naming the field, nothing stored or sent -------------------------------
+    let before = stored(&app, &key).await.len();
+    let sent_before = control.sent(DEVICE).await.len();
+    let thirteen: Vec<String> = (1..=13).map(|i| format!("option {i}")).collect();
+    for (body, field) in [
+        (
+            json!({ "recipient": PEER, "question": "", "options": ["a", "b"] }),
+            "question",
+        ),
+        (json!({ "recipient": PEER, "options": ["a", "b"] }), "question"),
+        (
+            json!({ "recipient": PEER, "question": "q".repeat(256), "options": ["a", "b"] }),
+            "question",
+        ),
+        (
+            json!({ "recipient": PEER, "question": "q", "options": ["a"] }),
+            "options",
+        ),
+        (
+            json!({ "recipient": PEER, "question": "q", "options": thirteen }),
+            "options",
+        ),
+        (json!({ "recipient": PEER, "question": "q" }), "options"),
+        (
+            json!({ "recipient": PEER, "question": "q", "options": ["a", "a"] }),
+            "options[1]",
+        ),
+        (
+            json!({ "recipient": PEER, "question": "q", "options": ["a", " "] }),
+            "options[1]",
+        ),
+        (
+            json!({ "recipient": PEER, "question": "q", "options": ["a", "b"], "multiple": "yes" }),
+            "multiple",
+        ),
+        (json!({ "question": "q", "options": ["a", "b"] }), "recipient"),
+    ] {
+        let resp = json(
+            app.post_json("/api/v1/messages/send-poll/", &key, body.clone()).await,
+            400,
+        )
+        .await;
+        assert_error(&resp, "VALIDATION_ERROR");
+        assert_eq!(resp["field"], field, "{body}: {resp}");
+    }
+    let text = json(
+        app.post_json(
+            "/api/v1/messages/send-text/",
+            &key,
+            json!({ "recipient": PEER, "message": "hi" }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let not_poll = json(
+        app.get(&format!("/api/v1/messages/{}/votes/", text["data"]["dbId"]), &key)
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(not_poll["field"], "id", "{not_poll}");
+    let missing = json(app.get("/api/v1/messages/999999/votes/", &key).await, 404).await;
+    assert_error(&missing, "MESSAGE_NOT_FOUND");
+    assert_eq!(
+        stored(&app, &key).await.len(),
+        before + 1,
+        "refused requests stored nothing (the one row is the text)"
+    );
+    assert_eq!(control.sent(DEVICE).await.len(), sent_before + 1, "and sent nothing");
+}
+both_backends!(polls_and_votes_round_trip, polls_and_votes);

@@ -31,6 +31,8 @@ async fn the_openapi_document_lists_every_route() {
         ("post", "/api/v1/messages/send-media/"),
         ("post", "/api/v1/messages/send-location/"),
         ("post", "/api/v1/messages/send-contact/"),
+        ("post", "/api/v1/messages/send-poll/"),
+        ("get", "/api/v1/messages/{id}/votes/"),
         ("post", "/api/v1/messages/{id}/reaction/"),
         ("patch", "/api/v1/messages/{id}/"),
         ("delete", "/api/v1/messages/{id}/"),
@@ -134,13 +136,14 @@ async fn every_operation_has_its_schemas_and_statuses() {
             }
         }
     }
-    assert_eq!(ids.len(), 53);
+    assert_eq!(ids.len(), 55);
 
     for path in [
         "/api/v1/messages/send-text/",
         "/api/v1/messages/send-media/",
         "/api/v1/messages/send-location/",
         "/api/v1/messages/send-contact/",
+        "/api/v1/messages/send-poll/",
         "/api/v1/messages/{id}/reaction/",
     ] {
         let op = &doc["paths"][path]["post"];

@@ -274,7 +274,7 @@ impl Actor {
         self.request(&send, SEND_TIMEOUT).await
     }
 
-    /// A location, a reaction, an edit or a delete: one page call.
+    /// A location, a reaction, contact cards, a poll, an edit or a delete: one page call.
     async fn send_content(&self, chat: &ChatId, c: &Content, opts: &SendOptions) -> Result<SentMessage, SessionError> {
         let send = match c {
             Content::Location(place) => Request::SendLocation {
@@ -301,6 +301,16 @@ impl Actor {
                         vcard: crate::vcard::card(c),
                     })
                     .collect(),
+                key_id: opts.key_id.as_deref(),
+                check_recipient: opts.check_recipient,
+                mark_read: opts.mark_read,
+                quoted: opts.quoted.as_deref(),
+            },
+            Content::Poll(poll) => Request::SendPoll {
+                chat_id: chat.as_str(),
+                question: &poll.question,
+                options: &poll.options,
+                multiple: poll.multiple,
                 key_id: opts.key_id.as_deref(),
                 check_recipient: opts.check_recipient,
                 mark_read: opts.mark_read,

@@ -252,6 +252,10 @@ impl Actor {
                     })
                     .await;
             }
+            PageEvent::PollVote(vote) => {
+                let session = self.key.clone();
+                let _ = self.sink.send(SessionEvent::PollVote { session, vote }).await;
+            }
             PageEvent::MsgType { id, kind } if kind.as_deref() == Some("revoked") => {
                 let session = self.key.clone();
                 let _ = self.sink.send(SessionEvent::Revoked { session, id }).await;
