@@ -1050,6 +1050,34 @@ impl SimControl {
         Ok(format!("true_{chat}_{id}"))
     }
 
+    /// Someone's stanza (a reaction, a vote) as a linked device sees it: the chat and the author
+    /// (LID-first on 2026-09 pages), the sender's phone when WhatsApp shares it, a fresh id, and
+    /// the key `false_<chat>_<ID>[_<author>]`.
+    fn someones_key(
+        st: &mut State,
+        device_id: &str,
+        from: &str,
+        author: Option<String>,
+    ) -> (String, Option<String>, Option<String>, String, String) {
+        let (mut from, mut author, mut sender_pn) = (from.to_string(), author, None);
+        if Self::device_era(st, device_id) == Era::Sep2026 {
+            let to_lid = |st: &mut State, id: &str| match id.strip_suffix("@c.us") {
+                Some(phone) => format!("{}@lid", Self::lid_of(st, phone)),
+                None => id.to_string(),
+            };
+            sender_pn = Self::shared_pn(st, author.as_deref().unwrap_or(&from));
+            from = to_lid(st, &from);
+            author = author.map(|a| to_lid(st, &a));
+        }
+        let id = hex_id(16);
+        let mut key = format!("false_{from}_{id}");
+        if let Some(a) = &author {
+            key.push('_');
+            key.push_str(a);
+        }
+        (from, author, sender_pn, id, key)
+    }
+
     /// A quoted message's context as the stanza carries it: its key id, whether the linked
     /// device sent it, and its author (the chat, or a group's participant) when not.
     fn quoted_of(id: &str) -> Value {
@@ -1074,23 +1102,7 @@ impl SimControl {
         let device_id = Self::device_by_phone(&st, device_phone)
             .map(|d| d.info.device_id.clone())
             .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
-        let (mut from, mut author, mut sender_pn) = (r.from.clone(), r.author.clone(), None);
-        if Self::device_era(&st, &device_id) == Era::Sep2026 {
-            // LID-first, as for messages.
-            let to_lid = |st: &mut State, id: &str| match id.strip_suffix("@c.us") {
-                Some(phone) => format!("{}@lid", Self::lid_of(st, phone)),
-                None => id.to_string(),
-            };
-            sender_pn = Self::shared_pn(&st, author.as_deref().unwrap_or(&from));
-            from = to_lid(&mut st, &from);
-            author = author.map(|a| to_lid(&mut st, &a));
-        }
-        let id = hex_id(16);
-        let mut key = format!("false_{from}_{id}");
-        if let Some(a) = &author {
-            key.push('_');
-            key.push_str(a);
-        }
+        let (from, author, sender_pn, _id, key) = Self::someones_key(&mut st, &device_id, &r.from, r.author.clone());
         let reaction = json!({
             "key": key, "remote": from, "sender": author.as_deref().unwrap_or(&from), "senderPn": sender_pn,
             "parent": r.msg_id, "emoji": r.emoji, "t": now_secs(),
@@ -1145,23 +1157,7 @@ impl SimControl {
         if selectable == 1 && local_ids.len() > 1 {
             return Err(SimError::Invalid("this poll takes one option".into()));
         }
-        let (mut from, mut author, mut sender_pn) = (v.from.clone(), v.author.clone(), None);
-        if Self::device_era(&st, &device_id) == Era::Sep2026 {
-            // LID-first, as for messages.
-            let to_lid = |st: &mut State, id: &str| match id.strip_suffix("@c.us") {
-                Some(phone) => format!("{}@lid", Self::lid_of(st, phone)),
-                None => id.to_string(),
-            };
-            sender_pn = Self::shared_pn(&st, author.as_deref().unwrap_or(&from));
-            from = to_lid(&mut st, &from);
-            author = author.map(|a| to_lid(&mut st, &a));
-        }
-        let id = hex_id(16);
-        let mut key = format!("false_{from}_{id}");
-        if let Some(a) = &author {
-            key.push('_');
-            key.push_str(a);
-        }
+        let (from, author, sender_pn, id, key) = Self::someones_key(&mut st, &device_id, &v.from, v.author.clone());
         let vote = json!({
             "id": id, "key": key, "remote": from, "author": author, "senderPn": sender_pn,
             "parent": v.poll_id, "selected": local_ids, "t": now_secs(),

@@ -18,8 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use control::{
     ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupChange, GroupInfo, GroupNotified, HistoryMessage,
     IncomingLocation, IncomingMedia, IncomingMessage, IncomingPoll, IncomingReaction, IncomingVote, PageInfo, Profile,
-    SentPoll, SentRecord, SimControl,
-    SimError,
+    SentPoll, SentRecord, SimControl, SimError,
 };
 
 /// Which WhatsApp Web the page plays (sim/README.md, "Eras").

@@ -1,7 +1,7 @@
 //! `id` on sends: the client's key id becomes the message's WhatsApp id (`true_<chat>_<id>`), the
 //! phone sees it; a reused id is 409 and a malformed one 400 naming `id`, nothing stored.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::both_backends;
 use crate::common::*;
@@ -9,13 +9,6 @@ use crate::support::*;
 
 const DEVICE: &str = "15550001961";
 const PEER: &str = "15550002962";
-
-async fn messages(app: &TestApp, key: &str) -> Vec<Value> {
-    json(app.get("/api/v1/messages/?limit=500", key).await, 200).await["data"]["messages"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
 
 async fn client_chosen_ids(backend: Backend) {
     let _b = browsers(1).await;
@@ -72,7 +65,7 @@ async fn client_chosen_ids(backend: Backend) {
         )
         .await;
     assert_eq!(resp.status(), 202);
-    let before = messages(&app, &key).await.len();
+    let before = stored_messages(&app, &key).await.len();
     for id in [text_id, place_id, queued_id] {
         let resp = json(
             app.post_json(
@@ -101,7 +94,7 @@ async fn client_chosen_ids(backend: Backend) {
         assert_eq!(resp["field"], "id", "{resp}");
     }
     assert_eq!(
-        messages(&app, &key).await.len(),
+        stored_messages(&app, &key).await.len(),
         before,
         "refused requests stored nothing"
     );

@@ -3,7 +3,7 @@
 //! `mentions[i]` with nothing stored.
 
 use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::json;
 use wagate_sim::IncomingMessage;
 
 use crate::both_backends;
@@ -13,13 +13,6 @@ use crate::support::*;
 
 const DEVICE: &str = "15550001951";
 const PEER: &str = "15550002952";
-
-async fn messages(app: &TestApp, key: &str) -> Vec<Value> {
-    json(app.get("/api/v1/messages/?limit=500", key).await, 200).await["data"]["messages"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
 
 async fn mentions_round_trip(backend: Backend) {
     let _b = browsers(1).await;
@@ -103,7 +96,7 @@ async fn mentions_round_trip(backend: Backend) {
     assert!(id == me || id.ends_with("@lid"), "{event}");
 
     // Bad entries: 400 naming the entry, nothing stored or sent.
-    let before = messages(&app, &key).await.len();
+    let before = stored_messages(&app, &key).await.len();
     let sent_before = control.sent(DEVICE).await.len();
     for (mentions, field) in [
         (json!(["15550002953", "120363000000001952@g.us"]), "mentions[1]"),
@@ -123,7 +116,7 @@ async fn mentions_round_trip(backend: Backend) {
         assert_eq!(resp["field"], field, "{resp}");
     }
     assert_eq!(
-        messages(&app, &key).await.len(),
+        stored_messages(&app, &key).await.len(),
         before,
         "refused requests stored nothing"
     );

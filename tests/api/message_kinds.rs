@@ -13,13 +13,6 @@ use crate::support::*;
 const DEVICE: &str = "15550001801";
 const PEER: &str = "15550002802";
 
-async fn stored(app: &TestApp, key: &str) -> Vec<Value> {
-    json(app.get("/api/v1/messages/?limit=500", key).await, 200).await["data"]["messages"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 async fn replies_reactions_and_locations(backend: Backend) {
     let _b = browsers(1).await;
     let sim = simulator().await;
@@ -109,7 +102,7 @@ async fn replies_reactions_and_locations(backend: Backend) {
     assert_eq!(event["payload"]["quotedMessageId"], first_id.as_str(), "{event}");
 
     // --- reactions: ours on the phone's reply; the phone's on our message -------------------
-    let incoming = stored(&app, &key)
+    let incoming = stored_messages(&app, &key)
         .await
         .into_iter()
         .find(|m| m["body"] == "answering you")
@@ -245,7 +238,7 @@ async fn replies_reactions_and_locations(backend: Backend) {
 
     // --- bad input: 400 naming the field, nothing stored ------------------------------------------
     let react_path = format!("/api/v1/messages/{}/reaction/", incoming["id"]);
-    let before = stored(&app, &key).await.len();
+    let before = stored_messages(&app, &key).await.len();
     let sent_before = control.sent(DEVICE).await.len();
     let other_chat = json(
         app.post_json(
@@ -309,7 +302,7 @@ async fn replies_reactions_and_locations(backend: Backend) {
     .await;
     assert_error(&missing, "MESSAGE_NOT_FOUND");
     assert_eq!(
-        stored(&app, &key).await.len(),
+        stored_messages(&app, &key).await.len(),
         before,
         "refused requests stored nothing"
     );
@@ -413,7 +406,7 @@ async fn edits_and_deletes(backend: Backend) {
         .await
         .unwrap();
     let incoming = loop {
-        let found = stored(&app, &key)
+        let found = stored_messages(&app, &key)
             .await
             .into_iter()
             .find(|m| m["messageId"] == theirs.as_str());
@@ -468,7 +461,7 @@ async fn edits_and_deletes(backend: Backend) {
         })
         .await
         .unwrap();
-    let before = stored(&app, &key).await.len();
+    let before = stored_messages(&app, &key).await.len();
     let sent_before = control.sent(DEVICE).await.len();
     let patch = reqwest::Method::PATCH;
     for (method, id, body, field) in [
@@ -521,7 +514,7 @@ async fn edits_and_deletes(backend: Backend) {
     .await;
     assert_error(&missing, "MESSAGE_NOT_FOUND");
     assert_eq!(
-        stored(&app, &key).await.len(),
+        stored_messages(&app, &key).await.len(),
         before,
         "refused requests stored nothing"
     );
@@ -613,7 +606,7 @@ async fn contact_cards(backend: Backend) {
     );
 
     // Bad input: 400 naming the field, nothing stored or sent.
-    let before = stored(&app, &key).await.len();
+    let before = stored_messages(&app, &key).await.len();
     let sent_before = control.sent(DEVICE).await.len();
     for (body, field) in [
         (json!({ "recipient": PEER, "contacts": [] }), "contacts"),
@@ -641,7 +634,7 @@ async fn contact_cards(backend: Backend) {
         assert_eq!(resp["field"], field, "{body}: {resp}");
     }
     assert_eq!(
-        stored(&app, &key).await.len(),
+        stored_messages(&app, &key).await.len(),
         before,
         "refused requests stored nothing"
     );
@@ -827,7 +820,7 @@ async fn polls_and_votes(backend: Backend) {
     assert_eq!(tally["data"]["options"][1]["votes"], 1, "{tally}");
 
     // --- bad input: 400 naming the field, nothing stored or sent -------------------------------
-    let before = stored(&app, &key).await.len();
+    let before = stored_messages(&app, &key).await.len();
     let sent_before = control.sent(DEVICE).await.len();
     let thirteen: Vec<String> = (1..=13).map(|i| format!("option {i}")).collect();
     for (body, field) in [
@@ -891,7 +884,7 @@ async fn polls_and_votes(backend: Backend) {
     let missing = json(app.get("/api/v1/messages/999999/votes/", &key).await, 404).await;
     assert_error(&missing, "MESSAGE_NOT_FOUND");
     assert_eq!(
-        stored(&app, &key).await.len(),
+        stored_messages(&app, &key).await.len(),
         before + 1,
         "refused requests stored nothing (the one row is the text)"
     );

@@ -11,13 +11,6 @@ use crate::support::*;
 const DEVICE: &str = "15550001901";
 const PEER: &str = "15550002902";
 
-async fn messages(app: &TestApp, key: &str) -> Vec<Value> {
-    json(app.get("/api/v1/messages/?limit=500", key).await, 200).await["data"]["messages"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 async fn phone_sends_are_message_any(backend: Backend) {
     let _b = browsers(1).await;
     let sim = simulator().await;
@@ -78,7 +71,7 @@ async fn phone_sends_are_message_any(backend: Backend) {
     );
     assert_eq!(events.iter().filter(|e| e["event"] == "message.any").count(), 1);
 
-    let rows = messages(&app, &key).await;
+    let rows = stored_messages(&app, &key).await;
     let by_id = |id: &str| rows.iter().filter(|r| r["messageId"] == id).count();
     assert_eq!(by_id(&ours_id), 1, "our send is one row: {rows:?}");
     let phone_rows: Vec<&Value> = rows.iter().filter(|r| r["body"] == "typed on the phone").collect();

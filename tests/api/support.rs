@@ -118,3 +118,11 @@ pub fn png_bytes(n: usize) -> Vec<u8> {
         .chain((0..n).map(|i| (i % 253) as u8))
         .collect()
 }
+
+/// Every stored message the key sees (`GET /api/v1/messages/?limit=500`), newest first.
+pub async fn stored_messages(app: &crate::common::TestApp, key: &str) -> Vec<serde_json::Value> {
+    crate::common::json(app.get("/api/v1/messages/?limit=500", key).await, 200).await["data"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
