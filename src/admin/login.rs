@@ -113,7 +113,9 @@ fn cookie(req: &HttpRequest, value: String, max_age: actix_web::cookie::time::Du
 }
 
 fn session_json(s: &AdminSession) -> serde_json::Value {
-    json!({ "user": { "id": s.user_id, "username": s.username }, "csrfToken": s.csrf })
+    // The webhook form offers every event a webhook can take, from the one list the API checks.
+    let events: Vec<&str> = crate::db::EventKind::SUBSCRIBABLE.iter().map(|k| k.as_str()).collect();
+    json!({ "user": { "id": s.user_id, "username": s.username }, "csrfToken": s.csrf, "webhookEvents": events })
 }
 
 #[derive(Deserialize)]

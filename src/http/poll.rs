@@ -48,6 +48,10 @@ pub struct SendPoll {
     /// Reply to (quote) this message of the same chat: its `dbId` or WhatsApp id.
     #[serde(rename = "replyTo")]
     reply_to: Option<ReplyTo>,
+    /// The message key id, chosen by the client: 16 to 32 uppercase hex digits, new in the
+    /// session. The message's WhatsApp id becomes `true_<chat>_<id>`. Default: wagate picks one.
+    #[schema(pattern = "^[0-9A-F]{16,32}$")]
+    id: Option<String>,
 }
 
 /// One line of text in `field`: a JSON string, trimmed, 1 to `max` characters, no line break.
@@ -134,8 +138,8 @@ fn poll_fields(question: Option<&Value>, options: Option<&Value>, multiple: Opti
     responses(
         (status = 200, description = "Sent: `message` is `Poll sent successfully`", body = Envelope<SendResult>),
         (status = 202, description = "Queued (`?async=true`, a session that is away, or longer than `sending.wait_secs`); it still goes out", body = Envelope<SendQueued>),
-        (status = 400, description = "VALIDATION_ERROR naming the field (recipient, question, options, options[i], multiple, replyTo, session, Idempotency-Key), BAD_REQUEST (malformed JSON)", body = ErrorBody),
-        (status = 409, description = "SESSION_NOT_CONNECTED, SEND_IN_PROGRESS", body = ErrorBody),
+        (status = 400, description = "VALIDATION_ERROR naming the field (recipient, question, options, options[i], multiple, replyTo, id, session, Idempotency-Key), BAD_REQUEST (malformed JSON)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED, SEND_IN_PROGRESS, CONFLICT (`id` already used in the session)", body = ErrorBody),
         (status = 422, description = "RECIPIENT_NOT_ON_WHATSAPP, IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
         (status = 429, description = "SESSION_LIMIT_REACHED, RATE_LIMITED", body = ErrorBody),
         (status = 502, description = "`WA_*` codes from WhatsApp Web (with `detail`), SEND_FAILED", body = ErrorBody),
@@ -158,16 +162,20 @@ pub async fn send_poll(
     let chat = recipient(body.recipient.as_deref())?;
     let poll = poll_fields(body.question.as_ref(), body.options.as_ref(), body.multiple.as_ref())?;
     let reply_to = body.reply_to.map(ReplyTo::checked).transpose()?;
+    let client_id = super::client_id::checked(body.id)?;
     let idem = idempotency_key(&req)?.map(|key| {
         let poll_json = json!(poll).to_string();
         let reply = reply_to.as_ref().map(ReplyTo::fingerprint).unwrap_or_default();
-        let fields: [&[u8]; 3] = [chat.as_str().as_bytes(), poll_json.as_bytes(), reply.as_bytes()];
+        let mut fields: Vec<&[u8]> = vec![chat.as_str().as_bytes(), poll_json.as_bytes(), reply.as_bytes()];
+        // Only when given, as on the other sends.
+        fields.extend(client_id.as_deref().map(str::as_bytes));
         Idempotency::bind(key, "send-poll", &name, &fields)
     });
     if let Some(answer) = replay(&state, &p, idem.as_ref(), DONE).await? {
         return Ok(answer);
     }
     let session_id = sending_session(&state, &p, &name).await?;
+    super::client_id::ensure_unused(&state, session_id, client_id.as_deref()).await?;
     let quoted = match &reply_to {
         Some(r) => Some(quoted_message(&state, &p, session_id, &chat, r).await?),
         None => None,
@@ -177,6 +185,7 @@ pub async fn send_poll(
     row.mark_read = body.mark_read.unwrap_or(false);
     row.details = MessageDetails {
         quoted_message_id: quoted,
+        key_id: client_id,
         poll: Some(poll),
         ..Default::default()
     }

@@ -79,6 +79,7 @@ function showLogin() {
 
 function showApp(me) {
   csrf = me.csrfToken;
+  showWebhookEvents(me.webhookEvents || []);
   $('#who').textContent = me.user.username;
   $('#login-view').hidden = true;
   $('#app-view').hidden = false;
@@ -390,6 +391,27 @@ $('#messages-filter').addEventListener('submit', (ev) => {
 
 // --- webhooks -------------------------------------------------------------------------------
 
+// One checkbox per event the server knows; "all" stands for `*` and covers them all.
+function showWebhookEvents(names) {
+  $('#webhook-events').replaceChildren(...names.map((name) => {
+    const box = el('input');
+    Object.assign(box, { type: 'checkbox', name: 'ev', value: name, checked: true, disabled: true });
+    const label = el('label', null, 'check');
+    label.append(box, ' ' + name);
+    return label;
+  }));
+}
+
+function allWebhookEvents(all) {
+  $('#webhook-all').checked = all;
+  for (const c of document.querySelectorAll('input[name=ev]')) {
+    c.disabled = all;
+    if (all) c.checked = true;
+  }
+}
+
+$('#webhook-all').addEventListener('change', () => allWebhookEvents($('#webhook-all').checked));
+
 async function loadWebhook() {
   const uid = $('#webhook-user').value;
   if (!uid) return;
@@ -398,6 +420,7 @@ async function loadWebhook() {
     $('#webhook-url').value = w.url;
     $('#webhook-enabled').checked = w.enabled;
     $('#webhook-secret').textContent = w.secret;
+    allWebhookEvents(w.events.includes('*'));
     for (const c of document.querySelectorAll('input[name=ev]')) {
       c.checked = w.events.includes('*') || w.events.includes(c.value);
     }
@@ -413,7 +436,9 @@ $('#webhook-user').addEventListener('change', () => guarded(loadWebhook));
 $('#webhook-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   guarded(async () => {
-    const events = [...document.querySelectorAll('input[name=ev]:checked')].map((c) => c.value);
+    const events = $('#webhook-all').checked
+      ? ['*']
+      : [...document.querySelectorAll('input[name=ev]:checked')].map((c) => c.value);
     const w = await api('PUT', 'users/' + $('#webhook-user').value + '/webhook', {
       url: $('#webhook-url').value,
       events,

@@ -360,6 +360,62 @@ async fn the_admin_page_links_a_session_and_manages_keys() {
     shot(&c, "06-messages").await;
     click(&c, "[data-tab=webhooks]").await;
     shot(&c, "07-webhooks").await;
+    // Every event a webhook can take is offered; "all" saves `*`, a choice saves the choice.
+    let offered = js(
+        &c,
+        "return [...document.querySelectorAll('input[name=ev]')].map((c) => c.value);",
+    )
+    .await;
+    for event in [
+        "message",
+        "message.any",
+        "message.reaction",
+        "poll.vote",
+        "group.join",
+        "session.sync",
+    ] {
+        assert!(
+            offered.as_array().unwrap().contains(&json!(event)),
+            "{event} in {offered}"
+        );
+    }
+    js(
+        &c,
+        "const s = document.querySelector('#webhook-user'); s.value = [...s.options].find((o) => o.textContent === 'admin').value; s.dispatchEvent(new Event('change')); return 1;",
+    )
+    .await;
+    until(
+        &c,
+        "the admin's webhook loaded",
+        "document.querySelector('#webhook-secret').textContent.includes('generated')",
+    )
+    .await;
+    fill(&c, "#webhook-url", "http://127.0.0.1:9/hook").await;
+    click(&c, "#webhook-form button[type=submit]").await;
+    let admin_key = app.admin_key.clone();
+    let saved = |want: Value| {
+        let app = &app;
+        let admin_key = admin_key.clone();
+        async move {
+            for _ in 0..100 {
+                let got = app.get("/api/v1/webhook/", &admin_key).await;
+                if got.status() == 200 && json(got, 200).await["data"]["events"] == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the webhook's events never became {want}");
+        }
+    };
+    saved(json!(["*"])).await;
+    click(&c, "#webhook-all").await;
+    js(
+        &c,
+        "for (const b of document.querySelectorAll('input[name=ev]')) b.checked = b.value === 'poll.vote'; return 1;",
+    )
+    .await;
+    click(&c, "#webhook-form button[type=submit]").await;
+    saved(json!(["poll.vote"])).await;
 
     // A phone-sized screen.
     c.set_window_size(390, 844).await.unwrap();

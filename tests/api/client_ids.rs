@@ -43,6 +43,18 @@ async fn client_chosen_ids(backend: Backend) {
     )
     .await;
     assert_eq!(place["data"]["messageId"], format!("true_{peer}_{place_id}"), "{place}");
+    let poll_id = "BAE5F00D12345678";
+    let poll = json(
+        app.post_json(
+            "/api/v1/messages/send-poll/",
+            &key,
+            json!({ "recipient": PEER, "question": "Which day?", "options": ["Mon", "Tue"], "id": poll_id }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(poll["data"]["messageId"], format!("true_{peer}_{poll_id}"), "{poll}");
     let sent = control.sent(DEVICE).await;
     assert!(
         sent.iter()
@@ -66,7 +78,7 @@ async fn client_chosen_ids(backend: Backend) {
         .await;
     assert_eq!(resp.status(), 202);
     let before = stored_messages(&app, &key).await.len();
-    for id in [text_id, place_id, queued_id] {
+    for id in [text_id, place_id, poll_id, queued_id] {
         let resp = json(
             app.post_json(
                 "/api/v1/messages/send-text/",
