@@ -12,7 +12,7 @@ use super::extract::ApiKey;
 use super::messages::{
     Idempotency, SendMode, enqueue_and_answer, idempotency_key, new_message, recipient, replay, sending_session,
 };
-use super::reply_to::{ReplyTo, quoted_message};
+use super::reply_to::ReplyTo;
 use super::schemas::{Envelope, ErrorBody, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_for};
 use crate::AppState;
@@ -143,11 +143,7 @@ pub async fn send_contact(
         return Ok(answer);
     }
     let session_id = sending_session(&state, &p, &name).await?;
-    super::client_id::ensure_unused(&state, session_id, client_id.as_deref()).await?;
-    let quoted = match &reply_to {
-        Some(r) => Some(quoted_message(&state, &p, session_id, &chat, r).await?),
-        None => None,
-    };
+    let base = super::messages::send_details(&state, &p, session_id, &chat, reply_to.as_ref(), client_id).await?;
     let kind = if contacts.len() == 1 {
         MessageKind::Vcard
     } else {
@@ -157,10 +153,8 @@ pub async fn send_contact(
     row.body = Some(contacts.iter().map(crate::vcard::card).collect());
     row.mark_read = body.mark_read.unwrap_or(false);
     row.details = MessageDetails {
-        quoted_message_id: quoted,
-        key_id: client_id,
         contacts: Some(contacts),
-        ..Default::default()
+        ..base
     }
     .to_column();
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await

@@ -11,7 +11,7 @@ use super::extract::ApiKey;
 use super::messages::{
     Idempotency, SendMode, enqueue_and_answer, idempotency_key, new_message, recipient, replay, sending_session,
 };
-use super::reply_to::{ReplyTo, quoted_message};
+use super::reply_to::ReplyTo;
 use super::schemas::{Envelope, ErrorBody, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_for};
 use crate::AppState;
@@ -140,19 +140,13 @@ pub async fn send_location(
         return Ok(answer);
     }
     let session_id = sending_session(&state, &p, &name).await?;
-    super::client_id::ensure_unused(&state, session_id, client_id.as_deref()).await?;
-    let quoted = match &reply_to {
-        Some(r) => Some(quoted_message(&state, &p, session_id, &chat, r).await?),
-        None => None,
-    };
+    let base = super::messages::send_details(&state, &p, session_id, &chat, reply_to.as_ref(), client_id).await?;
     let mut row = new_message(&p, session_id, &chat, MessageKind::Location, idem);
     row.body = place.description();
     row.mark_read = body.mark_read.unwrap_or(false);
     row.details = MessageDetails {
-        quoted_message_id: quoted,
-        key_id: client_id,
         location: Some(place),
-        ..Default::default()
+        ..base
     }
     .to_column();
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await

@@ -22,7 +22,6 @@ use super::messages::{
     sending_session,
 };
 use super::reply_to::ReplyTo;
-use super::reply_to::quoted_message;
 use super::schemas::{Envelope, ErrorBody, MediaUpload, SendQueued, SendResult};
 use super::selector::{SessionQuery, session_for};
 use crate::AppState;
@@ -498,17 +497,12 @@ pub async fn send_media(
 
     let mark_read = super::messages::flag_field("markRead", form.mark_read.as_deref().unwrap_or_default())?;
     let session_id = sending_session(&state, &p, &name).await?;
-    super::client_id::ensure_unused(&state, session_id, form.id.as_deref()).await?;
-    let quoted = match &form.reply_to {
-        Some(r) => Some(quoted_message(&state, &p, session_id, &chat, r).await?),
-        None => None,
-    };
+    let base =
+        super::messages::send_details(&state, &p, session_id, &chat, form.reply_to.as_ref(), form.id.clone()).await?;
     let mut row = new_message(&p, session_id, &chat, kind, idem);
     row.details = crate::db::MessageDetails {
-        quoted_message_id: quoted,
-        key_id: form.id.clone(),
         mentions: super::mentions::stored(form.mentions.clone()),
-        ..Default::default()
+        ..base
     }
     .to_column();
     row.caption = form.caption.clone().filter(|c| !c.is_empty());

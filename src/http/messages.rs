@@ -293,6 +293,29 @@ pub fn new_message(
     }
 }
 
+/// What every send stores beyond its content, checked against its session: the message it
+/// quotes (`replyTo`: 400 or 404 as [`quoted_message`] says) and the key id its client chose
+/// (`id`: 409 `CONFLICT` when the session has it already).
+pub async fn send_details(
+    state: &AppState,
+    p: &Principal,
+    session_id: i64,
+    chat: &ChatId,
+    reply_to: Option<&ReplyTo>,
+    key_id: Option<String>,
+) -> Result<MessageDetails, ApiError> {
+    super::client_id::ensure_unused(state, session_id, key_id.as_deref()).await?;
+    let quoted_message_id = match reply_to {
+        Some(r) => Some(quoted_message(state, p, session_id, chat, r).await?),
+        None => None,
+    };
+    Ok(MessageDetails {
+        quoted_message_id,
+        key_id,
+        ..Default::default()
+    })
+}
+
 /// An idempotent retry: the first request's answer, without sending again. A key older than
 /// `sending.idempotency_ttl_secs` is forgotten first; a key used for another request is 422.
 pub async fn replay(
@@ -393,19 +416,13 @@ pub async fn send_text(
         return Ok(answer);
     }
     let session_id = sending_session(&state, &p, &name).await?;
-    super::client_id::ensure_unused(&state, session_id, client_id.as_deref()).await?;
-    let quoted = match &reply_to {
-        Some(r) => Some(quoted_message(&state, &p, session_id, &chat, r).await?),
-        None => None,
-    };
+    let base = super::messages::send_details(&state, &p, session_id, &chat, reply_to.as_ref(), client_id).await?;
     let mut row = new_message(&p, session_id, &chat, MessageKind::Chat, idem);
     row.body = Some(text);
     row.mark_read = body.mark_read.unwrap_or(false);
     row.details = MessageDetails {
-        quoted_message_id: quoted,
-        key_id: client_id,
         mentions: super::mentions::stored(mentions),
-        ..Default::default()
+        ..base
     }
     .to_column();
     enqueue_and_answer(&state, &p, row, mode.into_inner().is_async(), DONE).await
