@@ -408,17 +408,21 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
             message,
             fence,
         } => {
-            if let Some(ack) = message.ack.filter(|a| *a > 0) {
-                let owner = fence.clone().map(|f| (session.id, f));
-                let ours = db
-                    .advance_message_status_as(&message.id, MessageStatus::from_ack(ack), owner)
-                    .await?;
-                if !ours.is_empty() {
-                    return Ok(());
-                }
+            // A message this page created starts at ACK_PENDING (0): one of wagate's sends,
+            // whose row the queue keeps. One relayed from the phone or another device has
+            // reached the server already (ack 1 or more). So a send costs no write here.
+            let Some(ack) = message.ack.filter(|a| *a > 0) else {
+                return Ok(());
+            };
+            let owner = fence.clone().map(|f| (session.id, f));
+            let ours = db
+                .advance_message_status_as(&message.id, MessageStatus::from_ack(ack), owner)
+                .await?;
+            if !ours.is_empty() {
+                return Ok(());
             }
-            // Not a send of ours (or not settled yet: the row's key id tells, in the insert's
-            // transaction): one the account sent from its phone or another device.
+            // Not a settled send of ours (one not settled yet is known by its key id, in the
+            // insert's transaction): one the account sent from its phone or another device.
             if sent_elsewhere_is_kept(&MessageKind::parse(message.kind.as_deref().unwrap_or_default())) {
                 store_incoming(db, session, message, fence.clone(), true).await?;
             }
