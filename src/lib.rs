@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod sessions;
 pub mod sink;
+pub mod sticker;
 pub mod storage;
 pub mod telemetry;
 pub mod upkeep;

@@ -34,7 +34,7 @@ pub fn accepted_description(kind: &MessageKind) -> &'static str {
         MessageKind::Video => "MP4 or 3GPP",
         MessageKind::Audio => "AAC, AMR, MP3, MP4 audio (M4A) or Opus in Ogg",
         MessageKind::Ptt => "Opus in Ogg (audio/ogg; codecs=opus)",
-        MessageKind::Sticker => "WebP",
+        MessageKind::Sticker => "WebP, or PNG or JPEG (converted to a 512×512 WebP)",
         _ => "any file",
     }
 }
@@ -47,7 +47,6 @@ fn hint(kind: &MessageKind, sniffed: &str) -> &'static str {
         }
         (MessageKind::Image, "image/webp") => "; send WebP as media_type=sticker or document",
         (MessageKind::Image, "image/gif") => "; send animations as MP4 video, or the GIF as a document",
-        (MessageKind::Sticker, "image/png" | "image/jpeg") => "; convert it to WebP, or send it as media_type=image",
         _ => "; any file can be sent as media_type=document",
     }
 }

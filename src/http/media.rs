@@ -4,7 +4,7 @@
 //! bytes are checked against `media_type`, and nothing is stored when anything is wrong.
 
 use crate::error_code::ErrorCode;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use actix_multipart::Multipart;
 use actix_web::http::header::CONTENT_TYPE;
@@ -342,6 +342,27 @@ impl StoredFile {
     }
 }
 
+/// The PNG or JPEG (`from`) at `path` as a 512×512 WebP sticker ([`crate::sticker::to_sticker`]).
+/// Bytes that do not decode are 415 `UNSUPPORTED_MEDIA_TYPE` saying why.
+async fn convert_to_sticker(path: &PathBuf, from: &str) -> Result<Vec<u8>, ApiError> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let webp = tokio::task::spawn_blocking(move || crate::sticker::to_sticker(&bytes))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| {
+            ApiError::coded(
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "the file is {from}, which could not be made a sticker ({e}); media_type=sticker takes {}",
+                    crate::media::accepted_description(&MessageKind::Sticker)
+                ),
+            )
+        })?;
+    Ok(webp)
+}
+
 /// Downloads `url` (http or https) within the size limit. Every connection, each redirect hop
 /// included (at most [`MAX_REDIRECTS`]), obeys the media address policy on the address actually
 /// connected to (see [`crate::outbound`]); a refusal is 400 `VALIDATION_ERROR` on `url`.
@@ -450,7 +471,7 @@ pub async fn send_media(
     let kind = MessageKind::from_media_type(kind_raw.trim()).ok_or_else(|| {
         ApiError::validation("media_type", format!("media_type must be {}", MessageKind::MEDIA_TYPES))
     })?;
-    let (path, relative, size) = form.file.clone().ok_or_else(|| {
+    let (mut path, mut relative, mut size) = form.file.clone().ok_or_else(|| {
         ApiError::validation(
             "file",
             "file is required: a multipart part named file (or url/base64 in JSON)",
@@ -490,8 +511,25 @@ pub async fn send_media(
         // The retry's own copy of the file is dropped with `upload`.
         return Ok(answer);
     }
-    let head = read_head(&path).await?;
-    let filename = form.filename.as_deref().map(safe_filename);
+    let mut head = read_head(&path).await?;
+    let mut filename = form.filename.as_deref().map(safe_filename);
+    if kind == MessageKind::Sticker
+        && let Some(from) = infer::get(&head)
+            .map(|t| t.mime_type())
+            .filter(|m| crate::sticker::converts(m))
+    {
+        let webp = convert_to_sticker(&path, from).await?;
+        let as_webp = |name: &str| Path::new(name).with_extension("webp").to_string_lossy().into_owned();
+        let webp_path = path.with_extension("webp");
+        tokio::fs::write(&webp_path, &webp)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        upload.path = Some(webp_path.clone());
+        let _ = tokio::fs::remove_file(&path).await;
+        (path, relative, size) = (webp_path, as_webp(&relative), webp.len() as u64);
+        filename = filename.as_deref().map(as_webp);
+        head = read_head(&path).await?;
+    }
     let mimetype =
         sniff(&kind, &head, filename.as_deref()).map_err(|e| ApiError::coded(ErrorCode::UnsupportedMediaType, e.0))?;
 

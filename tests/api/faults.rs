@@ -120,6 +120,44 @@ async fn media_kinds(backend: Backend) {
     let kind_of = |id: &str| recs.iter().find(|r| r.id == id).map(|r| r.msg_type.clone());
     assert_eq!(kind_of(&audio_id).as_deref(), Some("audio"));
     assert_eq!(kind_of(&sticker_id).as_deref(), Some("sticker"));
+
+    // A photo (PNG or JPEG) as a sticker goes as the 512×512 WebP WhatsApp shows.
+    for (format, name) in [
+        (image::ImageFormat::Png, "cat.png"),
+        (image::ImageFormat::Jpeg, "cat.jpg"),
+    ] {
+        let photo = image::RgbImage::from_fn(300, 150, |x, y| image::Rgb([x as u8, y as u8, 90]));
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(photo)
+            .write_to(&mut bytes, format)
+            .unwrap();
+        let sent = json(
+            send_form(&app, media_form("sticker", bytes.into_inner(), name)).await,
+            200,
+        )
+        .await;
+        let id = sent["data"]["messageId"].as_str().unwrap().to_string();
+        let recs = sim.control().sent("15550001401").await;
+        let rec = recs.iter().find(|r| r.id == id).expect("the sticker arrived");
+        assert_eq!(
+            (rec.msg_type.as_str(), rec.mimetype.as_deref()),
+            ("sticker", Some("image/webp"))
+        );
+        let file = app
+            .get(
+                &format!("/api/v1/messages/{}/media", sent["data"]["dbId"]),
+                &app.admin_key,
+            )
+            .await;
+        assert_eq!(file.status(), 200);
+        assert_eq!(file.headers()["content-type"], "image/webp");
+        let stored = file.bytes().await.unwrap();
+        assert_eq!(rec.size, Some(stored.len() as u64), "the phone got the converted file");
+        let webp = image::load_from_memory_with_format(&stored, image::ImageFormat::WebP).unwrap();
+        assert_eq!((webp.width(), webp.height()), (512, 512), "{name}");
+        let path = sent["data"]["filePath"].as_str().unwrap();
+        assert!(path.ends_with("cat.webp"), "{path}");
+    }
 }
 both_backends!(media_kinds_follow_whatsapps_rules, media_kinds);
 
