@@ -190,7 +190,8 @@ struct JsonMedia {
     /// A phone number in international format or a chat id.
     #[schema(required = true, nullable = false, min_length = 1)]
     recipient: Option<String>,
-    /// `image`, `video`, `audio`, `voice` (or `ptt`), `document` (or `file`), `sticker`.
+    /// `image`, `video`, `audio`, `voice` (or `ptt`), `document` (or `file`), `sticker` (WebP; a PNG or
+    /// JPEG is converted to a 512×512 WebP).
     #[schema(
         required = true,
         nullable = false,

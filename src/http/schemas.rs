@@ -508,7 +508,8 @@ pub struct MediaUpload {
     /// A phone number in international format or a chat id.
     #[schema(min_length = 1)]
     pub recipient: String,
-    /// `image`, `video`, `audio`, `voice` (or `ptt`), `document` (or `file`), `sticker`.
+    /// `image`, `video`, `audio`, `voice` (or `ptt`), `document` (or `file`), `sticker` (WebP; a PNG or
+    /// JPEG is converted to a 512×512 WebP).
     #[schema(pattern = "^(image|video|audio|voice|ptt|document|file|sticker)$")]
     pub media_type: String,
     /// The file, at most `media.max_upload_bytes`.
