@@ -380,6 +380,12 @@ pub struct GroupInfo {
     /// Only admins edit the group's info.
     pub restrict: bool,
     pub invite_code: String,
+    /// The group's picture and its thumbnail as the page sent them (`data:image/jpeg;base64,…`);
+    /// None: no picture.
+    #[serde(default)]
+    pub picture: Option<String>,
+    #[serde(default)]
+    pub picture_thumb: Option<String>,
 }
 
 /// The clonable handle on a running simulator: all operations are async and shared with the
@@ -1562,6 +1568,15 @@ impl SimControl {
     /// A page asks about a user (`<n>@c.us` or `<n>@lid`): about text and picture URL, if any.
     pub(crate) fn profile(&self, id: &str) -> Value {
         let st = self.lock();
+        if let Some(g) = st.groups.get(id) {
+            let url = g.picture.as_ref().map(|_| {
+                format!(
+                    "https://pps.whatsapp.net/v/t61.sim/{}.jpg",
+                    id.split('@').next().unwrap_or_default()
+                )
+            });
+            return json!({ "about": null, "picture": url });
+        }
         let pn = Self::shared_pn(&st, id).unwrap_or_else(|| id.to_string());
         match st.profiles.get(&pn) {
             Some(p) => json!({
@@ -1633,7 +1648,7 @@ impl SimControl {
     }
 
     /// A page's group operation (`op`: create, add, remove, promote, demote, subject, description,
-    /// property, invite, revoke, leave, join, query). Answers `{group, results?}` or an error.
+    /// picture, property, invite, revoke, leave, join, query). Answers `{group, results?}` or an error.
     pub(crate) fn group_op(&self, page_id: &str, b: &Value) -> Result<Value, String> {
         let mut st = self.lock();
         let phone = Self::linked_phone(&st, page_id)?;
@@ -1660,6 +1675,7 @@ impl SimControl {
                         announce: false,
                         restrict: false,
                         invite_code: hex_id(11),
+                        ..Default::default()
                     },
                 );
                 results = json!(Self::add_to(&mut st, &gid, &ids));
@@ -1689,7 +1705,7 @@ impl SimControl {
                 }
                 let needs_admin = match op.as_str() {
                     "add" | "remove" | "promote" | "demote" | "revoke" | "property" | "invite" => true,
-                    "subject" | "description" => g.restrict,
+                    "subject" | "description" | "picture" => g.restrict,
                     _ => false,
                 };
                 if needs_admin && !admin {
@@ -1733,6 +1749,20 @@ impl SimControl {
                             "restrict" => g.restrict = on,
                             other => return Err(format!("unknown group property {other}")),
                         }
+                    }
+                    "picture" => {
+                        // WhatsApp takes a JPEG picture and thumbnail, or nothing (removed).
+                        let jpeg = |k: &str| match b.get(k) {
+                            Some(Value::String(u)) if u.starts_with("data:image/jpeg;base64,") => Ok(Some(u.clone())),
+                            None | Some(Value::Null) => Ok(None),
+                            _ => Err(format!("bad-request (400): {k} is not a JPEG data URL")),
+                        };
+                        let (picture, thumb) = (jpeg("picture")?, jpeg("thumb")?);
+                        if picture.is_some() != thumb.is_some() {
+                            return Err("bad-request (400): a picture needs its thumbnail".into());
+                        }
+                        let g = st.groups.get_mut(&gid).ok_or("no such group")?;
+                        (g.picture, g.picture_thumb) = (picture, thumb);
                     }
                     "revoke" => st.groups.get_mut(&gid).ok_or("no such group")?.invite_code = hex_id(11),
                     "leave" => {

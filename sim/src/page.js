@@ -1232,6 +1232,15 @@
         const j = await profileOf(wid);
         return j.picture ? { id: widOf(wid), eurl: j.picture, tag: String(Date.now()) } : null;
       },
+      // Sets a group's picture from two JPEG data URLs (96×96 thumbnail, 640×640 picture).
+      sendSetPicture: async (wid, thumb, picture) => {
+        await groupOp('picture', { group: gidOf(wid), thumb, picture });
+        return { status: 200, tag: String(Date.now()) };
+      },
+      requestDeletePicture: async (wid) => {
+        await groupOp('picture', { group: gidOf(wid), thumb: null, picture: null });
+        return { status: 200 };
+      },
     },
     WAWebContactStatusBridge: {
       getStatus: async (wid) => {

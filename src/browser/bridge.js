@@ -14,7 +14,7 @@
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function (opts) {
   'use strict';
-  const VERSION = 7;
+  const VERSION = 8;
   if (window.__wagate && window.__wagate.version === VERSION) return { status: 'present' };
 
   // --- capabilities: ordered candidates, resolved by feature detection ---------------------------
@@ -133,6 +133,9 @@
     groupDescription: [{ mod: 'WAWebGroupModifyInfoJob', path: 'setGroupDescription', optional: true }],
     groupProperty: [{ mod: 'WAWebSetPropertyGroupAction', path: 'setGroupProperty', optional: true }],
     exitGroup: [{ mod: 'WAWebExitGroupAction', path: 'sendExitGroup', optional: true }],
+    // (wid, thumbnail 96×96, picture 640×640), both JPEG data URLs; → { status } (wa-js, whatsapp-web.js).
+    setPicture: [{ mod: 'WAWebContactProfilePicThumbBridge', path: 'sendSetPicture', optional: true }],
+    deletePicture: [{ mod: 'WAWebContactProfilePicThumbBridge', path: 'requestDeletePicture', optional: true }],
     revokeGroupInvite: [
       { mod: 'WAWebGroupInviteAction', path: 'resetGroupInviteCode', optional: true,
         lazy: ['WAWebGroupInviteLinkDrawer.react', 'WAWebGroupInviteLinkModal.react'] },
@@ -1413,6 +1416,14 @@
         return (res && (res.code || res.inviteCode)) || res;
       }
       return (await capLoad('groupInviteCode'))(chat.id);
+    }),
+    setGroupPicture: ({ groupId, picture, thumb }) => serverCall(async () => {
+      const chat = await groupChat(groupId);
+      const res = picture ? await cap('setPicture')(chat.id, thumb, picture) : await cap('deletePicture')(chat.id);
+      // Some builds answer a refusal as { status } instead of throwing.
+      const status = res && typeof res.status === 'number' ? res.status : 200;
+      if (status !== 200) throw new Error('picture refused (' + status + ')');
+      return serializeGroup(chat);
     }),
     leaveGroup: ({ groupId }) => serverCall(async () => {
       const chat = await groupChat(groupId);

@@ -179,6 +179,14 @@ pub enum Request<'a> {
     /// The invite code (on-demand bundle), or a new one when `revoke`. → the code.
     #[serde(rename_all = "camelCase")]
     GroupInvite { group_id: String, revoke: bool },
+    /// Sets the group's picture (`picture` 640×640 and `thumb` 96×96, JPEG data URLs), or removes
+    /// it when both are None. → [`WaGroup`].
+    #[serde(rename_all = "camelCase")]
+    SetGroupPicture {
+        group_id: String,
+        picture: Option<String>,
+        thumb: Option<String>,
+    },
     /// Leaves the group. → [`WaGroup`].
     #[serde(rename_all = "camelCase")]
     LeaveGroup { group_id: String },
@@ -225,6 +233,7 @@ impl Request<'_> {
             Request::GroupParticipants { .. } => "groupParticipants",
             Request::UpdateGroup { .. } => "updateGroup",
             Request::GroupInvite { .. } => "groupInvite",
+            Request::SetGroupPicture { .. } => "setGroupPicture",
             Request::LeaveGroup { .. } => "leaveGroup",
             Request::JoinGroup { .. } => "joinGroup",
             Request::SetBlocked { .. } => "setBlocked",

@@ -1,6 +1,6 @@
 //! `/api/v1/groups/…`: create, read and manage WhatsApp groups through the connected page —
 //! participants (add, remove, promote, demote), subject, description, settings (announce-only,
-//! edit-info admins-only), the invite link, leaving and joining. Group creation and invite jobs
+//! edit-info admins-only; the picture is in `group_picture`), the invite link, leaving and joining. Group creation and invite jobs
 //! are on-demand bundles on 2026 pages: the bridge has the page's Bootloader load them first.
 //! Every call needs the session connected now (409 `SESSION_NOT_CONNECTED`); WhatsApp's refusal
 //! of a change only admins may make is 403 `WA_NOT_AUTHORIZED`.
@@ -25,7 +25,7 @@ const DESCRIPTION_MAX: usize = 2048;
 /// Participants one call may name.
 const PARTICIPANTS_MAX: usize = 256;
 
-fn group_json(g: &WaGroup) -> Value {
+pub(super) fn group_json(g: &WaGroup) -> Value {
     json!({
         "id": g.id,
         "subject": g.subject,
@@ -63,7 +63,7 @@ fn change_json(c: &GroupChange, action: &str) -> Value {
 }
 
 /// `<digits>@g.us` or `<digits>-<digits>@g.us` (older groups), else 400 naming `field`.
-fn group_id(field: &str, raw: &str) -> Result<String, ApiError> {
+pub(super) fn group_id(field: &str, raw: &str) -> Result<String, ApiError> {
     let t = raw.trim();
     let user = t.strip_suffix("@g.us").unwrap_or_default();
     let ok = !user.is_empty()

@@ -71,7 +71,7 @@ impl Drop for Upload {
     }
 }
 
-fn too_large(limit: u64) -> ApiError {
+pub(super) fn too_large(limit: u64) -> ApiError {
     ApiError::coded(
         ErrorCode::MediaTooLarge,
         format!("The file is larger than the limit of {limit} bytes"),
@@ -343,13 +343,13 @@ impl StoredFile {
     }
 }
 
-/// The PNG or JPEG (`from`) at `path` as a 512×512 WebP sticker ([`crate::sticker::to_sticker`]).
+/// The PNG or JPEG (`from`) at `path` as a 512×512 WebP sticker ([`crate::images::to_sticker`]).
 /// Bytes that do not decode are 415 `UNSUPPORTED_MEDIA_TYPE` saying why.
 async fn convert_to_sticker(path: &PathBuf, from: &str) -> Result<Vec<u8>, ApiError> {
     let bytes = tokio::fs::read(path)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let webp = tokio::task::spawn_blocking(move || crate::sticker::to_sticker(&bytes))
+    let webp = tokio::task::spawn_blocking(move || crate::images::to_sticker(&bytes))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| {
@@ -517,7 +517,7 @@ pub async fn send_media(
     if kind == MessageKind::Sticker
         && let Some(from) = infer::get(&head)
             .map(|t| t.mime_type())
-            .filter(|m| crate::sticker::converts(m))
+            .filter(|m| crate::images::converts(m))
     {
         let webp = convert_to_sticker(&path, from).await?;
         let as_webp = |name: &str| Path::new(name).with_extension("webp").to_string_lossy().into_owned();

@@ -12,6 +12,7 @@ mod contact_card;
 mod edits;
 mod events_stream;
 pub mod extract;
+mod group_picture;
 mod groups;
 mod health;
 mod location;
@@ -76,6 +77,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(groups::invite)
         .service(groups::revoke_invite)
         .service(groups::leave)
+        .service(group_picture::set_picture)
+        .service(group_picture::delete_picture)
         .service(messages::send_text)
         .service(media::send_media)
         .service(location::send_location)

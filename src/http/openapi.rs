@@ -13,8 +13,8 @@ use utoipa::{Modify, OpenApi};
 use super::route_scope;
 use super::schemas::ErrorBody;
 use super::{
-    api_keys, chats, cluster, contact_card, contacts, edits, events_stream, groups, health, location, me, media,
-    messages, poll, reactions, sessions, webhook,
+    api_keys, chats, cluster, contact_card, contacts, edits, events_stream, group_picture, groups, health, location,
+    me, media, messages, poll, reactions, sessions, webhook,
 };
 
 #[derive(OpenApi)]
@@ -60,6 +60,8 @@ use super::{
         groups::invite,
         groups::revoke_invite,
         groups::leave,
+        group_picture::set_picture,
+        group_picture::delete_picture,
         groups::join,
         messages::send_text,
         media::send_media,

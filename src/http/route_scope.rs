@@ -95,6 +95,8 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("PATCH", "/api/v1/groups/{groupId}/", need(Manage, Session)),
     ("DELETE", "/api/v1/groups/{groupId}/invite/", need(Manage, Session)),
     ("POST", "/api/v1/groups/{groupId}/leave/", need(Manage, Session)),
+    ("PUT", "/api/v1/groups/{groupId}/picture/", need(Manage, Session)),
+    ("DELETE", "/api/v1/groups/{groupId}/picture/", need(Manage, Session)),
     ("POST", "/api/v1/groups/join/", need(Manage, Session)),
     // The webhook is the account's; its deliveries carry every session's events.
     ("GET", "/api/v1/webhook/", need(Manage, Account)),

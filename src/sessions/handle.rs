@@ -490,6 +490,27 @@ impl SessionHandle {
         self.call(Request::GroupInvite { group_id, revoke }).await
     }
 
+    /// Sets the group's picture, or removes it (None).
+    pub async fn set_group_picture(
+        &self,
+        group_id: String,
+        picture: Option<crate::images::ProfilePicture>,
+    ) -> Result<WaGroup, SessionError> {
+        use base64::Engine as _;
+        let data_url = |jpeg: &[u8]| {
+            format!(
+                "data:image/jpeg;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(jpeg)
+            )
+        };
+        self.call(Request::SetGroupPicture {
+            group_id,
+            picture: picture.as_ref().map(|p| data_url(&p.picture)),
+            thumb: picture.as_ref().map(|p| data_url(&p.thumb)),
+        })
+        .await
+    }
+
     pub async fn leave_group(&self, group_id: String) -> Result<WaGroup, SessionError> {
         self.call(Request::LeaveGroup { group_id }).await
     }

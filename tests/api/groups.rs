@@ -456,3 +456,93 @@ async fn changes_by_others(backend: Backend) {
     }
 }
 both_backends!(group_changes_by_others_are_events, changes_by_others);
+
+/// The picture's JPEG from a `data:image/jpeg;base64,…` URL the page sent, decoded.
+fn jpeg_of(data_url: &str) -> image::DynamicImage {
+    use base64::Engine as _;
+    let b64 = data_url
+        .strip_prefix("data:image/jpeg;base64,")
+        .expect("a JPEG data URL");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap()
+}
+
+/// A group's picture: a PNG or JPEG body becomes WhatsApp's 640×640 JPEG and 96×96 thumbnail on
+/// the server, DELETE removes it; an empty body is 400 naming `picture`, bytes that are not a
+/// JPEG or PNG are 415, and nothing reaches the server on a refusal.
+async fn picture(backend: Backend) {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = TestApp::spawn_with(TestEnv::new(backend).await, |s| point_at(s, &sim)).await;
+    let key = app.admin_key.clone();
+    app.link(&sim, &key, "default", DEVICE).await;
+    let created = json(
+        app.post_json(
+            "/api/v1/groups/",
+            &key,
+            json!({ "subject": "Pictures", "participants": [ALICE] }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let gid = created["data"]["group"]["id"].as_str().unwrap().to_string();
+    let put = |path: String, body: Vec<u8>| {
+        app.http
+            .put(app.url(&path))
+            .header("Authorization", format!("ApiKey {key}"))
+            .header("Content-Type", "application/octet-stream")
+            .body(body)
+            .send()
+    };
+    let path = format!("/api/v1/groups/{gid}/picture/");
+
+    let refused = [
+        (Vec::new(), 400, "VALIDATION_ERROR"),
+        (b"%PDF-1.7 not a picture".to_vec(), 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (png_bytes(400), 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ];
+    for (body, status, code) in refused {
+        let answer = json(put(path.clone(), body).await.unwrap(), status).await;
+        assert_error(&answer, code);
+        if status == 400 {
+            assert_eq!(answer["field"], "picture", "{answer}");
+        }
+    }
+    let bad_id = json(put("/api/v1/groups/nope/picture/".into(), vec![1]).await.unwrap(), 400).await;
+    assert_eq!(bad_id["field"], "groupId", "{bad_id}");
+    assert!(
+        sim.control().group(&gid).await.unwrap().picture.is_none(),
+        "nothing reached WhatsApp"
+    );
+
+    // A wide photo: the centred square, as WhatsApp's two JPEG sizes.
+    let photo = image::RgbImage::from_fn(400, 200, |x, _| image::Rgb([if x < 100 { 255 } else { 0 }, 120, 200]));
+    for format in [image::ImageFormat::Png, image::ImageFormat::Jpeg] {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(photo.clone())
+            .write_to(&mut bytes, format)
+            .unwrap();
+        let answer = json(put(path.clone(), bytes.into_inner()).await.unwrap(), 200).await;
+        assert_eq!(answer["data"]["id"], gid.as_str());
+        let on_server = sim.control().group(&gid).await.unwrap();
+        let full = jpeg_of(on_server.picture.as_deref().expect("the picture is set"));
+        let thumb = jpeg_of(on_server.picture_thumb.as_deref().expect("with its thumbnail"));
+        assert_eq!((full.width(), full.height()), (640, 640), "{format:?}");
+        assert_eq!((thumb.width(), thumb.height()), (96, 96), "{format:?}");
+        // The left quarter (red) was cropped away.
+        assert!(full.to_rgb8().get_pixel(5, 320).0[0] < 60, "{format:?}");
+    }
+
+    let removed = app
+        .http
+        .delete(app.url(&path))
+        .header("Authorization", format!("ApiKey {key}"))
+        .send()
+        .await
+        .unwrap();
+    json(removed, 200).await;
+    let on_server = sim.control().group(&gid).await.unwrap();
+    assert!(on_server.picture.is_none() && on_server.picture_thumb.is_none());
+}
+both_backends!(a_groups_picture_is_set_and_removed, picture);

@@ -55,6 +55,8 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/groups/{groupId}/invite/"),
         ("delete", "/api/v1/groups/{groupId}/invite/"),
         ("post", "/api/v1/groups/{groupId}/leave/"),
+        ("put", "/api/v1/groups/{groupId}/picture/"),
+        ("delete", "/api/v1/groups/{groupId}/picture/"),
         ("post", "/api/v1/groups/join/"),
         ("get", "/api/v1/messages/{id}/media"),
         ("get", "/api/v1/webhook/"),
@@ -136,7 +138,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
             }
         }
     }
-    assert_eq!(ids.len(), 55);
+    assert_eq!(ids.len(), 57);
 
     for path in [
         "/api/v1/messages/send-text/",
