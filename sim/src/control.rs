@@ -1931,11 +1931,13 @@ impl SimControl {
                 phone: me.trim_end_matches("@c.us").to_string(),
                 id: format!("false_{}_{stanza}_{author_id}", g.id),
             });
-            Self::to_device(
-                &mut st,
-                &device_id,
-                json!({ "type": "group_notification", "group": group, "notification": notification }),
-            );
+            let cmd = json!({ "type": "group_notification", "group": group, "notification": notification });
+            // Kept in the device's store once a page received it, as a message is: a page that
+            // reloads before it saw the push finds it there (a pending one is delivered as new).
+            if Self::page_of(&st, &device_id).is_some() {
+                Self::remember_received(&mut st, &device_id, &cmd);
+            }
+            Self::to_device(&mut st, &device_id, cmd);
         }
         Ok(out)
     }

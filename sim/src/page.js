@@ -465,6 +465,10 @@
   // IndexedDB: in the store, not new (no notification).
   function restoreReceived(list) {
     for (const m of list) {
+      if (m.type === 'group_notification') {
+        onGroupNotification(m, false);
+        continue;
+      }
       const key = new MsgKey({ fromMe: false, to: m.remote, id: m.id, participant: m.author || undefined });
       if (MsgCollection.get(keyStr(key))) continue;
       onIncoming(m, false);
@@ -761,7 +765,8 @@
   // chat gets a notification message of type `gp2` — the action as `subtype` (add, remove,
   // leave, promote, demote, subject, description, announce, restrict), `author` (who did it),
   // `recipients` (whom it concerns) and the new subject / description (or `on` / `off`) as body.
-  function onGroupNotification(c) {
+  // `isNew` false: read back from the store after a reload.
+  function onGroupNotification(c, isNew) {
     const n = c.notification;
     learnLid(n.author, n.authorPn);
     for (const r of n.recipients || []) learnLid(r.id, r.pn);
@@ -772,7 +777,7 @@
     if (author.isUser()) contactFor(author);
     const msg = new Msg({
       id: key, from: widOf(c.group.id), to: me ? me.pn : null, author, type: 'gp2', subtype: n.subtype,
-      recipients: (n.recipients || []).map((r) => widOf(r.id)), body: n.body || '', t: n.t, ack: 1, isNewMsg: true,
+      recipients: (n.recipients || []).map((r) => widOf(r.id)), body: n.body || '', t: n.t, ack: 1, isNewMsg: isNew !== false,
     });
     chat.msgs.add(msg);
     chat.t = Math.max(chat.t || 0, n.t || 0);

@@ -1438,6 +1438,17 @@
     }),
   };
 
+  // The newest `limit` messages of the page's store since `since` (unix seconds) that `keep`
+  // accepts, oldest first.
+  function recentMsgs(keep, since, limit) {
+    const Msg = cap('msgs');
+    const all = typeof Msg.getModelsArray === 'function' ? Msg.getModelsArray() : Msg.models || [];
+    return all
+      .filter((m) => m && m.id && keep(m) && (m.t || 0) >= since)
+      .sort((a, b) => (a.t || 0) - (b.t || 0))
+      .slice(-limit);
+  }
+
   // --- the call table -----------------------------------------------------------------------------
 
   const api = {
@@ -1521,15 +1532,9 @@
     }),
     // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
     // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
-    recentIncoming: ({ since, limit }) => {
-      const Msg = cap('msgs');
-      const all = typeof Msg.getModelsArray === 'function' ? Msg.getModelsArray() : Msg.models || [];
-      return all
-        .filter((m) => m && m.id && !m.id.fromMe && m.type !== 'gp2' && (m.t || 0) >= since)
-        .sort((a, b) => (a.t || 0) - (b.t || 0))
-        .slice(-limit)
-        .map(serializeMsg);
-    },
+    recentIncoming: ({ since, limit }) => recentMsgs((m) => !m.id.fromMe && m.type !== 'gp2', since, limit).map(serializeMsg),
+    // Group notifications that came while nobody listened, as the live `group` event has them.
+    recentGroupNotes: ({ since, limit }) => recentMsgs((m) => m.type === 'gp2', since, limit).map(serializeGroupNote),
     // The current ack of each of these messages (serialised ids) that the page has: [[id, ack], …].
     // After a restart or a reconnect, acks that came while nobody listened are read back here.
     acksOf: async ({ ids }) => {

@@ -114,6 +114,10 @@ pub enum Request<'a> {
     /// Messages from others in the page's store since `since` (unix seconds), oldest first. → [`WaMessage`]s.
     #[serde(rename_all = "camelCase")]
     RecentIncoming { since: i64, limit: usize },
+    /// Group notifications (`gp2`) in the page's store since `since` (unix seconds), oldest
+    /// first. → [`WaGroupNote`]s.
+    #[serde(rename_all = "camelCase")]
+    RecentGroupNotes { since: i64, limit: usize },
     /// `composing` (typing…), `recording` (recording audio…) or `paused` in a chat; `available` or
     /// `unavailable` (online / offline for everyone; the chat is ignored). → `true`.
     #[serde(rename_all = "camelCase")]
@@ -217,6 +221,7 @@ impl Request<'_> {
             Request::AcksOf { .. } => "acksOf",
             Request::FindSent { .. } => "findSent",
             Request::RecentIncoming { .. } => "recentIncoming",
+            Request::RecentGroupNotes { .. } => "recentGroupNotes",
             Request::ChatState { .. } => "chatState",
             Request::MarkRead { .. } => "markRead",
             Request::DownloadMedia { .. } => "downloadMedia",

@@ -454,6 +454,27 @@ async fn changes_by_others(backend: Backend) {
         assert_eq!(row["group"]["action"], *action, "{row}");
         assert_eq!(row["senderPhone"], ALICE, "{row}");
     }
+
+    // A change made while the gateway is down reaches the page when it comes back, and is an
+    // event then: nothing the group did is lost to a restart.
+    let sim_control = sim.control();
+    let _app = app.restart_with(|s| point_at(s, &sim)).await;
+    let told = sim_control.change_group(change("add", &[BOB], None)).await.unwrap();
+    assert!(told.iter().any(|t| t.phone == DEVICE), "the account is a member");
+    rx.wait_for(60, "the change made while down", |g| {
+        g.iter().filter(|r| is_group(r)).count() >= 4
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let late: Vec<Value> = rx
+        .received()
+        .iter()
+        .map(|r| r.json())
+        .filter(|e| e["event"].as_str().is_some_and(|k| k.starts_with("group.")))
+        .collect();
+    assert_eq!(late.len(), 4, "once each: {late:#?}");
+    assert_eq!(late[3]["event"], "group.join", "{late:#?}");
+    assert_eq!(late[3]["payload"]["participantPhones"], json!([BOB]), "{late:#?}");
 }
 both_backends!(group_changes_by_others_are_events, changes_by_others);
 

@@ -10,7 +10,7 @@ use super::{Actor, BOOT_SETTLE, CALL_TIMEOUT, MIN_TICK, Outcome, RECONCILE_MAX, 
 use crate::browser::Install;
 use crate::browser::bidi::Doorbell;
 use crate::browser::protocol::{Downloaded, Me, PageEvent, PasskeyPrompt, Request};
-use crate::sessions::events::{SessionEvent, WaMessage};
+use crate::sessions::events::{SessionEvent, WaGroupNote, WaMessage};
 use crate::sessions::qr;
 use crate::sessions::state::{SessionInfo, SessionState, map_wa_state};
 
@@ -439,6 +439,13 @@ impl Actor {
                 return tracing::warn!(session = self.key.id, error = %e, "could not read the last incoming message");
             }
         };
+        self.reconcile_messages(since).await;
+        self.reconcile_group_notes(since).await;
+    }
+
+    /// Messages from others since `since` (unix seconds) that are not stored yet: stored, with
+    /// their media, and their events raised.
+    async fn reconcile_messages(&mut self, since: i64) {
         let Some(page) = self.page.clone() else { return };
         let recent = Request::RecentIncoming {
             since,
@@ -475,6 +482,36 @@ impl Actor {
                 messages = stored,
                 "messages missed while away were read back from the page"
             );
+        }
+    }
+
+    /// Group notifications since `since` (unix seconds) that are not stored yet (someone joined,
+    /// left or changed a group while the gateway was away): each becomes its `group.*` event as a
+    /// live one does.
+    async fn reconcile_group_notes(&mut self, since: i64) {
+        let Some(page) = self.page.clone() else { return };
+        let recent = Request::RecentGroupNotes {
+            since,
+            limit: RECONCILE_MAX,
+        };
+        let notes: Vec<WaGroupNote> = match page.request(&recent, CALL_TIMEOUT).await {
+            Ok(notes) => notes,
+            Err(e) => {
+                return tracing::warn!(session = self.key.id, error = %e, "could not read recent group notifications back");
+            }
+        };
+        let ids = notes.iter().map(|n| n.id.clone()).collect();
+        let known = match self.db.known_wa_ids(self.key.id, ids).await {
+            Ok(known) => known,
+            Err(e) => {
+                return tracing::warn!(session = self.key.id, error = %e, "could not check recent group notifications");
+            }
+        };
+        for note in notes.into_iter().filter(|n| !known.contains(&n.id)) {
+            tracing::info!(session = self.key.id, id = %note.id, "a group notification missed while away was read back");
+            let session = self.key.clone();
+            let fence = self.fence.clone();
+            let _ = self.sink.send(SessionEvent::Group { session, note, fence }).await;
         }
     }
 }
