@@ -151,6 +151,24 @@ pub async fn refuse_nul_in_uri(
     }
 }
 
+/// The whole request body, streamed; `too_large` is the answer once it passes `limit` bytes (the
+/// rest is not read).
+pub async fn read_limited(
+    mut payload: web::Payload,
+    limit: usize,
+    too_large: impl Fn() -> ApiError,
+) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(body_error)?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A body that could not be read: 408 `REQUEST_TIMEOUT` when it stalled, else 400.
 pub fn body_error(e: PayloadError) -> ApiError {
     match &e {

@@ -4,7 +4,6 @@
 //! ([`crate::images::to_profile_picture`]) through `WAWebContactProfilePicThumbBridge`.
 
 use actix_web::{HttpResponse, delete, put, web};
-use futures_util::StreamExt as _;
 
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
@@ -20,19 +19,6 @@ const TAKES: &str = "a group picture takes a JPEG or PNG image";
 
 fn unsupported(message: String) -> ApiError {
     ApiError::coded(ErrorCode::UnsupportedMediaType, message)
-}
-
-/// The request body, refused with 413 `MEDIA_TOO_LARGE` past `limit` bytes.
-async fn read_limited(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, ApiError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(super::body::body_error)?;
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(super::media::too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// `PUT /api/v1/groups/{groupId}/picture/`: sets the group's picture (admins only when the group
@@ -68,7 +54,8 @@ pub async fn set_picture(
 ) -> Result<HttpResponse, ApiError> {
     let name = session_for(&p, &query, None)?;
     let gid = group_id("groupId", &path)?;
-    let bytes = read_limited(payload, state.settings.media.max_upload_bytes).await?;
+    let limit = state.settings.media.max_upload_bytes;
+    let bytes = super::body::read_limited(payload, limit as usize, || super::media::too_large(limit)).await?;
     if bytes.is_empty() {
         return Err(ApiError::validation(
             "picture",

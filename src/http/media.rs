@@ -228,20 +228,13 @@ async fn read_json(
     state: &AppState,
     principal: &Principal,
     query: &SessionQuery,
-    mut payload: web::Payload,
+    payload: web::Payload,
     upload: &mut Upload,
 ) -> Result<Form, ApiError> {
     let limit = state.settings.media.max_upload_bytes;
     // base64 is 4/3 of the bytes, plus room for the other fields.
     let body_limit = (limit as usize) / 3 * 4 + 64 * 1024;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(super::body::body_error)?;
-        if body.len() + chunk.len() > body_limit {
-            return Err(too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = super::body::read_limited(payload, body_limit, || too_large(limit)).await?;
     // Parsed straight into its fields (no intermediate JSON tree: the base64 string is the size
     // of the file), and the body dropped before decoding.
     let j: JsonMedia =
