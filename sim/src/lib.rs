@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use control::{
-    ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupChange, GroupInfo, GroupNotified, HistoryMessage,
+    CallOffer, CallRecord, CallState, ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupChange, GroupInfo, GroupNotified, HistoryMessage,
     IncomingLocation, IncomingMedia, IncomingMessage, IncomingPoll, IncomingReaction, IncomingVote, PageInfo, Profile,
     SentPoll, SentRecord, SimControl, SimError,
 };
