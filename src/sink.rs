@@ -20,8 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::db::cluster::Fence;
-use crate::db::{Database, DbError, GroupChange, MessageDetails, MessageKind, MessageStatus, NewMessage};
-use crate::db::RejectedBy;
+use crate::db::{Database, DbError, GroupChange, MessageDetails, MessageKind, MessageStatus, NewMessage, RejectedBy};
 use crate::sessions::{SessionEvent, SessionKey, WaCall, WaGroupNote, WaMessage, WaPollVote, WaReaction};
 
 /// A spooled event still fails after this many replays while the database answers: it is moved

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::Era;
 use crate::control::{
-    CallOffer, ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingReaction, IncomingVote, Profile, SimControl, SimError,
+    CallOffer, ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingReaction, IncomingVote, Profile,
+    SimControl, SimError,
 };
 
 const PAGE_JS: &str = include_str!("page.js");

@@ -137,12 +137,8 @@ impl Database {
                             .select((ws::user_id, ws::name))
                             .first(c)
                             .await?;
-                        let event = super::NewEvent::new(
-                            kind,
-                            user_id,
-                            Some((session_id, &name)),
-                            call.payload(rejected),
-                        );
+                        let event =
+                            super::NewEvent::new(kind, user_id, Some((session_id, &name)), call.payload(rejected));
                         Ok(insert_event!(c, event, Some(name)))
                     })
                     .await)
@@ -172,7 +168,10 @@ mod tests {
             json!({"callId": "CB8A", "from": "12345@lid", "fromPhone": "15550002002", "isVideo": true, "isGroup": false, "timestamp": 1764028800})
         );
         let rejected = call.payload(Some((RejectedBy::Auto, Some(7))));
-        assert_eq!((rejected["rejectedBy"].as_str(), rejected["replyDbId"].as_i64()), (Some("auto"), Some(7)));
+        assert_eq!(
+            (rejected["rejectedBy"].as_str(), rejected["replyDbId"].as_i64()),
+            (Some("auto"), Some(7))
+        );
         assert_eq!(call.payload(Some((RejectedBy::Api, None)))["replyDbId"], Value::Null);
     }
 }

@@ -64,7 +64,12 @@ fn reply_text(value: &Value) -> Result<Option<String>, ApiError> {
     let text = match value {
         Value::Null => return Ok(None),
         Value::String(s) => s,
-        _ => return Err(ApiError::validation(FIELD, "callReplyText must be a text, or null to remove it")),
+        _ => {
+            return Err(ApiError::validation(
+                FIELD,
+                "callReplyText must be a text, or null to remove it",
+            ));
+        }
     };
     if text.trim().is_empty() {
         return Err(ApiError::validation(
@@ -170,14 +175,20 @@ mod tests {
     fn settings_are_checked_field_by_field() {
         let body = |v: Value| v.as_object().unwrap().clone();
         let c = change_of(&body(json!({"rejectCalls": true, "callReplyText": "busy"}))).unwrap();
-        assert_eq!((c.reject_calls, c.call_reply_text), (Some(true), Some(Some("busy".into()))));
+        assert_eq!(
+            (c.reject_calls, c.call_reply_text),
+            (Some(true), Some(Some("busy".into())))
+        );
         let c = change_of(&body(json!({"callReplyText": null, "session": "x"}))).unwrap();
         assert_eq!((c.reject_calls, c.call_reply_text), (None, Some(None)));
         for (bad, field) in [
             (json!({"rejectCalls": "yes"}), "rejectCalls"),
             (json!({"callReplyText": 5}), "callReplyText"),
             (json!({"callReplyText": "  "}), "callReplyText"),
-            (json!({"callReplyText": "x".repeat(MAX_CALL_REPLY_CHARS + 1)}), "callReplyText"),
+            (
+                json!({"callReplyText": "x".repeat(MAX_CALL_REPLY_CHARS + 1)}),
+                "callReplyText",
+            ),
             (json!({"autoReject": true}), "autoReject"),
         ] {
             assert_eq!(field_of(change_of(&body(bad)).unwrap_err()), field);

@@ -11,7 +11,7 @@ use wagate_sim::{CallOffer, CallState, Simulator};
 
 use crate::both_backends;
 use crate::common::*;
-use crate::receiver::{Receiver, Received};
+use crate::receiver::{Received, Receiver};
 use crate::support::*;
 
 const DEVICE: &str = "15550002301";
@@ -55,7 +55,8 @@ async fn on_server(sim: &Simulator, id: &str) -> wagate_sim::CallRecord {
 
 async fn settings(app: &TestApp, key: &str, body: Value, status: u16) -> Value {
     json(
-        app.send_json(Method::PATCH, "/api/v1/sessions/settings/", key, body).await,
+        app.send_json(Method::PATCH, "/api/v1/sessions/settings/", key, body)
+            .await,
         status,
     )
     .await
@@ -83,7 +84,11 @@ fn assert_call_shape(e: &Value, event: &str, caller: &str, phone: &str, video: b
     assert_eq!(e["session"], "default", "{e}");
     assert_eq!(p["from"], caller, "{e}");
     assert_eq!(p["fromPhone"], phone, "{e}");
-    assert_eq!((p["isVideo"].as_bool(), p["isGroup"].as_bool()), (Some(video), Some(false)), "{e}");
+    assert_eq!(
+        (p["isVideo"].as_bool(), p["isGroup"].as_bool()),
+        (Some(video), Some(false)),
+        "{e}"
+    );
     assert!(p["timestamp"].as_i64().is_some_and(|t| t > 1_700_000_000), "{e}");
 }
 
@@ -106,7 +111,10 @@ async fn calls_ring_and_are_rejected(backend: Backend) {
         (json!({ "rejectCalls": "yes" }), "rejectCalls"),
         (json!({ "rejectCalls": true, "callReplyText": "" }), "callReplyText"),
         (json!({ "rejectCalls": true, "callReplyText": 42 }), "callReplyText"),
-        (json!({ "rejectCalls": true, "callReplyText": "x".repeat(1001) }), "callReplyText"),
+        (
+            json!({ "rejectCalls": true, "callReplyText": "x".repeat(1001) }),
+            "callReplyText",
+        ),
         (json!({ "rejectCalls": true, "autoReject": true }), "autoReject"),
     ] {
         let body = settings(&app, &key, bad, 400).await;
@@ -130,21 +138,27 @@ async fn calls_ring_and_are_rejected(backend: Backend) {
 
     // A video call from Alice rings: call.received with the documented shape.
     let alice = peer_id(&sim, ALICE).await;
-    let id = sim.control().offer_call(DEVICE, call_from(ALICE, true, None)).await.unwrap();
+    let id = sim
+        .control()
+        .offer_call(DEVICE, call_from(ALICE, true, None))
+        .await
+        .unwrap();
     let received = wait_event(&rx, "call.received", &id).await;
     assert_call_shape(&received, "call.received", &alice, ALICE, true);
     assert!(received["payload"].get("rejectedBy").is_none(), "{received}");
 
     // Bad and unknown call ids.
     let bad = json(
-        app.post_json("/api/v1/calls/not%20an%20id/reject/", &key, json!({})).await,
+        app.post_json("/api/v1/calls/not%20an%20id/reject/", &key, json!({}))
+            .await,
         400,
     )
     .await;
     assert_error(&bad, "VALIDATION_ERROR");
     assert_eq!(bad["field"], "callId");
     let unknown = json(
-        app.post_json("/api/v1/calls/DEADBEEF00000000/reject/", &key, json!({})).await,
+        app.post_json("/api/v1/calls/DEADBEEF00000000/reject/", &key, json!({}))
+            .await,
         404,
     )
     .await;
@@ -153,7 +167,8 @@ async fn calls_ring_and_are_rejected(backend: Backend) {
 
     // Rejected through the API: the caller's side sees the reject stanza, the event follows.
     let rejected = json(
-        app.post_json(&format!("/api/v1/calls/{id}/reject/"), &key, json!({})).await,
+        app.post_json(&format!("/api/v1/calls/{id}/reject/"), &key, json!({}))
+            .await,
         200,
     )
     .await;
@@ -169,7 +184,10 @@ async fn calls_ring_and_are_rejected(backend: Backend) {
     let call = on_server(&sim, &id).await;
     assert_eq!(call.state, CallState::Rejected);
     let stanza = call.reject_stanza.expect("the page sent a reject stanza");
-    assert_eq!((stanza["call-creator"].as_str(), stanza["count"].as_str()), (Some(alice.as_str()), Some("0")));
+    assert_eq!(
+        (stanza["call-creator"].as_str(), stanza["count"].as_str()),
+        (Some(alice.as_str()), Some("0"))
+    );
     let event = wait_event(&rx, "call.rejected", &id).await;
     assert_call_shape(&event, "call.rejected", &alice, ALICE, true);
     assert_eq!(event["payload"]["rejectedBy"], "api", "{event}");
@@ -185,7 +203,11 @@ async fn calls_ring_and_are_rejected(backend: Backend) {
         json!({ "session": "default", "rejectCalls": true, "callReplyText": REPLY })
     );
     let bob = peer_id(&sim, BOB).await;
-    let id = sim.control().offer_call(DEVICE, call_from(BOB, false, None)).await.unwrap();
+    let id = sim
+        .control()
+        .offer_call(DEVICE, call_from(BOB, false, None))
+        .await
+        .unwrap();
     let received = wait_event(&rx, "call.received", &id).await;
     assert_call_shape(&received, "call.received", &bob, BOB, false);
     let event = wait_event(&rx, "call.rejected", &id).await;
@@ -201,7 +223,11 @@ async fn calls_ring_and_are_rejected(backend: Backend) {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!((row["direction"].as_str(), row["body"].as_str()), (Some("out"), Some(REPLY)), "{row}");
+    assert_eq!(
+        (row["direction"].as_str(), row["body"].as_str()),
+        (Some("out"), Some(REPLY)),
+        "{row}"
+    );
     assert_eq!(row["chatId"], format!("{BOB}@c.us"), "{row}");
     let sent = sim.control().sent(DEVICE).await;
     let to_bob: Vec<_> = sent
@@ -215,7 +241,11 @@ async fn calls_ring_and_are_rejected(backend: Backend) {
     // Off again: a call nobody answers is missed when its ring time is over; nothing rejects it.
     let off = settings(&app, &key, json!({ "rejectCalls": false, "callReplyText": null }), 200).await;
     assert_eq!(off["data"], initial["data"]);
-    let id = sim.control().offer_call(DEVICE, call_from(CAROL, false, Some(2))).await.unwrap();
+    let id = sim
+        .control()
+        .offer_call(DEVICE, call_from(CAROL, false, Some(2)))
+        .await
+        .unwrap();
     wait_event(&rx, "call.received", &id).await;
     for _ in 0..40 {
         if on_server(&sim, &id).await.state != CallState::Ringing {

@@ -85,8 +85,8 @@ impl SimControl {
         }
         let id = {
             let mut st = self.lock();
-            let device = Self::device_by_phone(&st, device_phone)
-                .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+            let device =
+                Self::device_by_phone(&st, device_phone).ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
             let (device_id, phone) = (device.info.device_id.clone(), device.info.phone.clone());
             let (mut caller, mut caller_pn) = (offer.from.clone(), None);
             if Self::device_era(&st, &device_id) == Era::Sep2026 {
@@ -185,14 +185,20 @@ impl SimControl {
         let mut st = self.lock();
         let phone = Self::linked_phone(&st, page_id)?;
         if stanza["tag"] != "call" {
-            return Err(format!("bad-request (400): unsupported stanza <{}>", stanza["tag"].as_str().unwrap_or("?")));
+            return Err(format!(
+                "bad-request (400): unsupported stanza <{}>",
+                stanza["tag"].as_str().unwrap_or("?")
+            ));
         }
         let children = stanza["content"].as_array().cloned().unwrap_or_default();
         let [child] = children.as_slice() else {
             return Err("bad-request (400): <call> takes one child".into());
         };
         if child["tag"] != "reject" {
-            return Err(format!("bad-request (400): unsupported <call><{}/>", child["tag"].as_str().unwrap_or("?")));
+            return Err(format!(
+                "bad-request (400): unsupported <call><{}/>",
+                child["tag"].as_str().unwrap_or("?")
+            ));
         }
         let attr = |k: &str| child["attrs"][k].as_str().unwrap_or_default().to_string();
         let call_id = attr("call-id");
@@ -210,10 +216,15 @@ impl SimControl {
         if to.is_none() || Self::phone_id(&st, to.as_deref().unwrap_or_default()) != creator {
             return Err("bad-request (400): the stanza is not addressed to the caller".into());
         }
-        Self::finish(&mut st, &call_id, CallState::Rejected, Some(json!({
-            "from": stanza["attrs"]["from"], "to": stanza["attrs"]["to"], "call-id": call_id,
-            "call-creator": attr("call-creator"), "count": attr("count"),
-        })))
+        Self::finish(
+            &mut st,
+            &call_id,
+            CallState::Rejected,
+            Some(json!({
+                "from": stanza["attrs"]["from"], "to": stanza["attrs"]["to"], "call-id": call_id,
+                "call-creator": attr("call-creator"), "count": attr("count"),
+            })),
+        )
         .map(drop)
         .map_err(|e| e.to_string())
     }
@@ -289,7 +300,10 @@ mod tests {
     #[tokio::test]
     async fn a_reject_stanza_ends_the_call_for_the_caller_and_the_pages() {
         let c = linked();
-        let id = c.offer_call("15550000001", offer("15550000002@c.us", None)).await.unwrap();
+        let id = c
+            .offer_call("15550000001", offer("15550000002@c.us", None))
+            .await
+            .unwrap();
         let queued = std::mem::take(&mut c.lock().pages.get_mut("page").unwrap().queue);
         assert_eq!(queued[0]["type"], "call_offer");
         assert_eq!(
@@ -309,7 +323,8 @@ mod tests {
         assert_eq!(c.calls("15550000001").await[0].state, CallState::Ringing);
 
         // The wire form of the caller's id is the same user.
-        c.cast_stanza("page", &reject(&id, "15550000002@s.whatsapp.net")).unwrap();
+        c.cast_stanza("page", &reject(&id, "15550000002@s.whatsapp.net"))
+            .unwrap();
         let call = &c.calls("15550000001").await[0];
         assert_eq!(call.state, CallState::Rejected);
         assert_eq!(call.reject_stanza.as_ref().unwrap()["count"], "0");
@@ -324,9 +339,20 @@ mod tests {
     #[tokio::test]
     async fn an_unanswered_call_is_missed_after_its_ring_time() {
         let c = linked();
-        assert!(c.offer_call("15550000001", offer("15550000002@g.us", None)).await.is_err());
-        assert!(c.offer_call("15550000009", offer("15550000002@c.us", None)).await.is_err());
-        let id = c.offer_call("15550000001", offer("15550000002@c.us", Some(1))).await.unwrap();
+        assert!(
+            c.offer_call("15550000001", offer("15550000002@g.us", None))
+                .await
+                .is_err()
+        );
+        assert!(
+            c.offer_call("15550000009", offer("15550000002@c.us", None))
+                .await
+                .is_err()
+        );
+        let id = c
+            .offer_call("15550000001", offer("15550000002@c.us", Some(1)))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let call = &c.calls("15550000001").await[0];
         assert_eq!((call.id.as_str(), call.state), (id.as_str(), CallState::Missed));

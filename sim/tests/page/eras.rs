@@ -696,7 +696,11 @@ async fn calls_ring_in_the_collection_and_a_reject_stanza_declines_them() {
             "{era}: {call}"
         );
         assert_eq!(
-            (call["isVideo"].as_bool(), call["isGroup"].as_bool(), call["outgoing"].as_bool()),
+            (
+                call["isVideo"].as_bool(),
+                call["isGroup"].as_bool(),
+                call["outgoing"].as_bool()
+            ),
             (Some(true), Some(false), Some(false)),
             "{era}: {call}"
         );
@@ -722,8 +726,18 @@ async fn calls_ring_in_the_collection_and_a_reject_stanza_declines_them() {
         .await;
 
         let missed = control.offer_call(device, offer(Some(1))).await.unwrap();
-        wait_js(&c, &format!("return !!window.require('WAWebCallCollection').get({missed:?})"), 10).await;
-        wait_js(&c, &format!("return !window.require('WAWebCallCollection').get({missed:?})"), 10).await;
+        wait_js(
+            &c,
+            &format!("return !!window.require('WAWebCallCollection').get({missed:?})"),
+            10,
+        )
+        .await;
+        wait_js(
+            &c,
+            &format!("return !window.require('WAWebCallCollection').get({missed:?})"),
+            10,
+        )
+        .await;
         let rec = control.calls(device).await.remove(1);
         assert_eq!((rec.id, rec.state), (missed, wagate_sim::CallState::Missed), "{era}");
         c.close().await.unwrap();
