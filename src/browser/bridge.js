@@ -823,11 +823,15 @@
   // Rejects a ringing incoming call: `<call id from to><reject call-id call-creator count="0"/>`
   // through WADeprecatedSendIq, as the reference client's rejectCall (its own id as `from`, the
   // caller as `to` and `call-creator`).
+  // Calls this document rejected: the collection keeps a call until the server's end reaches
+  // the page, and a second reject would be a second `call.rejected`.
+  const rejectedCalls = new Set();
   async function rejectCall({ callId }) {
     const coll = cap('calls');
     const map = Object.keys(coll).map((k) => coll[k]).find((v) => v instanceof Map);
     const call = typeof coll.get === 'function' ? coll.get(callId) : map && map.get(callId);
     if (!call || call.outgoing) throw new BridgeError('CALL_NOT_FOUND', 'no incoming call ' + callId + ' is ringing on this page');
+    if (rejectedCalls.has(String(call.id))) throw new BridgeError('CALL_NOT_FOUND', 'call ' + callId + ' was rejected already');
     const { pn, lid } = meWids();
     const own = widStr(pn) || widStr(lid);
     if (!own) throw new BridgeError('WA_NOT_READY', 'no own user yet: the session is not linked');
@@ -836,7 +840,15 @@
     const stanza = wap('call', { id: cap('wapId')(), from: own, to: peer }, [
       wap('reject', { 'call-id': String(call.id), 'call-creator': peer, count: '0' }),
     ]);
-    await serverCall(() => cap('castStanza')(stanza));
+    try {
+      await cap('castStanza')(stanza);
+    } catch (e) {
+      // The server no longer has it ringing (over before the page heard): as good as unknown.
+      if (/\(404\)/.test(String(e && e.message))) throw new BridgeError('CALL_NOT_FOUND', String(e.message));
+      if (e instanceof BridgeError) throw e;
+      throw new BridgeError('WA_ERROR', String((e && e.message) || e));
+    }
+    rejectedCalls.add(String(call.id));
     return serializeCall(call);
   }
 

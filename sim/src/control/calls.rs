@@ -208,6 +208,9 @@ impl SimControl {
             .find(|c| c.id == call_id && c.phone == phone)
             .cloned()
             .ok_or_else(|| format!("item-not-found (404): no call {call_id} to this account"))?;
+        if call.state != CallState::Ringing {
+            return Err(format!("item-not-found (404): call {call_id} is over"));
+        }
         let creator = Self::phone_id(&st, &user_id(&attr("call-creator")));
         if creator.is_none() || creator != Self::phone_id(&st, &call.from) {
             return Err("bad-request (400): call-creator is not the caller".into());
@@ -330,6 +333,10 @@ mod tests {
         assert_eq!(call.reject_stanza.as_ref().unwrap()["count"], "0");
         let queued = std::mem::take(&mut c.lock().pages.get_mut("page").unwrap().queue);
         assert_eq!(queued[0], json!({ "type": "call_end", "id": id, "reason": "rejected" }));
+
+        // Once over, a reject finds nothing ringing.
+        let again = c.cast_stanza("page", &reject(&id, "15550000002@c.us")).unwrap_err();
+        assert!(again.contains("(404)"), "{again}");
 
         // The caller hanging up afterwards changes nothing.
         assert_eq!(c.end_call(&id).await.unwrap().state, CallState::Rejected);
