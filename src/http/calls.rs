@@ -53,7 +53,7 @@ fn call_id(raw: &str) -> Result<String, ApiError> {
     responses(
         (status = 200, description = "Rejected: the caller sees the call declined (a `call.rejected` event follows)", body = Envelope<CallView>),
         (status = 400, description = "VALIDATION_ERROR (`callId`, `session`), BAD_REQUEST (malformed JSON, unknown field)", body = ErrorBody),
-        (status = 404, description = "CALL_NOT_FOUND: no incoming call with this id is ringing (unknown, answered elsewhere, or over)", body = ErrorBody),
+        (status = 404, description = "CALL_NOT_FOUND: no incoming call with this id is ringing (unknown, already rejected, answered elsewhere, or over)", body = ErrorBody),
         (status = 409, description = "SESSION_NOT_CONNECTED", body = ErrorBody),
         (status = 502, description = "`WA_*` codes from WhatsApp Web (e.g. WA_MODULE_MISSING)", body = ErrorBody),
         (status = 503, description = "BROWSER_UNAVAILABLE", body = ErrorBody),
