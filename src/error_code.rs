@@ -45,6 +45,8 @@ pub enum ErrorCode {
     QrNotAvailable,
     /// No LID ↔ phone pair on record for this id in the caller's sessions.
     ContactNotFound,
+    /// No incoming call with this id is ringing on the session's page (page code `CALL_NOT_FOUND`).
+    CallNotFound,
     // --- sessions -------------------------------------------------------------------------------
     SessionNotConnected,
     SessionNotStarted,
@@ -107,7 +109,7 @@ impl ErrorCode {
             InvalidApiKey | Unauthorized | AdminLoginRequired | LoginFailed => 401,
             Forbidden | ForbiddenScope | CsrfFailed | WaNotAuthorized => 403,
             NotFound | SessionNotFound | MessageNotFound | MediaNotFound | WebhookNotFound | EventNotFound
-            | QrNotAvailable | ContactNotFound => 404,
+            | QrNotAvailable | ContactNotFound | CallNotFound => 404,
             MethodNotAllowed => 405,
             NotAcceptable => 406,
             RequestTimeout => 408,

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::db::cluster::Fence;
-use crate::db::{Database, DbError, GroupChange, MessageDetails, MessageKind, MessageStatus, NewMessage};
-use crate::sessions::{SessionEvent, SessionKey, WaGroupNote, WaMessage, WaPollVote, WaReaction};
+use crate::db::{Database, DbError, GroupChange, MessageDetails, MessageKind, MessageStatus, NewMessage, RejectedBy};
+use crate::sessions::{SessionEvent, SessionKey, WaCall, WaGroupNote, WaMessage, WaPollVote, WaReaction};
 
 /// A spooled event still fails after this many replays while the database answers: it is moved
 /// to `events.dead.jsonl` (and logged) so that it cannot hold back everything after it.
@@ -90,6 +90,13 @@ enum Spooled {
         #[serde(default)]
         fence: SpooledFence,
     },
+    Call {
+        session: SessionKey,
+        call: WaCall,
+        rejected: Option<(RejectedBy, Option<i64>)>,
+        #[serde(default)]
+        fence: SpooledFence,
+    },
 }
 
 impl Spooled {
@@ -132,6 +139,17 @@ impl Spooled {
             SessionEvent::Group { session, note, fence } => Spooled::Group {
                 session,
                 note,
+                fence: spool_fence(fence),
+            },
+            SessionEvent::Call {
+                session,
+                call,
+                rejected,
+                fence,
+            } => Spooled::Call {
+                session,
+                call,
+                rejected,
                 fence: spool_fence(fence),
             },
             SessionEvent::State { .. } => return None,
@@ -180,6 +198,17 @@ impl Spooled {
             Spooled::Group { session, note, fence } => SessionEvent::Group {
                 session,
                 note,
+                fence: unspool_fence(fence),
+            },
+            Spooled::Call {
+                session,
+                call,
+                rejected,
+                fence,
+            } => SessionEvent::Call {
+                session,
+                call,
+                rejected,
                 fence: unspool_fence(fence),
             },
         }
@@ -358,6 +387,7 @@ fn fenced(event: &SessionEvent) {
         SessionEvent::Edited { session, .. } => (session, "edit"),
         SessionEvent::Revoked { session, .. } => (session, "revoke"),
         SessionEvent::Group { session, .. } => (session, "group notification"),
+        SessionEvent::Call { session, .. } => (session, "call"),
         SessionEvent::State { session, .. } => (session, "state"),
     };
     metrics::counter!("wagate_fenced_writes_total", "what" => what).increment(1);
@@ -437,6 +467,12 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
         SessionEvent::Edited { session, id, body } => db.record_edit(session.id, id, body).await.map(drop),
         SessionEvent::Revoked { session, id } => db.record_revoke(session.id, id).await.map(drop),
         SessionEvent::Group { session, note, fence } => store_group_note(db, session, note, fence.clone()).await,
+        SessionEvent::Call {
+            session,
+            call,
+            rejected,
+            fence,
+        } => db.record_call(session.id, call.facts(), *rejected, fence.clone()).await,
     }
 }
 

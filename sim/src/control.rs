@@ -13,6 +13,9 @@ use tokio::sync::Notify;
 
 use crate::{Era, SimConfig};
 
+mod calls;
+pub use calls::{CallOffer, CallRecord, CallState};
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
     #[error("stale or unknown QR payload: no open page shows it")]
@@ -23,6 +26,8 @@ pub enum SimError {
     UnknownDevice(String),
     #[error("no sent message {0}")]
     UnknownMessage(String),
+    #[error("no call {0}")]
+    UnknownCall(String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -363,6 +368,8 @@ struct State {
     group_add_refused: HashSet<String>,
     /// (device phone, blocked user's phone id) pairs, as the server keeps the blocklist.
     blocked: HashSet<(String, String)>,
+    /// Calls placed to linked accounts, oldest first.
+    calls: Vec<CallRecord>,
 }
 
 /// A group as WhatsApp's servers hold it.

@@ -283,6 +283,80 @@
   // server for one it does not have).
   ContactCollection.find = (idOrWid) => Promise.resolve(contactFor(widOf(idOrWid)));
 
+  // Calls (wa-web-surface §7.2 `call`, §10.2 `WAWebCallCollection`): the module is the
+  // collection itself, an emitter whose calls sit in a Map held by an own enumerable property
+  // (the reference client finds it by `instanceof Map` and wraps its `set`). A call model has
+  // `id`, `peerJid` (the caller), `isVideo`, `isGroup`, `canHandleLocally`, `outgoing`,
+  // `webClientShouldHandle`, `participants`, `offerTime` (unix seconds) and `getState()`.
+  class CallModel extends Model {
+    getState() { return this.state; }
+  }
+  class CallCollectionClass extends Emitter {
+    constructor() {
+      super();
+      this.callMap = new Map();
+    }
+    get(id) { return this.callMap.get(String(id)); }
+    getModelsArray() { return Array.from(this.callMap.values()); }
+    findFirst(pred) { return this.getModelsArray().find(pred); }
+    add(call) {
+      if (this.callMap.has(call.id)) return call;
+      // Through the property, so a wrapped `set` sees every call.
+      this.callMap.set(call.id, call);
+      this.trigger('add', call, this);
+      return call;
+    }
+    remove(call) {
+      if (!this.callMap.delete(call.id)) return;
+      this.trigger('remove', call, this);
+    }
+  }
+  const CallCollection = new CallCollectionClass();
+  function onCallOffer(c) {
+    learnLid(c.from, c.fromPn);
+    const peer = widOf(c.from);
+    contactFor(peer);
+    CallCollection.add(new CallModel({
+      id: c.id, peerJid: peer, isVideo: !!c.isVideo, isGroup: !!c.isGroup, canHandleLocally: false,
+      outgoing: false, webClientShouldHandle: false, participants: c.isGroup ? [peer] : [], offerTime: c.t,
+      state: 'INCOMING_RING',
+    }));
+    render();
+  }
+  // The caller hung up, the ring time ran out, or a device rejected it: the call leaves the
+  // collection.
+  function onCallEnd(c) {
+    const call = CallCollection.get(c.id);
+    if (!call) return;
+    call.state = c.reason === 'rejected' ? 'REJECTED' : 'MISSED';
+    CallCollection.remove(call);
+    render();
+  }
+  // Raw stanzas (WAWap.wap nodes), cast through WADeprecatedSendIq as the reference client's
+  // rejectCall does. Attributes may be Wids (its older code passes USER_JID objects).
+  class WapNode {
+    constructor(tag, attrs, content) {
+      this.tag = tag;
+      this.attrs = attrs || {};
+      this.content = content;
+    }
+  }
+  function nodeJson(n) {
+    const attrs = {};
+    for (const [k, v] of Object.entries(n.attrs || {})) attrs[k] = v == null ? v : String(v._serialized || v);
+    return { tag: n.tag, attrs, content: Array.isArray(n.content) ? n.content.map(nodeJson) : null };
+  }
+  const Wap = {
+    wap: (tag, attrs, content) => new WapNode(tag, attrs, content),
+    generateId: () => String(Date.now()) + '.' + Math.floor(Math.random() * 1e6),
+    USER_JID: (s) => widOf(s),
+  };
+  async function deprecatedCastStanza(node) {
+    requireLinked();
+    if (!(node instanceof WapNode)) throw new TypeError('deprecatedCastStanza: not a stanza');
+    await post('/stanza', { page: pageId, stanza: nodeJson(node) });
+  }
+
   // LID <-> phone mapping the page knows (WAWebApiContact): own ids, senders' `sender_pn`,
   // and answers of the exists query. Keys and values are serialised Wids.
   const lidToPn = new Map();
@@ -858,6 +932,8 @@
       case 'incoming': return onIncoming(c.message);
       case 'reaction': return onReaction(c.reaction);
       case 'group_notification': return onGroupNotification(c);
+      case 'call_offer': return onCallOffer(c.call);
+      case 'call_end': return onCallEnd(c);
       case 'poll_vote': return onPollVote(c.vote);
       case 'edit': {
         // The sender edited: the text changes in place (change:body).
@@ -1191,7 +1267,9 @@
     },
     WAWebCollections: { Msg: MsgCollection, Chat: ChatCollection, Contact: ContactCollection },
     WAWebSyncGatingUtils: {},
-    WAWebCallCollection: {},
+    WAWebCallCollection: CallCollection,
+    WAWap: Wap,
+    WADeprecatedSendIq: { deprecatedCastStanza },
     WALinkify: {
       findLinks: (text) => (String(text || '').match(/https?:\/\/\S+/g) || []).map((l) => ({ link: l, isSuspicious: false })),
       findLink: (text) => { const m = String(text || '').match(/https?:\/\/\S+/); return m ? { href: m[0], url: m[0] } : null; },

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::Era;
 use crate::control::{
-    ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingReaction, IncomingVote, Profile, SimControl, SimError,
+    CallOffer, ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingReaction, IncomingVote, Profile,
+    SimControl, SimError,
 };
 
 const PAGE_JS: &str = include_str!("page.js");
@@ -43,7 +44,8 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/history", web::post().to(history))
                     .route("/profile", web::post().to(profile))
                     .route("/group", web::post().to(group))
-                    .route("/block", web::post().to(block)),
+                    .route("/block", web::post().to(block))
+                    .route("/stanza", web::post().to(stanza)),
             )
             .route(
                 "/control",
@@ -88,7 +90,10 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/chats", web::post().to(c_seed_chat))
                     .route("/contacts", web::post().to(c_seed_contact))
                     .route("/profiles", web::post().to(c_set_profile))
-                    .route("/groups/change", web::post().to(c_change_group)),
+                    .route("/groups/change", web::post().to(c_change_group))
+                    .route("/calls", web::get().to(c_calls))
+                    .route("/calls/offer", web::post().to(c_offer_call))
+                    .route("/calls/end", web::post().to(c_end_call)),
             )
     })
     .workers(2)
@@ -104,7 +109,7 @@ fn err(status: StatusCode, e: impl ToString) -> HttpResponse {
 fn sim_err(e: SimError) -> HttpResponse {
     let status = match e {
         SimError::StaleQr | SimError::UnknownCode => StatusCode::CONFLICT,
-        SimError::UnknownDevice(_) | SimError::UnknownMessage(_) => StatusCode::NOT_FOUND,
+        SimError::UnknownDevice(_) | SimError::UnknownMessage(_) | SimError::UnknownCall(_) => StatusCode::NOT_FOUND,
         SimError::Invalid(_) => StatusCode::BAD_REQUEST,
     };
     err(status, e)
@@ -323,6 +328,21 @@ struct BlockRequest {
 async fn block(c: web::Data<SimControl>, b: web::Json<BlockRequest>) -> HttpResponse {
     c.wait_unwedged(&b.page).await;
     match c.set_blocked(&b.page, &b.id, b.on) {
+        Ok(()) => HttpResponse::Ok().json(json!({ "ok": true })),
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct StanzaRequest {
+    page: String,
+    stanza: Value,
+}
+
+/// A raw stanza the page cast (`WADeprecatedSendIq`): today a call's reject.
+async fn stanza(c: web::Data<SimControl>, b: web::Json<StanzaRequest>) -> HttpResponse {
+    c.wait_unwedged(&b.page).await;
+    match c.cast_stanza(&b.page, &b.stanza) {
         Ok(()) => HttpResponse::Ok().json(json!({ "ok": true })),
         Err(e) => err(StatusCode::BAD_REQUEST, e),
     }
@@ -643,4 +663,41 @@ async fn c_change_group(c: web::Data<SimControl>, b: web::Json<GroupChange>) -> 
             .await
             .map(|told| json!({ "notified": told })),
     )
+}
+
+async fn c_calls(c: web::Data<SimControl>, q: web::Query<PhoneQuery>) -> HttpResponse {
+    HttpResponse::Ok().json(c.calls(&q.phone).await)
+}
+
+/// `{phone, from, is_video?, is_group?, ring_secs?}` (camelCase spellings too).
+#[derive(Deserialize)]
+struct OfferCall {
+    phone: String,
+    from: String,
+    #[serde(default, alias = "isVideo")]
+    is_video: bool,
+    #[serde(default, alias = "isGroup")]
+    is_group: bool,
+    #[serde(default, alias = "ringSecs")]
+    ring_secs: Option<u64>,
+}
+
+async fn c_offer_call(c: web::Data<SimControl>, b: web::Json<OfferCall>) -> HttpResponse {
+    let b = b.into_inner();
+    let offer = CallOffer {
+        from: b.from,
+        is_video: b.is_video,
+        is_group: b.is_group,
+        ring_secs: b.ring_secs,
+    };
+    done(c.offer_call(&b.phone, offer).await.map(|id| json!({ "id": id })))
+}
+
+#[derive(Deserialize)]
+struct EndCall {
+    id: String,
+}
+
+async fn c_end_call(c: web::Data<SimControl>, b: web::Json<EndCall>) -> HttpResponse {
+    done(c.end_call(&b.id).await)
 }

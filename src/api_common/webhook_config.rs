@@ -25,7 +25,8 @@ pub struct PutWebhook {
     secret: Option<String>,
     /// `message`, `message.any`, `message.ack`, `message.reaction`, `message.edited`,
     /// `message.revoked`, `poll.vote`, `group.join`, `group.leave`, `group.update`,
-    /// `session.status`, `session.sync`, or `*`. Omitted: every event.
+    /// `call.received`, `call.rejected`, `session.status`, `session.sync`, or `*`. Omitted: every
+    /// event.
     #[schema(min_items = 1)]
     events: Option<Vec<String>>,
     enabled: Option<bool>,

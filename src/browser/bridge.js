@@ -121,6 +121,12 @@
         lazy: ['WAWebGroupInviteLinkDrawer.react', 'WAWebGroupInviteLinkModal.react'] },
     ],
     blockContact: [{ mod: 'WAWebBlockContactAction', path: 'blockContact', optional: true }],
+    // Calls (wa-web-surface §7.2 `call`, §10.2): the module is the call collection itself; a
+    // call is rejected with a raw stanza (§5.1 `Socket` / `SocketWap`), as the reference client does.
+    calls: [{ mod: 'WAWebCallCollection', optional: true }],
+    wap: [{ mod: 'WAWap', path: 'wap', optional: true }],
+    wapId: [{ mod: 'WAWap', path: 'generateId', optional: true }],
+    castStanza: [{ mod: 'WADeprecatedSendIq', path: 'deprecatedCastStanza', optional: true }],
     unblockContact: [{ mod: 'WAWebBlockContactAction', path: 'unblockContact', optional: true }],
     // Group management (wa-web-surface §5.1 `Group*` keys; anchors-2026-11 §3.2 for the lazy ones
     // and the 2026 description signature). Optional: a page without them still sends.
@@ -180,6 +186,8 @@
   const resolved = {};
 
   function fromCandidate(c, mod) {
+    // No member: the module itself (a module that is an object, e.g. a collection).
+    if (!c.cls && !c.path) return typeof mod === 'object' ? mod : undefined;
     if (c.cls) {
       const cls = typeof mod === 'function' ? mod : mod.default;
       return typeof cls === 'function' ? cls : undefined;
@@ -725,6 +733,28 @@
       wrapped.__wagate = true;
       table.bulkUpsert = wrapped;
     },
+    // Incoming calls (§7.2 `call`): the collection keeps its calls in a Map held by an own
+    // property, whose `set` the library wraps; a collection without `.on` means calls are
+    // disabled on this page (nothing to watch). A re-injected bridge takes over the wrapper.
+    calls() {
+      const coll = cap('calls');
+      if (typeof coll.on !== 'function') return;
+      const key = Object.keys(coll).find((k) => coll[k] instanceof Map);
+      if (!key) throw new BridgeError('WA_MEMBER_MISSING:WAWebCallCollection.Map', 'the call collection holds no Map');
+      const map = coll[key];
+      if (map.set.__wagate) {
+        map.set.__wagate.fn = onCall;
+        return;
+      }
+      const original = map.set;
+      const hook = { fn: onCall };
+      const wrapped = function (k, v) {
+        try { hook.fn(v); } catch (_) { /* never in the page's way */ }
+        return original.apply(this, arguments);
+      };
+      wrapped.__wagate = hook;
+      map.set = wrapped;
+    },
     // Poll votes, likewise: the library wraps the vote table's bulkUpsert (§7.2 vote_update).
     pollVotes() {
       const table = cap('pollVoteTable');
@@ -770,6 +800,59 @@
       fromMe: isMe(voter),
       t: ms !== null ? Math.floor(ms / 1000) : typeof v.t === 'number' ? v.t : null,
     });
+  }
+
+  // A call model as the library reads it (`id`, `peerJid`, `isVideo`, `isGroup`, `outgoing`,
+  // `offerTime`); each incoming call is reported once per document.
+  function serializeCall(c) {
+    const from = widStr(c.peerJid);
+    return {
+      id: String(c.id),
+      from,
+      fromPhone: from ? phoneOf(from) : null,
+      isVideo: !!c.isVideo,
+      isGroup: !!c.isGroup,
+      outgoing: !!c.outgoing,
+      t: typeof c.offerTime === 'number' ? c.offerTime : Math.floor(Date.now() / 1000),
+    };
+  }
+  const seenCalls = new Set();
+  function onCall(c) {
+    if (!c || c.id == null || c.outgoing || seenCalls.has(String(c.id))) return;
+    seenCalls.add(String(c.id));
+    push('call', serializeCall(c));
+  }
+
+  // Rejects a ringing incoming call: `<call id from to><reject call-id call-creator count="0"/>`
+  // through WADeprecatedSendIq, as the reference client's rejectCall (its own id as `from`, the
+  // caller as `to` and `call-creator`).
+  // Calls this document rejected: the collection keeps a call until the server's end reaches
+  // the page, and a second reject would be a second `call.rejected`.
+  const rejectedCalls = new Set();
+  async function rejectCall({ callId }) {
+    const coll = cap('calls');
+    const map = Object.keys(coll).map((k) => coll[k]).find((v) => v instanceof Map);
+    const call = typeof coll.get === 'function' ? coll.get(callId) : map && map.get(callId);
+    if (!call || call.outgoing) throw new BridgeError('CALL_NOT_FOUND', 'no incoming call ' + callId + ' is ringing on this page');
+    if (rejectedCalls.has(String(call.id))) throw new BridgeError('CALL_NOT_FOUND', 'call ' + callId + ' was rejected already');
+    const { pn, lid } = meWids();
+    const own = widStr(pn) || widStr(lid);
+    if (!own) throw new BridgeError('WA_NOT_READY', 'no own user yet: the session is not linked');
+    const peer = widStr(call.peerJid);
+    const wap = cap('wap');
+    const stanza = wap('call', { id: cap('wapId')(), from: own, to: peer }, [
+      wap('reject', { 'call-id': String(call.id), 'call-creator': peer, count: '0' }),
+    ]);
+    try {
+      await cap('castStanza')(stanza);
+    } catch (e) {
+      // The server no longer has it ringing (over before the page heard): as good as unknown.
+      if (/\(404\)/.test(String(e && e.message))) throw new BridgeError('CALL_NOT_FOUND', String(e.message));
+      if (e instanceof BridgeError) throw e;
+      throw new BridgeError('WA_ERROR', String((e && e.message) || e));
+    }
+    rejectedCalls.add(String(call.id));
+    return serializeCall(call);
   }
 
   // Our own reaction keys as the page made them, by the message reacted to (sendReaction reads it).
@@ -1530,6 +1613,7 @@
       else await cap('unblockContact')(c);
       return serializeContact(c);
     }),
+    rejectCall: (o) => rejectCall(o),
     // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
     // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
     recentIncoming: ({ since, limit }) => recentMsgs((m) => !m.id.fromMe && m.type !== 'gp2', since, limit).map(serializeMsg),

@@ -200,6 +200,11 @@ pub enum Request<'a> {
     /// Blocks (or unblocks) a user (`WAWebBlockContactAction`). → [`WaContact`].
     #[serde(rename_all = "camelCase")]
     SetBlocked { contact_id: String, blocked: bool },
+    /// Rejects an incoming call still ringing in `WAWebCallCollection` (page code
+    /// `CALL_NOT_FOUND` when the page has no such call: unknown, or over), with the raw
+    /// `<call><reject/></call>` stanza of the reference client. → [`WaCall`].
+    #[serde(rename_all = "camelCase")]
+    RejectCall { call_id: String },
 }
 
 impl Request<'_> {
@@ -242,6 +247,7 @@ impl Request<'_> {
             Request::LeaveGroup { .. } => "leaveGroup",
             Request::JoinGroup { .. } => "joinGroup",
             Request::SetBlocked { .. } => "setBlocked",
+            Request::RejectCall { .. } => "rejectCall",
         }
     }
 }
@@ -508,6 +514,29 @@ pub struct WaPollVote {
     pub t: Option<i64>,
 }
 
+/// A call as the page holds it in `WAWebCallCollection` (wa-web-surface §7.2 `call`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WaCall {
+    /// WhatsApp's call id.
+    pub id: String,
+    /// The caller (`peerJid`): `<n>@c.us` or `<n>@lid`.
+    pub from: Option<String>,
+    /// The caller's phone number (digits), when the page knows it.
+    #[serde(default)]
+    pub from_phone: Option<String>,
+    #[serde(default)]
+    pub is_video: bool,
+    #[serde(default)]
+    pub is_group: bool,
+    /// Placed by this account (the bridge reports incoming calls only).
+    #[serde(default)]
+    pub outgoing: bool,
+    /// When the call was offered (`offerTime`), unix seconds.
+    #[serde(default)]
+    pub t: Option<i64>,
+}
+
 /// A chat as the page lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -655,6 +684,8 @@ pub enum PageEvent {
     Reaction(WaReaction),
     /// A group notification (`gp2`): someone joined, left, or changed the group.
     Group(WaGroupNote),
+    /// Someone is calling the account (a new call in `WAWebCallCollection`).
+    Call(WaCall),
     /// Someone voted on a poll (a new choice replaces their earlier one; empty: taken back).
     PollVote(WaPollVote),
     /// A message's type changed (a placeholder resolved; `revoked`: deleted for everyone).
@@ -801,6 +832,29 @@ mod tests {
                     (vec!["678@lid".to_string()], vec![None])
                 );
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn calls_come_in_and_are_rejected_by_id() {
+        let r = Request::RejectCall { call_id: "CB8A".into() };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"method": "rejectCall", "params": {"callId": "CB8A"}})
+        );
+        let d: Drain = serde_json::from_value(json!({
+            "seq": 1,
+            "events": [{"seq": 1, "kind": "call", "data": {
+                "id": "CB8A", "from": "12345@lid", "fromPhone": "15550002002", "isVideo": true,
+                "isGroup": false, "outgoing": false, "t": 1764028800}}],
+        }))
+        .unwrap();
+        match &d.events[0].event {
+            Ok(PageEvent::Call(c)) => assert_eq!(
+                (c.id.as_str(), c.from_phone.as_deref(), c.is_video, c.t),
+                ("CB8A", Some("15550002002"), true, Some(1764028800))
+            ),
             other => panic!("{other:?}"),
         }
     }

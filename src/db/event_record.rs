@@ -30,6 +30,10 @@ pub enum EventKind {
     GroupUpdate,
     /// Someone voted on a poll (or changed or took back their vote).
     PollVote,
+    /// Someone is calling the account (voice or video).
+    CallReceived,
+    /// An incoming call was rejected (through the API, or by the session's `rejectCalls`).
+    CallRejected,
     /// A session changed state.
     SessionStatus,
     /// A session's initial sync progressed (after linking, or when its page reloaded).
@@ -39,7 +43,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const SUBSCRIBABLE: [EventKind; 12] = [
+    pub const SUBSCRIBABLE: [EventKind; 14] = [
         EventKind::Message,
         EventKind::MessageAny,
         EventKind::MessageAck,
@@ -50,6 +54,8 @@ impl EventKind {
         EventKind::GroupLeave,
         EventKind::GroupUpdate,
         EventKind::PollVote,
+        EventKind::CallReceived,
+        EventKind::CallRejected,
         EventKind::SessionStatus,
         EventKind::SessionSync,
     ];
@@ -66,6 +72,8 @@ impl EventKind {
             EventKind::GroupLeave => "group.leave",
             EventKind::GroupUpdate => "group.update",
             EventKind::PollVote => "poll.vote",
+            EventKind::CallReceived => "call.received",
+            EventKind::CallRejected => "call.rejected",
             EventKind::SessionStatus => "session.status",
             EventKind::SessionSync => "session.sync",
             EventKind::Test => "webhook.test",

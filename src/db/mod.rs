@@ -4,6 +4,7 @@
 //! use [`dispatch!`], which writes the diesel DSL once and type-checks it for each backend.
 
 mod api_keys;
+mod calls;
 pub mod cluster;
 mod contacts;
 mod deliveries;
@@ -34,6 +35,7 @@ use futures_util::FutureExt;
 
 use crate::config::DatabaseUrl;
 
+pub use calls::{CallFacts, CallSettings, CallSettingsChange, RejectedBy};
 pub use contacts::LidPairRow;
 pub use deliveries::{AttemptOutcome, DeliveryRow};
 pub use event_bus::{EventBus, Published};

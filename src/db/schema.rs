@@ -48,6 +48,8 @@ diesel::table! {
         updated_at -> Timestamp,
         connected_at -> Nullable<Timestamp>,
         ack_timeouts -> BigInt,
+        reject_calls -> Bool,
+        call_reply_text -> Nullable<Text>,
     }
 }
 

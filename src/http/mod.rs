@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, extractors and the envelope.
 
 pub(crate) mod api_keys;
+mod calls;
 mod contacts;
 pub mod envelope;
 // The plumbing shared with the admin page lives in `api_common`; these names keep handler imports short.
@@ -27,6 +28,7 @@ mod reply_to;
 pub(crate) mod request_log;
 pub mod route_scope;
 pub mod schemas;
+pub(crate) mod session_settings;
 pub(crate) mod sessions;
 pub(crate) mod timeouts;
 pub(crate) mod webhook;
@@ -61,6 +63,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(sessions::list)
         .service(sessions::events)
         .service(sessions::capabilities)
+        .service(session_settings::get_settings)
+        .service(session_settings::update_settings)
+        .service(calls::reject)
         .service(chats::mark_read)
         .service(chats::presence)
         .service(chats::list)

@@ -13,8 +13,8 @@ use utoipa::{Modify, OpenApi};
 use super::route_scope;
 use super::schemas::ErrorBody;
 use super::{
-    api_keys, chats, cluster, contact_card, contacts, edits, events_stream, group_picture, groups, health, location,
-    me, media, messages, poll, reactions, sessions, webhook,
+    api_keys, calls, chats, cluster, contact_card, contacts, edits, events_stream, group_picture, groups, health,
+    location, me, media, messages, poll, reactions, session_settings, sessions, webhook,
 };
 
 #[derive(OpenApi)]
@@ -42,6 +42,9 @@ use super::{
         sessions::list,
         sessions::events,
         sessions::capabilities,
+        session_settings::get_settings,
+        session_settings::update_settings,
+        calls::reject,
         chats::mark_read,
         chats::presence,
         chats::list,

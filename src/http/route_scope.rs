@@ -58,6 +58,10 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/api/v1/sessions/capabilities/", need(Read, Session)),
     ("GET", "/api/v1/sessions/events/", need(Read, Session)),
     ("GET", "/api/v1/sessions/", need(Read, Account)),
+    // A session's own behaviour (today: what it does with incoming calls) is configuration,
+    // like linking it: `manage` to change, `read` to look.
+    ("GET", "/api/v1/sessions/settings/", need(Read, Session)),
+    ("PATCH", "/api/v1/sessions/settings/", need(Manage, Session)),
     // Messages and chat actions.
     ("POST", "/api/v1/messages/send-text/", need(Send, Session)),
     ("POST", "/api/v1/messages/send-media/", need(Send, Session)),
@@ -71,6 +75,9 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("DELETE", "/api/v1/messages/{id}/", need(Send, Account)),
     ("POST", "/api/v1/chats/{chatId}/read/", need(Send, Session)),
     ("POST", "/api/v1/chats/{chatId}/presence/", need(Send, Session)),
+    // Rejecting a ringing call answers the caller (they see it declined), as a read receipt
+    // answers a sender: a conversation act, `send` — not a change of the session or a group.
+    ("POST", "/api/v1/calls/{callId}/reject/", need(Send, Session)),
     ("GET", "/api/v1/messages/", need(Read, Account)),
     ("GET", "/api/v1/messages/{id}/", need(Read, Account)),
     ("GET", "/api/v1/messages/{id}/media", need(Read, Account)),

@@ -453,6 +453,45 @@ pub struct ChatSignal {
     pub state: String,
 }
 
+/// A call, as `POST /api/v1/calls/{callId}/reject/` answers and the `call.received` /
+/// `call.rejected` events carry it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallView {
+    /// WhatsApp's call id.
+    pub call_id: String,
+    /// The caller: `<n>@c.us`, or `<n>@lid` where WhatsApp hides the number.
+    pub from: Option<String>,
+    /// The caller's phone number (digits), when known.
+    pub from_phone: Option<String>,
+    pub is_video: bool,
+    /// A group call.
+    pub is_group: bool,
+    /// When the call was offered, unix seconds.
+    pub timestamp: Option<i64>,
+    /// `api` or `auto` (the session's `rejectCalls`).
+    #[schema(pattern = "^(api|auto)$")]
+    pub rejected_by: String,
+    /// The stored reply text's `dbId` (automatic rejections with `callReplyText`), else null.
+    pub reply_db_id: Option<i64>,
+    /// `rejected`.
+    pub state: String,
+}
+
+/// A session's settings (`GET` / `PATCH /api/v1/sessions/settings/`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSettingsView {
+    /// The session's name.
+    pub session: String,
+    /// Incoming calls are rejected as soon as they ring (a `call.rejected` event with
+    /// `rejectedBy: auto` follows each `call.received`).
+    pub reject_calls: bool,
+    /// Sent to the caller after an automatic rejection, through the session's queue (stored
+    /// and reported like any send); null: nothing is sent.
+    pub call_reply_text: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Deleted {
     pub deleted: bool,

@@ -13,8 +13,9 @@ pub struct SessionKey {
     pub name: String,
 }
 
-pub use crate::browser::protocol::{WaGroupNote, WaMessage, WaPollVote, WaReaction};
+pub use crate::browser::protocol::{WaCall, WaGroupNote, WaMessage, WaPollVote, WaReaction};
 use crate::db::cluster::Fence;
+use crate::db::{CallFacts, RejectedBy};
 
 #[derive(Debug, Clone)]
 pub enum SessionEvent {
@@ -42,6 +43,14 @@ pub enum SessionEvent {
         note: WaGroupNote,
         fence: Option<Fence>,
     },
+    /// A call to the account rang (`rejected` None), or was rejected: by whom, and the stored
+    /// reply text's row id when one was queued.
+    Call {
+        session: SessionKey,
+        call: WaCall,
+        rejected: Option<(RejectedBy, Option<i64>)>,
+        fence: Option<Fence>,
+    },
     /// Someone voted on a poll (their new choice replaces the earlier one).
     PollVote { session: SessionKey, vote: WaPollVote },
     /// A message's text was edited (ours from any device, or by its sender).
@@ -59,4 +68,18 @@ pub enum SessionEvent {
         ack: i32,
         fence: Option<Fence>,
     },
+}
+
+impl WaCall {
+    /// The call as `call.received` and `call.rejected` events show it.
+    pub fn facts(&self) -> CallFacts {
+        CallFacts {
+            call_id: self.id.clone(),
+            from: self.from.clone(),
+            from_phone: self.from_phone.clone(),
+            is_video: self.is_video,
+            is_group: self.is_group,
+            offered_at: self.t,
+        }
+    }
 }

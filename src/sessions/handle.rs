@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::chat_id::ChatId;
 use super::events::SessionKey;
 use super::state::SessionInfo;
-use crate::browser::protocol::{ChatMessages, GroupChange, Request, WaChat, WaContact, WaGroup};
+use crate::browser::protocol::{ChatMessages, GroupChange, Request, WaCall, WaChat, WaContact, WaGroup};
 use crate::error_code::ErrorCode;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -522,6 +522,12 @@ impl SessionHandle {
             blocked,
         })
         .await
+    }
+
+    /// Rejects an incoming call that is still ringing: the caller sees it declined. Errors:
+    /// `CALL_NOT_FOUND` (404) when the page has no such call (unknown, or over).
+    pub async fn reject_call(&self, call_id: String) -> Result<WaCall, SessionError> {
+        self.call(Request::RejectCall { call_id }).await
     }
 
     pub async fn join_group(&self, code: String) -> Result<WaGroup, SessionError> {

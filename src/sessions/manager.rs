@@ -386,6 +386,7 @@ impl SessionManager {
             doc: Default::default(),
             fence: fence.clone(),
             media: self.inner.media.clone(),
+            outbox: self.inner.outbox.clone(),
         };
         self.inner.runtime.spawn(actor.run());
         let handle = SessionHandle { key, tx, info: info_rx };

@@ -370,6 +370,8 @@ async fn text_columns(backend: Backend) {
         ("whatsapp_sessions", "wid", "whatsapp"),
         ("whatsapp_sessions", "push_name", "whatsapp"),
         ("whatsapp_sessions", "last_error", "whatsapp"),
+        // The reply text to rejected calls: from the API (a NUL is refused at the edge).
+        ("whatsapp_sessions", "call_reply_text", "user"),
         ("session_events", "state", "gateway"),
         ("session_events", "reason", "whatsapp"),
         ("messages", "direction", "gateway"),

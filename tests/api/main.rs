@@ -5,6 +5,7 @@ mod common;
 
 mod admin;
 mod auth;
+mod calls;
 mod chats;
 mod cli;
 mod client_ids;

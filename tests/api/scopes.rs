@@ -50,7 +50,8 @@ async fn call_with(
         .replace("{chatId}", "15550002002@c.us")
         .replace("{lid}", "123456789@lid")
         .replace("{phone}", "15550002002")
-        .replace("{groupId}", "120363000000000001@g.us");
+        .replace("{groupId}", "120363000000000001@g.us")
+        .replace("{callId}", "CB8A0A3F5E2D4C1B9A8F7E6D5C4B3A21");
     assert!(!url.contains('{'), "a path parameter the test cannot fill: {path}");
     let params = op["parameters"].as_array().cloned().unwrap_or_default();
     if selector && params.iter().any(|p| p["name"] == "session" && p["in"] == "query") {

@@ -629,3 +629,118 @@ async fn fidelity_points_and_era_switch() {
     assert!(control.pages().await.iter().any(|p| p.era == Era::Sep2026));
     c.close().await.unwrap();
 }
+
+/// The reference client's call hook, as it installs it (wa-web-surface §7.2 `call`): the
+/// collection's own Map, found by `instanceof`, its `set` wrapped.
+const HOOK_CALLS: &str = "
+    window.__calls = [];
+    const C = window.require('WAWebCallCollection');
+    if (!C || typeof C.on !== 'function') return 'calls disabled';
+    const mapKey = Object.keys(C).find((k) => C[k] instanceof Map);
+    const map = C[mapKey];
+    const originalMapSet = map.set.bind(map);
+    map.set = function (key, value) {
+        window.__calls.push({ id: value.id, peerJid: value.peerJid, isVideo: value.isVideo, isGroup: value.isGroup,
+            canHandleLocally: value.canHandleLocally, outgoing: value.outgoing,
+            webClientShouldHandle: value.webClientShouldHandle, participants: value.participants });
+        return originalMapSet(key, value);
+    };
+    return mapKey;";
+
+/// The reference client's `rejectCall(peerJid, id)` (its WAWap / WADeprecatedSendIq path), with
+/// `peerJid` as it comes back from the client: the serialised Wid object.
+const REJECT_CALL: &str = "
+    const r = window.require, [peerJid, id] = arguments;
+    const me = r('WAWebUserPrefsMeUser').getMaybeMePnUser();
+    const userId = me._serialized || me.$1;
+    const stanza = r('WAWap').wap('call', { id: r('WAWap').generateId(), from: userId, to: peerJid },
+        [r('WAWap').wap('reject', { 'call-id': id, 'call-creator': peerJid, count: '0' })]);
+    await r('WADeprecatedSendIq').deprecatedCastStanza(stanza);
+    return true;";
+
+/// Calls in both eras: an offer from the phone side rings in `WAWebCallCollection` (the caller a
+/// LID on 2026-09 pages, its phone known), the reference client's reject stanza declines it for
+/// the caller and the call leaves the collection; an unanswered one is missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_ring_in_the_collection_and_a_reject_stanza_declines_them() {
+    let driver = chromedriver().await;
+    for (era, device, caller) in [
+        (Era::Jan2026, "15550008001", "15550008002"),
+        (Era::Sep2026, "15550008101", "15550008102"),
+    ] {
+        let sim = sim_in(era).await;
+        let control = sim.control();
+        let profile = tempfile::tempdir().unwrap();
+        let c = browser(&driver, profile.path()).await;
+        c.goto(&sim.base_url()).await.unwrap();
+        link(&c, &control, device).await;
+        let key = js(&c, HOOK_CALLS).await;
+        assert!(key.is_string(), "{era}: the collection holds a Map: {key}");
+
+        let offer = |ring_secs| wagate_sim::CallOffer {
+            from: format!("{caller}@c.us"),
+            is_video: true,
+            is_group: false,
+            ring_secs,
+        };
+        let id = control.offer_call(device, offer(None)).await.unwrap();
+        let seen = wait_js(&c, "return window.__calls.length ? window.__calls : null", 10).await;
+        let call = &seen[0];
+        let peer = match era {
+            Era::Jan2026 => format!("{caller}@c.us"),
+            Era::Sep2026 => format!("{}@lid", control.lid_for(caller).await),
+        };
+        assert_eq!(
+            (call["id"].as_str(), call["peerJid"]["_serialized"].as_str()),
+            (Some(id.as_str()), Some(peer.as_str())),
+            "{era}: {call}"
+        );
+        assert_eq!(
+            (
+                call["isVideo"].as_bool(),
+                call["isGroup"].as_bool(),
+                call["outgoing"].as_bool()
+            ),
+            (Some(true), Some(false), Some(false)),
+            "{era}: {call}"
+        );
+        if era == Era::Sep2026 {
+            let pn = js_args(
+                &c,
+                "const r = window.require; const w = r('WAWebApiContact').getPhoneNumber(r('WAWebWidFactory').createWid(arguments[0])); return w && w._serialized",
+                vec![json!(peer)],
+            )
+            .await;
+            assert_eq!(pn, json!(format!("{caller}@c.us")), "the caller's phone is mapped");
+        }
+
+        js_args(&c, REJECT_CALL, vec![call["peerJid"].clone(), json!(id)]).await;
+        let rec = control.calls(device).await.remove(0);
+        assert_eq!(rec.state, wagate_sim::CallState::Rejected, "{era}");
+        assert_eq!(rec.reject_stanza.unwrap()["call-creator"], json!(peer), "{era}");
+        wait_js(
+            &c,
+            &format!("return !window.require('WAWebCallCollection').get({id:?})"),
+            10,
+        )
+        .await;
+
+        let missed = control.offer_call(device, offer(Some(1))).await.unwrap();
+        wait_js(
+            &c,
+            &format!("return !!window.require('WAWebCallCollection').get({missed:?})"),
+            10,
+        )
+        .await;
+        wait_js(
+            &c,
+            &format!("return !window.require('WAWebCallCollection').get({missed:?})"),
+            10,
+        )
+        .await;
+        let rec = control.calls(device).await.remove(1);
+        assert_eq!((rec.id, rec.state), (missed, wagate_sim::CallState::Missed), "{era}");
+        c.close().await.unwrap();
+        sim.stop().await;
+    }
+}

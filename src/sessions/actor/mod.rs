@@ -6,10 +6,12 @@
 //! - `browser.rs`: starting and closing the browser and its profile;
 //! - `page_events.rs`: the loop, draining the page's queue and acting on each event;
 //! - `commands.rs`: commands from the handle, as typed calls into the page;
+//! - `calls.rs`: incoming calls, reported and (with the session's setting) rejected at once;
 //! - `liveness.rs`: probing the page with a real round trip; the capability report;
 //! - `publish.rs`: state transitions to the watch, the database and the event sink.
 
 mod browser;
+mod calls;
 mod commands;
 mod liveness;
 mod page_events;
@@ -114,6 +116,8 @@ pub(super) struct Actor {
     pub fence: Option<crate::db::cluster::Fence>,
     /// Where incoming media is saved (and, in cluster mode, published for the other nodes).
     pub media: crate::media_files::MediaFiles,
+    /// Where sends are handed over: the reply text to an automatically rejected call.
+    pub outbox: super::outbox::Outbox,
 }
 
 impl Actor {

@@ -252,6 +252,7 @@ impl Actor {
                     })
                     .await;
             }
+            PageEvent::Call(call) => self.on_call(call).await,
             PageEvent::PollVote(vote) => {
                 let session = self.key.clone();
                 let _ = self.sink.send(SessionEvent::PollVote { session, vote }).await;
