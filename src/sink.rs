@@ -495,6 +495,8 @@ async fn store_incoming(
             .map(|cards| cards.iter().flat_map(|c| crate::vcard::read(c)).collect::<Vec<_>>())
             .filter(|c| !c.is_empty()),
         mentions: m.mentions.clone().filter(|ids| !ids.is_empty()),
+        is_forwarded: m.is_forwarded,
+        forwarding_score: m.forwarding_score,
         ..Default::default()
     };
     db.insert_incoming_as(

@@ -94,6 +94,10 @@ pub struct IncomingMessage {
     /// A poll (WhatsApp's `poll_creation`) instead of text or media.
     #[serde(default)]
     pub poll: Option<IncomingPoll>,
+    /// Forwarded by its sender: how many times WhatsApp counts it forwarded (`forwardingScore`,
+    /// 127 for "forwarded many times"); the page shows it with `isForwarded`. None or 0: not.
+    #[serde(default)]
+    pub forwarding_score: Option<u32>,
 }
 
 /// A poll "someone" sends.
@@ -146,6 +150,7 @@ impl IncomingMessage {
             vcards: None,
             mentions: None,
             poll: None,
+            forwarding_score: None,
         }
     }
 }
@@ -213,6 +218,10 @@ pub struct SentRecord {
     /// A poll (`poll_creation`): `pollName`, the options' names by `localId`, and
     /// `pollSelectableOptionsCount`.
     pub poll: Option<SentPoll>,
+    /// A forward: shown as forwarded (`isForwarded`), and how many times WhatsApp counts it
+    /// forwarded (`forwardingScore`, 127 for "many times"); false and 0 for other messages.
+    pub is_forwarded: bool,
+    pub forwarding_score: u32,
 }
 
 /// A poll as a linked device sent it.
@@ -768,6 +777,8 @@ impl SimControl {
             vcards: m.get("vcards").and_then(|v| serde_json::from_value(v.clone()).ok()),
             mentions: m.get("mentions").and_then(|v| serde_json::from_value(v.clone()).ok()),
             poll: m.get("poll").and_then(|v| serde_json::from_value(v.clone()).ok()),
+            is_forwarded: m.get("isForwarded").and_then(Value::as_bool).unwrap_or(false),
+            forwarding_score: m.get("forwardingScore").and_then(Value::as_u64).unwrap_or(0) as u32,
         });
         // Reactions, edits and deletes are not messages with acks of their own.
         if matches!(
@@ -1008,6 +1019,7 @@ impl SimControl {
             "quoted": msg.quoted.as_deref().map(Self::quoted_of),
             "vcards": msg.vcards,
             "mentions": msg.mentions,
+            "forwardingScore": msg.forwarding_score.filter(|n| *n > 0),
             "poll": msg.poll.as_ref().map(|p| json!({ "name": p.question, "options": p.options, "selectableCount": if p.multiple { 0 } else { 1 } })),
             "location": msg.location.as_ref().map(|l| json!({ "lat": l.latitude, "lng": l.longitude, "loc": l.description })),
         });

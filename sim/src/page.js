@@ -514,6 +514,8 @@
       else Object.assign(props, { type: 'multi_vcard', body: '', vcardList: m.vcards.map((v) => ({ displayName: name(v), vcard: v })) });
     }
     if (m.mentions && m.mentions.length) props.mentionedJidList = m.mentions.map(widOf);
+    // Forwarded by its sender: the stanza's context info carries the flag and the count.
+    if (m.forwardingScore) Object.assign(props, { isForwarded: true, forwardingScore: m.forwardingScore });
     if (m.poll) {
       // A poll creation message: options carry their localId; the votes are encrypted with the
       // message secret, so every poll has one.
@@ -953,6 +955,8 @@
         vcards: msg.type === 'vcard' ? [msg.body] : msg.type === 'multi_vcard' ? (msg.vcardList || []).map((v) => v.vcard) : null,
         mentions: Array.isArray(msg.mentionedJidList) && msg.mentionedJidList.length
           ? msg.mentionedJidList.map((w) => String((w && w._serialized) || w)) : null,
+        isForwarded: !!msg.isForwarded,
+        forwardingScore: msg.forwardingScore || 0,
         poll: msg.type === 'poll_creation' ? {
           name: msg.pollName,
           options: msg.pollOptions.slice().sort((a, b) => a.localId - b.localId).map((o) => o.name),
@@ -1103,29 +1107,71 @@
     'WAWebShortcakeLinkingHandlePasskeyPrologueRequest', 'Bootloader', '__debug',
   ];
 
-  // Forwarding resends copies through the normal send path, marked forwarded.
-  async function forwardMessages(msgs, chats) {
+  // Forwarding (WAWebChatForwardMessage, from a dump of the module): each message is copied
+  // (`toJSON()` minus its key, addressing, reply context, edit and poll bookkeeping), keyed anew
+  // for the chat, marked as the page marks forwards, and sent through addAndSendMsgToChat.
+  // WAWebMsgGetters.getShouldDisplayAsForwarded: a copy shows "Forwarded" unless it copies the
+  // account's own original.
+  function displaysAsForwarded(m) { return !!m.isForwarded || !(m.id && m.id.fromMe); }
+  // WAWebMsgModelUtils.getMsgForwardingScoreWhenForwarded: the times forwarded so far
+  // (`forwardingScore`, else 1 for a forwarded message), plus this one when it shows; 5 and up
+  // is the "forwarded many times" sentinel 127.
+  function scoreWhenForwarded(m) {
+    const times = m.forwardingScore == null ? (m.isForwarded ? 1 : 0) : m.forwardingScore || 0;
+    const n = times + (displaysAsForwarded(m) ? 1 : 0);
+    return n >= 5 ? 127 : n;
+  }
+  // WAWebMsgActionCapability.canForwardMsg: what the page's forward menu offers.
+  const UNFORWARDABLE = ['revoked', 'gp2', 'notification', 'notification_template', 'e2e_notification', 'protocol', 'reaction', 'ciphertext', 'call_log', 'poll_update'];
+  function canForwardMsg(m) { return !!m && !UNFORWARDABLE.includes(m.type); }
+  const NOT_COPIED = ['id', 'from', 'to', 't', 'ack', 'local', 'self', 'isNewMsg', 'author', 'participant', 'notifyName',
+    'quotedMsg', 'quotedParticipant', 'quotedRemoteJid', 'quotedStanzaID', 'latestEditMsgKey', 'messageSecret',
+    'pollOptions', 'pollSelectableOptionsCount', 'clientReceivedTsMillis', 'recvFresh', 'star', 'broadcast'];
+  const isMediaMsg = (m) => !!(m.mimetype || m.directPath);
+  async function forwardOne(chat, m, multicast) {
+    const from = chat.id.isLid() && me.lid ? me.lid : me.pn;
+    const key = new MsgKey({ from, to: chat.id, id: await MsgKey.newId(), selfDir: 'out' });
+    const data = m.toJSON();
+    for (const k of NOT_COPIED) delete data[k];
+    // A poll travels as a snapshot of its results.
+    if (m.type === 'poll_creation') data.type = 'poll_result_snapshot';
+    const props = Object.assign(data, {
+      id: key, from, to: chat.id, ack: 0, local: true, self: 'out', t: Math.floor(Date.now() / 1000), isNewMsg: true,
+      star: false, isForwarded: displaysAsForwarded(m), forwardedFromWeb: true, forwardingScore: scoreWhenForwarded(m),
+      multicast: !!multicast,
+    });
+    const [added, sent] = addAndSendMsgToChat(chat, props);
+    const msg = await added;
+    await sent;
+    return msg;
+  }
+  // forwardMessages({chat, msgs, multicast, includeCaption, appendedText}): resolves to the media
+  // messages it could not forward; any other failure only goes to the log (no copy appears).
+  async function forwardMessages({ chat, msgs, multicast }) {
     requireLinked();
-    const out = [];
-    for (const chat of [].concat(chats)) {
-      for (const m of [].concat(msgs)) {
-        const from = chat.id.isLid() && me.lid ? me.lid : me.pn;
-        const key = new MsgKey({ from, to: chat.id, id: await MsgKey.newId(), selfDir: 'out' });
-        const props = { id: key, from, to: chat.id, ack: 0, local: true, self: 'out', t: Math.floor(Date.now() / 1000), isNewMsg: true, type: m.type, body: m.body, caption: m.caption, mimetype: m.mimetype, filename: m.filename, directPath: m.directPath, isForwarded: true, forwardingScore: (m.forwardingScore || 0) + 1 };
-        const [added, sent] = addAndSendMsgToChat(chat, props);
-        await added;
-        await sent;
-        out.push(MsgCollection.get(keyStr(key)));
+    const failed = [];
+    for (const m of [].concat(msgs || [])) {
+      try {
+        if (!canForwardMsg(m)) throw new Error('cannot forward a ' + (m && m.type) + ' message');
+        await forwardOne(chat, m, multicast);
+      } catch (e) {
+        console.warn('[chat forward message] error during forwarding message', e);
+        if (m && isMediaMsg(m)) failed.push(m);
       }
     }
-    return out;
+    return failed;
   }
   // The other lazy modules answer locally: groups, invites, privacy and events are not simulated
   // beyond being present (sim/README.md).
   const LAZY_IMPL = {
-    WAWebMediaForwardMediaMsg: { forwardMediaMsg: (msg, chat) => forwardMessages([msg], [chat]).then((r) => r[0]) },
-    WAWebChatForwardMessage: { forwardMessages: (chat, msgs) => forwardMessages(msgs, [chat]) },
-    WAWebForwardMessagesToChat: { forwardMessagesToChats: (msgs, chats) => forwardMessages(msgs, chats) },
+    WAWebMediaForwardMediaMsg: { forwardMediaMsg: ({ chat, msg, multicast }) => forwardOne(chat, msg, multicast).then((m) => ({ messageSendResult: 'OK', msg: m })) },
+    WAWebChatForwardMessage: { forwardMessages },
+    WAWebForwardMessagesToChat: {
+      forwardMessagesToChats: async (msgs, chats) => {
+        for (const chat of [].concat(chats)) await forwardMessages({ chat, msgs });
+        return true;
+      },
+    },
     WAWebGroupCreateJob: { createGroup: (...a) => GROUP_IMPL.WAWebGroupCreateJob.createGroup(...a) },
     WAWebGroupCommunityJob: { deactivateCommunity: async () => ({}) },
     WAWebGroupInviteJob: { joinGroupViaInvite: async (code) => ({ gid: new Wid((await groupOp('join', { code: String(code) })).group.id) }) },
@@ -1262,6 +1308,7 @@
     WAWebLinkPreviewChatAction: { getLinkPreview: async () => ({}) },
     WAWebMsgKey: MsgKey,
     WAWebMsgReply: { canReplyMsg },
+    WAWebMsgActionCapability: { canForwardMsg },
     WAWebSendReactionMsgAction: { sendReactionToMsg },
     WAWebSendMessageEditAction: { sendMessageEdit },
     WAWebAddonReactionTableMode: { reactionTableMode },

@@ -14,7 +14,7 @@
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function (opts) {
   'use strict';
-  const VERSION = 7;
+  const VERSION = 8;
   if (window.__wagate && window.__wagate.version === VERSION) return { status: 'present' };
 
   // --- capabilities: ordered candidates, resolved by feature detection ---------------------------
@@ -107,8 +107,12 @@
     loadEarlierMsgs: [{ mod: 'WAWebChatLoadMessages', path: 'loadEarlierMsgs' }],
     profilePic: [{ mod: 'WAWebContactProfilePicThumbBridge', path: 'requestProfilePicFromServer' }],
     contactStatus: [{ mod: 'WAWebContactStatusBridge', path: 'getStatus' }],
-    // On-demand bundles (anchors-2026-11.md §3.2, 2026-08 -> 09): nothing wagate sends needs them
-    // yet; resolved for the capability report, so a maintainer sees the loader work or break.
+    // Whether the page lets a message be forwarded (wa-web-surface §5.1 MsgActionChecks; the
+    // page's own forward menu asks it first); without it, revoked messages are refused.
+    canForward: [{ mod: 'WAWebMsgActionCapability', path: 'canForwardMsg', optional: true }],
+    // Forwarding, an on-demand bundle since 2026-09 (anchors-2026-11.md §3.2): loaded through the
+    // Bootloader at first use. `forwardMessages({chat, msgs, multicast, includeCaption})` is what
+    // the reference client calls; `forwardMessagesToChats(msgs, chats)` the older entry.
     forwardMessages: [
       { mod: 'WAWebChatForwardMessage', path: 'forwardMessages', optional: true,
         lazy: ['WAWebForwardMessageFlow.react', 'WAWebForwardMessageModal.react', 'WAWebMediaForwardMediaMsg'] },
@@ -508,6 +512,9 @@
       loc: m.type === 'location' && typeof m.loc === 'string' ? m.loc : null,
       vcards: vcardsOf(m),
       poll: pollOf(m),
+      // Forwarded (wa-web-surface §6.6): how many times, as WhatsApp counts (127: "many times").
+      isForwarded: !!m.isForwarded,
+      forwardingScore: typeof m.forwardingScore === 'number' ? m.forwardingScore : 0,
     };
   }
 
@@ -1061,6 +1068,57 @@
     };
   }
 
+  // What forwarding gave its copy, by the key id the gateway chose for the send: the page keys
+  // the copy itself, so `findSent` settles an interrupted forward from here (while this
+  // document lives).
+  const forwardedByKey = new Map();
+
+  // The page's answer when it may not forward `msg`: revoked (nothing left to forward), or
+  // refused by its own check.
+  function forwardRefusal(msg) {
+    if (msg.type === 'revoked') return 'the message was deleted for everyone';
+    let can = null;
+    try { can = cap('canForward'); } catch (_) { /* optional: the type check above stands */ }
+    if (can && !can(typeof msg.unsafe === 'function' ? msg.unsafe() : msg)) return 'WhatsApp does not let this message be forwarded';
+    return null;
+  }
+
+  // Forwards a message of this page to a chat with WhatsApp's own forward, which copies it,
+  // marks it forwarded (`isForwarded`, `forwardingScore`, as the page decides) and keys the copy
+  // itself: the copy is the chat's one new message of ours once the forward resolved.
+  async function forwardMessage(o) {
+    const msg = await findMsg(o.msgId);
+    if (!msg) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + o.msgId + ' in this page to forward');
+    const refusal = forwardRefusal(msg);
+    if (refusal) throw new BridgeError('MESSAGE_NOT_FORWARDABLE', refusal);
+    const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const forward = await capLoad('forwardMessages');
+    const target = typeof msg.unsafe === 'function' ? msg.unsafe() : msg;
+    const before = new Set(modelsOf(chat.msgs).map((m) => keyStr(m.id)));
+    const failed = resolved.forwardMessages.via === 'WAWebChatForwardMessage.forwardMessages'
+      ? await forward({ chat, msgs: [target], multicast: false, includeCaption: true })
+      : await forward([target], [chat]);
+    // The page answers with the media messages it could not forward (others fail quietly: no copy).
+    if (Array.isArray(failed) && failed.length) throw new BridgeError('WA_SEND_FAILED', 'WhatsApp could not forward the message');
+    const copy = modelsOf(chat.msgs)
+      .filter((m) => m && m.id && m.id.fromMe && !before.has(keyStr(m.id)))
+      .sort((a, b) => (b.t || 0) - (a.t || 0))[0];
+    if (!copy) throw new BridgeError('WA_SEND_FAILED', 'WhatsApp did not forward the message');
+    if (copy.ack === -1) throw new BridgeError('WA_SEND_FAILED', 'WhatsApp refused the forwarded message');
+    const id = keyStr(copy.id);
+    if (o.keyId) forwardedByKey.set(o.keyId, id);
+    const chatId = widStr(chat.id);
+    return {
+      id,
+      t: copy.t || Math.floor(Date.now() / 1000),
+      ack: typeof copy.ack === 'number' ? copy.ack : 0,
+      chat: chatId,
+      chatPhone: isGroupWid(chat.id) ? null : phoneOf(chatId),
+      isForwarded: !!copy.isForwarded,
+      forwardingScore: typeof copy.forwardingScore === 'number' ? copy.forwardingScore : 0,
+    };
+  }
+
   // Our own message of this page by id, for an edit or a delete.
   async function ownMsg(msgId) {
     const msg = await findMsg(msgId);
@@ -1544,6 +1602,10 @@
     findSent: async ({ chatId, keyId }) => {
       if (inflight.has(keyId)) throw new BridgeError('WA_SEND_IN_FLIGHT', 'this page is still sending ' + keyId);
       const Msg = cap('msgs');
+      if (forwardedByKey.has(keyId)) {
+        const copy = typeof Msg.get === 'function' ? Msg.get(forwardedByKey.get(keyId)) : null;
+        if (copy) return { id: keyStr(copy.id), t: copy.t || 0, ack: typeof copy.ack === 'number' ? copy.ack : 0 };
+      }
       const ids = ['true_' + chatId + '_' + keyId];
       try {
         const chat = await findChat(chatId);
@@ -1615,6 +1677,7 @@
     sendReaction: (o) => once(o.keyId, () => sendReaction(o)),
     editMessage: (o) => once(o.keyId, () => editMessage(o)),
     revokeMessage: (o) => once(o.keyId, () => revokeMessage(o)),
+    forwardMessage: (o) => once(o.keyId, () => forwardMessage(o)),
     logout: () => {
       const s = socket();
       if (typeof s.logout !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebSocketModel.Socket.logout');

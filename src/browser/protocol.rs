@@ -95,6 +95,18 @@ pub enum Request<'a> {
     /// Deletes an own message for everyone (`WAWebCmd.Cmd.sendRevokeMsgs`). → [`SentMessage`].
     #[serde(rename_all = "camelCase")]
     RevokeMessage { msg_id: &'a str, key_id: Option<&'a str> },
+    /// Forwards the message with this WhatsApp id to a chat with WhatsApp's own forward
+    /// (`WAWebChatForwardMessage`, an on-demand bundle since 2026-09; page code
+    /// `MESSAGE_NOT_FORWARDABLE` for a revoked message or one the page's check refuses). The page
+    /// keys the copy itself: `key_id` only lets `FindSent` find it again. → [`SentMessage`] with
+    /// `is_forwarded` and `forwarding_score`.
+    #[serde(rename_all = "camelCase")]
+    ForwardMessage {
+        msg_id: &'a str,
+        chat_id: &'a str,
+        key_id: Option<&'a str>,
+        check_recipient: bool,
+    },
     /// Hands media bytes over in parts (base64 of at most 1 MiB each), for large files. → parts so far.
     #[serde(rename_all = "camelCase")]
     PutChunk {
@@ -206,6 +218,7 @@ impl Request<'_> {
             Request::SendContacts { .. } => "sendContacts",
             Request::SendPoll { .. } => "sendPoll",
             Request::RevokeMessage { .. } => "revokeMessage",
+            Request::ForwardMessage { .. } => "forwardMessage",
             Request::AcksOf { .. } => "acksOf",
             Request::FindSent { .. } => "findSent",
             Request::RecentIncoming { .. } => "recentIncoming",
@@ -278,6 +291,13 @@ pub struct SentMessage {
     /// The chat's phone number (digits) when the page knows it; None for groups.
     #[serde(default)]
     pub chat_phone: Option<String>,
+    /// A forward: whether WhatsApp shows the copy as forwarded (not for a forward of one's own
+    /// original message), and how many times it counts it forwarded (127: "forwarded many
+    /// times"). None for other sends.
+    #[serde(default)]
+    pub is_forwarded: Option<bool>,
+    #[serde(default)]
+    pub forwarding_score: Option<u32>,
 }
 
 /// A liveness probe's answer.
@@ -398,6 +418,12 @@ pub struct WaMessage {
     /// A poll's question and options (`poll_creation`).
     #[serde(default)]
     pub poll: Option<WaPoll>,
+    /// Whether WhatsApp shows the message as forwarded, and how many times it counts it
+    /// forwarded (`forwardingScore`; 127 and up: "forwarded many times").
+    #[serde(default)]
+    pub is_forwarded: bool,
+    #[serde(default)]
+    pub forwarding_score: u32,
     /// Where the actor saved the media bytes (relative to the media dir), if it could.
     #[serde(skip_deserializing)]
     pub saved_media: Option<String>,

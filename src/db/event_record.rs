@@ -271,6 +271,9 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         "contacts": details.contacts,
         "mentions": details.mentions,
         "poll": details.poll,
+        "isForwarded": details.is_forwarded,
+        "forwardingScore": details.forwarding_score,
+        "forwardedFrom": details.forwarded_from,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })

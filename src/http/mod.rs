@@ -12,6 +12,7 @@ mod contact_card;
 mod edits;
 mod events_stream;
 pub mod extract;
+mod forward;
 mod groups;
 mod health;
 mod location;
@@ -83,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(poll::send_poll)
         .service(poll::votes)
         .service(reactions::react)
+        .service(forward::forward)
         .service(edits::edit)
         .service(edits::revoke)
         .service(messages::list)

@@ -13,8 +13,8 @@ use utoipa::{Modify, OpenApi};
 use super::route_scope;
 use super::schemas::ErrorBody;
 use super::{
-    api_keys, chats, cluster, contact_card, contacts, edits, events_stream, groups, health, location, me, media,
-    messages, poll, reactions, sessions, webhook,
+    api_keys, chats, cluster, contact_card, contacts, edits, events_stream, forward, groups, health, location, me,
+    media, messages, poll, reactions, sessions, webhook,
 };
 
 #[derive(OpenApi)]
@@ -67,6 +67,7 @@ use super::{
         contact_card::send_contact,
         poll::send_poll,
         reactions::react,
+        forward::forward,
         edits::edit,
         edits::revoke,
         messages::list,

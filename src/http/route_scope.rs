@@ -67,6 +67,7 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     // Acting on a stored message by id: the message's session is not named by a selector, so
     // a key limited to sessions is refused (as for reading messages by id).
     ("POST", "/api/v1/messages/{id}/reaction/", need(Send, Account)),
+    ("POST", "/api/v1/messages/{id}/forward/", need(Send, Account)),
     ("PATCH", "/api/v1/messages/{id}/", need(Send, Account)),
     ("DELETE", "/api/v1/messages/{id}/", need(Send, Account)),
     ("POST", "/api/v1/chats/{chatId}/read/", need(Send, Session)),

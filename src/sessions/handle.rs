@@ -157,6 +157,8 @@ pub enum Content {
     Edit { msg_id: String, body: String },
     /// Delete our message with this WhatsApp id for everyone.
     Revoke { msg_id: String },
+    /// Forward the message with this WhatsApp id (sent or received) to the send's chat.
+    Forward { msg_id: String },
 }
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;

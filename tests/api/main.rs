@@ -16,6 +16,7 @@ mod envelope;
 mod eras;
 mod faults;
 mod flow;
+mod forward;
 mod fuzz;
 mod groups;
 mod history;

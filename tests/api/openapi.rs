@@ -34,6 +34,7 @@ async fn the_openapi_document_lists_every_route() {
         ("post", "/api/v1/messages/send-poll/"),
         ("get", "/api/v1/messages/{id}/votes/"),
         ("post", "/api/v1/messages/{id}/reaction/"),
+        ("post", "/api/v1/messages/{id}/forward/"),
         ("patch", "/api/v1/messages/{id}/"),
         ("delete", "/api/v1/messages/{id}/"),
         ("get", "/api/v1/messages/"),
@@ -136,7 +137,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
             }
         }
     }
-    assert_eq!(ids.len(), 55);
+    assert_eq!(ids.len(), 56);
 
     for path in [
         "/api/v1/messages/send-text/",
@@ -145,6 +146,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
         "/api/v1/messages/send-contact/",
         "/api/v1/messages/send-poll/",
         "/api/v1/messages/{id}/reaction/",
+        "/api/v1/messages/{id}/forward/",
     ] {
         let op = &doc["paths"][path]["post"];
         let params = op["parameters"].as_array().unwrap();
