@@ -134,7 +134,9 @@ impl Spooled {
                 note,
                 fence: spool_fence(fence),
             },
-            SessionEvent::State { .. } => return None,
+            // Presence is a signal of the moment: one the database could not take is dropped,
+            // not replayed later as if it were current.
+            SessionEvent::State { .. } | SessionEvent::Presence { .. } => return None,
         })
     }
 
@@ -359,6 +361,7 @@ fn fenced(event: &SessionEvent) {
         SessionEvent::Revoked { session, .. } => (session, "revoke"),
         SessionEvent::Group { session, .. } => (session, "group notification"),
         SessionEvent::State { session, .. } => (session, "state"),
+        SessionEvent::Presence { session, .. } => (session, "presence"),
     };
     metrics::counter!("wagate_fenced_writes_total", "what" => what).increment(1);
     tracing::warn!(
@@ -437,6 +440,8 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
         SessionEvent::Edited { session, id, body } => db.record_edit(session.id, id, body).await.map(drop),
         SessionEvent::Revoked { session, id } => db.record_revoke(session.id, id).await.map(drop),
         SessionEvent::Group { session, note, fence } => store_group_note(db, session, note, fence.clone()).await,
+        // An event only (no message row): presence churns, and only its latest state matters.
+        SessionEvent::Presence { session, presence } => db.record_presence(session.id, presence).await,
     }
 }
 

@@ -267,6 +267,29 @@
     }
   }
 
+  // --- others' presence (WAWebPresenceCollection; wa-js PresenceModel / ChatstateModel) ---------
+  // A person's presence model holds `isOnline` and one chat state {type, t, deny}; a group's holds
+  // one chat state per member in `chatstates`. A chat state's changes re-fire on its presence as
+  // `change:chatstate.<attr>` (what wa-js listens to on the collection).
+
+  class Chatstate extends Model {
+    constructor(id) { super({ id: widOf(id), type: undefined, t: undefined, deny: false }); }
+  }
+  class Presence extends Model {
+    constructor(id) {
+      const wid = widOf(id);
+      const cs = new Chatstate(wid);
+      super({ id: wid, isOnline: false, hasData: false, isSubscribed: false, stale: true, chatstate: cs });
+      cs.on('change:type', (m, v) => this.trigger('change:chatstate.type', m, v));
+      cs.on('change:t', (m, v) => this.trigger('change:chatstate.t', m, v));
+      const states = new Collection(Chatstate, (c) => c.id._serialized);
+      hide(states, 'gadd', (pid) => states.get(widOf(pid)._serialized) || states.add(new Chatstate(pid))[0]);
+      hide(this, 'chatstates', states);
+    }
+    // Asks WhatsApp's server for this chat's presence from now on.
+    subscribe() { return subscribePresence(this.id); }
+  }
+
   // --- state -----------------------------------------------------------------------------------
 
   const Socket = new Model({ state: 'OPENING', hasSynced: false, stream: 'DISCONNECTED' });
@@ -279,6 +302,9 @@
   MsgCollection.getMessagesById = (ids) => Promise.resolve({ messages: ids.map((i) => MsgCollection.get(i)).filter(Boolean) });
   const ChatCollection = new Collection(Chat, (c) => c.id._serialized);
   const ContactCollection = new Collection(Model, (c) => c.id._serialized);
+  const PresenceCollection = new Collection(Presence, (p) => p.id._serialized);
+  PresenceCollection.gadd = (w) => PresenceCollection.get(widOf(w)._serialized) || PresenceCollection.add(new Presence(w))[0];
+  PresenceCollection.find = (w) => Promise.resolve(PresenceCollection.gadd(w));
   // Contact.find resolves a contact for any user id, as the real collection does (it asks the
   // server for one it does not have).
   ContactCollection.find = (idOrWid) => Promise.resolve(contactFor(widOf(idOrWid)));
@@ -535,6 +561,47 @@
     if (!fromMe) chat.unreadCount = chat.unreadCount + 1;
     MsgCollection.add(msg);
     render();
+  }
+
+  // --- presence: subscriptions and what the server sends ---------------------------------------
+
+  // WAWebContactPresenceBridge: the server sends a chat's presence only after this; its answer
+  // carries the person's last known online state.
+  async function subscribePresence(w) {
+    requireLinked();
+    const wid = widOf(w);
+    const presence = PresenceCollection.gadd(wid);
+    const j = await post('/presence/subscribe', { page: pageId, id: wid._serialized });
+    presence.isSubscribed = true;
+    if (j.presence && !wid.isGroup()) onPresence({ id: wid._serialized, type: j.presence.type, t: j.presence.t });
+  }
+
+  // WAWebChangePresenceHandlerAction, for a subscribed chat: a person's online flag and chat
+  // state, or a group member's chat state. `idle` (stopped typing) falls back to online or
+  // offline; typing and recording expire after 25 s. The online flag is set first (ours: the
+  // dump shows only the chat state's half).
+  const TYPING_EXPIRES_MS = 25000;
+  function onPresence(p) {
+    const presence = PresenceCollection.get(p.id);
+    if (!presence) return;
+    learnLid(p.user, p.senderPn);
+    const group = presence.id.isGroup();
+    let type = p.type;
+    if (!group && (type === 'available' || type === 'unavailable')) presence.isOnline = type === 'available';
+    if (type === 'idle') type = presence.isOnline || group ? 'available' : 'unavailable';
+    let cs;
+    if (group) {
+      if (!p.participant) return;
+      cs = presence.chatstates.gadd(p.participant);
+    } else {
+      cs = presence.chatstate;
+    }
+    if (cs.expireTimerId) clearTimeout(cs.expireTimerId);
+    cs.set({ t: type === 'unavailable' ? p.t : cs.t, type });
+    if (type === 'typing' || type === 'recording_audio') {
+      hide(cs, 'expireTimerId', setTimeout(() => { cs.type = presence.isOnline || group ? 'available' : 'unavailable'; }, TYPING_EXPIRES_MS));
+    }
+    presence.set({ hasData: true, isSubscribed: true, stale: false });
   }
 
   // --- reactions (wa-web-surface §5.1 sendReactionToMsg, §7.2 reaction table) -------------------
@@ -856,6 +923,7 @@
       case 'reaction': return onReaction(c.reaction);
       case 'group_notification': return onGroupNotification(c);
       case 'poll_vote': return onPollVote(c.vote);
+      case 'presence': return onPresence(c.presence);
       case 'edit': {
         // The sender edited: the text changes in place (change:body).
         const m = MsgCollection.get(c.id);
@@ -1306,6 +1374,12 @@
       sendPresenceUnavailable: () => post('/chatstate', { page: pageId, chat: '', state: 'unavailable' }),
     },
     WAWebLinkPreviewChatAction: { getLinkPreview: async () => ({}) },
+    WAWebPresenceCollection: { PresenceCollection },
+    // Builds since ~2.3000.1039447205 split the subscription into a user's and a group's
+    // (wa-js src/whatsapp/functions/subscribePresence.ts): the 2026-09 page has the split.
+    WAWebContactPresenceBridge: SEP
+      ? { subscribeUserPresence: (w) => subscribePresence(w), subscribeGroupPresence: (w) => { subscribePresence(w).catch(() => {}); } }
+      : { subscribePresence: (w) => subscribePresence(w) },
     WAWebMsgKey: MsgKey,
     WAWebMsgReply: { canReplyMsg },
     WAWebMsgActionCapability: { canForwardMsg },

@@ -107,6 +107,16 @@
     loadEarlierMsgs: [{ mod: 'WAWebChatLoadMessages', path: 'loadEarlierMsgs' }],
     profilePic: [{ mod: 'WAWebContactProfilePicThumbBridge', path: 'requestProfilePicFromServer' }],
     contactStatus: [{ mod: 'WAWebContactStatusBridge', path: 'getStatus' }],
+    // Others' presence (wa-web-surface §5.1 PresenceUtils; wa-js PresenceStore and
+    // subscribePresence): the page's presence models, and the subscription that makes WhatsApp's
+    // server send a chat's presence. Builds since ~2.3000.1039447205 split the subscription into
+    // a user's and a group's.
+    presenceCollection: [{ mod: 'WAWebPresenceCollection', path: 'PresenceCollection', optional: true }],
+    subscribePresence: [
+      { mod: 'WAWebContactPresenceBridge', path: 'subscribePresence', optional: true },
+      { mod: 'WAWebContactPresenceBridge', path: 'subscribeUserPresence', optional: true },
+    ],
+    subscribeGroupPresence: [{ mod: 'WAWebContactPresenceBridge', path: 'subscribeGroupPresence', optional: true }],
     // Whether the page lets a message be forwarded (wa-web-surface §5.1 MsgActionChecks; the
     // page's own forward menu asks it first); without it, revoked messages are refused.
     canForward: [{ mod: 'WAWebMsgActionCapability', path: 'canForwardMsg', optional: true }],
@@ -801,6 +811,153 @@
       // The table keeps milliseconds.
       t: typeof r.timestamp === 'number' ? Math.floor(r.timestamp / 1000) : null,
     });
+  }
+
+  // --- others' presence ---------------------------------------------------------------------------
+  //
+  // A presence model per subscribed chat (WAWebChangePresenceHandlerAction writes them): for a
+  // user `isOnline` and `chatstate` {type: typing | recording_audio | available | unavailable,
+  // t: last seen, unix seconds}; for a group, one chatstate per participant in `chatstates`.
+  // The bridge watches the chats the gateway subscribed and reports each change as `presence`
+  // {chat, chatPhone, participant, participantPhone, state, lastSeen, t}, with the state as the
+  // API names it: composing, recording, paused (typing stopped), available, unavailable.
+
+  const PRESENCE_KEY = 'wagate.presence';
+  // The chats subscribed in this tab: kept in sessionStorage so a reloaded page subscribes again.
+  function subscribedChats() {
+    try { return JSON.parse(window.sessionStorage.getItem(PRESENCE_KEY) || '[]'); } catch (_) { return []; }
+  }
+  function rememberSubscribed(chatId) {
+    const all = subscribedChats();
+    if (all.includes(chatId)) return;
+    all.push(chatId);
+    try { window.sessionStorage.setItem(PRESENCE_KEY, JSON.stringify(all)); } catch (_) { /* this document only */ }
+  }
+
+  const watchedPresence = new Map(); // chat id -> presence model
+  const lastPresence = new Map(); // chat|participant -> last reported state and last seen
+
+  // Typing or recording that ends while online is `paused`; going offline is `unavailable`.
+  function presenceState(type, prev) {
+    if (type === 'typing') return 'composing';
+    if (type === 'recording_audio') return 'recording';
+    if (type === 'available') return prev === 'composing' || prev === 'recording' ? 'paused' : 'available';
+    if (type === 'unavailable') return 'unavailable';
+    return null;
+  }
+
+  function lastSeenOf(cs) {
+    return cs && cs.type === 'unavailable' && typeof cs.t === 'number' && cs.t > 0 ? cs.t : null;
+  }
+
+  function reportPresence(chatId, presence, cs, participant) {
+    const key = chatId + '|' + (participant || '');
+    const prev = lastPresence.get(key);
+    let type = cs && cs.type;
+    // A user's online flag without a chat state yet (a subscription's first answer).
+    if (!type && !participant && presence && presence.hasData) type = presence.isOnline ? 'available' : 'unavailable';
+    const state = presenceState(type, prev && prev.state);
+    if (!state) return;
+    const lastSeen = lastSeenOf(cs);
+    // Paused is online: a later look at the same online state is no change.
+    const same = prev && (prev.state === state || (prev.state === 'paused' && state === 'available'));
+    if (same && prev.lastSeen === lastSeen) return;
+    lastPresence.set(key, { state, lastSeen });
+    const group = /@g\.us$/.test(chatId);
+    push('presence', {
+      chat: chatId,
+      chatPhone: group ? null : phoneOf(chatId),
+      participant: participant || null,
+      participantPhone: participant ? phoneOf(participant) : null,
+      state,
+      lastSeen,
+      t: Math.floor(Date.now() / 1000),
+    });
+  }
+
+  function watchPresence(chatId, presence) {
+    if (watchedPresence.get(chatId) === presence) return;
+    watchedPresence.set(chatId, presence);
+    if (isGroupWid(presence.id)) {
+      const states = presence.chatstates;
+      if (!states || typeof states.on !== 'function') return;
+      const one = (cs) => cs && reportPresence(chatId, presence, cs, widStr(cs.id));
+      states.on('add', one);
+      states.on('change:type change:t', one);
+      return;
+    }
+    const cs = presence.chatstate;
+    if (cs && typeof cs.on === 'function') cs.on('change:type change:t', () => reportPresence(chatId, presence, presence.chatstate));
+    presence.on('change:isOnline', () => reportPresence(chatId, presence, presence.chatstate));
+  }
+
+  // What the page knows of a chat's presence now: `{chatId, chatPhone, subscribed, state,
+  // lastSeen, participants: [{id, phone, state}]}`; `state` null before WhatsApp told anything.
+  function presenceNow(chatId, presence) {
+    const group = /@g\.us$/.test(chatId);
+    const out = {
+      chatId,
+      chatPhone: group ? null : phoneOf(chatId),
+      subscribed: !!(presence && (presence.isSubscribed || watchedPresence.get(chatId) === presence)),
+      state: null,
+      lastSeen: null,
+      participants: [],
+    };
+    if (!presence || !presence.hasData) return out;
+    if (group) {
+      out.participants = (presence.chatstates ? modelsOf(presence.chatstates) : [])
+        .map((cs) => ({ id: widStr(cs.id), phone: phoneOf(widStr(cs.id)), state: presenceState(cs.type, null) }))
+        .filter((p) => p.id && p.state);
+      return out;
+    }
+    const cs = presence.chatstate;
+    out.state = presenceState(cs && cs.type, null) || (presence.isOnline ? 'available' : 'unavailable');
+    out.lastSeen = lastSeenOf(cs);
+    return out;
+  }
+
+  // Subscribes to a chat's presence (WhatsApp's server then sends it) and watches its model.
+  async function subscribePresence({ chatId }) {
+    const chat = await findChat(chatId);
+    const wid = chat.id;
+    const id = widStr(wid);
+    let groupSub = null;
+    try { groupSub = cap('subscribeGroupPresence'); } catch (_) { /* older builds: one function */ }
+    if (isGroupWid(wid) && groupSub) await groupSub(wid);
+    else await cap('subscribePresence')(wid);
+    const Presence = cap('presenceCollection');
+    const presence = (typeof Presence.get === 'function' && Presence.get(wid)) || (await Presence.find(wid));
+    if (!presence) throw new BridgeError('WA_ERROR', 'WhatsApp Web has no presence model for ' + id);
+    // A group's subscription answers nothing (it only sends the request): give the server a
+    // moment to take it, so that a change right after this call is not missed.
+    for (let waited = 0; !presence.isSubscribed && waited < 2000; waited += 50) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    watchPresence(id, presence);
+    rememberSubscribed(id);
+    return presenceNow(id, presence);
+  }
+
+  async function presenceOf({ chatId }) {
+    const chat = await findChat(chatId);
+    const id = widStr(chat.id);
+    const Presence = cap('presenceCollection');
+    const presence = typeof Presence.get === 'function' ? Presence.get(chat.id) : null;
+    return presenceNow(id, presence || null);
+  }
+
+  // After a reload: the chats this tab subscribed before, once the page is synced (their models
+  // and subscriptions went with the old document).
+  let resubscribing = false;
+  function resubscribePresence() {
+    if (resubscribing) return;
+    let synced = false;
+    try { synced = !!socket().hasSynced; } catch (_) { return; }
+    const pending = subscribedChats().filter((c) => !watchedPresence.has(c));
+    if (!synced || !pending.length) return;
+    resubscribing = true;
+    Promise.all(pending.map((chatId) => subscribePresence({ chatId }).catch(() => null)))
+      .finally(() => { resubscribing = false; });
   }
 
   function ensureSubscribed() {
@@ -1637,6 +1794,8 @@
       await cap(name)(cap('createWid')(chatId));
       return true;
     },
+    subscribePresence: (o) => subscribePresence(o),
+    presenceOf: (o) => presenceOf(o),
     // A read receipt for the chat (the sender's blue ticks).
     markRead: async ({ chatId }) => {
       await markSeen(await findChat(chatId));
@@ -1689,6 +1848,7 @@
     version: VERSION,
     drain(after) {
       const missing = ensureSubscribed();
+      resubscribePresence();
       const events = queue.filter((e) => e.seq > after);
       // Everything up to `after` has been taken by the Rust side: forget it.
       while (queue.length && queue[0].seq <= after) queue.shift();

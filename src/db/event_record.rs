@@ -30,6 +30,8 @@ pub enum EventKind {
     GroupUpdate,
     /// Someone voted on a poll (or changed or took back their vote).
     PollVote,
+    /// A subscribed chat's presence changed (online, offline, typing, recording, stopped).
+    PresenceUpdate,
     /// A session changed state.
     SessionStatus,
     /// A session's initial sync progressed (after linking, or when its page reloaded).
@@ -39,7 +41,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const SUBSCRIBABLE: [EventKind; 12] = [
+    pub const SUBSCRIBABLE: [EventKind; 13] = [
         EventKind::Message,
         EventKind::MessageAny,
         EventKind::MessageAck,
@@ -50,6 +52,7 @@ impl EventKind {
         EventKind::GroupLeave,
         EventKind::GroupUpdate,
         EventKind::PollVote,
+        EventKind::PresenceUpdate,
         EventKind::SessionStatus,
         EventKind::SessionSync,
     ];
@@ -66,6 +69,7 @@ impl EventKind {
             EventKind::GroupLeave => "group.leave",
             EventKind::GroupUpdate => "group.update",
             EventKind::PollVote => "poll.vote",
+            EventKind::PresenceUpdate => "presence.update",
             EventKind::SessionStatus => "session.status",
             EventKind::SessionSync => "session.sync",
             EventKind::Test => "webhook.test",
@@ -310,6 +314,22 @@ pub fn group_payload(m: &MessageRow) -> Value {
 
 /// A `session.sync` payload: the session's name, the page's sync progress (0–100), and whether
 /// it is done.
+/// A `presence.update` payload: `{chatId, chatPhone, participant, participantPhone, state,
+/// lastSeen, timestamp}` — `state` one of `available`, `unavailable`, `composing`, `recording`,
+/// `paused`; `participant` (and its phone) only in groups; `lastSeen` unix seconds or null;
+/// `timestamp` unix seconds of the change as the page saw it.
+pub fn presence_payload(p: &crate::browser::protocol::WaPresence) -> Value {
+    json!({
+        "chatId": p.chat,
+        "chatPhone": p.chat_phone,
+        "participant": p.participant,
+        "participantPhone": p.participant_phone,
+        "state": p.state,
+        "lastSeen": p.last_seen,
+        "timestamp": p.t,
+    })
+}
+
 pub fn sync_payload(name: &str, progress: u32, done: bool) -> Value {
     json!({ "name": name, "progress": progress.min(100), "done": done })
 }
@@ -359,6 +379,23 @@ mod tests {
         assert_eq!(
             sync_payload("default", 140, false),
             json!({"name": "default", "progress": 100, "done": false})
+        );
+    }
+
+    #[test]
+    fn presence_updates_are_subscribable_and_shaped() {
+        assert_eq!(EventKind::parse("presence.update"), Some(EventKind::PresenceUpdate));
+        assert!(!EventKind::PresenceUpdate.is_group());
+        let p: crate::browser::protocol::WaPresence = serde_json::from_value(json!({
+            "chat": "120363000000000001@g.us", "chatPhone": null, "participant": "12345@lid",
+            "participantPhone": "15550002002", "state": "composing", "lastSeen": null, "t": 1764028870,
+        }))
+        .unwrap();
+        assert_eq!(
+            presence_payload(&p),
+            json!({"chatId": "120363000000000001@g.us", "chatPhone": null, "participant": "12345@lid",
+                   "participantPhone": "15550002002", "state": "composing", "lastSeen": null,
+                   "timestamp": 1764028870})
         );
     }
 }

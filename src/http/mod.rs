@@ -63,6 +63,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(sessions::capabilities)
         .service(chats::mark_read)
         .service(chats::presence)
+        .service(chats::subscribe_presence)
+        .service(chats::get_presence)
         .service(chats::list)
         .service(chats::messages)
         .service(contacts::by_lid)

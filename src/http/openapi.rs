@@ -44,6 +44,8 @@ use super::{
         sessions::capabilities,
         chats::mark_read,
         chats::presence,
+        chats::subscribe_presence,
+        chats::get_presence,
         chats::list,
         chats::messages,
         contacts::by_lid,

@@ -72,6 +72,13 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("DELETE", "/api/v1/messages/{id}/", need(Send, Account)),
     ("POST", "/api/v1/chats/{chatId}/read/", need(Send, Session)),
     ("POST", "/api/v1/chats/{chatId}/presence/", need(Send, Session)),
+    // Watching someone's presence shows them nothing (a subscription to the server): `read`.
+    (
+        "POST",
+        "/api/v1/chats/{chatId}/presence/subscribe/",
+        need(Read, Session),
+    ),
+    ("GET", "/api/v1/chats/{chatId}/presence/", need(Read, Session)),
     ("GET", "/api/v1/messages/", need(Read, Account)),
     ("GET", "/api/v1/messages/{id}/", need(Read, Account)),
     ("GET", "/api/v1/messages/{id}/media", need(Read, Account)),

@@ -26,6 +26,7 @@ mod metrics;
 mod openapi;
 mod ops;
 mod outbound;
+mod presence;
 mod push;
 mod queue;
 mod receiver;

@@ -42,6 +42,8 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/contacts/check/"),
         ("post", "/api/v1/chats/{chatId}/read/"),
         ("post", "/api/v1/chats/{chatId}/presence/"),
+        ("post", "/api/v1/chats/{chatId}/presence/subscribe/"),
+        ("get", "/api/v1/chats/{chatId}/presence/"),
         ("get", "/api/v1/chats/"),
         ("get", "/api/v1/chats/{chatId}/messages/"),
         ("get", "/api/v1/contacts/"),
@@ -137,7 +139,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
             }
         }
     }
-    assert_eq!(ids.len(), 56);
+    assert_eq!(ids.len(), 58);
 
     for path in [
         "/api/v1/messages/send-text/",
