@@ -72,6 +72,9 @@ pub enum ErrorCode {
     /// A queued message's file is gone from the media directory.
     MediaMissing,
     MediaDownloadFailed,
+    /// A message WhatsApp does not forward (deleted for everyone, a reaction, a notification…),
+    /// said by wagate before sending or by the page's own check.
+    MessageNotForwardable,
     // --- the page (bridge.js) ---------------------------------------------------------------------
     WaError,
     WaModuleMissing,
@@ -121,7 +124,7 @@ impl ErrorCode {
             UnsupportedMediaType => 415,
             RangeNotSatisfiable => 416,
             ExpectationFailed => 417,
-            RecipientNotOnWhatsapp | IdempotencyKeyReused => 422,
+            RecipientNotOnWhatsapp | IdempotencyKeyReused | MessageNotForwardable => 422,
             RateLimited | SessionLimitReached => 429,
             RequestHeaderFieldsTooLarge => 431,
             InternalError => 500,

@@ -152,7 +152,9 @@ impl Spooled {
                 rejected,
                 fence: spool_fence(fence),
             },
-            SessionEvent::State { .. } => return None,
+            // Presence is a signal of the moment: one the database could not take is dropped,
+            // not replayed later as if it were current.
+            SessionEvent::State { .. } | SessionEvent::Presence { .. } => return None,
         })
     }
 
@@ -389,6 +391,7 @@ fn fenced(event: &SessionEvent) {
         SessionEvent::Group { session, .. } => (session, "group notification"),
         SessionEvent::Call { session, .. } => (session, "call"),
         SessionEvent::State { session, .. } => (session, "state"),
+        SessionEvent::Presence { session, .. } => (session, "presence"),
     };
     metrics::counter!("wagate_fenced_writes_total", "what" => what).increment(1);
     tracing::warn!(
@@ -473,6 +476,8 @@ async fn handle(db: &Database, event: &SessionEvent) -> Result<(), DbError> {
             rejected,
             fence,
         } => db.record_call(session.id, call.facts(), *rejected, fence.clone()).await,
+        // An event only (no message row): presence churns, and only its latest state matters.
+        SessionEvent::Presence { session, presence } => db.record_presence(session.id, presence).await,
     }
 }
 
@@ -531,6 +536,8 @@ async fn store_incoming(
             .map(|cards| cards.iter().flat_map(|c| crate::vcard::read(c)).collect::<Vec<_>>())
             .filter(|c| !c.is_empty()),
         mentions: m.mentions.clone().filter(|ids| !ids.is_empty()),
+        is_forwarded: m.is_forwarded,
+        forwarding_score: m.forwarding_score,
         ..Default::default()
     };
     db.insert_incoming_as(

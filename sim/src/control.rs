@@ -99,6 +99,10 @@ pub struct IncomingMessage {
     /// A poll (WhatsApp's `poll_creation`) instead of text or media.
     #[serde(default)]
     pub poll: Option<IncomingPoll>,
+    /// Forwarded by its sender: how many times WhatsApp counts it forwarded (`forwardingScore`,
+    /// 127 for "forwarded many times"); the page shows it with `isForwarded`. None or 0: not.
+    #[serde(default)]
+    pub forwarding_score: Option<u32>,
 }
 
 /// A poll "someone" sends.
@@ -151,6 +155,7 @@ impl IncomingMessage {
             vcards: None,
             mentions: None,
             poll: None,
+            forwarding_score: None,
         }
     }
 }
@@ -167,6 +172,20 @@ pub struct IncomingReaction {
     /// The message reacted to, by its id as the linked device knows it.
     pub msg_id: String,
     pub emoji: String,
+}
+
+/// A presence "someone" shows (their phone going online or offline, typing…, recording…), as
+/// WhatsApp's server sends it to the linked devices that subscribed to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncomingPresence {
+    /// The person: `<n>@c.us` or `<n>@lid`.
+    pub from: String,
+    /// `available` (online), `unavailable` (offline: last seen now), `composing` (typing…),
+    /// `recording` (recording audio…) or `paused` (stopped typing).
+    pub state: String,
+    /// A group where they type or record (`<id>@g.us`); None: their own chat with the device.
+    #[serde(default)]
+    pub chat: Option<String>,
 }
 
 /// A "typing…" (or paused/recording) a linked device showed in a chat.
@@ -218,6 +237,10 @@ pub struct SentRecord {
     /// A poll (`poll_creation`): `pollName`, the options' names by `localId`, and
     /// `pollSelectableOptionsCount`.
     pub poll: Option<SentPoll>,
+    /// A forward: shown as forwarded (`isForwarded`), and how many times WhatsApp counts it
+    /// forwarded (`forwardingScore`, 127 for "many times"); false and 0 for other messages.
+    pub is_forwarded: bool,
+    pub forwarding_score: u32,
 }
 
 /// A poll as a linked device sent it.
@@ -370,6 +393,12 @@ struct State {
     blocked: HashSet<(String, String)>,
     /// Calls placed to linked accounts, oldest first.
     calls: Vec<CallRecord>,
+    /// Chats (as each page keys them) whose presence a page subscribed to, by page: the server
+    /// sends presence only to subscribers, and a new page subscribes anew.
+    presence_subs: HashMap<String, HashSet<String>>,
+    /// The last online state of each person (phone digits): the page's chat state type
+    /// (`available` / `unavailable`) and, when offline, since when (unix seconds).
+    presences: HashMap<String, (String, i64)>,
 }
 
 /// A group as WhatsApp's servers hold it.
@@ -781,6 +810,8 @@ impl SimControl {
             vcards: m.get("vcards").and_then(|v| serde_json::from_value(v.clone()).ok()),
             mentions: m.get("mentions").and_then(|v| serde_json::from_value(v.clone()).ok()),
             poll: m.get("poll").and_then(|v| serde_json::from_value(v.clone()).ok()),
+            is_forwarded: m.get("isForwarded").and_then(Value::as_bool).unwrap_or(false),
+            forwarding_score: m.get("forwardingScore").and_then(Value::as_u64).unwrap_or(0) as u32,
         });
         // Reactions, edits and deletes are not messages with acks of their own.
         if matches!(
@@ -1021,6 +1052,7 @@ impl SimControl {
             "quoted": msg.quoted.as_deref().map(Self::quoted_of),
             "vcards": msg.vcards,
             "mentions": msg.mentions,
+            "forwardingScore": msg.forwarding_score.filter(|n| *n > 0),
             "poll": msg.poll.as_ref().map(|p| json!({ "name": p.question, "options": p.options, "selectableCount": if p.multiple { 0 } else { 1 } })),
             "location": msg.location.as_ref().map(|l| json!({ "lat": l.latitude, "lng": l.longitude, "loc": l.description })),
         });
@@ -1197,6 +1229,87 @@ impl SimControl {
             .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
         Self::to_device(&mut st, &device_id, cmd);
         Ok(())
+    }
+
+    /// A page subscribes to a chat's presence (`WAWebContactPresenceBridge`); the answer is the
+    /// person's last known online state (`{type, t}`), as the server sends it on a subscription.
+    pub(crate) fn subscribe_presence(&self, page_id: &str, chat: &str) -> Result<Value, String> {
+        let mut st = self.lock();
+        Self::linked_phone(&st, page_id)?;
+        st.presence_subs
+            .entry(page_id.to_string())
+            .or_default()
+            .insert(chat.to_string());
+        let phone = match chat.split_once('@') {
+            Some((user, "c.us")) => Some(user.to_string()),
+            Some((lid, "lid")) => Self::phone_of_lid(&st, lid),
+            _ => None,
+        };
+        let known = phone.and_then(|p| st.presences.get(&p).cloned());
+        Ok(match known {
+            Some((kind, t)) => json!({ "type": kind, "t": t }),
+            None => Value::Null,
+        })
+    }
+
+    /// Someone's presence reaches the device linked to `device_phone` when its page subscribed to
+    /// the chat (the person's own, or the group named): their phone going online (`available`)
+    /// or offline (`unavailable`, last seen now), typing (`composing`), recording (`recording`) or
+    /// stopping (`paused`). On 2026-09 pages the person is their LID (with the phone mapping).
+    /// True when a subscribed page was told.
+    pub async fn set_presence(&self, device_phone: &str, p: IncomingPresence) -> Result<bool, SimError> {
+        let Some(phone) = p.from.strip_suffix("@c.us").map(str::to_string).or_else(|| {
+            let st = self.lock();
+            p.from.strip_suffix("@lid").and_then(|l| Self::phone_of_lid(&st, l))
+        }) else {
+            return Err(SimError::Invalid("from must be a @c.us id or a known @lid".into()));
+        };
+        // WhatsApp's chat state types (WAWebChangePresenceHandlerAction).
+        let kind = match p.state.as_str() {
+            "available" => "available",
+            "unavailable" => "unavailable",
+            "composing" => "typing",
+            "recording" => "recording_audio",
+            "paused" => "idle",
+            other => {
+                return Err(SimError::Invalid(format!(
+                    "state {other:?}: available, unavailable, composing, recording or paused"
+                )));
+            }
+        };
+        if p.chat.as_deref().is_some_and(|c| !c.ends_with("@g.us")) {
+            return Err(SimError::Invalid("chat must be a group (@g.us)".into()));
+        }
+        let t = now_secs() as i64;
+        let mut st = self.lock();
+        if matches!(kind, "available" | "unavailable") {
+            st.presences.insert(phone.clone(), (kind.to_string(), t));
+        }
+        let device_id = Self::device_by_phone(&st, device_phone)
+            .map(|d| d.info.device_id.clone())
+            .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        let Some(page) = Self::page_of(&st, &device_id) else {
+            return Ok(false);
+        };
+        let user = match Self::device_era(&st, &device_id) {
+            Era::Sep2026 => format!("{}@lid", Self::lid_of(&mut st, &phone)),
+            Era::Jan2026 => format!("{phone}@c.us"),
+        };
+        let chat = p.chat.clone().unwrap_or_else(|| user.clone());
+        let subscribed = st.presence_subs.get(&page).is_some_and(|s| s.contains(&chat));
+        if !subscribed {
+            return Ok(false);
+        }
+        let sender_pn = Self::shared_pn(&st, &user);
+        let presence = json!({
+            "id": chat, "participant": p.chat.is_some().then_some(&user), "type": kind, "t": t,
+            "user": user, "senderPn": sender_pn,
+        });
+        Ok(Self::push(
+            &mut st,
+            &page,
+            json!({ "type": "presence", "presence": presence }),
+        ))
     }
 
     /// The phone number of the device a page is linked as.

@@ -17,8 +17,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use control::{
     CallOffer, CallRecord, CallState, ChatSeed, ChatStateRecord, ContactSeed, DeviceInfo, GroupChange, GroupInfo,
-    GroupNotified, HistoryMessage, IncomingLocation, IncomingMedia, IncomingMessage, IncomingPoll, IncomingReaction,
-    IncomingVote, PageInfo, Profile, SentPoll, SentRecord, SimControl, SimError,
+    GroupNotified, HistoryMessage, IncomingLocation, IncomingMedia, IncomingMessage, IncomingPoll, IncomingPresence,
+    IncomingReaction, IncomingVote, PageInfo, Profile, SentPoll, SentRecord, SimControl, SimError,
 };
 
 /// Which WhatsApp Web the page plays (sim/README.md, "Eras").

@@ -267,6 +267,29 @@
     }
   }
 
+  // --- others' presence (WAWebPresenceCollection; wa-js PresenceModel / ChatstateModel) ---------
+  // A person's presence model holds `isOnline` and one chat state {type, t, deny}; a group's holds
+  // one chat state per member in `chatstates`. A chat state's changes re-fire on its presence as
+  // `change:chatstate.<attr>` (what wa-js listens to on the collection).
+
+  class Chatstate extends Model {
+    constructor(id) { super({ id: widOf(id), type: undefined, t: undefined, deny: false }); }
+  }
+  class Presence extends Model {
+    constructor(id) {
+      const wid = widOf(id);
+      const cs = new Chatstate(wid);
+      super({ id: wid, isOnline: false, hasData: false, isSubscribed: false, stale: true, chatstate: cs });
+      cs.on('change:type', (m, v) => this.trigger('change:chatstate.type', m, v));
+      cs.on('change:t', (m, v) => this.trigger('change:chatstate.t', m, v));
+      const states = new Collection(Chatstate, (c) => c.id._serialized);
+      hide(states, 'gadd', (pid) => states.get(widOf(pid)._serialized) || states.add(new Chatstate(pid))[0]);
+      hide(this, 'chatstates', states);
+    }
+    // Asks WhatsApp's server for this chat's presence from now on.
+    subscribe() { return subscribePresence(this.id); }
+  }
+
   // --- state -----------------------------------------------------------------------------------
 
   const Socket = new Model({ state: 'OPENING', hasSynced: false, stream: 'DISCONNECTED' });
@@ -279,6 +302,9 @@
   MsgCollection.getMessagesById = (ids) => Promise.resolve({ messages: ids.map((i) => MsgCollection.get(i)).filter(Boolean) });
   const ChatCollection = new Collection(Chat, (c) => c.id._serialized);
   const ContactCollection = new Collection(Model, (c) => c.id._serialized);
+  const PresenceCollection = new Collection(Presence, (p) => p.id._serialized);
+  PresenceCollection.gadd = (w) => PresenceCollection.get(widOf(w)._serialized) || PresenceCollection.add(new Presence(w))[0];
+  PresenceCollection.find = (w) => Promise.resolve(PresenceCollection.gadd(w));
   // Contact.find resolves a contact for any user id, as the real collection does (it asks the
   // server for one it does not have).
   ContactCollection.find = (idOrWid) => Promise.resolve(contactFor(widOf(idOrWid)));
@@ -592,6 +618,8 @@
       else Object.assign(props, { type: 'multi_vcard', body: '', vcardList: m.vcards.map((v) => ({ displayName: name(v), vcard: v })) });
     }
     if (m.mentions && m.mentions.length) props.mentionedJidList = m.mentions.map(widOf);
+    // Forwarded by its sender: the stanza's context info carries the flag and the count.
+    if (m.forwardingScore) Object.assign(props, { isForwarded: true, forwardingScore: m.forwardingScore });
     if (m.poll) {
       // A poll creation message: options carry their localId; the votes are encrypted with the
       // message secret, so every poll has one.
@@ -611,6 +639,47 @@
     if (!fromMe) chat.unreadCount = chat.unreadCount + 1;
     MsgCollection.add(msg);
     render();
+  }
+
+  // --- presence: subscriptions and what the server sends ---------------------------------------
+
+  // WAWebContactPresenceBridge: the server sends a chat's presence only after this; its answer
+  // carries the person's last known online state.
+  async function subscribePresence(w) {
+    requireLinked();
+    const wid = widOf(w);
+    const presence = PresenceCollection.gadd(wid);
+    const j = await post('/presence/subscribe', { page: pageId, id: wid._serialized });
+    presence.isSubscribed = true;
+    if (j.presence && !wid.isGroup()) onPresence({ id: wid._serialized, type: j.presence.type, t: j.presence.t });
+  }
+
+  // WAWebChangePresenceHandlerAction, for a subscribed chat: a person's online flag and chat
+  // state, or a group member's chat state. `idle` (stopped typing) falls back to online or
+  // offline; typing and recording expire after 25 s. The online flag is set first (ours: the
+  // dump shows only the chat state's half).
+  const TYPING_EXPIRES_MS = 25000;
+  function onPresence(p) {
+    const presence = PresenceCollection.get(p.id);
+    if (!presence) return;
+    learnLid(p.user, p.senderPn);
+    const group = presence.id.isGroup();
+    let type = p.type;
+    if (!group && (type === 'available' || type === 'unavailable')) presence.isOnline = type === 'available';
+    if (type === 'idle') type = presence.isOnline || group ? 'available' : 'unavailable';
+    let cs;
+    if (group) {
+      if (!p.participant) return;
+      cs = presence.chatstates.gadd(p.participant);
+    } else {
+      cs = presence.chatstate;
+    }
+    if (cs.expireTimerId) clearTimeout(cs.expireTimerId);
+    cs.set({ t: type === 'unavailable' ? p.t : cs.t, type });
+    if (type === 'typing' || type === 'recording_audio') {
+      hide(cs, 'expireTimerId', setTimeout(() => { cs.type = presence.isOnline || group ? 'available' : 'unavailable'; }, TYPING_EXPIRES_MS));
+    }
+    presence.set({ hasData: true, isSubscribed: true, stale: false });
   }
 
   // --- reactions (wa-web-surface §5.1 sendReactionToMsg, §7.2 reaction table) -------------------
@@ -935,6 +1004,7 @@
       case 'call_offer': return onCallOffer(c.call);
       case 'call_end': return onCallEnd(c);
       case 'poll_vote': return onPollVote(c.vote);
+      case 'presence': return onPresence(c.presence);
       case 'edit': {
         // The sender edited: the text changes in place (change:body).
         const m = MsgCollection.get(c.id);
@@ -1034,6 +1104,8 @@
         vcards: msg.type === 'vcard' ? [msg.body] : msg.type === 'multi_vcard' ? (msg.vcardList || []).map((v) => v.vcard) : null,
         mentions: Array.isArray(msg.mentionedJidList) && msg.mentionedJidList.length
           ? msg.mentionedJidList.map((w) => String((w && w._serialized) || w)) : null,
+        isForwarded: !!msg.isForwarded,
+        forwardingScore: msg.forwardingScore || 0,
         poll: msg.type === 'poll_creation' ? {
           name: msg.pollName,
           options: msg.pollOptions.slice().sort((a, b) => a.localId - b.localId).map((o) => o.name),
@@ -1184,29 +1256,71 @@
     'WAWebShortcakeLinkingHandlePasskeyPrologueRequest', 'Bootloader', '__debug',
   ];
 
-  // Forwarding resends copies through the normal send path, marked forwarded.
-  async function forwardMessages(msgs, chats) {
+  // Forwarding (WAWebChatForwardMessage, from a dump of the module): each message is copied
+  // (`toJSON()` minus its key, addressing, reply context, edit and poll bookkeeping), keyed anew
+  // for the chat, marked as the page marks forwards, and sent through addAndSendMsgToChat.
+  // WAWebMsgGetters.getShouldDisplayAsForwarded: a copy shows "Forwarded" unless it copies the
+  // account's own original.
+  function displaysAsForwarded(m) { return !!m.isForwarded || !(m.id && m.id.fromMe); }
+  // WAWebMsgModelUtils.getMsgForwardingScoreWhenForwarded: the times forwarded so far
+  // (`forwardingScore`, else 1 for a forwarded message), plus this one when it shows; 5 and up
+  // is the "forwarded many times" sentinel 127.
+  function scoreWhenForwarded(m) {
+    const times = m.forwardingScore == null ? (m.isForwarded ? 1 : 0) : m.forwardingScore || 0;
+    const n = times + (displaysAsForwarded(m) ? 1 : 0);
+    return n >= 5 ? 127 : n;
+  }
+  // WAWebMsgActionCapability.canForwardMsg: what the page's forward menu offers.
+  const UNFORWARDABLE = ['revoked', 'gp2', 'notification', 'notification_template', 'e2e_notification', 'protocol', 'reaction', 'ciphertext', 'call_log', 'poll_update'];
+  function canForwardMsg(m) { return !!m && !UNFORWARDABLE.includes(m.type); }
+  const NOT_COPIED = ['id', 'from', 'to', 't', 'ack', 'local', 'self', 'isNewMsg', 'author', 'participant', 'notifyName',
+    'quotedMsg', 'quotedParticipant', 'quotedRemoteJid', 'quotedStanzaID', 'latestEditMsgKey', 'messageSecret',
+    'pollOptions', 'pollSelectableOptionsCount', 'clientReceivedTsMillis', 'recvFresh', 'star', 'broadcast'];
+  const isMediaMsg = (m) => !!(m.mimetype || m.directPath);
+  async function forwardOne(chat, m, multicast) {
+    const from = chat.id.isLid() && me.lid ? me.lid : me.pn;
+    const key = new MsgKey({ from, to: chat.id, id: await MsgKey.newId(), selfDir: 'out' });
+    const data = m.toJSON();
+    for (const k of NOT_COPIED) delete data[k];
+    // A poll travels as a snapshot of its results.
+    if (m.type === 'poll_creation') data.type = 'poll_result_snapshot';
+    const props = Object.assign(data, {
+      id: key, from, to: chat.id, ack: 0, local: true, self: 'out', t: Math.floor(Date.now() / 1000), isNewMsg: true,
+      star: false, isForwarded: displaysAsForwarded(m), forwardedFromWeb: true, forwardingScore: scoreWhenForwarded(m),
+      multicast: !!multicast,
+    });
+    const [added, sent] = addAndSendMsgToChat(chat, props);
+    const msg = await added;
+    await sent;
+    return msg;
+  }
+  // forwardMessages({chat, msgs, multicast, includeCaption, appendedText}): resolves to the media
+  // messages it could not forward; any other failure only goes to the log (no copy appears).
+  async function forwardMessages({ chat, msgs, multicast }) {
     requireLinked();
-    const out = [];
-    for (const chat of [].concat(chats)) {
-      for (const m of [].concat(msgs)) {
-        const from = chat.id.isLid() && me.lid ? me.lid : me.pn;
-        const key = new MsgKey({ from, to: chat.id, id: await MsgKey.newId(), selfDir: 'out' });
-        const props = { id: key, from, to: chat.id, ack: 0, local: true, self: 'out', t: Math.floor(Date.now() / 1000), isNewMsg: true, type: m.type, body: m.body, caption: m.caption, mimetype: m.mimetype, filename: m.filename, directPath: m.directPath, isForwarded: true, forwardingScore: (m.forwardingScore || 0) + 1 };
-        const [added, sent] = addAndSendMsgToChat(chat, props);
-        await added;
-        await sent;
-        out.push(MsgCollection.get(keyStr(key)));
+    const failed = [];
+    for (const m of [].concat(msgs || [])) {
+      try {
+        if (!canForwardMsg(m)) throw new Error('cannot forward a ' + (m && m.type) + ' message');
+        await forwardOne(chat, m, multicast);
+      } catch (e) {
+        console.warn('[chat forward message] error during forwarding message', e);
+        if (m && isMediaMsg(m)) failed.push(m);
       }
     }
-    return out;
+    return failed;
   }
   // The other lazy modules answer locally: groups, invites, privacy and events are not simulated
   // beyond being present (sim/README.md).
   const LAZY_IMPL = {
-    WAWebMediaForwardMediaMsg: { forwardMediaMsg: (msg, chat) => forwardMessages([msg], [chat]).then((r) => r[0]) },
-    WAWebChatForwardMessage: { forwardMessages: (chat, msgs) => forwardMessages(msgs, [chat]) },
-    WAWebForwardMessagesToChat: { forwardMessagesToChats: (msgs, chats) => forwardMessages(msgs, chats) },
+    WAWebMediaForwardMediaMsg: { forwardMediaMsg: ({ chat, msg, multicast }) => forwardOne(chat, msg, multicast).then((m) => ({ messageSendResult: 'OK', msg: m })) },
+    WAWebChatForwardMessage: { forwardMessages },
+    WAWebForwardMessagesToChat: {
+      forwardMessagesToChats: async (msgs, chats) => {
+        for (const chat of [].concat(chats)) await forwardMessages({ chat, msgs });
+        return true;
+      },
+    },
     WAWebGroupCreateJob: { createGroup: (...a) => GROUP_IMPL.WAWebGroupCreateJob.createGroup(...a) },
     WAWebGroupCommunityJob: { deactivateCommunity: async () => ({}) },
     WAWebGroupInviteJob: { joinGroupViaInvite: async (code) => ({ gid: new Wid((await groupOp('join', { code: String(code) })).group.id) }) },
@@ -1352,8 +1466,15 @@
       sendPresenceUnavailable: () => post('/chatstate', { page: pageId, chat: '', state: 'unavailable' }),
     },
     WAWebLinkPreviewChatAction: { getLinkPreview: async () => ({}) },
+    WAWebPresenceCollection: { PresenceCollection },
+    // Builds since ~2.3000.1039447205 split the subscription into a user's and a group's
+    // (wa-js src/whatsapp/functions/subscribePresence.ts): the 2026-09 page has the split.
+    WAWebContactPresenceBridge: SEP
+      ? { subscribeUserPresence: (w) => subscribePresence(w), subscribeGroupPresence: (w) => { subscribePresence(w).catch(() => {}); } }
+      : { subscribePresence: (w) => subscribePresence(w) },
     WAWebMsgKey: MsgKey,
     WAWebMsgReply: { canReplyMsg },
+    WAWebMsgActionCapability: { canForwardMsg },
     WAWebSendReactionMsgAction: { sendReactionToMsg },
     WAWebSendMessageEditAction: { sendMessageEdit },
     WAWebAddonReactionTableMode: { reactionTableMode },

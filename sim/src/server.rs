@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use crate::Era;
 use crate::control::{
-    CallOffer, ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingReaction, IncomingVote, Profile,
-    SimControl, SimError,
+    CallOffer, ChatSeed, ContactSeed, GroupChange, IncomingMessage, IncomingPresence, IncomingReaction, IncomingVote,
+    Profile, SimControl, SimError,
 };
 
 const PAGE_JS: &str = include_str!("page.js");
@@ -40,6 +40,7 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/media", web::get().to(media))
                     .route("/send", web::post().to(send))
                     .route("/chatstate", web::post().to(chat_state))
+                    .route("/presence/subscribe", web::post().to(presence_subscribe))
                     .route("/logout", web::post().to(page_logout))
                     .route("/history", web::post().to(history))
                     .route("/profile", web::post().to(profile))
@@ -64,6 +65,7 @@ pub fn build(listener: TcpListener, control: SimControl) -> std::io::Result<Serv
                     .route("/deliver", web::post().to(c_deliver))
                     .route("/send-from-phone", web::post().to(c_send_from_phone))
                     .route("/react", web::post().to(c_react))
+                    .route("/presence", web::post().to(c_presence))
                     .route("/polls/vote", web::post().to(c_vote))
                     .route("/edit", web::post().to(c_edit))
                     .route("/revoke", web::post().to(c_revoke))
@@ -276,6 +278,15 @@ async fn chat_state(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpRespon
     }
 }
 
+async fn presence_subscribe(c: web::Data<SimControl>, b: web::Json<Value>) -> HttpResponse {
+    let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    c.wait_unwedged(&s("page")).await;
+    match c.subscribe_presence(&s("page"), &s("id")) {
+        Ok(presence) => HttpResponse::Ok().json(json!({ "presence": presence })),
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
+}
+
 async fn page_logout(c: web::Data<SimControl>, b: web::Json<PageQuery>) -> HttpResponse {
     c.remember_logout(&b.page);
     HttpResponse::Ok().json(json!({}))
@@ -423,6 +434,22 @@ async fn c_react(c: web::Data<SimControl>, b: web::Json<React>) -> HttpResponse 
         c.deliver_reaction(&b.phone, b.reaction)
             .await
             .map(|id| json!({ "id": id })),
+    )
+}
+
+#[derive(Deserialize)]
+struct PresenceBody {
+    phone: String,
+    #[serde(flatten)]
+    presence: IncomingPresence,
+}
+
+async fn c_presence(c: web::Data<SimControl>, b: web::Json<PresenceBody>) -> HttpResponse {
+    let b = b.into_inner();
+    done(
+        c.set_presence(&b.phone, b.presence)
+            .await
+            .map(|delivered| json!({ "delivered": delivered })),
     )
 }
 

@@ -86,6 +86,9 @@ pub fn message_json(m: &MessageRow) -> Value {
         "mentions": details.mentions,
         "group": details.group,
         "poll": details.poll,
+        "isForwarded": details.is_forwarded,
+        "forwardingScore": details.forwarding_score,
+        "forwardedFrom": details.forwarded_from,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })

@@ -24,9 +24,9 @@ pub struct PutWebhook {
     #[schema(min_length = 16, max_length = 200)]
     secret: Option<String>,
     /// `message`, `message.any`, `message.ack`, `message.reaction`, `message.edited`,
-    /// `message.revoked`, `poll.vote`, `group.join`, `group.leave`, `group.update`,
-    /// `call.received`, `call.rejected`, `session.status`, `session.sync`, or `*`. Omitted: every
-    /// event.
+    /// `message.revoked`, `poll.vote`, `presence.update`, `group.join`, `group.leave`,
+    /// `group.update`, `call.received`, `call.rejected`, `session.status`, `session.sync`, or `*`.
+    /// Omitted: every event.
     #[schema(min_items = 1)]
     events: Option<Vec<String>>,
     enabled: Option<bool>,

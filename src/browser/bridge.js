@@ -14,7 +14,7 @@
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function (opts) {
   'use strict';
-  const VERSION = 8;
+  const VERSION = 9;
   if (window.__wagate && window.__wagate.version === VERSION) return { status: 'present' };
 
   // --- capabilities: ordered candidates, resolved by feature detection ---------------------------
@@ -107,8 +107,22 @@
     loadEarlierMsgs: [{ mod: 'WAWebChatLoadMessages', path: 'loadEarlierMsgs' }],
     profilePic: [{ mod: 'WAWebContactProfilePicThumbBridge', path: 'requestProfilePicFromServer' }],
     contactStatus: [{ mod: 'WAWebContactStatusBridge', path: 'getStatus' }],
-    // On-demand bundles (anchors-2026-11.md §3.2, 2026-08 -> 09): nothing wagate sends needs them
-    // yet; resolved for the capability report, so a maintainer sees the loader work or break.
+    // Others' presence (wa-web-surface §5.1 PresenceUtils; wa-js PresenceStore and
+    // subscribePresence): the page's presence models, and the subscription that makes WhatsApp's
+    // server send a chat's presence. Builds since ~2.3000.1039447205 split the subscription into
+    // a user's and a group's.
+    presenceCollection: [{ mod: 'WAWebPresenceCollection', path: 'PresenceCollection', optional: true }],
+    subscribePresence: [
+      { mod: 'WAWebContactPresenceBridge', path: 'subscribePresence', optional: true },
+      { mod: 'WAWebContactPresenceBridge', path: 'subscribeUserPresence', optional: true },
+    ],
+    subscribeGroupPresence: [{ mod: 'WAWebContactPresenceBridge', path: 'subscribeGroupPresence', optional: true }],
+    // Whether the page lets a message be forwarded (wa-web-surface §5.1 MsgActionChecks; the
+    // page's own forward menu asks it first); without it, revoked messages are refused.
+    canForward: [{ mod: 'WAWebMsgActionCapability', path: 'canForwardMsg', optional: true }],
+    // Forwarding, an on-demand bundle since 2026-09 (anchors-2026-11.md §3.2): loaded through the
+    // Bootloader at first use. `forwardMessages({chat, msgs, multicast, includeCaption})` is what
+    // the reference client calls; `forwardMessagesToChats(msgs, chats)` the older entry.
     forwardMessages: [
       { mod: 'WAWebChatForwardMessage', path: 'forwardMessages', optional: true,
         lazy: ['WAWebForwardMessageFlow.react', 'WAWebForwardMessageModal.react', 'WAWebMediaForwardMediaMsg'] },
@@ -519,6 +533,9 @@
       loc: m.type === 'location' && typeof m.loc === 'string' ? m.loc : null,
       vcards: vcardsOf(m),
       poll: pollOf(m),
+      // Forwarded (wa-web-surface §6.6): how many times, as WhatsApp counts (127: "many times").
+      isForwarded: !!m.isForwarded,
+      forwardingScore: typeof m.forwardingScore === 'number' ? m.forwardingScore : 0,
     };
   }
 
@@ -882,6 +899,153 @@
     });
   }
 
+  // --- others' presence ---------------------------------------------------------------------------
+  //
+  // A presence model per subscribed chat (WAWebChangePresenceHandlerAction writes them): for a
+  // user `isOnline` and `chatstate` {type: typing | recording_audio | available | unavailable,
+  // t: last seen, unix seconds}; for a group, one chatstate per participant in `chatstates`.
+  // The bridge watches the chats the gateway subscribed and reports each change as `presence`
+  // {chat, chatPhone, participant, participantPhone, state, lastSeen, t}, with the state as the
+  // API names it: composing, recording, paused (typing stopped), available, unavailable.
+
+  const PRESENCE_KEY = 'wagate.presence';
+  // The chats subscribed in this tab: kept in sessionStorage so a reloaded page subscribes again.
+  function subscribedChats() {
+    try { return JSON.parse(window.sessionStorage.getItem(PRESENCE_KEY) || '[]'); } catch (_) { return []; }
+  }
+  function rememberSubscribed(chatId) {
+    const all = subscribedChats();
+    if (all.includes(chatId)) return;
+    all.push(chatId);
+    try { window.sessionStorage.setItem(PRESENCE_KEY, JSON.stringify(all)); } catch (_) { /* this document only */ }
+  }
+
+  const watchedPresence = new Map(); // chat id -> presence model
+  const lastPresence = new Map(); // chat|participant -> last reported state and last seen
+
+  // Typing or recording that ends while online is `paused`; going offline is `unavailable`.
+  function presenceState(type, prev) {
+    if (type === 'typing') return 'composing';
+    if (type === 'recording_audio') return 'recording';
+    if (type === 'available') return prev === 'composing' || prev === 'recording' ? 'paused' : 'available';
+    if (type === 'unavailable') return 'unavailable';
+    return null;
+  }
+
+  function lastSeenOf(cs) {
+    return cs && cs.type === 'unavailable' && typeof cs.t === 'number' && cs.t > 0 ? cs.t : null;
+  }
+
+  function reportPresence(chatId, presence, cs, participant) {
+    const key = chatId + '|' + (participant || '');
+    const prev = lastPresence.get(key);
+    let type = cs && cs.type;
+    // A user's online flag without a chat state yet (a subscription's first answer).
+    if (!type && !participant && presence && presence.hasData) type = presence.isOnline ? 'available' : 'unavailable';
+    const state = presenceState(type, prev && prev.state);
+    if (!state) return;
+    const lastSeen = lastSeenOf(cs);
+    // Paused is online: a later look at the same online state is no change.
+    const same = prev && (prev.state === state || (prev.state === 'paused' && state === 'available'));
+    if (same && prev.lastSeen === lastSeen) return;
+    lastPresence.set(key, { state, lastSeen });
+    const group = /@g\.us$/.test(chatId);
+    push('presence', {
+      chat: chatId,
+      chatPhone: group ? null : phoneOf(chatId),
+      participant: participant || null,
+      participantPhone: participant ? phoneOf(participant) : null,
+      state,
+      lastSeen,
+      t: Math.floor(Date.now() / 1000),
+    });
+  }
+
+  function watchPresence(chatId, presence) {
+    if (watchedPresence.get(chatId) === presence) return;
+    watchedPresence.set(chatId, presence);
+    if (isGroupWid(presence.id)) {
+      const states = presence.chatstates;
+      if (!states || typeof states.on !== 'function') return;
+      const one = (cs) => cs && reportPresence(chatId, presence, cs, widStr(cs.id));
+      states.on('add', one);
+      states.on('change:type change:t', one);
+      return;
+    }
+    const cs = presence.chatstate;
+    if (cs && typeof cs.on === 'function') cs.on('change:type change:t', () => reportPresence(chatId, presence, presence.chatstate));
+    presence.on('change:isOnline', () => reportPresence(chatId, presence, presence.chatstate));
+  }
+
+  // What the page knows of a chat's presence now: `{chatId, chatPhone, subscribed, state,
+  // lastSeen, participants: [{id, phone, state}]}`; `state` null before WhatsApp told anything.
+  function presenceNow(chatId, presence) {
+    const group = /@g\.us$/.test(chatId);
+    const out = {
+      chatId,
+      chatPhone: group ? null : phoneOf(chatId),
+      subscribed: !!(presence && (presence.isSubscribed || watchedPresence.get(chatId) === presence)),
+      state: null,
+      lastSeen: null,
+      participants: [],
+    };
+    if (!presence || !presence.hasData) return out;
+    if (group) {
+      out.participants = (presence.chatstates ? modelsOf(presence.chatstates) : [])
+        .map((cs) => ({ id: widStr(cs.id), phone: phoneOf(widStr(cs.id)), state: presenceState(cs.type, null) }))
+        .filter((p) => p.id && p.state);
+      return out;
+    }
+    const cs = presence.chatstate;
+    out.state = presenceState(cs && cs.type, null) || (presence.isOnline ? 'available' : 'unavailable');
+    out.lastSeen = lastSeenOf(cs);
+    return out;
+  }
+
+  // Subscribes to a chat's presence (WhatsApp's server then sends it) and watches its model.
+  async function subscribePresence({ chatId }) {
+    const chat = await findChat(chatId);
+    const wid = chat.id;
+    const id = widStr(wid);
+    let groupSub = null;
+    try { groupSub = cap('subscribeGroupPresence'); } catch (_) { /* older builds: one function */ }
+    if (isGroupWid(wid) && groupSub) await groupSub(wid);
+    else await cap('subscribePresence')(wid);
+    const Presence = cap('presenceCollection');
+    const presence = (typeof Presence.get === 'function' && Presence.get(wid)) || (await Presence.find(wid));
+    if (!presence) throw new BridgeError('WA_ERROR', 'WhatsApp Web has no presence model for ' + id);
+    // A group's subscription answers nothing (it only sends the request): give the server a
+    // moment to take it, so that a change right after this call is not missed.
+    for (let waited = 0; !presence.isSubscribed && waited < 2000; waited += 50) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    watchPresence(id, presence);
+    rememberSubscribed(id);
+    return presenceNow(id, presence);
+  }
+
+  async function presenceOf({ chatId }) {
+    const chat = await findChat(chatId);
+    const id = widStr(chat.id);
+    const Presence = cap('presenceCollection');
+    const presence = typeof Presence.get === 'function' ? Presence.get(chat.id) : null;
+    return presenceNow(id, presence || null);
+  }
+
+  // After a reload: the chats this tab subscribed before, once the page is synced (their models
+  // and subscriptions went with the old document).
+  let resubscribing = false;
+  function resubscribePresence() {
+    if (resubscribing) return;
+    let synced = false;
+    try { synced = !!socket().hasSynced; } catch (_) { return; }
+    const pending = subscribedChats().filter((c) => !watchedPresence.has(c));
+    if (!synced || !pending.length) return;
+    resubscribing = true;
+    Promise.all(pending.map((chatId) => subscribePresence({ chatId }).catch(() => null)))
+      .finally(() => { resubscribing = false; });
+  }
+
   function ensureSubscribed() {
     const missing = [];
     for (const [name, fn] of Object.entries(subscriptions)) {
@@ -1144,6 +1308,57 @@
       ack: 1,
       chat: chatId,
       chatPhone: isGroupWid(target.id.remote) ? null : phoneOf(chatId),
+    };
+  }
+
+  // What forwarding gave its copy, by the key id the gateway chose for the send: the page keys
+  // the copy itself, so `findSent` settles an interrupted forward from here (while this
+  // document lives).
+  const forwardedByKey = new Map();
+
+  // The page's answer when it may not forward `msg`: revoked (nothing left to forward), or
+  // refused by its own check.
+  function forwardRefusal(msg) {
+    if (msg.type === 'revoked') return 'the message was deleted for everyone';
+    let can = null;
+    try { can = cap('canForward'); } catch (_) { /* optional: the type check above stands */ }
+    if (can && !can(typeof msg.unsafe === 'function' ? msg.unsafe() : msg)) return 'WhatsApp does not let this message be forwarded';
+    return null;
+  }
+
+  // Forwards a message of this page to a chat with WhatsApp's own forward, which copies it,
+  // marks it forwarded (`isForwarded`, `forwardingScore`, as the page decides) and keys the copy
+  // itself: the copy is the chat's one new message of ours once the forward resolved.
+  async function forwardMessage(o) {
+    const msg = await findMsg(o.msgId);
+    if (!msg) throw new BridgeError('WA_MESSAGE_NOT_FOUND', 'no message ' + o.msgId + ' in this page to forward');
+    const refusal = forwardRefusal(msg);
+    if (refusal) throw new BridgeError('MESSAGE_NOT_FORWARDABLE', refusal);
+    const chat = await findChat(await recipient(o.chatId, o.checkRecipient));
+    const forward = await capLoad('forwardMessages');
+    const target = typeof msg.unsafe === 'function' ? msg.unsafe() : msg;
+    const before = new Set(modelsOf(chat.msgs).map((m) => keyStr(m.id)));
+    const failed = resolved.forwardMessages.via === 'WAWebChatForwardMessage.forwardMessages'
+      ? await forward({ chat, msgs: [target], multicast: false, includeCaption: true })
+      : await forward([target], [chat]);
+    // The page answers with the media messages it could not forward (others fail quietly: no copy).
+    if (Array.isArray(failed) && failed.length) throw new BridgeError('WA_SEND_FAILED', 'WhatsApp could not forward the message');
+    const copy = modelsOf(chat.msgs)
+      .filter((m) => m && m.id && m.id.fromMe && !before.has(keyStr(m.id)))
+      .sort((a, b) => (b.t || 0) - (a.t || 0))[0];
+    if (!copy) throw new BridgeError('WA_SEND_FAILED', 'WhatsApp did not forward the message');
+    if (copy.ack === -1) throw new BridgeError('WA_SEND_FAILED', 'WhatsApp refused the forwarded message');
+    const id = keyStr(copy.id);
+    if (o.keyId) forwardedByKey.set(o.keyId, id);
+    const chatId = widStr(chat.id);
+    return {
+      id,
+      t: copy.t || Math.floor(Date.now() / 1000),
+      ack: typeof copy.ack === 'number' ? copy.ack : 0,
+      chat: chatId,
+      chatPhone: isGroupWid(chat.id) ? null : phoneOf(chatId),
+      isForwarded: !!copy.isForwarded,
+      forwardingScore: typeof copy.forwardingScore === 'number' ? copy.forwardingScore : 0,
     };
   }
 
@@ -1644,6 +1859,10 @@
     findSent: async ({ chatId, keyId }) => {
       if (inflight.has(keyId)) throw new BridgeError('WA_SEND_IN_FLIGHT', 'this page is still sending ' + keyId);
       const Msg = cap('msgs');
+      if (forwardedByKey.has(keyId)) {
+        const copy = typeof Msg.get === 'function' ? Msg.get(forwardedByKey.get(keyId)) : null;
+        if (copy) return { id: keyStr(copy.id), t: copy.t || 0, ack: typeof copy.ack === 'number' ? copy.ack : 0 };
+      }
       const ids = ['true_' + chatId + '_' + keyId];
       try {
         const chat = await findChat(chatId);
@@ -1675,6 +1894,8 @@
       await cap(name)(cap('createWid')(chatId));
       return true;
     },
+    subscribePresence: (o) => subscribePresence(o),
+    presenceOf: (o) => presenceOf(o),
     // A read receipt for the chat (the sender's blue ticks).
     markRead: async ({ chatId }) => {
       await markSeen(await findChat(chatId));
@@ -1715,6 +1936,7 @@
     sendReaction: (o) => once(o.keyId, () => sendReaction(o)),
     editMessage: (o) => once(o.keyId, () => editMessage(o)),
     revokeMessage: (o) => once(o.keyId, () => revokeMessage(o)),
+    forwardMessage: (o) => once(o.keyId, () => forwardMessage(o)),
     logout: () => {
       const s = socket();
       if (typeof s.logout !== 'function') throw new BridgeError('WA_MEMBER_MISSING:WAWebSocketModel.Socket.logout');
@@ -1726,6 +1948,7 @@
     version: VERSION,
     drain(after) {
       const missing = ensureSubscribed();
+      resubscribePresence();
       const events = queue.filter((e) => e.seq > after);
       // Everything up to `after` has been taken by the Rust side: forget it.
       while (queue.length && queue[0].seq <= after) queue.shift();

@@ -95,6 +95,18 @@ pub enum Request<'a> {
     /// Deletes an own message for everyone (`WAWebCmd.Cmd.sendRevokeMsgs`). → [`SentMessage`].
     #[serde(rename_all = "camelCase")]
     RevokeMessage { msg_id: &'a str, key_id: Option<&'a str> },
+    /// Forwards the message with this WhatsApp id to a chat with WhatsApp's own forward
+    /// (`WAWebChatForwardMessage`, an on-demand bundle since 2026-09; page code
+    /// `MESSAGE_NOT_FORWARDABLE` for a revoked message or one the page's check refuses). The page
+    /// keys the copy itself: `key_id` only lets `FindSent` find it again. → [`SentMessage`] with
+    /// `is_forwarded` and `forwarding_score`.
+    #[serde(rename_all = "camelCase")]
+    ForwardMessage {
+        msg_id: &'a str,
+        chat_id: &'a str,
+        key_id: Option<&'a str>,
+        check_recipient: bool,
+    },
     /// Hands media bytes over in parts (base64 of at most 1 MiB each), for large files. → parts so far.
     #[serde(rename_all = "camelCase")]
     PutChunk {
@@ -122,6 +134,14 @@ pub enum Request<'a> {
     /// `unavailable` (online / offline for everyone; the chat is ignored). → `true`.
     #[serde(rename_all = "camelCase")]
     ChatState { chat_id: &'a str, state: &'a str },
+    /// Subscribes to a chat's presence (`WAWebContactPresenceBridge`, then the chat's model in
+    /// `WAWebPresenceCollection`): WhatsApp's server sends it from then on, and the page reports
+    /// every change as a `presence` event. → [`PresenceNow`].
+    #[serde(rename_all = "camelCase")]
+    SubscribePresence { chat_id: String },
+    /// What the page knows of a chat's presence now. → [`PresenceNow`].
+    #[serde(rename_all = "camelCase")]
+    PresenceOf { chat_id: String },
     /// A read receipt for the chat (`WAWebUpdateUnreadChatAction.sendSeen`). → `true`.
     #[serde(rename_all = "camelCase")]
     MarkRead { chat_id: &'a str },
@@ -223,12 +243,15 @@ impl Request<'_> {
             Request::SendContacts { .. } => "sendContacts",
             Request::SendPoll { .. } => "sendPoll",
             Request::RevokeMessage { .. } => "revokeMessage",
+            Request::ForwardMessage { .. } => "forwardMessage",
             Request::AcksOf { .. } => "acksOf",
             Request::FindSent { .. } => "findSent",
             Request::RecentIncoming { .. } => "recentIncoming",
             Request::RecentGroupNotes { .. } => "recentGroupNotes",
             Request::ChatState { .. } => "chatState",
             Request::MarkRead { .. } => "markRead",
+            Request::SubscribePresence { .. } => "subscribePresence",
+            Request::PresenceOf { .. } => "presenceOf",
             Request::DownloadMedia { .. } => "downloadMedia",
             Request::Logout => "logout",
             Request::Probe { .. } => "probe",
@@ -298,6 +321,13 @@ pub struct SentMessage {
     /// The chat's phone number (digits) when the page knows it; None for groups.
     #[serde(default)]
     pub chat_phone: Option<String>,
+    /// A forward: whether WhatsApp shows the copy as forwarded (not for a forward of one's own
+    /// original message), and how many times it counts it forwarded (127: "forwarded many
+    /// times"). None for other sends.
+    #[serde(default)]
+    pub is_forwarded: Option<bool>,
+    #[serde(default)]
+    pub forwarding_score: Option<u32>,
 }
 
 /// A liveness probe's answer.
@@ -418,9 +448,72 @@ pub struct WaMessage {
     /// A poll's question and options (`poll_creation`).
     #[serde(default)]
     pub poll: Option<WaPoll>,
+    /// Whether WhatsApp shows the message as forwarded, and how many times it counts it
+    /// forwarded (`forwardingScore`; 127 and up: "forwarded many times").
+    #[serde(default)]
+    pub is_forwarded: bool,
+    #[serde(default)]
+    pub forwarding_score: u32,
     /// Where the actor saved the media bytes (relative to the media dir), if it could.
     #[serde(skip_deserializing)]
     pub saved_media: Option<String>,
+}
+
+/// A presence change of a subscribed chat, as the page reports it (`presence`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaPresence {
+    /// The chat as the page keys it (`…@c.us`, `…@lid`, `…@g.us`).
+    pub chat: String,
+    /// The chat's phone number (digits) when the page knows it; None for groups.
+    #[serde(default)]
+    pub chat_phone: Option<String>,
+    /// In a group: the member whose state this is.
+    #[serde(default)]
+    pub participant: Option<String>,
+    #[serde(default)]
+    pub participant_phone: Option<String>,
+    /// `available`, `unavailable`, `composing`, `recording` or `paused` (typing stopped).
+    pub state: String,
+    /// When an `unavailable` user was last online, unix seconds (None when hidden or unknown).
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+    /// When the page saw the change, unix seconds.
+    pub t: i64,
+}
+
+/// A chat's presence as the page knows it now.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceNow {
+    /// The chat as WhatsApp keys it (`…@c.us`, `…@lid` on current WhatsApp Web, `…@g.us`).
+    pub chat_id: String,
+    /// The chat's phone number (digits); null for groups and unmapped LIDs.
+    #[serde(default)]
+    pub chat_phone: Option<String>,
+    /// Whether the chat's presence is subscribed (updates arrive as `presence.update`).
+    #[serde(default)]
+    pub subscribed: bool,
+    /// A person's chat: `available`, `unavailable`, `composing` or `recording`; null before
+    /// WhatsApp told anything (or for a group: see `participants`).
+    #[serde(default)]
+    pub state: Option<String>,
+    /// When an `unavailable` person was last online, unix seconds; null when hidden or unknown.
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+    /// A group: the members WhatsApp reported a state for.
+    #[serde(default)]
+    pub participants: Vec<PresenceParticipant>,
+}
+
+/// One group member's presence.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceParticipant {
+    pub id: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    pub state: String,
 }
 
 /// A reaction as the page's reaction table records it (`WAWebAddonReactionTableMode`).
@@ -699,6 +792,8 @@ pub enum PageEvent {
         id: String,
         body: String,
     },
+    /// A subscribed chat's presence changed (online, offline, typing, recording, stopped).
+    Presence(WaPresence),
     /// LID ↔ phone pairs the page revealed (each reported once per document).
     LidPairs(Vec<LidPair>),
     /// The passkey prologue of linking started, was approved or denied.

@@ -34,6 +34,8 @@ pub enum EventKind {
     CallReceived,
     /// An incoming call was rejected (through the API, or by the session's `rejectCalls`).
     CallRejected,
+    /// A subscribed chat's presence changed (online, offline, typing, recording, stopped).
+    PresenceUpdate,
     /// A session changed state.
     SessionStatus,
     /// A session's initial sync progressed (after linking, or when its page reloaded).
@@ -43,7 +45,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const SUBSCRIBABLE: [EventKind; 14] = [
+    pub const SUBSCRIBABLE: [EventKind; 15] = [
         EventKind::Message,
         EventKind::MessageAny,
         EventKind::MessageAck,
@@ -56,6 +58,7 @@ impl EventKind {
         EventKind::PollVote,
         EventKind::CallReceived,
         EventKind::CallRejected,
+        EventKind::PresenceUpdate,
         EventKind::SessionStatus,
         EventKind::SessionSync,
     ];
@@ -74,6 +77,7 @@ impl EventKind {
             EventKind::PollVote => "poll.vote",
             EventKind::CallReceived => "call.received",
             EventKind::CallRejected => "call.rejected",
+            EventKind::PresenceUpdate => "presence.update",
             EventKind::SessionStatus => "session.status",
             EventKind::SessionSync => "session.sync",
             EventKind::Test => "webhook.test",
@@ -279,6 +283,9 @@ pub fn message_payload(m: &MessageRow, me: Option<&str>, public_url: &str) -> Va
         "contacts": details.contacts,
         "mentions": details.mentions,
         "poll": details.poll,
+        "isForwarded": details.is_forwarded,
+        "forwardingScore": details.forwarding_score,
+        "forwardedFrom": details.forwarded_from,
         "editedAt": m.edited_at.map(|t| t.and_utc()),
         "revokedAt": m.revoked_at.map(|t| t.and_utc()),
     })
@@ -315,6 +322,22 @@ pub fn group_payload(m: &MessageRow) -> Value {
 
 /// A `session.sync` payload: the session's name, the page's sync progress (0–100), and whether
 /// it is done.
+/// A `presence.update` payload: `{chatId, chatPhone, participant, participantPhone, state,
+/// lastSeen, timestamp}` — `state` one of `available`, `unavailable`, `composing`, `recording`,
+/// `paused`; `participant` (and its phone) only in groups; `lastSeen` unix seconds or null;
+/// `timestamp` unix seconds of the change as the page saw it.
+pub fn presence_payload(p: &crate::browser::protocol::WaPresence) -> Value {
+    json!({
+        "chatId": p.chat,
+        "chatPhone": p.chat_phone,
+        "participant": p.participant,
+        "participantPhone": p.participant_phone,
+        "state": p.state,
+        "lastSeen": p.last_seen,
+        "timestamp": p.t,
+    })
+}
+
 pub fn sync_payload(name: &str, progress: u32, done: bool) -> Value {
     json!({ "name": name, "progress": progress.min(100), "done": done })
 }
@@ -364,6 +387,23 @@ mod tests {
         assert_eq!(
             sync_payload("default", 140, false),
             json!({"name": "default", "progress": 100, "done": false})
+        );
+    }
+
+    #[test]
+    fn presence_updates_are_subscribable_and_shaped() {
+        assert_eq!(EventKind::parse("presence.update"), Some(EventKind::PresenceUpdate));
+        assert!(!EventKind::PresenceUpdate.is_group());
+        let p: crate::browser::protocol::WaPresence = serde_json::from_value(json!({
+            "chat": "120363000000000001@g.us", "chatPhone": null, "participant": "12345@lid",
+            "participantPhone": "15550002002", "state": "composing", "lastSeen": null, "t": 1764028870,
+        }))
+        .unwrap();
+        assert_eq!(
+            presence_payload(&p),
+            json!({"chatId": "120363000000000001@g.us", "chatPhone": null, "participant": "12345@lid",
+                   "participantPhone": "15550002002", "state": "composing", "lastSeen": null,
+                   "timestamp": 1764028870})
         );
     }
 }

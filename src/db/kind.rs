@@ -201,6 +201,21 @@ pub struct MessageDetails {
     /// A poll's votes: the latest of each voter (a new vote replaces the voter's earlier one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poll_votes: Vec<PollVote>,
+    /// A forward wagate sent: the WhatsApp id of the message it copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_from: Option<String>,
+    /// WhatsApp shows the message as forwarded (the page's `isForwarded`; a forward of one's own
+    /// original message is not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_forwarded: bool,
+    /// How many times WhatsApp counts the message forwarded (the page's `forwardingScore`; 127
+    /// and up: "forwarded many times").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub forwarding_score: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What a group notification says happened (kept as `group` in a `gp2` row's details).
@@ -401,6 +416,28 @@ mod tests {
         assert_eq!(col, r#"{"quotedMessageId":"true_1@c.us_3EB0A"}"#);
         assert_eq!(MessageDetails::from_column(Some(&col)), d);
         assert_eq!(MessageDetails::from_column(Some("not json")), MessageDetails::default());
+    }
+
+    #[test]
+    fn forwarding_is_kept_only_when_there_is_some() {
+        let d = MessageDetails {
+            forwarded_from: Some("false_1@c.us_AB".into()),
+            is_forwarded: true,
+            forwarding_score: 2,
+            ..Default::default()
+        };
+        let col = d.to_column().unwrap();
+        assert_eq!(
+            col,
+            r#"{"forwardedFrom":"false_1@c.us_AB","isForwarded":true,"forwardingScore":2}"#
+        );
+        assert_eq!(MessageDetails::from_column(Some(&col)), d);
+        let plain = MessageDetails {
+            is_forwarded: false,
+            forwarding_score: 0,
+            ..Default::default()
+        };
+        assert_eq!(plain.to_column(), None, "not forwarded: nothing stored");
     }
 
     #[test]

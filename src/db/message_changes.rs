@@ -144,7 +144,29 @@ impl Database {
                                 wa_id,
                                 status,
                                 sent_at,
+                                forwarding,
                             } => {
+                                if let Some((is_forwarded, score)) = forwarding {
+                                    let raw: Option<String> = m::table
+                                        .find(*id)
+                                        .select(m::details)
+                                        .first(c)
+                                        .await
+                                        .optional()?
+                                        .flatten();
+                                    let mut details = super::MessageDetails::from_column(raw.as_deref());
+                                    details.is_forwarded = *is_forwarded;
+                                    details.forwarding_score = *score;
+                                    diesel::update(
+                                        m::table
+                                            .find(*id)
+                                            .filter(m::status.eq(MessageStatus::Pending.as_str()))
+                                            .filter(m::wa_message_id.is_null()),
+                                    )
+                                    .set(m::details.eq(details.to_column()))
+                                    .execute(c)
+                                    .await?;
+                                }
                                 diesel::update(
                                     m::table
                                         .find(*id)
@@ -380,12 +402,14 @@ impl Database {
         wa_id: String,
         status: MessageStatus,
         sent_at: NaiveDateTime,
+        forwarding: Option<(bool, u32)>,
     ) -> DbResult<()> {
         self.change_messages(MessageChange::Sent {
             id,
             wa_id,
             status,
             sent_at,
+            forwarding,
         })
         .await?;
         Ok(())
@@ -501,6 +525,8 @@ enum MessageChange {
         wa_id: String,
         status: MessageStatus,
         sent_at: NaiveDateTime,
+        /// A forward: (isForwarded, forwardingScore) as the page gave the copy, kept in details.
+        forwarding: Option<(bool, u32)>,
     },
     /// Only rows still in one of `from` change (compare-and-set): a row acked, claimed or sent
     /// in between keeps its newer state.

@@ -174,6 +174,38 @@ impl Database {
         Ok(())
     }
 
+    /// A `presence.update` event for a subscribed chat's presence change (an event only: no
+    /// message row).
+    pub async fn record_presence(
+        &self,
+        session_id: i64,
+        presence: &crate::browser::protocol::WaPresence,
+    ) -> DbResult<()> {
+        let payload = super::event_record::presence_payload(presence);
+        let published = self
+            .run_write(move |mut conn| async move {
+                dispatch!(&mut conn, |c| c
+                    .transaction::<_, DbError, _>(async |c| {
+                        let (user_id, name): (i64, String) = ws::table
+                            .find(session_id)
+                            .select((ws::user_id, ws::name))
+                            .first(c)
+                            .await?;
+                        let event = super::NewEvent::new(
+                            super::EventKind::PresenceUpdate,
+                            user_id,
+                            Some((session_id, &name)),
+                            payload,
+                        );
+                        Ok(insert_event!(c, event, Some(name)))
+                    })
+                    .await)
+            })
+            .await?;
+        self.publish([published]);
+        Ok(())
+    }
+
     pub async fn session_events(&self, session_id: i64, limit: i64) -> DbResult<Vec<SessionEventRow>> {
         self.run(move |mut conn| async move {
             Ok(dispatch!(&mut conn, |c| session_events::table

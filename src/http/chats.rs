@@ -15,7 +15,7 @@ use super::schemas::{ChatList, ChatMessagePage, ChatSignal, Envelope, ErrorBody}
 use super::selector::{SessionQuery, session_for};
 use crate::AppState;
 use crate::api_common::views::message_json;
-use crate::browser::protocol::{WaChat, WaMessage};
+use crate::browser::protocol::{PresenceNow, WaChat, WaMessage};
 use crate::sessions::Presence;
 
 mod history;
@@ -112,6 +112,73 @@ pub async fn presence(
     let handle = connected_session(&state, &p, &name)?;
     handle.chat_state(chat.clone(), presence).await?;
     Ok(ok(json!({ "chatId": chat.as_str(), "state": presence.as_str() })))
+}
+
+/// `POST /api/v1/chats/{chatId}/presence/subscribe/`: WhatsApp's server sends this chat's presence
+/// from now on (online, offline with last seen, typing…, recording…; in a group, each member's),
+/// and each change raises a `presence.update` event. Answers the presence known now.
+#[utoipa::path(
+    tag = "chats",
+    operation_id = "subscribe_chat_presence",
+    security(("api_key" = [])),
+    params(
+        ("chatId" = String, Path, description = "A phone number or a chat id (`…@c.us`, `…@g.us`, `…@lid`)", example = "15550002002@c.us"),
+        SessionQuery
+    ),
+    request_body(content = Option<ReadBody>, description = "Optional: `{\"session\"}`"),
+    responses(
+        (status = 200, description = "Subscribed: the presence known now (`state` null until WhatsApp tells)", body = Envelope<PresenceNow>),
+        (status = 400, description = "VALIDATION_ERROR (`chatId`, `session`), BAD_REQUEST (malformed JSON)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web (e.g. WA_MODULE_MISSING:WAWebContactPresenceBridge)", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
+#[post("/api/v1/chats/{chatId}/presence/subscribe/")]
+pub async fn subscribe_presence(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    chat_id: web::Path<String>,
+    query: web::Query<SessionQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: ReadBody = optional_json(&body)?;
+    let name = session_for(&p, &query, body.session.as_deref())?;
+    let chat = chat_field("chatId", Some(chat_id.as_str()))?;
+    let handle = connected_session(&state, &p, &name)?;
+    Ok(ok(json!(handle.subscribe_presence(&chat).await?)))
+}
+
+/// `GET /api/v1/chats/{chatId}/presence/`: the chat's presence as WhatsApp Web knows it now.
+#[utoipa::path(
+    tag = "chats",
+    operation_id = "get_chat_presence",
+    security(("api_key" = [])),
+    params(
+        ("chatId" = String, Path, description = "A phone number or a chat id (`…@c.us`, `…@g.us`, `…@lid`)", example = "15550002002@c.us"),
+        SessionQuery
+    ),
+    responses(
+        (status = 200, description = "The presence known now: `subscribed` false and `state` null for a chat not subscribed (`POST …/presence/subscribe/`)", body = Envelope<PresenceNow>),
+        (status = 400, description = "VALIDATION_ERROR (`chatId`, `session`)", body = ErrorBody),
+        (status = 409, description = "SESSION_NOT_CONNECTED", body = ErrorBody),
+        (status = 502, description = "`WA_*` codes from WhatsApp Web", body = ErrorBody),
+        (status = 503, description = "BROWSER_UNAVAILABLE", body = ErrorBody),
+        (status = 504, description = "SEND_TIMEOUT: WhatsApp did not answer in time", body = ErrorBody)
+    )
+)]
+#[get("/api/v1/chats/{chatId}/presence/")]
+pub async fn get_presence(
+    state: web::Data<AppState>,
+    ApiKey(p): ApiKey,
+    chat_id: web::Path<String>,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = session_for(&p, &query, None)?;
+    let chat = chat_field("chatId", Some(chat_id.as_str()))?;
+    let handle = connected_session(&state, &p, &name)?;
+    Ok(ok(json!(handle.presence_of(&chat).await?)))
 }
 
 // --- reading chats ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ mod contact_card;
 mod edits;
 mod events_stream;
 pub mod extract;
+mod forward;
 mod group_picture;
 mod groups;
 mod health;
@@ -68,6 +69,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(calls::reject)
         .service(chats::mark_read)
         .service(chats::presence)
+        .service(chats::subscribe_presence)
+        .service(chats::get_presence)
         .service(chats::list)
         .service(chats::messages)
         .service(contacts::by_lid)
@@ -91,6 +94,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         .service(poll::send_poll)
         .service(poll::votes)
         .service(reactions::react)
+        .service(forward::forward)
         .service(edits::edit)
         .service(edits::revoke)
         .service(messages::list)

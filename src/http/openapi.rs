@@ -13,8 +13,8 @@ use utoipa::{Modify, OpenApi};
 use super::route_scope;
 use super::schemas::ErrorBody;
 use super::{
-    api_keys, calls, chats, cluster, contact_card, contacts, edits, events_stream, group_picture, groups, health,
-    location, me, media, messages, poll, reactions, session_settings, sessions, webhook,
+    api_keys, calls, chats, cluster, contact_card, contacts, edits, events_stream, forward, group_picture, groups,
+    health, location, me, media, messages, poll, reactions, session_settings, sessions, webhook,
 };
 
 #[derive(OpenApi)]
@@ -47,6 +47,8 @@ use super::{
         calls::reject,
         chats::mark_read,
         chats::presence,
+        chats::subscribe_presence,
+        chats::get_presence,
         chats::list,
         chats::messages,
         contacts::by_lid,
@@ -72,6 +74,7 @@ use super::{
         contact_card::send_contact,
         poll::send_poll,
         reactions::react,
+        forward::forward,
         edits::edit,
         edits::revoke,
         messages::list,

@@ -71,6 +71,7 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     // Acting on a stored message by id: the message's session is not named by a selector, so
     // a key limited to sessions is refused (as for reading messages by id).
     ("POST", "/api/v1/messages/{id}/reaction/", need(Send, Account)),
+    ("POST", "/api/v1/messages/{id}/forward/", need(Send, Account)),
     ("PATCH", "/api/v1/messages/{id}/", need(Send, Account)),
     ("DELETE", "/api/v1/messages/{id}/", need(Send, Account)),
     ("POST", "/api/v1/chats/{chatId}/read/", need(Send, Session)),
@@ -78,6 +79,13 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     // Rejecting a ringing call answers the caller (they see it declined), as a read receipt
     // answers a sender: a conversation act, `send` — not a change of the session or a group.
     ("POST", "/api/v1/calls/{callId}/reject/", need(Send, Session)),
+    // Watching someone's presence shows them nothing (a subscription to the server): `read`.
+    (
+        "POST",
+        "/api/v1/chats/{chatId}/presence/subscribe/",
+        need(Read, Session),
+    ),
+    ("GET", "/api/v1/chats/{chatId}/presence/", need(Read, Session)),
     ("GET", "/api/v1/messages/", need(Read, Account)),
     ("GET", "/api/v1/messages/{id}/", need(Read, Account)),
     ("GET", "/api/v1/messages/{id}/media", need(Read, Account)),

@@ -363,6 +363,14 @@ pub struct Message {
     pub group: Option<crate::db::GroupChange>,
     /// A poll's question and options (its votes: `GET /api/v1/messages/{id}/votes/`).
     pub poll: Option<crate::db::Poll>,
+    /// WhatsApp shows it as forwarded (WhatsApp Web's `isForwarded`; a forward of one's own
+    /// original message is not).
+    pub is_forwarded: bool,
+    /// How many times WhatsApp counts it forwarded (`forwardingScore`; 127 and up: "forwarded
+    /// many times"); 0 when not forwarded.
+    pub forwarding_score: u32,
+    /// A forward wagate sent: the WhatsApp id of the message it copies.
+    pub forwarded_from: Option<String>,
     /// When it was last edited.
     pub edited_at: Option<DateTime<Utc>>,
     /// When it was deleted for everyone.

@@ -13,7 +13,7 @@ pub struct SessionKey {
     pub name: String,
 }
 
-pub use crate::browser::protocol::{WaCall, WaGroupNote, WaMessage, WaPollVote, WaReaction};
+pub use crate::browser::protocol::{WaCall, WaGroupNote, WaMessage, WaPollVote, WaPresence, WaReaction};
 use crate::db::cluster::Fence;
 use crate::db::{CallFacts, RejectedBy};
 
@@ -61,6 +61,8 @@ pub enum SessionEvent {
     },
     /// A message was deleted for everyone (ours from any device, or by its sender).
     Revoked { session: SessionKey, id: String },
+    /// A subscribed chat's presence changed.
+    Presence { session: SessionKey, presence: WaPresence },
     /// An ack changed: -1 error, 0 pending, 1 server, 2 delivered, 3 read, 4 played.
     Ack {
         session: SessionKey,

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::chat_id::ChatId;
 use super::events::SessionKey;
 use super::state::SessionInfo;
-use crate::browser::protocol::{ChatMessages, GroupChange, Request, WaCall, WaChat, WaContact, WaGroup};
+use crate::browser::protocol::{ChatMessages, GroupChange, PresenceNow, Request, WaCall, WaChat, WaContact, WaGroup};
 use crate::error_code::ErrorCode;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -157,6 +157,8 @@ pub enum Content {
     Edit { msg_id: String, body: String },
     /// Delete our message with this WhatsApp id for everyone.
     Revoke { msg_id: String },
+    /// Forward the message with this WhatsApp id (sent or received) to the send's chat.
+    Forward { msg_id: String },
 }
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
@@ -399,6 +401,23 @@ impl SessionHandle {
             code: ErrorCode::BridgeBadAnswer.as_str().into(),
             message: format!("{method}: {e}"),
         })
+    }
+
+    /// Subscribes to a chat's presence; its changes arrive as `presence` page events. The
+    /// presence the page knows now.
+    pub async fn subscribe_presence(&self, chat: &ChatId) -> Result<PresenceNow, SessionError> {
+        self.call(Request::SubscribePresence {
+            chat_id: chat.to_string(),
+        })
+        .await
+    }
+
+    /// A chat's presence as the page knows it now.
+    pub async fn presence_of(&self, chat: &ChatId) -> Result<PresenceNow, SessionError> {
+        self.call(Request::PresenceOf {
+            chat_id: chat.to_string(),
+        })
+        .await
     }
 
     /// Every chat the page has, newest activity first.

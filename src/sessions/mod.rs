@@ -13,7 +13,7 @@ pub mod remote;
 pub mod state;
 
 pub use chat_id::ChatId;
-pub use events::{SessionEvent, SessionKey, WaCall, WaGroupNote, WaMessage, WaPollVote, WaReaction};
+pub use events::{SessionEvent, SessionKey, WaCall, WaGroupNote, WaMessage, WaPollVote, WaPresence, WaReaction};
 pub use handle::{Content, OutgoingMedia, Presence, SentMessage, SessionError, SessionHandle};
 pub use manager::SessionManager;
 pub use outbox::{Outbox, SendResult, Submitted};

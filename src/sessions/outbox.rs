@@ -129,6 +129,8 @@ impl Outbox {
                 ack: crate::db::event_record::ack_of(status).map_or(0, |(ack, _)| ack),
                 chat: Some(row.chat_id),
                 chat_phone: row.chat_phone,
+                is_forwarded: None,
+                forwarding_score: None,
             }),
         };
         self.complete(id, result);

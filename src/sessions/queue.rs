@@ -368,6 +368,10 @@ fn content_of(row: &MessageRow) -> Result<Option<Content>, SessionError> {
             format!("the stored {} lacks its details", row.msg_type),
         )
     };
+    // A forward keeps the type of the message it copies: its details say what it is.
+    if let Some(msg_id) = details.forwarded_from.clone() {
+        return Ok(Some(Content::Forward { msg_id }));
+    }
     Ok(Some(match row.msg_type {
         MessageKind::Location => Content::Location(details.location.ok_or_else(incomplete)?),
         MessageKind::Reaction => Content::Reaction {
@@ -417,7 +421,8 @@ pub async fn settle(db: &Database, id: i64, result: &Result<SentMessage, Session
             let at = chrono::DateTime::from_timestamp(sent.t, 0)
                 .map(|t| t.naive_utc())
                 .unwrap_or_else(crate::db::now);
-            db.mark_message_sent(id, sent.id.clone(), status, at).await
+            let forwarding = sent.is_forwarded.map(|f| (f, sent.forwarding_score.unwrap_or(0)));
+            db.mark_message_sent(id, sent.id.clone(), status, at, forwarding).await
         }
         Err(e) => db.mark_message_failed(id, e.code(), e.to_string()).await,
     }

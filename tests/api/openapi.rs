@@ -37,6 +37,7 @@ async fn the_openapi_document_lists_every_route() {
         ("post", "/api/v1/messages/send-poll/"),
         ("get", "/api/v1/messages/{id}/votes/"),
         ("post", "/api/v1/messages/{id}/reaction/"),
+        ("post", "/api/v1/messages/{id}/forward/"),
         ("patch", "/api/v1/messages/{id}/"),
         ("delete", "/api/v1/messages/{id}/"),
         ("get", "/api/v1/messages/"),
@@ -44,6 +45,8 @@ async fn the_openapi_document_lists_every_route() {
         ("get", "/api/v1/contacts/check/"),
         ("post", "/api/v1/chats/{chatId}/read/"),
         ("post", "/api/v1/chats/{chatId}/presence/"),
+        ("post", "/api/v1/chats/{chatId}/presence/subscribe/"),
+        ("get", "/api/v1/chats/{chatId}/presence/"),
         ("get", "/api/v1/chats/"),
         ("get", "/api/v1/chats/{chatId}/messages/"),
         ("get", "/api/v1/contacts/"),
@@ -141,7 +144,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
             }
         }
     }
-    assert_eq!(ids.len(), 60);
+    assert_eq!(ids.len(), 63);
 
     for path in [
         "/api/v1/messages/send-text/",
@@ -150,6 +153,7 @@ async fn every_operation_has_its_schemas_and_statuses() {
         "/api/v1/messages/send-contact/",
         "/api/v1/messages/send-poll/",
         "/api/v1/messages/{id}/reaction/",
+        "/api/v1/messages/{id}/forward/",
     ] {
         let op = &doc["paths"][path]["post"];
         let params = op["parameters"].as_array().unwrap();

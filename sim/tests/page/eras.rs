@@ -744,3 +744,161 @@ async fn calls_ring_in_the_collection_and_a_reject_stanza_declines_them() {
         sim.stop().await;
     }
 }
+
+/// Forwarding as `WAWebChatForwardMessage.forwardMessages({chat, msgs, …})` does it (a copy keyed
+/// anew, marked forwarded unless it copies one's own original, the count growing; revoked
+/// messages refused by `canForwardMsg` and skipped), reached through the Bootloader in 2026-09;
+/// and presence: only a subscribed chat gets it, into `WAWebPresenceCollection`'s model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_and_presence_as_the_page_does() {
+    const FORWARD: &str = "
+        const r = window.require, [to, id] = arguments;
+        if (!r('__debug').modulesMap.WAWebChatForwardMessage) {
+            await new Promise((res) => r('Bootloader').loadModules(['WAWebForwardMessageFlow.react'], res, 'test'));
+        }
+        const Msg = r('WAWebCollections').Msg;
+        const msg = Msg.get(id);
+        const chat = (await r('WAWebFindChatAction').findOrCreateLatestChat(r('WAWebWidFactory').createWid(to))).chat;
+        const before = chat.msgs.getModelsArray().length;
+        const can = r('WAWebMsgActionCapability').canForwardMsg(msg);
+        const failed = await r('WAWebChatForwardMessage').forwardMessages({ chat, msgs: [msg], multicast: false, includeCaption: true });
+        const copies = chat.msgs.getModelsArray().slice(before);
+        const copy = copies[0];
+        return { can, failed: failed.length, copies: copies.length,
+                 copy: copy ? { id: String(copy.id), fromMe: copy.id.fromMe, type: copy.type, body: copy.body,
+                                isForwarded: copy.isForwarded, forwardingScore: copy.forwardingScore } : null };";
+    const SUBSCRIBE: &str = "
+        const r = window.require, [to] = arguments;
+        const chat = (await r('WAWebFindChatAction').findOrCreateLatestChat(r('WAWebWidFactory').createWid(to))).chat;
+        const bridge = r('WAWebContactPresenceBridge');
+        await (bridge.subscribePresence || bridge.subscribeUserPresence)(chat.id);
+        const p = await r('WAWebPresenceCollection').PresenceCollection.find(chat.id);
+        return { chat: chat.id._serialized, split: typeof bridge.subscribePresence !== 'function',
+                 group: typeof bridge.subscribeGroupPresence, subscribed: p.isSubscribed };";
+    const PRESENCE: &str = "
+        const p = window.require('WAWebPresenceCollection').PresenceCollection.get(arguments[0]);
+        return p ? { isOnline: p.isOnline, type: p.chatstate.type, t: p.chatstate.t || null, hasData: p.hasData } : null;";
+    for (era, device) in [(Era::Jan2026, "15550007101"), (Era::Sep2026, "15550007201")] {
+        let sim = sim_in(era).await;
+        let control = sim.control();
+        let driver = chromedriver().await;
+        let profile = tempfile::tempdir().unwrap();
+        let c = browser(&driver, profile.path()).await;
+        c.goto(&sim.base_url()).await.unwrap();
+        link(&c, &control, device).await;
+        let peer = format!("{}2@c.us", &device[..10]);
+        let other = format!("{}3@c.us", &device[..10]);
+
+        // Ours: a copy, not marked forwarded.
+        let sent = js_args(&c, SEND_TEXT, vec![json!(peer), json!("mine")]).await;
+        let own = js_args(&c, FORWARD, vec![json!(other), sent["text"].clone()]).await;
+        assert_eq!(
+            (own["can"].clone(), own["failed"].clone(), own["copies"].clone()),
+            (json!(true), json!(0), json!(1)),
+            "{era:?} {own}"
+        );
+        let copy = &own["copy"];
+        assert_eq!(
+            (copy["fromMe"].clone(), copy["type"].clone(), copy["body"].clone()),
+            (json!(true), json!("chat"), json!("mine"))
+        );
+        assert_eq!(
+            (copy["isForwarded"].clone(), copy["forwardingScore"].clone()),
+            (json!(false), json!(0)),
+            "{era:?} {copy}"
+        );
+        assert_ne!(copy["id"], sent["text"], "keyed anew");
+        let rec = control
+            .sent(device)
+            .await
+            .into_iter()
+            .find(|r| json!(r.id) == copy["id"])
+            .expect("on the server");
+        assert_eq!(
+            (rec.body.as_deref(), rec.is_forwarded, rec.forwarding_score),
+            (Some("mine"), false, 0)
+        );
+
+        // Theirs, forwarded to them four times already: the copy says "many times".
+        let theirs = control
+            .deliver(
+                device,
+                IncomingMessage {
+                    forwarding_score: Some(4),
+                    ..IncomingMessage::text(&peer, "viral")
+                },
+            )
+            .await
+            .unwrap();
+        wait_js(
+            &c,
+            &format!("return !!window.require('WAWebCollections').Msg.get('{theirs}')"),
+            10,
+        )
+        .await;
+        let fwd = js_args(&c, FORWARD, vec![json!(other), json!(theirs)]).await;
+        assert_eq!(
+            (
+                fwd["copy"]["isForwarded"].clone(),
+                fwd["copy"]["forwardingScore"].clone()
+            ),
+            (json!(true), json!(127)),
+            "{era:?} {fwd}"
+        );
+
+        // Deleted for everyone: refused by the check, and forwarding it makes no copy.
+        control.revoke_message(device, &theirs).await.unwrap();
+        wait_js(
+            &c,
+            &format!("return window.require('WAWebCollections').Msg.get('{theirs}').type === 'revoked'"),
+            10,
+        )
+        .await;
+        let revoked = js_args(&c, FORWARD, vec![json!(other), json!(theirs)]).await;
+        assert_eq!(
+            (revoked["can"].clone(), revoked["copies"].clone()),
+            (json!(false), json!(0)),
+            "{era:?} {revoked}"
+        );
+
+        // Presence: the subscribed chat's model follows; another chat hears nothing.
+        let sub = js_args(&c, SUBSCRIBE, vec![json!(peer)]).await;
+        assert_eq!(sub["subscribed"], json!(true), "{sub}");
+        assert_eq!(sub["split"], json!(era == Era::Sep2026), "{era:?}: {sub}");
+        let presence = |state: &str, from: &str| wagate_sim::IncomingPresence {
+            from: from.into(),
+            state: state.into(),
+            chat: None,
+        };
+        assert!(
+            control
+                .set_presence(device, presence("composing", &peer))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !control
+                .set_presence(device, presence("composing", &other))
+                .await
+                .unwrap(),
+            "not subscribed"
+        );
+        let chat = sub["chat"].as_str().unwrap().to_string();
+        wait_js(&c, &format!("const p = window.require('WAWebPresenceCollection').PresenceCollection.get('{chat}'); return p.chatstate.type === 'typing'"), 10).await;
+        assert!(
+            control
+                .set_presence(device, presence("unavailable", &peer))
+                .await
+                .unwrap()
+        );
+        wait_js(&c, &format!("const p = window.require('WAWebPresenceCollection').PresenceCollection.get('{chat}'); return p.chatstate.type === 'unavailable'"), 10).await;
+        let now = js_args(&c, PRESENCE, vec![json!(chat)]).await;
+        assert_eq!(
+            (now["isOnline"].clone(), now["hasData"].clone()),
+            (json!(false), json!(true)),
+            "{now}"
+        );
+        assert!(now["t"].as_i64().is_some_and(|t| t > 1_700_000_000), "last seen: {now}");
+        c.close().await.unwrap();
+    }
+}

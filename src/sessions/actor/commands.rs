@@ -274,7 +274,7 @@ impl Actor {
         self.request(&send, SEND_TIMEOUT).await
     }
 
-    /// A location, a reaction, contact cards, a poll, an edit or a delete: one page call.
+    /// A location, a reaction, contact cards, a poll, an edit, a delete or a forward: one page call.
     async fn send_content(&self, chat: &ChatId, c: &Content, opts: &SendOptions) -> Result<SentMessage, SessionError> {
         let send = match c {
             Content::Location(place) => Request::SendLocation {
@@ -324,6 +324,12 @@ impl Actor {
             Content::Revoke { msg_id } => Request::RevokeMessage {
                 msg_id,
                 key_id: opts.key_id.as_deref(),
+            },
+            Content::Forward { msg_id } => Request::ForwardMessage {
+                msg_id,
+                chat_id: chat.as_str(),
+                key_id: opts.key_id.as_deref(),
+                check_recipient: opts.check_recipient,
             },
         };
         self.request(&send, SEND_TIMEOUT).await

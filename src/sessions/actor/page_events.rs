@@ -253,6 +253,10 @@ impl Actor {
                     .await;
             }
             PageEvent::Call(call) => self.on_call(call).await,
+            PageEvent::Presence(presence) => {
+                let session = self.key.clone();
+                let _ = self.sink.send(SessionEvent::Presence { session, presence }).await;
+            }
             PageEvent::PollVote(vote) => {
                 let session = self.key.clone();
                 let _ = self.sink.send(SessionEvent::PollVote { session, vote }).await;
