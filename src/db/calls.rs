@@ -95,21 +95,17 @@ impl Database {
         session_id: i64,
         change: CallSettingsChange,
     ) -> DbResult<Option<CallSettings>> {
-        self.run_write(move |mut conn| async move {
-            if change.reject_calls.is_some() || change.call_reply_text.is_some() {
+        if change.reject_calls.is_some() || change.call_reply_text.is_some() {
+            self.run_write(move |mut conn| async move {
                 dispatch!(&mut conn, |c| diesel::update(ws::table.find(session_id))
                     .set(&change)
                     .execute(c)
                     .await)?;
-            }
-            Ok(dispatch!(&mut conn, |c| ws::table
-                .find(session_id)
-                .select(CallSettings::as_select())
-                .first(c)
-                .await
-                .optional())?)
-        })
-        .await
+                Ok(())
+            })
+            .await?;
+        }
+        self.call_settings(session_id).await
     }
 
     /// A `call.received` (`rejected` None) or `call.rejected` event of the session. Refused with
@@ -125,27 +121,8 @@ impl Database {
             None => EventKind::CallReceived,
             Some(_) => EventKind::CallRejected,
         };
-        let published = self
-            .run_write(move |mut conn| async move {
-                dispatch!(&mut conn, |c| c
-                    .transaction::<_, DbError, _>(async |c| {
-                        if let Some(f) = &fence {
-                            super::BackendLocks::hold_lease(c, session_id, f).await?;
-                        }
-                        let (user_id, name): (i64, String) = ws::table
-                            .find(session_id)
-                            .select((ws::user_id, ws::name))
-                            .first(c)
-                            .await?;
-                        let event =
-                            super::NewEvent::new(kind, user_id, Some((session_id, &name)), call.payload(rejected));
-                        Ok(insert_event!(c, event, Some(name)))
-                    })
-                    .await)
-            })
-            .await?;
-        self.publish([published]);
-        Ok(())
+        let payload = call.payload(rejected);
+        self.record_session_event(session_id, kind, |_| payload, fence).await
     }
 }
 

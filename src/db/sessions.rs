@@ -147,6 +147,34 @@ impl Database {
         done: bool,
         fence: Option<super::cluster::Fence>,
     ) -> DbResult<()> {
+        let payload = move |name: &str| super::event_record::sync_payload(name, progress, done);
+        self.record_session_event(session_id, super::EventKind::SessionSync, payload, fence)
+            .await
+    }
+
+    /// A `presence.update` event for a subscribed chat's presence change (an event only: no
+    /// message row).
+    pub async fn record_presence(
+        &self,
+        session_id: i64,
+        presence: &crate::browser::protocol::WaPresence,
+    ) -> DbResult<()> {
+        let payload = super::event_record::presence_payload(presence);
+        self.record_session_event(session_id, super::EventKind::PresenceUpdate, |_| payload, None)
+            .await
+    }
+
+    /// One event of the session (`kind`, its payload made from the session's name), no message
+    /// row: written and published.
+    /// Refused with `DbError::Fenced` (nothing written) unless `fence`, when given, still holds
+    /// the session's lease.
+    pub(super) async fn record_session_event(
+        &self,
+        session_id: i64,
+        kind: super::EventKind,
+        payload: impl FnOnce(&str) -> serde_json::Value + Send + 'static,
+        fence: Option<super::cluster::Fence>,
+    ) -> DbResult<()> {
         let published = self
             .run_write(move |mut conn| async move {
                 dispatch!(&mut conn, |c| c
@@ -159,44 +187,7 @@ impl Database {
                             .select((ws::user_id, ws::name))
                             .first(c)
                             .await?;
-                        let event = super::NewEvent::new(
-                            super::EventKind::SessionSync,
-                            user_id,
-                            Some((session_id, &name)),
-                            super::event_record::sync_payload(&name, progress, done),
-                        );
-                        Ok(insert_event!(c, event, Some(name)))
-                    })
-                    .await)
-            })
-            .await?;
-        self.publish([published]);
-        Ok(())
-    }
-
-    /// A `presence.update` event for a subscribed chat's presence change (an event only: no
-    /// message row).
-    pub async fn record_presence(
-        &self,
-        session_id: i64,
-        presence: &crate::browser::protocol::WaPresence,
-    ) -> DbResult<()> {
-        let payload = super::event_record::presence_payload(presence);
-        let published = self
-            .run_write(move |mut conn| async move {
-                dispatch!(&mut conn, |c| c
-                    .transaction::<_, DbError, _>(async |c| {
-                        let (user_id, name): (i64, String) = ws::table
-                            .find(session_id)
-                            .select((ws::user_id, ws::name))
-                            .first(c)
-                            .await?;
-                        let event = super::NewEvent::new(
-                            super::EventKind::PresenceUpdate,
-                            user_id,
-                            Some((session_id, &name)),
-                            payload,
-                        );
+                        let event = super::NewEvent::new(kind, user_id, Some((session_id, &name)), payload(&name));
                         Ok(insert_event!(c, event, Some(name)))
                     })
                     .await)
