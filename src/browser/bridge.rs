@@ -124,9 +124,16 @@ impl Page {
         request: &Request<'_>,
         timeout: Duration,
     ) -> Result<T, BridgeError> {
+        let arg = serde_json::to_value(request).map_err(|e| BridgeError::Driver(e.to_string()))?;
+        self.call_json(arg, timeout).await
+    }
+
+    /// Makes one call into the page given as its JSON, `{"method", "params"}` (a [`Request`] as
+    /// it serialises): how a call another cluster node forwarded is made.
+    pub async fn call_json<T: DeserializeOwned>(&self, arg: Value, timeout: Duration) -> Result<T, BridgeError> {
         let script = "return window.__wagate ? window.__wagate.call(arguments[0].method, arguments[0].params) \
                       : {ok:false, code:'BRIDGE_MISSING', message:'the page reloaded'}";
-        let arg = serde_json::to_value(request).map_err(|e| BridgeError::Driver(e.to_string()))?;
+        let method = arg["method"].as_str().unwrap_or("?").to_string();
         let fut = self.client.execute(script, vec![arg]);
         let raw = tokio::time::timeout(timeout, fut)
             .await
@@ -135,7 +142,7 @@ impl Page {
         if answer.ok {
             serde_json::from_value(answer.value).map_err(|e| BridgeError::Page {
                 code: ErrorCode::BridgeBadAnswer.as_str().into(),
-                message: format!("{}: {e}", request.method()),
+                message: format!("{method}: {e}"),
             })
         } else {
             Err(BridgeError::Page {

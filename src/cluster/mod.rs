@@ -561,6 +561,7 @@ async fn execute(manager: &SessionManager, cmd: &CommandRow) -> Result<Value, Se
                     h.request_pairing_code(phone).await.map(Value::from)
                 }
                 "check_number" => remote::check_number(&h, args["chat"].as_str().unwrap_or_default()).await,
+                "page_call" => h.call_json(args).await,
                 other => Err(SessionError::Invalid(format!("unknown cluster command {other}"))),
             }
         }

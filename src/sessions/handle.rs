@@ -224,6 +224,11 @@ pub(super) enum Command {
         request: Request<'static>,
         reply: Reply<serde_json::Value>,
     },
+    /// The same, as the JSON another cluster node forwarded (`{"method", "params"}`).
+    CallJson {
+        call: serde_json::Value,
+        reply: Reply<serde_json::Value>,
+    },
     Logout {
         reply: Reply<()>,
     },
@@ -253,7 +258,7 @@ impl Command {
             Command::CheckNumber { reply, .. } => reply.is_closed(),
             Command::ChatState { reply, .. } | Command::MarkRead { reply, .. } => reply.is_closed(),
             Command::PairingCode { reply, .. } => reply.is_closed(),
-            Command::Call { reply, .. } => reply.is_closed(),
+            Command::Call { reply, .. } | Command::CallJson { reply, .. } => reply.is_closed(),
             Command::Logout { .. } | Command::Restart { .. } | Command::Stop { .. } | Command::Shutdown { .. } => false,
         }
     }
@@ -388,6 +393,13 @@ impl SessionHandle {
     /// Sends a read receipt for the chat: its messages show as read (blue ticks) to the sender.
     pub async fn mark_read(&self, chat: ChatId) -> Result<(), SessionError> {
         self.ask(|reply| Command::MarkRead { chat, reply }, CONTROL_TIMEOUT)
+            .await
+    }
+
+    /// A page call another cluster node forwarded for this session (its JSON, `{"method",
+    /// "params"}`), answered with the page's JSON value.
+    pub async fn call_json(&self, call: serde_json::Value) -> Result<serde_json::Value, SessionError> {
+        self.ask(|reply| Command::CallJson { call, reply }, CONTROL_TIMEOUT)
             .await
     }
 

@@ -1,8 +1,10 @@
 //! Cluster mode: a session owned by another node, seen through a [`SessionHandle`] like a local
 //! one. Its info is what the owner published in the database (refreshed on `NOTIFY wagate_info`
 //! and at every claim round); its control commands (restart, logout, stop, pairing code, number
-//! check) go to the owner through the `cluster_commands` table and wait, bounded, for its answer.
-//! Sends never come here: they go through the database queue, which the owner's worker drains.
+//! check) and its page calls (chats, contacts, groups, presence, read receipts, calls: the typed
+//! request as JSON) go to the owner through the `cluster_commands` table and wait, bounded, for
+//! its answer. Sends never come here: they go through the database queue, which the owner's
+//! worker drains.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use super::chat_id::ChatId;
 use super::events::SessionKey;
 use super::handle::{Command, SessionError, SessionHandle};
 use super::state::{SessionInfo, SessionState};
+use crate::browser::protocol::Request;
 use crate::cluster::Node;
 use crate::error_code::ErrorCode;
 
@@ -82,8 +85,26 @@ async fn forward(session_id: i64, cmd: Command, node: &Node) {
             let result = ask(node, session_id, "check_number", json!({ "chat": chat.as_str() })).await;
             drop(reply.send(result.and_then(decode)))
         }
+        Command::Call { request, reply } => drop(reply.send(page_call(node, session_id, &request).await)),
+        Command::ChatState { chat, state, reply } => {
+            let request = Request::ChatState {
+                chat_id: chat.as_str(),
+                state: state.as_str(),
+            };
+            drop(reply.send(page_call(node, session_id, &request).await.map(drop)))
+        }
+        Command::MarkRead { chat, reply } => {
+            let request = Request::MarkRead { chat_id: chat.as_str() };
+            drop(reply.send(page_call(node, session_id, &request).await.map(drop)))
+        }
         other => super::actor::refuse_command(other, SessionError::NotConnected),
     }
+}
+
+/// A page call made by the owner: the request travels as its JSON and is run there as is.
+async fn page_call(node: &Node, session_id: i64, request: &Request<'_>) -> Result<Value, SessionError> {
+    let call = serde_json::to_value(request).map_err(|e| SessionError::Invalid(e.to_string()))?;
+    ask(node, session_id, "page_call", call).await
 }
 
 fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, SessionError> {

@@ -355,6 +355,40 @@ async fn three_nodes_failover_fencing_and_drain() {
             texts.entry(i).or_default().push(t);
         }
     }
+    // What is read from or done on C's page is answered on A too (through the commands table):
+    // the chat list holds the chat just written to, a group made through A exists on the
+    // server, and a read receipt goes out.
+    let s_c = format!("s{}", on_c[0]);
+    let chats = a.get(&format!("/api/v1/chats/?session={s_c}"), &key).await;
+    assert!(
+        chats["data"]["chats"].as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["phone"] == "15550002002" || c["id"] == "15550002002@c.us")),
+        "C's chats, answered on A: {chats}"
+    );
+    let group = json(
+        a.post(
+            &format!("/api/v1/groups/?session={s_c}"),
+            &key,
+            json!({ "subject": "Across nodes", "participants": ["15550002002"] }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let gid = group["data"]["group"]["id"].as_str().expect("a group id").to_string();
+    assert_eq!(
+        sim.control().group(&gid).await.map(|g| g.subject).as_deref(),
+        Some("Across nodes")
+    );
+    let read = a
+        .post(
+            &format!("/api/v1/chats/15550002002/read/?session={s_c}"),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(read.status(), 200, "{}", read.text().await.unwrap());
     let devices_before = sim.control().devices().await.len();
 
     // Node C dies with its browsers.

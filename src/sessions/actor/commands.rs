@@ -168,6 +168,13 @@ impl Actor {
                 };
                 let _ = reply.send(result);
             }
+            Command::CallJson { call, reply } => {
+                let result = match self.require_connected() {
+                    Ok(()) => self.call_json::<serde_json::Value>(call, CALL_TIMEOUT).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
             Command::PairingCode { phone, reply } => {
                 let result = if self.current() == SessionState::QrPending {
                     self.request::<String>(&Request::RequestPairingCode { phone: &phone }, CALL_TIMEOUT)
@@ -227,11 +234,22 @@ impl Actor {
         request: &Request<'_>,
         timeout: Duration,
     ) -> Result<T, SessionError> {
+        let call = serde_json::to_value(request).map_err(|e| SessionError::Invalid(e.to_string()))?;
+        self.call_json(call, timeout).await
+    }
+
+    /// A page call given as its JSON (`{"method", "params"}`, a serialised [`Request`]); a page
+    /// that lost the bridge (it reloaded) gets it again and the call is made once more.
+    pub(super) async fn call_json<T: serde::de::DeserializeOwned>(
+        &self,
+        call: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<T, SessionError> {
         let page = self.page.as_ref().ok_or(SessionError::NotConnected)?;
-        match page.request(request, timeout).await {
+        match page.call_json(call.clone(), timeout).await {
             Err(BridgeError::Page { code, .. }) if ErrorCode::from_page(&code) == ErrorCode::BridgeMissing => {
                 page.install(true).await.map_err(bridge_error)?;
-                page.request(request, timeout).await.map_err(bridge_error)
+                page.call_json(call, timeout).await.map_err(bridge_error)
             }
             other => other.map_err(bridge_error),
         }
@@ -354,7 +372,7 @@ pub(in crate::sessions) fn refuse(cmd: Command, err: SessionError) {
         Command::AckStates { reply, .. } => drop(reply.send(Err(err))),
         Command::ChatState { reply, .. } | Command::MarkRead { reply, .. } => drop(reply.send(Err(err))),
         Command::PairingCode { reply, .. } => drop(reply.send(Err(err))),
-        Command::Call { reply, .. } => drop(reply.send(Err(err))),
+        Command::Call { reply, .. } | Command::CallJson { reply, .. } => drop(reply.send(Err(err))),
         Command::Logout { reply }
         | Command::Restart { reply }
         | Command::Stop { reply }
