@@ -3,12 +3,12 @@
 //! message).
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::schema::whatsapp_sessions as ws;
-use super::{Database, DbError, DbResult, EventKind, dispatch, insert_event};
+use super::{Database, DbResult, EventKind, dispatch};
 
 /// How a session answers incoming calls.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable)]
