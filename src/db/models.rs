@@ -204,6 +204,46 @@ pub fn make_storable(text: &mut Option<String>) -> bool {
 }
 
 impl NewMessage {
+    /// An outgoing message of `kind` to `chat_id` (its phone number, digits, when known) in a
+    /// session, before its content: pending, stamped now, everything else empty.
+    pub fn outgoing(
+        user_id: i64,
+        session_id: i64,
+        chat_id: String,
+        chat_phone: Option<String>,
+        kind: super::MessageKind,
+    ) -> NewMessage {
+        let now = super::now();
+        NewMessage {
+            user_id,
+            session_id: Some(session_id),
+            direction: "out".into(),
+            chat_id,
+            sender: None,
+            msg_type: kind,
+            body: None,
+            caption: None,
+            media_path: None,
+            media_mime: None,
+            media_filename: None,
+            media_size: None,
+            status: super::MessageStatus::Pending,
+            error_message: None,
+            wa_message_id: None,
+            created_at: now,
+            updated_at: now,
+            sent_at: None,
+            idempotency_key: None,
+            idempotency_fingerprint: None,
+            sender_phone: None,
+            chat_phone,
+            mark_read: false,
+            error_code: None,
+            expires_at: None,
+            details: None,
+        }
+    }
+
     /// [`make_storable`] on every text field; the names of the fields it changed.
     pub fn make_storable(&mut self) -> Vec<&'static str> {
         let mut chat = Some(std::mem::take(&mut self.chat_id));

@@ -3,24 +3,15 @@
 //! `call.received` events. The session must be connected now: a call is live, nothing is queued.
 
 use actix_web::{HttpResponse, post, web};
-use serde::Deserialize;
 
 use super::body::optional_json;
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::messages::connected_session;
-use super::schemas::{CallView, Envelope, ErrorBody};
+use super::schemas::{CallView, Envelope, ErrorBody, SessionBody};
 use super::selector::{SessionQuery, session_for};
 use crate::AppState;
 use crate::db::RejectedBy;
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RejectBody {
-    /// Session name (default `default`); wins over `?session=`.
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
-    session: Option<String>,
-}
 
 /// A call id as WhatsApp makes them (hex digits; letters, digits, `-`, `_`, `.` accepted), 1 to
 /// 128 characters; 400 naming `callId` otherwise.
@@ -49,7 +40,7 @@ fn call_id(raw: &str) -> Result<String, ApiError> {
         ("callId" = String, Path, description = "The call's id, from its `call.received` event", example = "CB8A0A3F5E2D4C1B9A8F7E6D5C4B3A21"),
         SessionQuery
     ),
-    request_body(content = Option<RejectBody>, description = "Optional: `{\"session\"}`"),
+    request_body(content = Option<SessionBody>, description = "Optional: `{\"session\"}`"),
     responses(
         (status = 200, description = "Rejected: the caller sees the call declined (a `call.rejected` event follows)", body = Envelope<CallView>),
         (status = 400, description = "VALIDATION_ERROR (`callId`, `session`), BAD_REQUEST (malformed JSON, unknown field)", body = ErrorBody),
@@ -68,7 +59,7 @@ pub async fn reject(
     query: web::Query<SessionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: RejectBody = optional_json(&body)?;
+    let body: SessionBody = optional_json(&body)?;
     let name = session_for(&p, &query, body.session.as_deref())?;
     let id = call_id(&path)?;
     let handle = connected_session(&state, &p, &name)?;

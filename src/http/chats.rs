@@ -11,7 +11,7 @@ use super::body::{Json, optional_json};
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::messages::{chat_field, connected_session};
-use super::schemas::{ChatList, ChatMessagePage, ChatSignal, Envelope, ErrorBody};
+use super::schemas::{ChatList, ChatMessagePage, ChatSignal, Envelope, ErrorBody, SessionBody};
 use super::selector::{SessionQuery, session_for};
 use crate::AppState;
 use crate::api_common::views::message_json;
@@ -19,14 +19,6 @@ use crate::browser::protocol::{PresenceNow, WaChat, WaMessage};
 use crate::sessions::Presence;
 
 mod history;
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReadBody {
-    /// Session name (default `default`); wins over `?session=`.
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
-    session: Option<String>,
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -49,7 +41,7 @@ pub struct PresenceBody {
         ("chatId" = String, Path, description = "A phone number or a chat id (`…@c.us`, `…@g.us`, `…@lid`)", example = "15550002002@c.us"),
         SessionQuery
     ),
-    request_body(content = Option<ReadBody>, description = "Optional: `{\"session\"}`"),
+    request_body(content = Option<SessionBody>, description = "Optional: `{\"session\"}`"),
     responses(
         (status = 200, description = "The receipt went out", body = Envelope<ChatSignal>),
         (status = 400, description = "VALIDATION_ERROR (`chatId`, `session`), BAD_REQUEST (malformed JSON)", body = ErrorBody),
@@ -67,7 +59,7 @@ pub async fn mark_read(
     query: web::Query<SessionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: ReadBody = optional_json(&body)?;
+    let body: SessionBody = optional_json(&body)?;
     let name = session_for(&p, &query, body.session.as_deref())?;
     let chat = chat_field("chatId", Some(chat_id.as_str()))?;
     let handle = connected_session(&state, &p, &name)?;
@@ -125,7 +117,7 @@ pub async fn presence(
         ("chatId" = String, Path, description = "A phone number or a chat id (`…@c.us`, `…@g.us`, `…@lid`)", example = "15550002002@c.us"),
         SessionQuery
     ),
-    request_body(content = Option<ReadBody>, description = "Optional: `{\"session\"}`"),
+    request_body(content = Option<SessionBody>, description = "Optional: `{\"session\"}`"),
     responses(
         (status = 200, description = "Subscribed: the presence known now (`state` null until WhatsApp tells)", body = Envelope<PresenceNow>),
         (status = 400, description = "VALIDATION_ERROR (`chatId`, `session`), BAD_REQUEST (malformed JSON)", body = ErrorBody),
@@ -143,7 +135,7 @@ pub async fn subscribe_presence(
     query: web::Query<SessionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: ReadBody = optional_json(&body)?;
+    let body: SessionBody = optional_json(&body)?;
     let name = session_for(&p, &query, body.session.as_deref())?;
     let chat = chat_field("chatId", Some(chat_id.as_str()))?;
     let handle = connected_session(&state, &p, &name)?;

@@ -13,7 +13,7 @@ use super::body::{Json, optional_json};
 use super::error::{ApiError, ok};
 use super::extract::ApiKey;
 use super::messages::connected_session;
-use super::schemas::{Envelope, ErrorBody, Group, GroupChangeResult, GroupInvite};
+use super::schemas::{Envelope, ErrorBody, Group, GroupChangeResult, GroupInvite, SessionBody};
 use super::selector::{SessionQuery, session_for};
 use crate::AppState;
 use crate::browser::protocol::{GroupChange, ParticipantCode, WaGroup};
@@ -405,13 +405,6 @@ pub async fn revoke_invite(
     let handle = connected_session(&state, &p, &name)?;
     let code = handle.group_invite(gid.clone(), true).await?;
     Ok(ok(invite_json(&gid, &code)))
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SessionBody {
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
-    session: Option<String>,
 }
 
 /// `POST /api/v1/groups/{groupId}/leave/`: the account leaves the group (the chat stays).

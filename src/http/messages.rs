@@ -262,35 +262,16 @@ pub fn new_message(
     kind: MessageKind,
     idem: Option<Idempotency>,
 ) -> NewMessage {
-    let now = crate::db::now();
-    NewMessage {
-        user_id: p.user_id,
-        session_id: Some(session_id),
-        direction: "out".into(),
-        chat_id: chat.to_string(),
-        sender: None,
-        msg_type: kind,
-        body: None,
-        caption: None,
-        media_path: None,
-        media_mime: None,
-        media_filename: None,
-        media_size: None,
-        status: MessageStatus::Pending,
-        error_message: None,
-        wa_message_id: None,
-        created_at: now,
-        updated_at: now,
-        sent_at: None,
-        idempotency_key: idem.as_ref().map(|i| i.key.clone()),
-        idempotency_fingerprint: idem.map(|i| i.fingerprint),
-        sender_phone: None,
-        chat_phone: chat.phone().map(str::to_string),
-        mark_read: false,
-        error_code: None,
-        expires_at: None,
-        details: None,
-    }
+    let mut row = NewMessage::outgoing(
+        p.user_id,
+        session_id,
+        chat.to_string(),
+        chat.phone().map(str::to_string),
+        kind,
+    );
+    row.idempotency_key = idem.as_ref().map(|i| i.key.clone());
+    row.idempotency_fingerprint = idem.map(|i| i.fingerprint);
+    row
 }
 
 /// What every send stores beyond its content, checked against its session: the message it

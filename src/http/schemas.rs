@@ -757,3 +757,12 @@ pub struct GroupInvite {
     /// `https://chat.whatsapp.com/<code>`.
     pub link: String,
 }
+
+/// An optional request body that only names the session: `{"session"}` (unknown fields are 400).
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionBody {
+    /// Session name (default `default`); wins over `?session=`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub session: Option<String>,
+}

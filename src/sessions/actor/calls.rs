@@ -1,11 +1,12 @@
 //! Incoming calls: each one is reported (`call.received`). With the session's `rejectCalls` on,
 //! the actor rejects it at once on the page (it owns the page, and a ringing call does not wait
 //! for a round trip through the handle), reports `call.rejected` (by `auto`) and hands the
-//! optional reply text to the session's queue, where it is stored, paced and sent like any send.
+//! optional reply text to the session's queue, where it is stored, paced and sent like any send
+//! (the queue sets it `queued`).
 
 use super::{Actor, CALL_TIMEOUT};
 use crate::browser::protocol::Request;
-use crate::db::{MessageKind, MessageStatus, NewMessage, RejectedBy};
+use crate::db::{MessageKind, NewMessage, RejectedBy};
 use crate::sessions::{ChatId, SessionEvent, WaCall};
 
 impl Actor {
@@ -55,35 +56,14 @@ impl Actor {
                 return None;
             }
         };
-        let now = crate::db::now();
-        let row = NewMessage {
-            user_id: self.key.user_id,
-            session_id: Some(self.key.id),
-            direction: "out".into(),
-            chat_id: chat.to_string(),
-            sender: None,
-            msg_type: MessageKind::Chat,
-            body: Some(text),
-            caption: None,
-            media_path: None,
-            media_mime: None,
-            media_filename: None,
-            media_size: None,
-            status: MessageStatus::Queued,
-            error_message: None,
-            wa_message_id: None,
-            created_at: now,
-            updated_at: now,
-            sent_at: None,
-            idempotency_key: None,
-            sender_phone: None,
-            chat_phone: chat.phone().map(str::to_string),
-            mark_read: false,
-            error_code: None,
-            expires_at: None,
-            idempotency_fingerprint: None,
-            details: None,
-        };
+        let mut row = NewMessage::outgoing(
+            self.key.user_id,
+            self.key.id,
+            chat.to_string(),
+            chat.phone().map(str::to_string),
+            MessageKind::Chat,
+        );
+        row.body = Some(text);
         match self.outbox.submit(row).await {
             Ok(submitted) => Some(submitted.row.id),
             Err(e) => {

@@ -170,7 +170,7 @@ impl Actor {
             }
             Command::CallJson { call, reply } => {
                 let result = match self.require_connected() {
-                    Ok(()) => self.call_json::<serde_json::Value>(call, CALL_TIMEOUT).await,
+                    Ok(()) => self.call_json::<serde_json::Value>(&call, CALL_TIMEOUT).await,
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
@@ -234,22 +234,31 @@ impl Actor {
         request: &Request<'_>,
         timeout: Duration,
     ) -> Result<T, SessionError> {
-        let call = serde_json::to_value(request).map_err(|e| SessionError::Invalid(e.to_string()))?;
-        self.call_json(call, timeout).await
+        self.with_bridge(PageCall::Typed(request), timeout).await
     }
 
-    /// A page call given as its JSON (`{"method", "params"}`, a serialised [`Request`]); a page
-    /// that lost the bridge (it reloaded) gets it again and the call is made once more.
+    /// A page call given as its JSON (`{"method", "params"}`, a serialised [`Request`]): one
+    /// another cluster node forwarded.
     pub(super) async fn call_json<T: serde::de::DeserializeOwned>(
         &self,
-        call: serde_json::Value,
+        call: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<T, SessionError> {
+        self.with_bridge(PageCall::Json(call), timeout).await
+    }
+
+    /// Makes `call` on the page; a page that lost the bridge (it reloaded) gets it again and the
+    /// call is made once more.
+    async fn with_bridge<T: serde::de::DeserializeOwned>(
+        &self,
+        call: PageCall<'_>,
         timeout: Duration,
     ) -> Result<T, SessionError> {
         let page = self.page.as_ref().ok_or(SessionError::NotConnected)?;
-        match page.call_json(call.clone(), timeout).await {
+        match call.make(page, timeout).await {
             Err(BridgeError::Page { code, .. }) if ErrorCode::from_page(&code) == ErrorCode::BridgeMissing => {
                 page.install(true).await.map_err(bridge_error)?;
-                page.call_json(call, timeout).await.map_err(bridge_error)
+                call.make(page, timeout).await.map_err(bridge_error)
             }
             other => other.map_err(bridge_error),
         }
@@ -377,5 +386,21 @@ pub(in crate::sessions) fn refuse(cmd: Command, err: SessionError) {
         | Command::Restart { reply }
         | Command::Stop { reply }
         | Command::Shutdown { reply } => drop(reply.send(Err(err))),
+    }
+}
+
+/// A call into the page: typed, or as the JSON another node forwarded.
+#[derive(Clone, Copy)]
+enum PageCall<'a> {
+    Typed(&'a Request<'a>),
+    Json(&'a serde_json::Value),
+}
+
+impl PageCall<'_> {
+    async fn make<T: serde::de::DeserializeOwned>(self, page: &Page, timeout: Duration) -> Result<T, BridgeError> {
+        match self {
+            PageCall::Typed(request) => page.request(request, timeout).await,
+            PageCall::Json(call) => page.call_json(call.clone(), timeout).await,
+        }
     }
 }
