@@ -21,13 +21,17 @@ use tokio::sync::mpsc;
 
 use crate::db::cluster::Fence;
 use crate::db::{Database, DbError, GroupChange, MessageDetails, MessageKind, MessageStatus, NewMessage, RejectedBy};
-use crate::sessions::{SessionEvent, SessionKey, WaCall, WaGroupNote, WaMessage, WaPollVote, WaReaction};
+use crate::sessions::{SessionEvent, SessionKey, WaCall, WaGroupNote, WaMessage, WaPollVote, WaPresence, WaReaction};
 
 /// A spooled event still fails after this many replays while the database answers: it is moved
 /// to `events.dead.jsonl` (and logged) so that it cannot hold back everything after it.
 const MAX_REPLAYS: u32 = 20;
 const RETRY_MIN: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// A spooled presence change older than this (by the page's clock) is dropped at replay: presence
+/// is a signal of the moment, and a late one would read as current. Younger ones are delivered
+/// late, with their own timestamp, rather than lost to a database hiccup.
+const PRESENCE_FRESH_SECS: i64 = 60;
 
 /// A cluster owner's lease as the spool keeps it: (node, generation).
 type SpooledFence = Option<(String, i64)>;
@@ -97,6 +101,10 @@ enum Spooled {
         #[serde(default)]
         fence: SpooledFence,
     },
+    Presence {
+        session: SessionKey,
+        presence: WaPresence,
+    },
 }
 
 impl Spooled {
@@ -152,9 +160,9 @@ impl Spooled {
                 rejected,
                 fence: spool_fence(fence),
             },
-            // Presence is a signal of the moment: one the database could not take is dropped,
-            // not replayed later as if it were current.
-            SessionEvent::State { .. } | SessionEvent::Presence { .. } => return None,
+            SessionEvent::Presence { session, presence } => Spooled::Presence { session, presence },
+            // The session's state is published again by its next change.
+            SessionEvent::State { .. } => return None,
         })
     }
 
@@ -213,7 +221,14 @@ impl Spooled {
                 rejected,
                 fence: unspool_fence(fence),
             },
+            Spooled::Presence { session, presence } => SessionEvent::Presence { session, presence },
         }
+    }
+
+    /// A presence change too old to report (see [`PRESENCE_FRESH_SECS`]).
+    fn is_stale(&self) -> bool {
+        matches!(self, Spooled::Presence { presence, .. }
+            if chrono::Utc::now().timestamp() - presence.t > PRESENCE_FRESH_SECS)
     }
 }
 
@@ -307,6 +322,11 @@ impl Spool {
     async fn replay(&mut self, db: &Database) -> bool {
         let before = self.waiting.len();
         while let Some((e, tries)) = self.waiting.front_mut() {
+            if e.is_stale() {
+                tracing::debug!(event = ?e, "a spooled presence change is too old to report; dropped");
+                self.waiting.pop_front();
+                continue;
+            }
             match handle(db, &e.clone().into_event()).await {
                 Ok(()) | Err(DbError::Fenced) => {
                     // Fenced: another node owns the session now and records it from its own page.
@@ -713,4 +733,38 @@ async fn store_vote(db: &Database, session: &SessionKey, v: &WaPollVote) -> Resu
         tracing::debug!(session = session.id, poll = %v.poll_id, "a vote on an unknown poll, or one recorded already");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presence_at(t: i64) -> Spooled {
+        Spooled::Presence {
+            session: SessionKey {
+                id: 1,
+                user_id: 1,
+                name: "default".into(),
+            },
+            presence: WaPresence {
+                chat: "15550000001@c.us".into(),
+                chat_phone: Some("15550000001".into()),
+                participant: None,
+                participant_phone: None,
+                state: "composing".into(),
+                last_seen: None,
+                t,
+            },
+        }
+    }
+
+    #[test]
+    fn a_spooled_presence_is_reported_while_fresh_only() {
+        let now = chrono::Utc::now().timestamp();
+        assert!(!presence_at(now - 5).is_stale());
+        assert!(presence_at(now - PRESENCE_FRESH_SECS - 5).is_stale());
+        let line = serde_json::to_string(&presence_at(now)).unwrap();
+        let back: Spooled = serde_json::from_str(&line).unwrap();
+        assert!(matches!(back.into_event(), SessionEvent::Presence { presence, .. } if presence.t == now));
+    }
 }

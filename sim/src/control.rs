@@ -627,6 +627,24 @@ impl SimControl {
                 id
             }
         };
+        // WhatsApp keeps one connection per linked device: a new document replaces the older
+        // ones (a reload, or the same profile opened elsewhere). Their polls may still be in
+        // flight, so they are marked gone rather than trusted by when they were last seen, and
+        // what they had not read yet goes to the new page.
+        let mut unread = Vec::new();
+        for (id, p) in st.pages.iter_mut() {
+            if *id != page_id && p.device_id == device_id && !p.gone {
+                p.gone = true;
+                unread.extend(
+                    std::mem::take(&mut p.queue)
+                        .into_iter()
+                        .filter(|c| c["type"] != "paired"),
+                );
+            }
+        }
+        if let Some(d) = st.devices.get_mut(device_id) {
+            d.pending.extend(unread);
+        }
         // Pages not seen for a while were closed.
         st.pages.retain(|_, p| p.last_seen.elapsed() < Duration::from_secs(120));
         let pending = st
@@ -2199,6 +2217,32 @@ mod tests {
             participants: participants.iter().map(|p| p.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    /// A reload's old document may still have a long poll in flight that ends after the new
+    /// document's began: the server talks to the newest document, and what the old one had not
+    /// read reaches the new one.
+    #[test]
+    fn a_new_document_replaces_the_older_ones_of_its_device() {
+        let (c, _) = with_group();
+        let page = |v: Value| v["page"].as_str().unwrap().to_string();
+        let old = page(c.hello("dev", None, Era::default()));
+        let unread = json!({ "type": "incoming", "message": { "id": "m1" } });
+        assert!(SimControl::push(&mut c.lock(), &old, unread));
+        let new = page(c.hello("dev", None, Era::default()));
+        assert_ne!(old, new);
+        {
+            let mut st = c.lock();
+            // The old document's orphaned poll ends last.
+            st.pages.get_mut(&old).unwrap().last_seen = Instant::now() + Duration::from_secs(1);
+            assert_eq!(SimControl::page_of(&st, "dev").as_deref(), Some(new.as_str()));
+            let queued: Vec<&Value> = st.pages[&new].queue.iter().collect();
+            assert_eq!(queued.len(), 1, "{queued:?}");
+            assert_eq!(queued[0]["message"]["id"], "m1");
+        }
+        SimControl::to_device(&mut c.lock(), "dev", json!({ "type": "presence" }));
+        assert_eq!(c.lock().pages[&new].queue.len(), 2);
+        assert!(c.lock().pages[&old].queue.is_empty());
     }
 
     #[tokio::test]

@@ -254,7 +254,8 @@ async fn stalled_clients_are_let_go() {
 }
 
 /// PostgreSQL refuses connections for a while; messages the phone delivers meanwhile are spooled
-/// and stored once it is back (each exactly once, each with its event); nothing is lost.
+/// and stored once it is back (each exactly once, each with its event); nothing is lost, a
+/// subscribed chat's presence change of the moment included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_messages_survive_a_database_outage() {
     use diesel_async::{AsyncConnection, SimpleAsyncConnection};
@@ -265,6 +266,13 @@ async fn incoming_messages_survive_a_database_outage() {
     let _b = browsers(1).await;
     let sim = simulator().await;
     let app = linked(Backend::Postgres, &sim, "15550001502", 86400).await;
+    let key = app.admin_key.clone();
+    json(
+        app.post_json("/api/v1/chats/15550003005/presence/subscribe/", &key, json!({}))
+            .await,
+        200,
+    )
+    .await;
     let name = app.env.pg.as_ref().unwrap().url.rsplit('/').next().unwrap().to_string();
     let mut admin = diesel_async::AsyncPgConnection::establish(&base).await.unwrap();
     admin
@@ -284,6 +292,12 @@ async fn incoming_messages_survive_a_database_outage() {
             .await
             .unwrap();
     }
+    let typing = wagate_sim::IncomingPresence {
+        from: "15550003005@c.us".into(),
+        state: "composing".into(),
+        chat: None,
+    };
+    assert!(control.set_presence("15550001502", typing).await.unwrap());
     tokio::time::sleep(Duration::from_secs(4)).await;
     let spool = app.env.data_dir().join("spool/events.jsonl");
     assert!(spool.exists(), "the events wait in the spool");
@@ -313,6 +327,16 @@ async fn incoming_messages_survive_a_database_outage() {
         events.iter().filter(|e| e.event == "message").count(),
         3,
         "each with its event"
+    );
+    let typing: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == "presence.update")
+        .filter(|e| serde_json::from_str::<serde_json::Value>(&e.body).unwrap()["payload"]["state"] == "composing")
+        .collect();
+    assert_eq!(
+        typing.len(),
+        1,
+        "the typing seen while the database was away: {events:?}"
     );
     for _ in 0..50 {
         if !spool.exists() {
