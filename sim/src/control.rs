@@ -1231,13 +1231,52 @@ impl SimControl {
 
     /// The message `msg_id` (as the linked device knows it) was edited to `body` by its sender
     /// (someone else, or the account on its phone).
+    /// The device's store has the edit too (`edited`, unix ms), as the real page's IndexedDB has
+    /// it after a reload, and a page that was closed gets it when it comes back.
     pub async fn edit_message(&self, device_phone: &str, msg_id: &str, body: &str) -> Result<(), SimError> {
-        self.to_linked(device_phone, json!({ "type": "edit", "id": msg_id, "body": body }))
+        let t_ms = now_secs() * 1000;
+        self.change_stored(device_phone, msg_id, |m| {
+            if m["type"] != "revoked" {
+                m["body"] = json!(body);
+                m["edited"] = json!(t_ms);
+            }
+        })?;
+        self.to_linked(
+            device_phone,
+            json!({ "type": "edit", "id": msg_id, "body": body, "t": t_ms }),
+        )
     }
 
     /// The message `msg_id` (as the linked device knows it) was deleted for everyone by its sender.
+    /// The device's store has it deleted too.
     pub async fn revoke_message(&self, device_phone: &str, msg_id: &str) -> Result<(), SimError> {
+        self.change_stored(device_phone, msg_id, |m| {
+            m["type"] = json!("revoked");
+            m["body"] = json!("");
+        })?;
         self.to_linked(device_phone, json!({ "type": "revoke", "id": msg_id }))
+    }
+
+    /// Changes the device's stored copy of a received message (`msg_id` serialised as the page
+    /// keys it: `<fromMe>_<chat>_<id>[_<author>]`), when it has one.
+    fn change_stored(&self, device_phone: &str, msg_id: &str, change: impl FnOnce(&mut Value)) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let device_id = Self::device_by_phone(&st, device_phone)
+            .map(|d| d.info.device_id.clone())
+            .ok_or_else(|| SimError::UnknownDevice(device_phone.into()))?;
+        let stored = st.devices.get_mut(&device_id).and_then(|d| {
+            d.received.iter_mut().find(|m| {
+                let (Some(chat), Some(id)) = (m["remote"].as_str(), m["id"].as_str()) else {
+                    return false;
+                };
+                let key = format!("{}_{chat}_{id}", m["fromMe"].as_bool().unwrap_or(false));
+                msg_id == key || msg_id.strip_prefix(&key).is_some_and(|rest| rest.starts_with('_'))
+            })
+        });
+        if let Some(m) = stored {
+            change(m);
+        }
+        Ok(())
     }
 
     fn to_linked(&self, device_phone: &str, cmd: Value) -> Result<(), SimError> {

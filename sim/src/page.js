@@ -188,7 +188,7 @@
       props = Object.assign({
         ack: 0, type: 'chat', body: '', isNewMsg: false, isEphemeral: false, isStatusV3: false,
         star: false, broadcast: false, isForwarded: false, forwardingScore: 0, mentionedJidList: [],
-        groupMentions: [], latestEditMsgKey: null, isUnsentMedia: false,
+        groupMentions: [], latestEditMsgKey: null, latestEditSenderTimestampMs: null, isUnsentMedia: false,
       }, props);
       if (SEP) {
         // WhatsApp's models keep attribute `x` in a private slot `__x_x`: a `__x_id` copied in
@@ -575,6 +575,13 @@
     }
   }
 
+  // An edited message keeps the edit's key and its sender's time (what WhatsApp's own message
+  // processing writes, and what the store keeps after a reload).
+  function markEdited(m, tMs) {
+    m.latestEditMsgKey = new MsgKey({ fromMe: m.id.fromMe, to: m.id.remote, id: 'E' + m.id.id.slice(1), participant: m.id.participant || undefined });
+    m.latestEditSenderTimestampMs = tMs || Date.now();
+  }
+
   function onIncoming(m, isNew) {
     // `fromMe`: the account's own phone sent it; WhatsApp relays it to this device as ours.
     const fromMe = !!m.fromMe;
@@ -634,6 +641,7 @@
     }
     const chat = chatFor(m.remote);
     const msg = new Msg(props);
+    if (m.edited) markEdited(msg, m.edited);
     chat.msgs.add(msg);
     chat.t = Math.max(chat.t || 0, m.t || 0);
     if (!fromMe) chat.unreadCount = chat.unreadCount + 1;
@@ -1006,9 +1014,13 @@
       case 'poll_vote': return onPollVote(c.vote);
       case 'presence': return onPresence(c.presence);
       case 'edit': {
-        // The sender edited: the text changes in place (change:body).
+        // The sender edited: the edit's key and time are noted, then the text changes in place
+        // (change:body).
         const m = MsgCollection.get(c.id);
-        if (m && m.type !== 'revoked') m.body = c.body;
+        if (m && m.type !== 'revoked') {
+          markEdited(m, c.t);
+          m.body = c.body;
+        }
         render();
         return;
       }
@@ -1717,7 +1729,6 @@
     }
     const hello = await post('/hello', { deviceId: creds.deviceId, linked: !!creds.linked, era: CFG.era });
     pageId = hello.page;
-    listen();
     setTimeout(() => {
       window.Debug = { VERSION: CFG.version };
       if (SEP) registerLate();
@@ -1727,6 +1738,11 @@
         restoreReceived(hello.received || []);
         for (const c of hello.contacts || []) applyContact(c);
         for (const c of hello.chats || []) applyChat(c);
+      }
+      // The store is read before the connection delivers what waited: an edit or a delete
+      // made while this device was away applies to a message the store has.
+      listen();
+      if (hello.linked) {
         syncThenReady();
       } else {
         if (creds.linked) {

@@ -14,7 +14,7 @@
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function (opts) {
   'use strict';
-  const VERSION = 9;
+  const VERSION = 10;
   if (window.__wagate && window.__wagate.version === VERSION) return { status: 'present' };
 
   // --- capabilities: ordered candidates, resolved by feature detection ---------------------------
@@ -1832,6 +1832,14 @@
     // Messages from others in the page's store since `sinceT` (unix seconds), oldest first, at most
     // `limit`: what arrived while the gateway was not listening (a reload, a crash) is read back.
     recentIncoming: ({ since, limit }) => recentMsgs((m) => !m.id.fromMe && m.type !== 'gp2', since, limit).map(serializeMsg),
+    // Messages since `since` (unix seconds) that were deleted for everyone or edited, as they
+    // are now: [{id, revoked, body}], oldest first, at most `limit`. An edit or a delete that came
+    // while nobody listened (a reload, a crash) changed the store but raised nothing.
+    recentChanges: ({ since, limit }) => recentMsgs((m) => m.type === 'revoked' || !!m.latestEditMsgKey, since, limit).map((m) => ({
+      id: keyStr(m.id),
+      revoked: m.type === 'revoked',
+      body: m.type === 'revoked' ? null : (typeof m.caption === 'string' && m.type !== 'chat' ? m.caption : m.body || ''),
+    })),
     // Group notifications that came while nobody listened, as the live `group` event has them.
     recentGroupNotes: ({ since, limit }) => recentMsgs((m) => m.type === 'gp2', since, limit).map(serializeGroupNote),
     // The current ack of each of these messages (serialised ids) that the page has: [[id, ack], …].

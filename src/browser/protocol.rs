@@ -130,6 +130,10 @@ pub enum Request<'a> {
     /// first. → [`WaGroupNote`]s.
     #[serde(rename_all = "camelCase")]
     RecentGroupNotes { since: i64, limit: usize },
+    /// Messages in the page's store since `since` (unix seconds) that were deleted for everyone
+    /// or edited (`latestEditMsgKey` set), as they are now, oldest first. → [`WaChange`]s.
+    #[serde(rename_all = "camelCase")]
+    RecentChanges { since: i64, limit: usize },
     /// `composing` (typing…), `recording` (recording audio…) or `paused` in a chat; `available` or
     /// `unavailable` (online / offline for everyone; the chat is ignored). → `true`.
     #[serde(rename_all = "camelCase")]
@@ -248,6 +252,7 @@ impl Request<'_> {
             Request::FindSent { .. } => "findSent",
             Request::RecentIncoming { .. } => "recentIncoming",
             Request::RecentGroupNotes { .. } => "recentGroupNotes",
+            Request::RecentChanges { .. } => "recentChanges",
             Request::ChatState { .. } => "chatState",
             Request::MarkRead { .. } => "markRead",
             Request::SubscribePresence { .. } => "subscribePresence",
@@ -538,6 +543,19 @@ pub struct WaReaction {
     pub from_me: bool,
     /// Unix seconds.
     pub t: Option<i64>,
+}
+
+/// A message as an edit or a delete for everyone left it (`recentChanges`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaChange {
+    /// The message's serialised key.
+    pub id: String,
+    /// Deleted for everyone (`type` `revoked`).
+    pub revoked: bool,
+    /// The text (or caption) now, when not deleted.
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 /// A group notification as the page shows it in the group's chat (a `gp2` message).

@@ -519,6 +519,63 @@ async fn edits_and_deletes(backend: Backend) {
         "refused requests stored nothing"
     );
     assert_eq!(control.sent(DEVICE).await.len(), sent_before, "and sent nothing");
+
+    // --- made while the gateway is down: read back when it comes back, each event once -----------
+    let mut rows = Vec::new();
+    for text in ["edit me later", "delete me later"] {
+        let id = control
+            .deliver(DEVICE, IncomingMessage::text(&format!("{PEER}@c.us"), text))
+            .await
+            .unwrap();
+        let row = loop {
+            let found = stored_messages(&app, &key)
+                .await
+                .into_iter()
+                .find(|m| m["messageId"] == id.as_str());
+            if let Some(m) = found {
+                break m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        rows.push((id, row["id"].clone()));
+    }
+    let app = app.restart_with(|s| point_at(s, &sim)).await;
+    control
+        .edit_message(DEVICE, &rows[0].0, "edited while down")
+        .await
+        .unwrap();
+    control.revoke_message(DEVICE, &rows[1].0).await.unwrap();
+    let row = row_until(&app, &key, &rows[0].1, "the edit made while down", |r| {
+        r["editedAt"].is_string()
+    })
+    .await;
+    assert_eq!(row["body"], "edited while down");
+    row_until(&app, &key, &rows[1].1, "the delete made while down", |r| {
+        r["revokedAt"].is_string()
+    })
+    .await;
+    rx.wait_for(30, "the edit and the delete made while down", |g| g.len() >= 6)
+        .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let mut late: Vec<(String, String)> = rx.received()[4..]
+        .iter()
+        .map(|r| r.json())
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_string(),
+                e["payload"]["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    late.sort();
+    assert_eq!(
+        late,
+        [
+            ("message.edited".to_string(), rows[0].0.clone()),
+            ("message.revoked".to_string(), rows[1].0.clone()),
+        ],
+        "once each"
+    );
 }
 both_backends!(edits_and_deletes_for_everyone, edits_and_deletes);
 

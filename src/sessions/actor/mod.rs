@@ -40,6 +40,11 @@ const MIN_TICK: Duration = Duration::from_millis(100);
 /// skew), and how many at most.
 const RECONCILE_SLACK_SECS: i64 = 120;
 const RECONCILE_MAX: usize = 500;
+/// How old a message can be and still be deleted for everyone: 2 days and 12 hours (WhatsApp
+/// extended it to that in August 2022). An edit or a delete made while the gateway was away
+/// targets a message at most this much older than the reconcile window; editing allows 15
+/// minutes only, so this covers both.
+const REVOKE_WINDOW_SECS: i64 = 60 * 60 * 60;
 /// With BiDi push, the page is still drained this often, in case a ring was lost.
 const SAFETY_POLL: Duration = Duration::from_secs(30);
 /// How long a page gets to show `window.Debug.VERSION` (the reference client waits 30 s).

@@ -6,10 +6,13 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::time::Instant;
 
-use super::{Actor, BOOT_SETTLE, CALL_TIMEOUT, MIN_TICK, Outcome, RECONCILE_MAX, RECONCILE_SLACK_SECS, SAFETY_POLL};
+use super::{
+    Actor, BOOT_SETTLE, CALL_TIMEOUT, MIN_TICK, Outcome, RECONCILE_MAX, RECONCILE_SLACK_SECS, REVOKE_WINDOW_SECS,
+    SAFETY_POLL,
+};
 use crate::browser::Install;
 use crate::browser::bidi::Doorbell;
-use crate::browser::protocol::{Downloaded, Me, PageEvent, PasskeyPrompt, Request};
+use crate::browser::protocol::{Downloaded, Me, PageEvent, PasskeyPrompt, Request, WaChange};
 use crate::sessions::events::{SessionEvent, WaGroupNote, WaMessage};
 use crate::sessions::qr;
 use crate::sessions::state::{SessionInfo, SessionState, map_wa_state};
@@ -446,6 +449,36 @@ impl Actor {
         };
         self.reconcile_messages(since).await;
         self.reconcile_group_notes(since).await;
+        self.reconcile_changes(since - REVOKE_WINDOW_SECS).await;
+    }
+
+    /// Edits and deletes for everyone of messages since `since` (unix seconds) that the page has
+    /// and the database does not: recorded, each raising its event once (the database leaves a
+    /// row that already has them unchanged, so one seen live is not reported twice).
+    async fn reconcile_changes(&mut self, since: i64) {
+        let Some(page) = self.page.clone() else { return };
+        let recent = Request::RecentChanges {
+            since,
+            limit: RECONCILE_MAX,
+        };
+        let changes: Vec<WaChange> = match page.request(&recent, CALL_TIMEOUT).await {
+            Ok(changes) => changes,
+            Err(e) => {
+                return tracing::warn!(session = self.key.id, error = %e, "could not read recent edits and deletes back");
+            }
+        };
+        for change in changes {
+            let session = self.key.clone();
+            let event = match change.body {
+                Some(body) if !change.revoked => SessionEvent::Edited {
+                    session,
+                    id: change.id,
+                    body,
+                },
+                _ => SessionEvent::Revoked { session, id: change.id },
+            };
+            let _ = self.sink.send(event).await;
+        }
     }
 
     /// Messages from others since `since` (unix seconds) that are not stored yet: stored, with
