@@ -321,12 +321,15 @@ impl Spool {
     /// Stores what is waiting, in order; stops at the first failure. True when it is empty.
     async fn replay(&mut self, db: &Database) -> bool {
         let before = self.waiting.len();
+        // Stale presence anywhere in the queue goes now, not one by one as it reaches the front.
+        self.waiting.retain(|(e, _)| !e.is_stale());
+        if self.waiting.len() != before {
+            tracing::debug!(
+                dropped = before - self.waiting.len(),
+                "spooled presence changes too old to report"
+            );
+        }
         while let Some((e, tries)) = self.waiting.front_mut() {
-            if e.is_stale() {
-                tracing::debug!(event = ?e, "a spooled presence change is too old to report; dropped");
-                self.waiting.pop_front();
-                continue;
-            }
             match handle(db, &e.clone().into_event()).await {
                 Ok(()) | Err(DbError::Fenced) => {
                     // Fenced: another node owns the session now and records it from its own page.

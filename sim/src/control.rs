@@ -629,8 +629,18 @@ impl SimControl {
         };
         // WhatsApp keeps one connection per linked device: a new document replaces the older
         // ones (a reload, or the same profile opened elsewhere). Their polls may still be in
-        // flight, so they are marked gone rather than trusted by when they were last seen, and
-        // what they had not read yet goes to the new page.
+        // flight, so they are marked gone rather than trusted by when they were last seen. What
+        // the server had for the device and they had not read yet goes to the new page, as new;
+        // what was for that connection only (its pairing, states, presence) does not.
+        const DEVICE_KINDS: [&str; 7] = [
+            "incoming",
+            "ack",
+            "reaction",
+            "poll_vote",
+            "edit",
+            "revoke",
+            "group_notification",
+        ];
         let mut unread = Vec::new();
         for (id, p) in st.pages.iter_mut() {
             if *id != page_id && p.device_id == device_id && !p.gone {
@@ -638,12 +648,9 @@ impl SimControl {
                 unread.extend(
                     std::mem::take(&mut p.queue)
                         .into_iter()
-                        .filter(|c| c["type"] != "paired"),
+                        .filter(|c| c["type"].as_str().is_some_and(|k| DEVICE_KINDS.contains(&k))),
                 );
             }
-        }
-        if let Some(d) = st.devices.get_mut(device_id) {
-            d.pending.extend(unread);
         }
         // Pages not seen for a while were closed.
         st.pages.retain(|_, p| p.last_seen.elapsed() < Duration::from_secs(120));
@@ -652,12 +659,27 @@ impl SimControl {
             .get_mut(device_id)
             .map(|d| std::mem::take(&mut d.pending))
             .unwrap_or_default();
-        // What the new page finds in its store: what earlier pages received, not what waits.
-        let received = st
+        // What the new page finds in its store: what earlier pages received, not what waits (an
+        // unread message was kept when it was pushed, and comes again as new).
+        let unread_ids: Vec<(&Value, &Value)> = unread
+            .iter()
+            .filter(|c| c["type"] == "incoming")
+            .map(|c| (&c["message"]["remote"], &c["message"]["id"]))
+            .collect();
+        let received: Vec<Value> = st
             .devices
             .get(device_id)
-            .map(|d| d.received.clone())
+            .map(|d| {
+                d.received
+                    .iter()
+                    .filter(|m| !unread_ids.contains(&(&m["remote"], &m["id"])))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
+        for cmd in unread {
+            Self::push(&mut st, &page_id, cmd);
+        }
         for cmd in pending {
             if cmd["type"] == "incoming" {
                 Self::remember_received(&mut st, device_id, &cmd["message"]);
@@ -1231,13 +1253,19 @@ impl SimControl {
 
     /// The message `msg_id` (as the linked device knows it) was edited to `body` by its sender
     /// (someone else, or the account on its phone).
-    /// The device's store has the edit too (`edited`, unix ms), as the real page's IndexedDB has
-    /// it after a reload, and a page that was closed gets it when it comes back.
+    /// A received message's copy in the device's store has the edit too (its text, or a media
+    /// message's caption; `edited`, unix ms), as the real page's IndexedDB has it after a reload,
+    /// and a page that was closed gets the edit when it comes back.
     pub async fn edit_message(&self, device_phone: &str, msg_id: &str, body: &str) -> Result<(), SimError> {
         let t_ms = now_secs() * 1000;
         self.change_stored(device_phone, msg_id, |m| {
             if m["type"] != "revoked" {
-                m["body"] = json!(body);
+                let field = if m.get("media").is_some_and(|v| !v.is_null()) {
+                    "caption"
+                } else {
+                    "body"
+                };
+                m[field] = json!(body);
                 m["edited"] = json!(t_ms);
             }
         })?;
@@ -1248,9 +1276,15 @@ impl SimControl {
     }
 
     /// The message `msg_id` (as the linked device knows it) was deleted for everyone by its sender.
-    /// The device's store has it deleted too.
+    /// A received message's copy in the device's store is deleted too: a `revoked` message with
+    /// no content left.
     pub async fn revoke_message(&self, device_phone: &str, msg_id: &str) -> Result<(), SimError> {
         self.change_stored(device_phone, msg_id, |m| {
+            if let Some(o) = m.as_object_mut() {
+                for content in ["media", "caption", "poll", "location", "vcards", "quoted", "edited"] {
+                    o.remove(content);
+                }
+            }
             m["type"] = json!("revoked");
             m["body"] = json!("");
         })?;
@@ -2266,18 +2300,35 @@ mod tests {
         let (c, _) = with_group();
         let page = |v: Value| v["page"].as_str().unwrap().to_string();
         let old = page(c.hello("dev", None, Era::default()));
-        let unread = json!({ "type": "incoming", "message": { "id": "m1" } });
-        assert!(SimControl::push(&mut c.lock(), &old, unread));
-        let new = page(c.hello("dev", None, Era::default()));
+        let message = json!({ "id": "m1", "remote": "15550000002@c.us", "body": "hi" });
+        {
+            // Delivered as `deliver` does: kept in the device's store, pushed to its page.
+            let mut st = c.lock();
+            SimControl::remember_received(&mut st, "dev", &message);
+            assert!(SimControl::push(
+                &mut st,
+                &old,
+                json!({ "type": "incoming", "message": message })
+            ));
+            assert!(SimControl::push(&mut st, &old, json!({ "type": "presence" })));
+        }
+        let hello = c.hello("dev", None, Era::default());
+        let new = page(hello.clone());
         assert_ne!(old, new);
+        assert_eq!(hello["received"], json!([]), "unread: comes as new, not from the store");
         {
             let mut st = c.lock();
             // The old document's orphaned poll ends last.
             st.pages.get_mut(&old).unwrap().last_seen = Instant::now() + Duration::from_secs(1);
             assert_eq!(SimControl::page_of(&st, "dev").as_deref(), Some(new.as_str()));
             let queued: Vec<&Value> = st.pages[&new].queue.iter().collect();
-            assert_eq!(queued.len(), 1, "{queued:?}");
+            assert_eq!(
+                queued.len(),
+                1,
+                "the old connection's presence stays behind: {queued:?}"
+            );
             assert_eq!(queued[0]["message"]["id"], "m1");
+            assert_eq!(st.devices["dev"].received.len(), 1, "kept once");
         }
         SimControl::to_device(&mut c.lock(), "dev", json!({ "type": "presence" }));
         assert_eq!(c.lock().pages[&new].queue.len(), 2);

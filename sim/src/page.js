@@ -1019,7 +1019,8 @@
         const m = MsgCollection.get(c.id);
         if (m && m.type !== 'revoked') {
           markEdited(m, c.t);
-          m.body = c.body;
+          if (m.type === 'chat') m.body = c.body;
+          else m.caption = c.body;
         }
         render();
         return;

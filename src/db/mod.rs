@@ -15,6 +15,7 @@ mod message_changes;
 mod messages;
 pub mod models;
 mod outbox;
+mod presence_subscriptions;
 mod queue;
 pub mod schema;
 mod sessions;

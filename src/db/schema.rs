@@ -169,3 +169,14 @@ diesel::table! {
 
 diesel::joinable!(lid_map -> whatsapp_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(lid_map, whatsapp_sessions);
+
+diesel::table! {
+    presence_subscriptions (session_id, chat_id) {
+        session_id -> BigInt,
+        chat_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(presence_subscriptions -> whatsapp_sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(presence_subscriptions, whatsapp_sessions);

@@ -139,7 +139,10 @@ pub async fn subscribe_presence(
     let name = session_for(&p, &query, body.session.as_deref())?;
     let chat = chat_field("chatId", Some(chat_id.as_str()))?;
     let handle = connected_session(&state, &p, &name)?;
-    Ok(ok(json!(handle.subscribe_presence(&chat).await?)))
+    let now = handle.subscribe_presence(&chat).await?;
+    // Kept, so that the session renews it whenever its page connects again.
+    state.db.add_presence_subscription(handle.key.id, chat.as_str()).await?;
+    Ok(ok(json!(now)))
 }
 
 /// `GET /api/v1/chats/{chatId}/presence/`: the chat's presence as WhatsApp Web knows it now.

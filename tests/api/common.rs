@@ -201,6 +201,12 @@ impl TestApp {
     /// A gateway restart on the same data: a graceful stop (sessions closed, linked ones kept),
     /// then a new application over the same database and directories.
     pub async fn restart_with(self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        self.stop().await.start_with(tweak).await
+    }
+
+    /// A graceful stop (sessions closed, linked ones kept); [`StoppedApp::start_with`] starts
+    /// it again, so a test can make things happen while the gateway is down.
+    pub async fn stop(self) -> StoppedApp {
         let TestApp {
             env,
             state,
@@ -212,10 +218,11 @@ impl TestApp {
         server.0.stop(true).await;
         state.sessions.shutdown().await;
         drop(state);
-        let mut app = TestApp::spawn_with(env, tweak).await;
-        app.admin_key = admin_key;
-        app.admin_password = admin_password;
-        app
+        StoppedApp {
+            env,
+            admin_key,
+            admin_password,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -305,5 +312,22 @@ pub fn message_row(
         expires_at: None,
         idempotency_fingerprint: None,
         details: None,
+    }
+}
+
+/// A gateway stopped by [`TestApp::stop`]: its database and directories, kept.
+pub struct StoppedApp {
+    pub env: TestEnv,
+    admin_key: String,
+    admin_password: String,
+}
+
+impl StoppedApp {
+    /// A new application over the same database and directories.
+    pub async fn start_with(self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut app = TestApp::spawn_with(self.env, tweak).await;
+        app.admin_key = self.admin_key;
+        app.admin_password = self.admin_password;
+        app
     }
 }

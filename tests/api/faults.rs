@@ -394,6 +394,8 @@ async fn text_columns(backend: Backend) {
         ("messages", "chat_phone", "whatsapp"),
         // JSON the gateway writes from WhatsApp's fields: serde escapes a NUL as \u0000.
         ("messages", "details", "whatsapp"),
+        // Chats as the API was given them (validated, a NUL refused at the edge).
+        ("presence_subscriptions", "chat_id", "user"),
         ("lid_map", "lid", "whatsapp"),
         ("lid_map", "phone", "whatsapp"),
         ("events", "uid", "gateway"),

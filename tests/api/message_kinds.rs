@@ -539,12 +539,13 @@ async fn edits_and_deletes(backend: Backend) {
         };
         rows.push((id, row["id"].clone()));
     }
-    let app = app.restart_with(|s| point_at(s, &sim)).await;
+    let down = app.stop().await;
     control
         .edit_message(DEVICE, &rows[0].0, "edited while down")
         .await
         .unwrap();
     control.revoke_message(DEVICE, &rows[1].0).await.unwrap();
+    let app = down.start_with(|s| point_at(s, &sim)).await;
     let row = row_until(&app, &key, &rows[0].1, "the edit made while down", |r| {
         r["editedAt"].is_string()
     })

@@ -35,6 +35,11 @@ fn updates(got: &[crate::receiver::Received]) -> Vec<Value> {
         .collect()
 }
 
+/// The default session's status (`data` of `GET /api/v1/sessions/status/`).
+async fn status(app: &TestApp, key: &str) -> Value {
+    json(app.get("/api/v1/sessions/status/", key).await, 200).await["data"].clone()
+}
+
 async fn presence_round_trip(backend: Backend) {
     let _b = browsers(1).await;
     let sim = simulator().await;
@@ -164,6 +169,63 @@ async fn presence_round_trip(backend: Backend) {
         rows_before,
         "presence is events only: no message rows"
     );
+
+    // Subscriptions outlive the connection: after a gateway restart (a new browser, a new page
+    // that subscribed to nothing) the session renews them, and the chat's typing is an event again.
+    let seen = updates(&rx.received()).len();
+    let before = status(&app, &key).await["since"].clone();
+    let app = app.restart_with(|s| point_at(s, &sim)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Connected again first: presence shown to the page that is going away is not news to the
+    // next one.
+    loop {
+        let st = status(&app, &key).await;
+        if st["status"] == "connected" && st["since"] != before {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not connected again: {st}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    while !control
+        .set_presence(DEVICE, shows(PEER, "composing", None))
+        .await
+        .unwrap()
+    {
+        assert!(std::time::Instant::now() < deadline, "the subscription was not renewed");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let got = rx
+        .wait_for(30, "typing after the restart", |g| {
+            updates(g)[seen..].iter().any(|p| p["state"] == "composing")
+        })
+        .await;
+    let p = updates(&got)[seen..]
+        .iter()
+        .find(|p| p["state"] == "composing")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (p["chatId"].as_str(), p["participant"].clone()),
+        (Some(peer.as_str()), Value::Null),
+        "{p}"
+    );
+
+    // A logout forgets them: whoever links the session next may be another account.
+    let session = app.state.db.session_by_name(1, "default").await.unwrap().unwrap();
+    assert_eq!(app.state.db.presence_subscriptions(session.id).await.unwrap().len(), 2);
+    json(app.post_json("/api/v1/sessions/logout/", &key, json!({})).await, 200).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !app
+        .state
+        .db
+        .presence_subscriptions(session.id)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "still kept after the logout");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 both_backends!(presence_updates_for_subscribed_chats, presence_round_trip);
 

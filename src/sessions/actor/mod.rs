@@ -41,9 +41,8 @@ const MIN_TICK: Duration = Duration::from_millis(100);
 const RECONCILE_SLACK_SECS: i64 = 120;
 const RECONCILE_MAX: usize = 500;
 /// How old a message can be and still be deleted for everyone: 2 days and 12 hours (WhatsApp
-/// extended it to that in August 2022). An edit or a delete made while the gateway was away
-/// targets a message at most this much older than the reconcile window; editing allows 15
-/// minutes only, so this covers both.
+/// extended it to that in August 2022). So a delete made after `since` targets a message sent
+/// no earlier than `since` minus this; an edit (allowed for 15 minutes) likewise.
 const REVOKE_WINDOW_SECS: i64 = 60 * 60 * 60;
 /// With BiDi push, the page is still drained this often, in case a ring was lost.
 const SAFETY_POLL: Duration = Duration::from_secs(30);
@@ -175,6 +174,9 @@ impl Actor {
                 Outcome::LoggedOut(reason) => {
                     self.wipe_profile();
                     self.was_linked = false;
+                    if let Err(e) = self.db.clear_presence_subscriptions(self.key.id).await {
+                        tracing::warn!(session = self.key.id, error = %e, "could not forget the presence subscriptions");
+                    }
                     self.info.send_modify(|i| {
                         i.phone = None;
                         i.wid = None;

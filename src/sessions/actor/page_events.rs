@@ -428,7 +428,27 @@ impl Actor {
         self.publish(SessionState::Connected, None).await;
         self.refresh_capabilities().await;
         self.reconcile_incoming(previously).await;
+        self.renew_presence_subscriptions().await;
         Ok(())
+    }
+
+    /// WhatsApp's server sends a chat's presence to the connection that subscribed to it: the
+    /// session's subscriptions (kept in the database by the API) are made again on each new
+    /// connection. A chat the page cannot subscribe to any more is logged and kept.
+    async fn renew_presence_subscriptions(&mut self) {
+        let Some(page) = self.page.clone() else { return };
+        let chats = match self.db.presence_subscriptions(self.key.id).await {
+            Ok(chats) => chats,
+            Err(e) => {
+                return tracing::warn!(session = self.key.id, error = %e, "could not read the presence subscriptions");
+            }
+        };
+        for chat_id in chats {
+            let request = Request::SubscribePresence { chat_id };
+            if let Err(e) = page.request::<serde_json::Value>(&request, CALL_TIMEOUT).await {
+                tracing::warn!(session = self.key.id, ?request, error = %e, "could not renew a presence subscription");
+            }
+        }
     }
 
     /// Messages that reached the page while nobody listened (before the bridge was installed in a
@@ -453,8 +473,10 @@ impl Actor {
     }
 
     /// Edits and deletes for everyone of messages since `since` (unix seconds) that the page has
-    /// and the database does not: recorded, each raising its event once (the database leaves a
-    /// row that already has them unchanged, so one seen live is not reported twice).
+    /// and the database does not: recorded, each raising its event once. A stored row that
+    /// already has the change is skipped here (no write); a message not stored yet may be on its
+    /// way through the sink from `reconcile_messages`, so its change follows it there (the
+    /// database ignores a change to a row it does not have).
     async fn reconcile_changes(&mut self, since: i64) {
         let Some(page) = self.page.clone() else { return };
         let recent = Request::RecentChanges {
@@ -467,15 +489,39 @@ impl Actor {
                 return tracing::warn!(session = self.key.id, error = %e, "could not read recent edits and deletes back");
             }
         };
+        if changes.is_empty() {
+            return;
+        }
+        let ids = changes.iter().map(|c| c.id.clone()).collect();
+        let stored: std::collections::HashMap<String, crate::db::MessageRow> = match self
+            .db
+            .messages_by_wa_ids(self.key.id, ids)
+            .await
+        {
+            Ok(rows) => rows
+                .into_iter()
+                .filter_map(|r| Some((r.wa_message_id.clone()?, r)))
+                .collect(),
+            Err(e) => {
+                return tracing::warn!(session = self.key.id, error = %e, "could not check recent edits and deletes");
+            }
+        };
         for change in changes {
+            let row = stored.get(&change.id);
+            if row.is_some_and(|r| r.revoked_at.is_some()) {
+                continue;
+            }
             let session = self.key.clone();
-            let event = match change.body {
-                Some(body) if !change.revoked => SessionEvent::Edited {
-                    session,
-                    id: change.id,
-                    body,
-                },
-                _ => SessionEvent::Revoked { session, id: change.id },
+            let event = match (change.revoked, change.body) {
+                (true, _) => SessionEvent::Revoked { session, id: change.id },
+                (false, Some(body)) if row.is_none_or(|r| r.body.as_deref() != Some(body.as_str())) => {
+                    SessionEvent::Edited {
+                        session,
+                        id: change.id,
+                        body,
+                    }
+                }
+                _ => continue,
             };
             let _ = self.sink.send(event).await;
         }
