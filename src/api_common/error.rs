@@ -132,6 +132,9 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Connect(_) | DbError::Pool(_) => ApiError::Unavailable("database unreachable".into()),
             DbError::Conflict => ApiError::Conflict("It already exists".into()),
+            DbError::KeyIdTaken => {
+                ApiError::Conflict("id is already used by a message of this session; choose a new one".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

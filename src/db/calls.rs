@@ -108,8 +108,9 @@ impl Database {
         self.call_settings(session_id).await
     }
 
-    /// A `call.received` (`rejected` None) or `call.rejected` event of the session. Refused with
-    /// `DbError::Fenced` (nothing written) unless `fence` still holds the session's lease.
+    /// A `call.received` (`rejected` None) or `call.rejected` event of the session, once per call
+    /// (a second report of the same call id is skipped). Refused with `DbError::Fenced` (nothing
+    /// written) unless `fence` still holds the session's lease.
     pub async fn record_call(
         &self,
         session_id: i64,
@@ -122,7 +123,9 @@ impl Database {
             Some(_) => EventKind::CallRejected,
         };
         let payload = call.payload(rejected);
-        self.record_session_event(session_id, kind, |_| payload, fence).await
+        let once = call.call_id.clone();
+        self.record_session_event_once(session_id, kind, Some(&once), |_| payload, fence)
+            .await
     }
 }
 

@@ -128,8 +128,27 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn new(kind: EventKind, user_id: i64, session: Option<(i64, &str)>, payload: Value) -> Self {
+        Self::with_uid(
+            format!("evt_{}", uuid::Uuid::new_v4().simple()),
+            kind,
+            user_id,
+            session,
+            payload,
+        )
+    }
+
+    /// The uid of the one event of `kind` that `what` (e.g. a call id) raises in a session:
+    /// `evt_` and 32 hex digits, the same each time, so that a second write of it can be told.
+    pub fn once_uid(kind: EventKind, session_id: i64, what: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{}\n{session_id}\n{what}", kind.as_str()));
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("evt_{hex}")
+    }
+
+    /// An event with this `uid` (see [`NewEvent::once_uid`]).
+    pub fn with_uid(uid: String, kind: EventKind, user_id: i64, session: Option<(i64, &str)>, payload: Value) -> Self {
         let now = crate::db::now();
-        let uid = format!("evt_{}", uuid::Uuid::new_v4().simple());
         let body = envelope(&uid, kind, session.map(|s| s.1), now, payload).to_string();
         NewEvent {
             uid,

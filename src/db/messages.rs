@@ -2,17 +2,37 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::schema::messages as m;
-use super::{Database, DbResult, MessageFilter, MessageRow, NewMessage, dispatch};
+use super::{Database, DbResult, MessageFilter, MessageRow, MessageStatus, NewMessage, dispatch};
 
 impl Database {
-    /// Inserts a message; `DbError::Conflict` when its idempotency key was used before.
+    /// Inserts a message; `DbError::Conflict` when its idempotency key was used before,
+    /// `DbError::KeyIdTaken` when the key id its client chose (`details.keyId`, outgoing) is
+    /// taken in its session: checked
+    /// and inserted under the session's key-id lock, so two requests with the same id cannot both
+    /// pass (the API checks first, for a clearer answer).
     pub async fn insert_message(&self, new: NewMessage) -> DbResult<MessageRow> {
+        let client_key = match (new.session_id, new.direction.as_str()) {
+            (Some(session_id), "out") => super::MessageDetails::from_column(new.details.as_deref())
+                .key_id
+                .map(|k| (session_id, k)),
+            _ => None,
+        };
         self.run_write(move |mut conn| async move {
-            Ok(dispatch!(&mut conn, |c| diesel::insert_into(m::table)
-                .values(&new)
-                .returning(MessageRow::as_returning())
-                .get_result(c)
-                .await)?)
+            dispatch!(&mut conn, |c| c
+                .transaction::<_, super::DbError, _>(async |c| {
+                    if let Some((session_id, key_id)) = &client_key {
+                        super::BackendLocks::lock_key_ids(c, *session_id).await?;
+                        if super::queue::key_id_taken!(c, *session_id, key_id)? {
+                            return Err(super::DbError::KeyIdTaken);
+                        }
+                    }
+                    Ok(diesel::insert_into(m::table)
+                        .values(&new)
+                        .returning(MessageRow::as_returning())
+                        .get_result(c)
+                        .await?)
+                })
+                .await)
         })
         .await
     }

@@ -65,6 +65,9 @@ pub enum DbError {
     Migration(String),
     #[error("already exists")]
     Conflict,
+    /// An outgoing message's client-chosen key id is used by another message of its session.
+    #[error("the message key id is used by another message of this session")]
+    KeyIdTaken,
     #[error("database query failed: {0}")]
     Query(diesel::result::Error),
     /// A cluster node wrote for a session whose lease it no longer holds (its generation is
@@ -140,6 +143,8 @@ pub(crate) use insert_event;
 
 /// The advisory lock that orders outbox inserts on PostgreSQL ("wagate" in ASCII).
 const OUTBOX_LOCK: i64 = 0x7761_6761_7465;
+/// The class of the per-session advisory locks around client-chosen key ids ("waki" in ASCII).
+const KEY_IDS_LOCK: i32 = 0x7761_6b69;
 
 /// The locks a transaction takes where the backends differ.
 ///
@@ -166,6 +171,12 @@ pub(crate) trait BackendLocks {
         session_id: i64,
         fence: &'a cluster::Fence,
     ) -> impl std::future::Future<Output = DbResult<()>> + Send + 'a;
+
+    /// Inside a transaction, makes the session's client-chosen key ids this transaction's until it
+    /// ends, so that a check that an id is free and the insert that takes it are one step for
+    /// every process. SQLite: the writer lock ([`BackendLocks::take_writer`]); PostgreSQL: a
+    /// transaction-scoped advisory lock of the session.
+    fn lock_key_ids(&mut self, session_id: i64) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
 }
 
 impl BackendLocks for SqliteConn {
@@ -190,6 +201,10 @@ impl BackendLocks for SqliteConn {
     ) -> impl std::future::Future<Output = DbResult<()>> + Send + 'a {
         std::future::ready(Ok(()))
     }
+
+    fn lock_key_ids(&mut self, _session_id: i64) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send {
+        self.take_writer()
+    }
 }
 
 impl BackendLocks for AsyncPgConnection {
@@ -213,6 +228,18 @@ impl BackendLocks for AsyncPgConnection {
         fence: &'a cluster::Fence,
     ) -> impl std::future::Future<Output = DbResult<()>> + Send + 'a {
         cluster::hold_lease(self, session_id, fence)
+    }
+
+    fn lock_key_ids(&mut self, session_id: i64) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send {
+        use diesel_async::RunQueryDsl;
+        // The two-key form takes 32-bit keys: ids past 2^31 share a lock, which only serialises more.
+        let session = (session_id & 0x7fff_ffff) as i32;
+        async move {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({KEY_IDS_LOCK}, {session})"))
+                .execute(self)
+                .await
+                .map(drop)
+        }
     }
 }
 

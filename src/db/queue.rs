@@ -7,6 +7,30 @@ use diesel_async::RunQueryDsl;
 use super::schema::messages as m;
 use super::{Database, DbResult, MessageRow, MessageStatus, dispatch, now};
 
+/// On a connection (`$c`, either backend): whether a message of session `$sid` already has (or,
+/// queued, will have) the key id `$key` (`&str`, uppercase hex: the API checks, so `LIKE` needs no
+/// escape). One that was claimed or sent carries it as `wa_key_id`, a queued one chosen by its
+/// client in its details (`"keyId"`). A `QueryResult<bool>`.
+macro_rules! key_id_taken {
+    ($c:expr, $sid:expr, $key:expr) => {{
+        let key: &str = $key;
+        let pattern = format!("%\"keyId\":\"{key}\"%");
+        m::table
+            .filter(m::session_id.eq($sid))
+            .filter(m::direction.eq("out"))
+            .filter(
+                m::wa_key_id.eq(key).or(m::status
+                    .eq(MessageStatus::Queued.as_str())
+                    .and(m::details.like(pattern))),
+            )
+            .count()
+            .get_result::<i64>($c)
+            .await
+            .map(|n| n > 0)
+    }};
+}
+pub(super) use key_id_taken;
+
 impl Database {
     /// The session's oldest queued messages.
     pub async fn next_queued(&self, session_id: i64, limit: i64) -> DbResult<Vec<MessageRow>> {
@@ -132,26 +156,11 @@ impl Database {
         .await
     }
 
-    /// Whether a message of this session already has (or, queued, will have) this key id: one
-    /// that was claimed or sent carries it as `wa_key_id`, a queued one chosen by its client in
-    /// its details (`"keyId"`). Uppercase hex ids only (the API checks), so `LIKE` needs no escape.
+    /// Whether a message of this session already has (or, queued, will have) this key id
+    /// ([`key_id_taken`]).
     pub async fn key_id_in_use(&self, session_id: i64, key_id: String) -> DbResult<bool> {
-        let pattern = format!("%\"keyId\":\"{key_id}\"%");
-        self.run(move |mut conn| async move {
-            let n: i64 = dispatch!(&mut conn, |c| m::table
-                .filter(m::session_id.eq(session_id))
-                .filter(m::direction.eq("out"))
-                .filter(
-                    m::wa_key_id.eq(&key_id).or(m::status
-                        .eq(MessageStatus::Queued.as_str())
-                        .and(m::details.like(&pattern))),
-                )
-                .count()
-                .get_result(c)
-                .await)?;
-            Ok(n > 0)
-        })
-        .await
+        self.run(move |mut conn| async move { Ok(dispatch!(&mut conn, |c| key_id_taken!(c, session_id, &key_id))?) })
+            .await
     }
 
     /// Messages waiting in queues, and events waiting for delivery (the metrics' depths).

@@ -175,6 +175,22 @@ impl Database {
         payload: impl FnOnce(&str) -> serde_json::Value + Send + 'static,
         fence: Option<super::cluster::Fence>,
     ) -> DbResult<()> {
+        self.record_session_event_once(session_id, kind, None, payload, fence)
+            .await
+    }
+
+    /// [`Database::record_session_event`], written once per `once` (what raised it, e.g. a call
+    /// id): a second write of the same event (a spool replay after a commit whose answer was
+    /// lost, a page reporting it again) is skipped.
+    pub(super) async fn record_session_event_once(
+        &self,
+        session_id: i64,
+        kind: super::EventKind,
+        once: Option<&str>,
+        payload: impl FnOnce(&str) -> serde_json::Value + Send + 'static,
+        fence: Option<super::cluster::Fence>,
+    ) -> DbResult<()> {
+        let uid = once.map(|what| super::NewEvent::once_uid(kind, session_id, what));
         let published = self
             .run_write(move |mut conn| async move {
                 dispatch!(&mut conn, |c| c
@@ -187,13 +203,27 @@ impl Database {
                             .select((ws::user_id, ws::name))
                             .first(c)
                             .await?;
-                        let event = super::NewEvent::new(kind, user_id, Some((session_id, &name)), payload(&name));
-                        Ok(insert_event!(c, event, Some(name)))
+                        let session = Some((session_id, name.as_str()));
+                        let event = match uid {
+                            Some(uid) => {
+                                let written: i64 = super::schema::events::table
+                                    .filter(super::schema::events::uid.eq(&uid))
+                                    .count()
+                                    .get_result(c)
+                                    .await?;
+                                if written > 0 {
+                                    return Ok(None);
+                                }
+                                super::NewEvent::with_uid(uid, kind, user_id, session, payload(&name))
+                            }
+                            None => super::NewEvent::new(kind, user_id, session, payload(&name)),
+                        };
+                        Ok(Some(insert_event!(c, event, Some(name))))
                     })
                     .await)
             })
             .await?;
-        self.publish([published]);
+        self.publish(published);
         Ok(())
     }
 

@@ -212,7 +212,14 @@ pub async fn enqueue_and_answer(
                 .await?
                 .ok_or_else(|| ApiError::Internal("idempotency".into()));
         }
-        other => other?,
+        Err(e) => {
+            // Nothing stored: the upload this row would have sent goes too.
+            if let Some(path) = media {
+                state.sessions.media().remove(&path).await;
+            }
+            return Err(e.into());
+        }
+        Ok(submitted) => submitted,
     };
     if run_async {
         return Ok(accepted(&submitted.row));

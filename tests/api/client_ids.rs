@@ -1,5 +1,6 @@
 //! `id` on sends: the client's key id becomes the message's WhatsApp id (`true_<chat>_<id>`), the
-//! phone sees it; a reused id is 409 and a malformed one 400 naming `id`, nothing stored.
+//! phone sees it; a reused id is 409 (racing requests included) and a malformed one 400 naming
+//! `id`, nothing stored.
 
 use serde_json::json;
 
@@ -110,5 +111,24 @@ async fn client_chosen_ids(backend: Backend) {
         before,
         "refused requests stored nothing"
     );
+
+    // Racing requests with one new id: the check and the insert are one step, so exactly one is
+    // taken and the others are 409.
+    let racing_id = "FEDCBA9876543210";
+    let requests = (0..6).map(|i| {
+        app.post_json(
+            "/api/v1/messages/send-text/?async=true",
+            &key,
+            json!({ "recipient": PEER, "message": format!("race {i}"), "id": racing_id }),
+        )
+    });
+    let mut statuses: Vec<u16> = futures_util::future::join_all(requests)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 409, 409, 409, 409, 409], "one taken, the rest refused");
+    assert_eq!(stored_messages(&app, &key).await.len(), before + 1, "one row");
 }
 both_backends!(client_chosen_ids_become_whatsapp_ids, client_chosen_ids);

@@ -59,3 +59,49 @@ async fn health_reports_the_database(backend: Backend) {
     );
 }
 both_backends!(health, health_reports_the_database);
+
+/// A call raises `call.received` and `call.rejected` once each, however often it is reported (a
+/// spool replay after a commit whose answer was lost, a page telling it again).
+async fn call_events_are_written_once(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let url = env.settings().database_url().unwrap();
+    db::migrate(&url).await.unwrap();
+    let db = Database::connect(&url, 2).await.unwrap();
+    let user = db.create_user("alice", None, false).await.unwrap();
+    let session = db.get_or_create_session(user.id, "default").await.unwrap();
+    let call = |id: &str| db::CallFacts {
+        call_id: id.into(),
+        from: Some("15550002002@c.us".into()),
+        from_phone: Some("15550002002".into()),
+        is_video: false,
+        is_group: false,
+        offered_at: Some(1_796_000_000),
+    };
+    for _ in 0..2 {
+        db.record_call(session.id, call("CALL1"), None, None).await.unwrap();
+        db.record_call(session.id, call("CALL1"), Some((db::RejectedBy::Auto, None)), None)
+            .await
+            .unwrap();
+    }
+    db.record_call(session.id, call("CALL2"), None, None).await.unwrap();
+    let events = db.events_after(user.id, 0, 100).await.unwrap();
+    let kinds: Vec<(&str, String)> = events
+        .iter()
+        .map(|e| {
+            let body: serde_json::Value = serde_json::from_str(&e.body).unwrap();
+            (
+                e.event.as_str(),
+                body["payload"]["callId"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("call.received", "CALL1".to_string()),
+            ("call.rejected", "CALL1".to_string()),
+            ("call.received", "CALL2".to_string()),
+        ]
+    );
+}
+both_backends!(call_events_once, call_events_are_written_once);

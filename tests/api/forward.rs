@@ -52,21 +52,6 @@ async fn on_phone(control: &wagate_sim::SimControl, id: &Value) -> SentRecord {
         .unwrap_or_else(|| panic!("{id} not on the phone: {sent:#?}"))
 }
 
-/// The stored incoming message with this WhatsApp id, once the sink stored it.
-async fn stored_by_wa_id(app: &TestApp, key: &str, wa_id: &str) -> Value {
-    for _ in 0..150 {
-        if let Some(m) = stored_messages(app, key)
-            .await
-            .into_iter()
-            .find(|m| m["messageId"] == wa_id)
-        {
-            return m;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("{wa_id} was never stored");
-}
-
 async fn forward_round_trip(backend: Backend) {
     let _b = browsers(1).await;
     let sim = simulator().await;

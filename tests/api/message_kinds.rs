@@ -405,16 +405,7 @@ async fn edits_and_deletes(backend: Backend) {
         .deliver(DEVICE, IncomingMessage::text(&format!("{PEER}@c.us"), "teh typo"))
         .await
         .unwrap();
-    let incoming = loop {
-        let found = stored_messages(&app, &key)
-            .await
-            .into_iter()
-            .find(|m| m["messageId"] == theirs.as_str());
-        if let Some(m) = found {
-            break m;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let incoming = stored_by_wa_id(&app, &key, &theirs).await;
     control.edit_message(DEVICE, &theirs, "the typo, fixed").await.unwrap();
     let row = row_until(&app, &key, &incoming["id"], "their edit", |r| r["editedAt"].is_string()).await;
     assert_eq!(row["body"], "the typo, fixed");
@@ -527,16 +518,7 @@ async fn edits_and_deletes(backend: Backend) {
             .deliver(DEVICE, IncomingMessage::text(&format!("{PEER}@c.us"), text))
             .await
             .unwrap();
-        let row = loop {
-            let found = stored_messages(&app, &key)
-                .await
-                .into_iter()
-                .find(|m| m["messageId"] == id.as_str());
-            if let Some(m) = found {
-                break m;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        };
+        let row = stored_by_wa_id(&app, &key, &id).await;
         rows.push((id, row["id"].clone()));
     }
     let down = app.stop().await;

@@ -126,3 +126,18 @@ pub async fn stored_messages(app: &crate::common::TestApp, key: &str) -> Vec<ser
         .cloned()
         .unwrap_or_default()
 }
+
+/// The stored message with this WhatsApp id, once it is stored (panics after 15 s).
+pub async fn stored_by_wa_id(app: &crate::common::TestApp, key: &str, wa_id: &str) -> serde_json::Value {
+    for _ in 0..150 {
+        if let Some(m) = stored_messages(app, key)
+            .await
+            .into_iter()
+            .find(|m| m["messageId"] == wa_id)
+        {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{wa_id} was never stored");
+}
