@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::messages as m;
 use super::{Database, DbResult, MessageFilter, MessageRow, MessageStatus, NewMessage, dispatch};
