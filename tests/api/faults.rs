@@ -691,9 +691,14 @@ async fn a_send_whose_caller_gave_up_is_not_executed() {
 /// (and its session's counters).
 async fn failures_compare_and_set(backend: Backend) {
     use wagate::db::{MessageStatus, NewMessage};
-    let app = TestApp::spawn(backend).await;
-    let db = &app.state.db;
-    let session = db.get_or_create_session(1, "cas").await.unwrap();
+    // The database alone: a running gateway's upkeep would expire these rows itself, racing the
+    // calls under test.
+    let env = TestEnv::new(backend).await;
+    let url = env.settings().database_url().unwrap();
+    wagate::db::migrate(&url).await.unwrap();
+    let db = &wagate::db::Database::connect(&url, 2).await.unwrap();
+    let user = db.create_user("cas", None, false).await.unwrap().id;
+    let session = db.get_or_create_session(user, "cas").await.unwrap();
     let now = wagate::db::now();
     let row = |status: MessageStatus, wa: Option<&str>| NewMessage {
         wa_message_id: wa.map(str::to_string),
@@ -717,21 +722,21 @@ async fn failures_compare_and_set(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(failed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![queued.id]);
-    let still = db.message_for_user(1, delivered.id).await.unwrap().unwrap();
+    let still = db.message_for_user(user, delivered.id).await.unwrap().unwrap();
     assert_eq!(still.status, wagate::db::MessageStatus::Delivered);
     // An ack timeout meant for pending rows neither fails a delivered row nor counts it.
     let n = db.fail_unacked(vec![delivered.id], 1).await.unwrap();
     assert!(n.is_empty());
-    let s = db.session_by_name(1, "cas").await.unwrap().unwrap();
+    let s = db.session_by_name(user, "cas").await.unwrap().unwrap();
     assert_eq!(s.ack_timeouts, 0);
     let pending = db
         .insert_message(row(MessageStatus::Pending, Some("true_15550002002@c.us_A2")))
         .await
         .unwrap();
     assert_eq!(db.expire_unacked(now, 1).await.unwrap(), 1);
-    let s = db.session_by_name(1, "cas").await.unwrap().unwrap();
+    let s = db.session_by_name(user, "cas").await.unwrap().unwrap();
     assert_eq!(s.ack_timeouts, 1, "counted in the same change");
-    let p = db.message_for_user(1, pending.id).await.unwrap().unwrap();
+    let p = db.message_for_user(user, pending.id).await.unwrap().unwrap();
     assert_eq!(p.error_code.as_deref(), Some("ACK_TIMEOUT"));
 }
 both_backends!(failure_updates_compare_and_set, failures_compare_and_set);
