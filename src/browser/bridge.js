@@ -14,7 +14,7 @@
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function (opts) {
   'use strict';
-  const VERSION = 10;
+  const VERSION = 11;
   if (window.__wagate && window.__wagate.version === VERSION) return { status: 'present' };
 
   // --- capabilities: ordered candidates, resolved by feature detection ---------------------------
@@ -329,15 +329,30 @@
   const chunks = new Map();
   const subscribed = new Set();
 
+  // This document's bridge, told apart from a later one's (their sequence numbers both start at 1).
+  const DOC = Date.now().toString(36) + '-' + Math.random().toString(36).slice(2);
+  // A ring carries the events queued since the previous ring, so the gateway need not come back
+  // for them; a larger batch rings with its sequence number only (the gateway drains).
+  const PUSH_MAX_CHARS = 256 * 1024;
+  let rungThrough = 0;
+
   // Rings the gateway's doorbell (a WebDriver BiDi channel installed by a preload script, when
-  // the driver speaks BiDi): the gateway then drains the queue. One ring per burst.
+  // the driver speaks BiDi) with the new events. One ring per burst. The queue keeps every event
+  // until a drain acknowledges it, so a ring that is lost loses nothing.
   let ringing = false;
   function ring() {
     if (ringing || typeof window.__wagateBell !== 'function') return;
     ringing = true;
     queueMicrotask(() => {
       ringing = false;
-      try { window.__wagateBell(String(seq)); } catch (_) { /* the safety poll still drains */ }
+      const fresh = queue.slice(Math.max(0, queue.length - (seq - rungThrough)));
+      rungThrough = seq;
+      let text = null;
+      try {
+        text = JSON.stringify({ doc: DOC, events: fresh });
+      } catch (_) { /* not serialisable here: the drain reads it */ }
+      if (!text || text.length > PUSH_MAX_CHARS) text = String(seq);
+      try { window.__wagateBell(text); } catch (_) { /* the safety poll still drains */ }
     });
   }
 
@@ -908,18 +923,6 @@
   // {chat, chatPhone, participant, participantPhone, state, lastSeen, t}, with the state as the
   // API names it: composing, recording, paused (typing stopped), available, unavailable.
 
-  const PRESENCE_KEY = 'wagate.presence';
-  // The chats subscribed in this tab: kept in sessionStorage so a reloaded page subscribes again.
-  function subscribedChats() {
-    try { return JSON.parse(window.sessionStorage.getItem(PRESENCE_KEY) || '[]'); } catch (_) { return []; }
-  }
-  function rememberSubscribed(chatId) {
-    const all = subscribedChats();
-    if (all.includes(chatId)) return;
-    all.push(chatId);
-    try { window.sessionStorage.setItem(PRESENCE_KEY, JSON.stringify(all)); } catch (_) { /* this document only */ }
-  }
-
   const watchedPresence = new Map(); // chat id -> presence model
   const lastPresence = new Map(); // chat|participant -> last reported state and last seen
 
@@ -1020,7 +1023,6 @@
       await new Promise((r) => setTimeout(r, 50));
     }
     watchPresence(id, presence);
-    rememberSubscribed(id);
     return presenceNow(id, presence);
   }
 
@@ -1030,20 +1032,6 @@
     const Presence = cap('presenceCollection');
     const presence = typeof Presence.get === 'function' ? Presence.get(chat.id) : null;
     return presenceNow(id, presence || null);
-  }
-
-  // After a reload: the chats this tab subscribed before, once the page is synced (their models
-  // and subscriptions went with the old document).
-  let resubscribing = false;
-  function resubscribePresence() {
-    if (resubscribing) return;
-    let synced = false;
-    try { synced = !!socket().hasSynced; } catch (_) { return; }
-    const pending = subscribedChats().filter((c) => !watchedPresence.has(c));
-    if (!synced || !pending.length) return;
-    resubscribing = true;
-    Promise.all(pending.map((chatId) => subscribePresence({ chatId }).catch(() => null)))
-      .finally(() => { resubscribing = false; });
   }
 
   function ensureSubscribed() {
@@ -1956,11 +1944,10 @@
     version: VERSION,
     drain(after) {
       const missing = ensureSubscribed();
-      resubscribePresence();
       const events = queue.filter((e) => e.seq > after);
       // Everything up to `after` has been taken by the Rust side: forget it.
       while (queue.length && queue[0].seq <= after) queue.shift();
-      return { seq, events, dropped, missing, snapshot: snapshot() };
+      return { doc: DOC, seq, events, dropped, missing, snapshot: snapshot() };
     },
     // One call of the typed protocol (browser/protocol.rs): a method name and its named params.
     async call(method, params) {
