@@ -1,13 +1,15 @@
-//! Page events pushed over WebDriver BiDi, as a doorbell: the page rings, the actor drains.
+//! Page events pushed over WebDriver BiDi: the page rings a doorbell with its new events.
 //!
 //! A session created with the capability `webSocketUrl: true` answers with a WebSocket URL
 //! (W3C WebDriver BiDi; chromedriver implements it, Selenium Grid 4 proxies it). On it we
 //! subscribe to `script.message` and add a preload script that receives a `channel` argument: in
 //! every new document of the page it stores the channel's function as `window.__wagateBell` and
-//! rings it once (a new document needs the bridge installed). The bridge rings the bell when it
-//! queues an event; the actor then drains the page's sequence-numbered queue with one call, as
-//! it did on its poll tick. The queue stays the one source of events (nothing is lost if a ring
-//! is missed: a slow safety poll still drains), and there is no polling in steady state.
+//! rings it once (a new document needs the bridge installed). The bridge rings the bell with the
+//! events it queued since its previous ring (JSON, see `protocol::Pushed`), so an event costs
+//! no call back into the page; a ring without them (a new document, a batch too large) has the
+//! actor drain the page's sequence-numbered queue with one call. The queue stays the one source
+//! of events until a drain acknowledges them (nothing is lost if a ring is missed: a gap in the
+//! sequence numbers, or a slow safety poll, drains), and there is no polling in steady state.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -17,16 +19,22 @@ use tokio_tungstenite::tungstenite::Message;
 /// The `script.message` channel the page rings on.
 const CHANNEL: &str = "wagate";
 
-/// Rings from the page. `ring()` resolves when the page rang since the last one, and to `false`
-/// when the WebSocket is gone (the caller falls back to polling).
+/// One ring of the page: the events it carried (`protocol::Pushed` as JSON), if any.
+#[derive(Debug)]
+pub struct Ring {
+    pub events: Option<String>,
+}
+
+/// Rings from the page, in order. `ring()` resolves to the next one, and to None when the
+/// WebSocket is gone (the caller connects again, or falls back to polling).
 pub struct Doorbell {
-    rx: mpsc::Receiver<()>,
+    rx: mpsc::UnboundedReceiver<Ring>,
     ws_url: String,
 }
 
 impl Doorbell {
-    pub async fn ring(&mut self) -> bool {
-        self.rx.recv().await.is_some()
+    pub async fn ring(&mut self) -> Option<Ring> {
+        self.rx.recv().await
     }
 
     /// A new connection to the same BiDi session after this one's WebSocket was lost: subscribes
@@ -93,18 +101,24 @@ async fn open(ws_url: &str, open_documents: bool) -> Result<Doorbell, String> {
             ask(4 + i as u64, "script.callFunction", params).await?;
         }
     }
-    // Capacity one: rings that come while the actor drains are one ring.
-    let (tx, rx) = mpsc::channel(1);
+    // Unbounded: a ring carries events, and a ring dropped here would leave them on the page
+    // until the safety poll. The page rings once per burst, and the actor takes them in order.
+    let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(Ok(msg)) = ws.next().await {
             let Ok(text) = msg.to_text() else { continue };
-            let Ok(v) = serde_json::from_str::<Value>(text) else {
+            let Ok(mut v) = serde_json::from_str::<Value>(text) else {
                 continue;
             };
             if v["method"] == "script.message" && v["params"]["channel"] == CHANNEL {
-                match tx.try_send(()) {
-                    Ok(()) | Err(mpsc::error::TrySendError::Full(())) => {}
-                    Err(mpsc::error::TrySendError::Closed(())) => break,
+                // The argument as a BiDi remote value: `{"type": "string", "value": "…"}`; the
+                // events are JSON (an object), a plain ring is a sequence number or `document`.
+                let events = match v["params"]["data"]["value"].take() {
+                    Value::String(s) if s.starts_with('{') => Some(s),
+                    _ => None,
+                };
+                if tx.send(Ring { events }).is_err() {
+                    break;
                 }
             }
         }

@@ -859,9 +859,22 @@ pub struct Snapshot {
     pub passkey: Option<PasskeyPrompt>,
 }
 
+/// Events a ring of the doorbell carried (`bridge.js` `ring`): those queued since the previous
+/// ring, in order, from the bridge of document `doc`. They stay queued on the page until a drain
+/// acknowledges them.
+#[derive(Debug, Deserialize)]
+pub struct Pushed {
+    pub doc: String,
+    pub events: Vec<Queued>,
+}
+
 /// One drain of the page's queue: the events after the sequence number asked for.
 #[derive(Debug, Deserialize)]
 pub struct Drain {
+    /// Which bridge answered: a random id per document (see [`Pushed`]). Absent from bridges
+    /// before version 11.
+    #[serde(default)]
+    pub doc: Option<String>,
     /// The page's last sequence number.
     pub seq: u64,
     pub events: Vec<Queued>,
@@ -917,6 +930,18 @@ mod tests {
         assert_eq!(d.events[1].seq, 2);
         assert!(d.events[1].event.is_err());
         assert!(matches!(&d.events[2].event, Ok(PageEvent::MsgAck { ack: 2, .. })));
+        assert_eq!(d.doc, None, "a bridge before version 11 names no document");
+    }
+
+    #[test]
+    fn a_ring_carries_its_document_and_events() {
+        // As bridge.js rings: JSON text with the queue's own entries (`ts` is not read).
+        let text =
+            r#"{"doc":"m1x2-abc","events":[{"seq":7,"kind":"msg_ack","data":{"id":"true_1@c.us_A","ack":3},"ts":1}]}"#;
+        let p: Pushed = serde_json::from_str(text).unwrap();
+        assert_eq!(p.doc, "m1x2-abc");
+        assert_eq!(p.events[0].seq, 7);
+        assert!(matches!(&p.events[0].event, Ok(PageEvent::MsgAck { ack: 3, .. })));
     }
 
     #[test]

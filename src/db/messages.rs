@@ -18,13 +18,19 @@ impl Database {
             _ => None,
         };
         self.run_write(move |mut conn| async move {
-            dispatch!(&mut conn, |c| c
-                .transaction::<_, super::DbError, _>(async |c| {
-                    if let Some((session_id, key_id)) = &client_key {
-                        super::BackendLocks::lock_key_ids(c, *session_id).await?;
-                        if super::queue::key_id_taken!(c, *session_id, key_id)? {
-                            return Err(super::DbError::KeyIdTaken);
-                        }
+            dispatch!(&mut conn, |c| {
+                let Some((session_id, key_id)) = &client_key else {
+                    // No client-chosen id: one statement, no transaction (a send's hot path).
+                    return Ok(diesel::insert_into(m::table)
+                        .values(&new)
+                        .returning(MessageRow::as_returning())
+                        .get_result(c)
+                        .await?);
+                };
+                c.transaction::<_, super::DbError, _>(async |c| {
+                    super::BackendLocks::lock_key_ids(c, *session_id).await?;
+                    if super::queue::key_id_taken!(c, *session_id, key_id)? {
+                        return Err(super::DbError::KeyIdTaken);
                     }
                     Ok(diesel::insert_into(m::table)
                         .values(&new)
@@ -32,7 +38,8 @@ impl Database {
                         .get_result(c)
                         .await?)
                 })
-                .await)
+                .await
+            })
         })
         .await
     }

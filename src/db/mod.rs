@@ -286,6 +286,9 @@ impl Database {
         let pools = match url {
             DatabaseUrl::Sqlite(path) => {
                 let mut cfg = ManagerConfig::<SqliteConn>::default();
+                // A connection to a local file does not go stale: no `SELECT 1` (a blocking-pool
+                // round trip) before every use. A deleted file is caught by `sqlite_path`.
+                cfg.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
                 cfg.custom_setup = Box::new(|url| {
                     async move {
                         let mut c = SqliteConn::establish(url).await?;

@@ -401,7 +401,10 @@ async fn settle_with_retries(
 ) -> Result<(), DbError> {
     let mut last = None;
     for pause_ms in [0, 200, 500, 1000, 2000, 4000] {
-        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        // Not even a zero sleep on the first try: it waits for the timer's next tick (1 ms).
+        if pause_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        }
         match settle(db, id, result).await {
             Ok(()) => return Ok(()),
             Err(e) => {

@@ -79,6 +79,11 @@ enum Outcome {
 pub(super) struct Document {
     /// The bridge's last event sequence number taken.
     pub last_seq: u64,
+    /// The bridge's document id (its drains tell it): pushed events of another document are
+    /// drained instead of taken.
+    pub bridge: Option<String>,
+    /// Events taken from rings since the last drain (which acknowledges them to the page).
+    pub unacked: u64,
     /// WhatsApp reported `hasSynced` in this document.
     pub synced: bool,
     /// When this document was first seen without a bridge (the settle wait's start).

@@ -1,5 +1,5 @@
-//! The session's loop: the page rings (or a poll tick comes), the actor drains the page's queue
-//! and acts on each event; commands are taken in between.
+//! The session's loop: the page rings with its events (or a poll tick comes and the actor drains
+//! the page's queue); the actor acts on each event and takes commands in between.
 
 use std::time::Duration;
 
@@ -12,10 +12,13 @@ use super::{
 };
 use crate::browser::Install;
 use crate::browser::bidi::Doorbell;
-use crate::browser::protocol::{Downloaded, Me, PageEvent, PasskeyPrompt, Request, WaChange};
+use crate::browser::protocol::{Downloaded, Me, PageEvent, PasskeyPrompt, Pushed, Request, WaChange};
 use crate::sessions::events::{SessionEvent, WaGroupNote, WaMessage};
 use crate::sessions::qr;
 use crate::sessions::state::{SessionInfo, SessionState, map_wa_state};
+
+/// Events taken from rings before a drain acknowledges them, so the page's queue stays short.
+const PUSHED_UNACKED_MAX: u64 = 200;
 
 impl Actor {
     /// The session's loop. With a doorbell, the page's queue is drained when the page rings (and
@@ -38,7 +41,17 @@ impl Actor {
                     }
                 }
                 rang = async { match bell.as_mut() { Some(b) => b.ring().await, None => std::future::pending().await } } => {
-                    if !rang {
+                    if let Some(crate::browser::bidi::Ring { events: Some(pushed) }) = rang {
+                        match self.take_pushed(&pushed).await {
+                            // Taken: a drain only to acknowledge a long run of them.
+                            Ok(false) => continue,
+                            Ok(true) => {}
+                            Err(PollError::Outcome(o)) => return o,
+                            Err(PollError::Transient(e)) => {
+                                tracing::debug!(session = self.key.id, error = %e, "pushed events: draining instead");
+                            }
+                        }
+                    } else if rang.is_none() {
                         // The WebSocket is gone; the browser may not be. A new connection to the
                         // same BiDi session restores push; failing that, the page is polled. The
                         // drain below reads whatever was queued meanwhile (nothing is lost: the
@@ -102,6 +115,32 @@ impl Actor {
         }
     }
 
+    /// Takes the events a ring carried (see `browser::bidi`). Ok(true) when the page's queue
+    /// must be drained: the ring is from a document not drained yet, a sequence number is
+    /// missing (a lost ring, an overflow), or enough taken events wait for their acknowledgement.
+    async fn take_pushed(&mut self, json: &str) -> Result<bool, PollError> {
+        let pushed: Pushed = serde_json::from_str(json).map_err(|e| PollError::Transient(format!("a ring: {e}")))?;
+        if self.doc.bridge.as_deref() != Some(pushed.doc.as_str()) {
+            return Ok(true);
+        }
+        for queued in pushed.events {
+            if queued.seq <= self.doc.last_seq {
+                // A drain took it already.
+                continue;
+            }
+            if queued.seq != self.doc.last_seq + 1 {
+                return Ok(true);
+            }
+            self.doc.last_seq = queued.seq;
+            self.doc.unacked += 1;
+            match queued.event {
+                Ok(event) => self.on_event(event).await?,
+                Err(e) => tracing::warn!(session = self.key.id, error = %e, "an event from the page could not be read"),
+            }
+        }
+        Ok(self.doc.unacked >= PUSHED_UNACKED_MAX)
+    }
+
     pub(super) async fn poll(&mut self) -> Result<bool, PollError> {
         let page = self.page.clone().ok_or(PollError::Transient("no page".into()))?;
         let drain = match page.drain(self.doc.last_seq).await {
@@ -141,6 +180,8 @@ impl Actor {
             }
             Err(e) => return Err(PollError::Transient(e.to_string())),
         };
+        self.doc.bridge = drain.doc.clone();
+        self.doc.unacked = 0;
         if drain.dropped > 0 {
             tracing::warn!(
                 session = self.key.id,
