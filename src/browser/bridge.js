@@ -1942,7 +1942,10 @@
 
   window.__wagate = {
     version: VERSION,
-    drain(after) {
+    // `doc`: the bridge `after` counts in, if the gateway knows it; another document's count
+    // means nothing here, and everything queued is new to the gateway.
+    drain(after, doc) {
+      if (doc && doc !== DOC) after = 0;
       const missing = ensureSubscribed();
       const events = queue.filter((e) => e.seq > after);
       // Everything up to `after` has been taken by the Rust side: forget it.

@@ -101,13 +101,15 @@ impl Page {
         })
     }
 
-    /// Events after `after`; None when the document has no bridge (it was reloaded).
-    pub async fn drain(&self, after: u64) -> Result<Option<Drain>, BridgeError> {
+    /// Events after `after`, or all of them when the page's bridge is not `doc` (the one `after`
+    /// counts in; None: the caller knows no other); None when the document has no bridge (it
+    /// was reloaded).
+    pub async fn drain(&self, after: u64, doc: Option<&str>) -> Result<Option<Drain>, BridgeError> {
         let v = self
             .client
             .execute(
-                "return window.__wagate ? window.__wagate.drain(arguments[0]) : null",
-                vec![json!(after)],
+                "return window.__wagate ? window.__wagate.drain(arguments[0], arguments[1]) : null",
+                vec![json!(after), json!(doc)],
             )
             .await?;
         if v.is_null() {

@@ -153,6 +153,10 @@ impl Drop for NodeProc {
         self.signal(libc::SIGCONT, false);
         self.signal(libc::SIGKILL, true);
         let _ = self.child.wait();
+        // chromedriver (and the Chromiums under it) run in a process group of their own: a
+        // killed node's browsers outlive the SIGKILL of its group (nine were found running
+        // after `make test`).
+        wagate::browser::procs::kill_profile_processes(&self.dir);
         if std::thread::panicking() {
             // Kept for a look at what the node did.
             let keep = std::env::temp_dir().join("wagate-cluster-failed").join(&self.id);

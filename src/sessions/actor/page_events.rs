@@ -80,8 +80,14 @@ impl Actor {
                     if let Some(outcome) = self.command(cmd).await {
                         return outcome;
                     }
-                    tick = MIN_TICK;
-                    next = Instant::now();
+                    // A polled page is drained right after a command, for what it caused. A page
+                    // with a doorbell rings for that itself: a drain here cost a page round trip
+                    // per command and held the next command back (7.6 ms of a sequential send's
+                    // 29 ms, mean).
+                    if bell.is_none() {
+                        tick = MIN_TICK;
+                        next = Instant::now();
+                    }
                 }
                 _ = tokio::time::sleep_until(next) => {
                     match self.poll().await {
@@ -143,8 +149,14 @@ impl Actor {
 
     pub(super) async fn poll(&mut self) -> Result<bool, PollError> {
         let page = self.page.clone().ok_or(PollError::Transient("no page".into()))?;
-        let drain = match page.drain(self.doc.last_seq).await {
+        let drain = match page.drain(self.doc.last_seq, self.doc.bridge.as_deref()).await {
             Ok(Some(d)) => {
+                if self.doc.bridge.is_some() && d.doc != self.doc.bridge {
+                    // A document the actor did not see arrive, whose bridge a call installed
+                    // (`with_bridge`): the page answered from its start; what the old document
+                    // knew goes with it, as after a reload.
+                    self.doc.reset();
+                }
                 self.doc.installed = true;
                 d
             }
