@@ -11,6 +11,9 @@
 //! of events until a drain acknowledges them (nothing is lost if a ring is missed: a gap in the
 //! sequence numbers, or a slow safety poll, drains), and there is no polling in steady state.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -29,12 +32,20 @@ pub struct Ring {
 /// WebSocket is gone (the caller connects again, or falls back to polling).
 pub struct Doorbell {
     rx: mpsc::UnboundedReceiver<Ring>,
+    /// Rings received and not taken yet: past [`WAITING_RINGS_MAX`] they come without their
+    /// events (the actor drains them from the page), so a stalled actor holds little memory.
+    waiting: Arc<AtomicUsize>,
     ws_url: String,
 }
 
+/// See [`Doorbell`]`::waiting`.
+const WAITING_RINGS_MAX: usize = 256;
+
 impl Doorbell {
     pub async fn ring(&mut self) -> Option<Ring> {
-        self.rx.recv().await
+        let ring = self.rx.recv().await?;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        Some(ring)
     }
 
     /// A new connection to the same BiDi session after this one's WebSocket was lost: subscribes
@@ -102,8 +113,11 @@ async fn open(ws_url: &str, open_documents: bool) -> Result<Doorbell, String> {
         }
     }
     // Unbounded: a ring carries events, and a ring dropped here would leave them on the page
-    // until the safety poll. The page rings once per burst, and the actor takes them in order.
+    // until the safety poll. The page rings once per burst, and the actor takes them in order;
+    // the events of rings that wait too long stay on the page (see `Doorbell::waiting`).
     let (tx, rx) = mpsc::unbounded_channel();
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let counted = waiting.clone();
     tokio::spawn(async move {
         while let Some(Ok(msg)) = ws.next().await {
             let Ok(text) = msg.to_text() else { continue };
@@ -114,9 +128,12 @@ async fn open(ws_url: &str, open_documents: bool) -> Result<Doorbell, String> {
                 // The argument as a BiDi remote value: `{"type": "string", "value": "…"}`; the
                 // events are JSON (an object), a plain ring is a sequence number or `document`.
                 let events = match v["params"]["data"]["value"].take() {
-                    Value::String(s) if s.starts_with('{') => Some(s),
+                    Value::String(s) if s.starts_with('{') && counted.load(Ordering::Relaxed) < WAITING_RINGS_MAX => {
+                        Some(s)
+                    }
                     _ => None,
                 };
+                counted.fetch_add(1, Ordering::Relaxed);
                 if tx.send(Ring { events }).is_err() {
                     break;
                 }
@@ -125,6 +142,7 @@ async fn open(ws_url: &str, open_documents: bool) -> Result<Doorbell, String> {
     });
     Ok(Doorbell {
         rx,
+        waiting,
         ws_url: ws_url.to_string(),
     })
 }

@@ -10,7 +10,8 @@
 // - message ids are read through `keyStr`, by value: the field's name changes between builds;
 // - nothing throws into the driver: every call answers {ok:true,value} or {ok:false,code,message};
 // - page events go to a bounded queue with sequence numbers; pushing one rings the gateway (a
-//   WebDriver BiDi channel, browser/bidi.rs), which drains the queue (or polls, without BiDi);
+//   WebDriver BiDi channel, browser/bidi.rs) with the events new since the last ring; the queue
+//   keeps them until a drain acknowledges them (without BiDi, the gateway polls with drains);
 // - models are converted to plain JSON at once (WebDriver can only return JSON-cloneable values).
 (function (opts) {
   'use strict';
@@ -683,7 +684,7 @@
     }
   }
 
-  // --- subscriptions (retried on every drain until each succeeds) ---------------------------------
+  // --- subscriptions (retried each second for a minute after install, and on every drain) --------
 
   const subscriptions = {
     socket() {
@@ -1950,7 +1951,10 @@
       const events = queue.filter((e) => e.seq > after);
       // Everything up to `after` has been taken by the Rust side: forget it.
       while (queue.length && queue[0].seq <= after) queue.shift();
-      return { doc: DOC, seq, events, dropped, missing, snapshot: snapshot() };
+      // Counted since the previous drain.
+      const lost = dropped;
+      dropped = 0;
+      return { doc: DOC, seq, events, dropped: lost, missing, snapshot: snapshot() };
     },
     // One call of the typed protocol (browser/protocol.rs): a method name and its named params.
     async call(method, params) {
@@ -1965,7 +1969,12 @@
     },
   };
 
-  ensureSubscribed();
+  // A subscription whose module is not there yet is tried again every second for a minute (a
+  // drain tries too, but drains are rare now that events come with the rings).
+  let retries = 60;
+  (function retrySubscriptions() {
+    if (ensureSubscribed().length && retries-- > 0) setTimeout(retrySubscriptions, 1000);
+  })();
   try {
     const s = socket();
     push('state', s.state);

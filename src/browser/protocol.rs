@@ -878,7 +878,7 @@ pub struct Drain {
     /// The page's last sequence number.
     pub seq: u64,
     pub events: Vec<Queued>,
-    /// Events the bounded queue dropped since the last drain.
+    /// Events the bounded queue dropped since the previous drain (some may have come with rings).
     #[serde(default)]
     pub dropped: u64,
     /// Subscriptions that could not be made yet (their module codes).

@@ -27,8 +27,9 @@ fn sessions_wanted() -> usize {
 
 const LEASE_SECS: u64 = 6;
 
-/// One `wagate serve` process of the cluster, in a process group of its own (its chromedriver
-/// and browsers with it), logging to a file.
+/// One `wagate serve` process of the cluster, in a process group of its own, logging to a file.
+/// Its chromedriver and browsers are in another group (chromedriver's): `Drop` ends them by
+/// their profile directories.
 struct NodeProc {
     id: String,
     child: Child,

@@ -198,3 +198,39 @@ async fn events_survive_a_lost_websocket_exactly_once() {
         "the BiDi WebSocket was cut and connected again"
     );
 }
+
+/// WhatsApp's connection drops and comes back within the same document (TIMEOUT, then
+/// CONNECTED): the session is `connected` again at once, not after the 30 s safety poll (the page
+/// raises no new `synced` event: it synced before, and the drain's snapshot says so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_within_the_document_is_connected_at_once() {
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = TestApp::spawn_with(TestEnv::new(Backend::Sqlite).await, |s| {
+        point_at(s, &sim);
+        s.sessions.poll_max_ms = 60_000;
+    })
+    .await;
+    let key = app.admin_key.clone();
+    app.link(&sim, &key, "default", "15550001603").await;
+    let status = async || {
+        let v = json(app.get("/api/v1/sessions/status/?session=default", &key).await, 200).await;
+        v["data"]["status"].as_str().unwrap_or_default().to_string()
+    };
+    for (state, want_connected) in [("TIMEOUT", false), ("CONNECTED", true)] {
+        sim.control().force_state("15550001603", state).await.unwrap();
+        let started = Instant::now();
+        loop {
+            let now = status().await;
+            if (now == "connected") == want_connected {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "after {state} the session still reads {now}: it waited for the 30 s safety poll"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!("{state}: status changed after {:?}", started.elapsed());
+    }
+}

@@ -21,8 +21,9 @@ use crate::sessions::state::{SessionInfo, SessionState, map_wa_state};
 const PUSHED_UNACKED_MAX: u64 = 200;
 
 impl Actor {
-    /// The session's loop. With a doorbell, the page's queue is drained when the page rings (and
-    /// by a slow safety poll); without one, it is polled, faster after activity.
+    /// The session's loop. With a doorbell, the page's events come with its rings (the queue is
+    /// drained only when a ring says so, see `take_pushed`, and by a slow safety poll); without
+    /// one, the page is polled, faster after activity and after each command.
     pub(super) async fn drive(&mut self, mut bell: Option<Doorbell>) -> Outcome {
         let mut tick = MIN_TICK;
         let polling_max = Duration::from_millis(self.settings.sessions.poll_max_ms).max(MIN_TICK);
@@ -123,12 +124,15 @@ impl Actor {
 
     /// Takes the events a ring carried (see `browser::bidi`). Ok(true) when the page's queue
     /// must be drained: the ring is from a document not drained yet, a sequence number is
-    /// missing (a lost ring, an overflow), or enough taken events wait for their acknowledgement.
+    /// missing (a lost ring, an overflow), enough taken events wait for their acknowledgement,
+    /// or WhatsApp's state changed while the document is not synced (the drain's snapshot tells
+    /// whether it still is: a reconnect within the document raises no `synced` event again).
     async fn take_pushed(&mut self, json: &str) -> Result<bool, PollError> {
         let pushed: Pushed = serde_json::from_str(json).map_err(|e| PollError::Transient(format!("a ring: {e}")))?;
         if self.doc.bridge.as_deref() != Some(pushed.doc.as_str()) {
             return Ok(true);
         }
+        let mut state_changed = false;
         for queued in pushed.events {
             if queued.seq <= self.doc.last_seq {
                 // A drain took it already.
@@ -140,11 +144,14 @@ impl Actor {
             self.doc.last_seq = queued.seq;
             self.doc.unacked += 1;
             match queued.event {
-                Ok(event) => self.on_event(event).await?,
+                Ok(event) => {
+                    state_changed |= matches!(event, PageEvent::State(_));
+                    self.on_event(event).await?
+                }
                 Err(e) => tracing::warn!(session = self.key.id, error = %e, "an event from the page could not be read"),
             }
         }
-        Ok(self.doc.unacked >= PUSHED_UNACKED_MAX)
+        Ok(self.doc.unacked >= PUSHED_UNACKED_MAX || (state_changed && !self.doc.synced))
     }
 
     pub(super) async fn poll(&mut self) -> Result<bool, PollError> {
@@ -198,7 +205,7 @@ impl Actor {
             tracing::warn!(
                 session = self.key.id,
                 dropped = drain.dropped,
-                "page event queue overflowed"
+                "page event queue overflowed before a drain acknowledged it: events that did not come with a ring are lost"
             );
         }
         let active = !drain.events.is_empty();
