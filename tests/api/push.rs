@@ -8,16 +8,22 @@ use wagate_sim::IncomingMessage;
 use crate::common::*;
 use crate::support::*;
 
+/// A gateway on `sim` whose poll fallback is far too slow (60 s) to pass for push: without BiDi
+/// the tests below fail.
+async fn push_only_app(sim: &wagate_sim::Simulator, more: impl FnOnce(&mut wagate::config::Settings)) -> TestApp {
+    TestApp::spawn_with(TestEnv::new(Backend::Sqlite).await, |s| {
+        point_at(s, sim);
+        s.sessions.poll_max_ms = 60_000;
+        more(s);
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_messages_are_pushed_after_a_quiet_spell() {
     let _b = browsers(1).await;
     let sim = simulator().await;
-    // The poll fallback far too slow to pass for push: without BiDi this test fails.
-    let app = TestApp::spawn_with(TestEnv::new(Backend::Sqlite).await, |s| {
-        point_at(s, &sim);
-        s.sessions.poll_max_ms = 60_000;
-    })
-    .await;
+    let app = push_only_app(&sim, |_| {}).await;
     app.link(&sim, &app.admin_key.clone(), "default", "15550001601").await;
     let mut latencies = Vec::new();
     for i in 0..3 {
@@ -54,12 +60,7 @@ async fn incoming_messages_are_pushed_after_a_quiet_spell() {
 async fn events_survive_a_lost_websocket_exactly_once() {
     let _b = browsers(1).await;
     let sim = simulator().await;
-    let app = TestApp::spawn_with(TestEnv::new(Backend::Sqlite).await, |s| {
-        point_at(s, &sim);
-        s.sessions.poll_max_ms = 60_000;
-        s.server.metrics_token = "push-metrics-token".into();
-    })
-    .await;
+    let app = push_only_app(&sim, |s| s.server.metrics_token = "push-metrics-token".into()).await;
     let reconnects = async || {
         let text = app
             .http
@@ -206,11 +207,7 @@ async fn events_survive_a_lost_websocket_exactly_once() {
 async fn a_reconnect_within_the_document_is_connected_at_once() {
     let _b = browsers(1).await;
     let sim = simulator().await;
-    let app = TestApp::spawn_with(TestEnv::new(Backend::Sqlite).await, |s| {
-        point_at(s, &sim);
-        s.sessions.poll_max_ms = 60_000;
-    })
-    .await;
+    let app = push_only_app(&sim, |_| {}).await;
     let key = app.admin_key.clone();
     app.link(&sim, &key, "default", "15550001603").await;
     let status = async || {

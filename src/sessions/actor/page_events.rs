@@ -143,13 +143,8 @@ impl Actor {
             }
             self.doc.last_seq = queued.seq;
             self.doc.unacked += 1;
-            match queued.event {
-                Ok(event) => {
-                    state_changed |= matches!(event, PageEvent::State(_));
-                    self.on_event(event).await?
-                }
-                Err(e) => tracing::warn!(session = self.key.id, error = %e, "an event from the page could not be read"),
-            }
+            state_changed |= matches!(queued.event, Ok(PageEvent::State(_)));
+            self.take_event(queued.event).await?;
         }
         Ok(self.doc.unacked >= PUSHED_UNACKED_MAX || (state_changed && !self.doc.synced))
     }
@@ -211,10 +206,7 @@ impl Actor {
         let active = !drain.events.is_empty();
         for queued in drain.events {
             self.doc.last_seq = self.doc.last_seq.max(queued.seq);
-            match queued.event {
-                Ok(event) => self.on_event(event).await?,
-                Err(e) => tracing::warn!(session = self.key.id, error = %e, "an event from the page could not be read"),
-            }
+            self.take_event(queued.event).await?;
         }
         self.doc.last_seq = self.doc.last_seq.max(drain.seq);
         // A passkey prompt that started before the bridge was there.
@@ -228,6 +220,17 @@ impl Actor {
             self.on_synced(drain.snapshot.me.unwrap_or_default()).await?;
         }
         Ok(active)
+    }
+
+    /// One queued event, pushed or drained; one this gateway cannot read is logged and skipped.
+    async fn take_event(&mut self, event: Result<PageEvent, String>) -> Result<(), PollError> {
+        match event {
+            Ok(event) => self.on_event(event).await,
+            Err(e) => {
+                tracing::warn!(session = self.key.id, error = %e, "an event from the page could not be read");
+                Ok(())
+            }
+        }
     }
 
     pub(super) async fn on_event(&mut self, event: PageEvent) -> Result<(), PollError> {
