@@ -1,6 +1,7 @@
 //! The Rust side of `bridge.js`: install it, drain its event queue, make typed calls into it
 //! (the protocol is in `protocol.rs`).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::bidi::Script;
 use super::protocol::{Drain, Request};
 use crate::error_code::ErrorCode;
 
@@ -56,15 +58,34 @@ pub enum Install {
     Waiting(Vec<String>),
 }
 
+/// What a call into the page runs: classic WebDriver passes the request as an object, BiDi as
+/// JSON text (and gets JSON text back, see `bidi::Script::call`).
+const CALL_CLASSIC: &str = "return window.__wagate ? window.__wagate.call(arguments[0].method, arguments[0].params) \
+                            : {ok:false, code:'BRIDGE_MISSING', message:'the page reloaded'}";
+const CALL_BIDI: &str = "(text) => { const a = JSON.parse(text); \
+                         return window.__wagate ? window.__wagate.call(a.method, a.params).then((r) => JSON.stringify(r)) \
+                         : JSON.stringify({ok:false, code:'BRIDGE_MISSING', message:'the page reloaded'}); }";
+
 /// A WhatsApp Web tab driven over WebDriver.
 #[derive(Clone)]
 pub struct Page {
     pub client: Client,
+    /// The session's BiDi connection while it has one: calls go over it (shared by the clones,
+    /// so a reconnect reaches every holder). None: classic WebDriver `execute`.
+    script: Arc<Mutex<Option<Script>>>,
 }
 
 impl Page {
     pub fn new(client: Client) -> Self {
-        Page { client }
+        Page {
+            client,
+            script: Arc::default(),
+        }
+    }
+
+    /// Makes calls over `script` (a new BiDi connection), or over classic WebDriver (None).
+    pub fn use_bidi(&self, script: Option<Script>) {
+        *self.script.lock().unwrap_or_else(|e| e.into_inner()) = script;
     }
 
     /// WhatsApp Web's build, once its module system is up (`window.Debug.VERSION`).
@@ -133,14 +154,33 @@ impl Page {
     /// Makes one call into the page given as its JSON, `{"method", "params"}` (a [`Request`] as
     /// it serialises): how a call another cluster node forwarded is made.
     pub async fn call_json<T: DeserializeOwned>(&self, arg: Value, timeout: Duration) -> Result<T, BridgeError> {
-        let script = "return window.__wagate ? window.__wagate.call(arguments[0].method, arguments[0].params) \
-                      : {ok:false, code:'BRIDGE_MISSING', message:'the page reloaded'}";
         let method = arg["method"].as_str().unwrap_or("?").to_string();
-        let fut = self.client.execute(script, vec![arg]);
-        let raw = tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| BridgeError::Timeout(timeout))??;
-        let answer: CallAnswer = serde_json::from_value(raw).map_err(|e| BridgeError::Driver(e.to_string()))?;
+        // A connection already lost (the actor has not noticed yet): classic WebDriver reaches the
+        // same page. One lost during the call is an error: the call may have run.
+        let script = self
+            .script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|s| !s.is_closed());
+        let transport = if script.is_some() { "bidi" } else { "webdriver" };
+        metrics::counter!("wagate_page_calls_total", "transport" => transport).increment(1);
+        let answer: CallAnswer = match script {
+            Some(script) => {
+                let text = tokio::time::timeout(timeout, script.call(CALL_BIDI, arg.to_string()))
+                    .await
+                    .map_err(|_| BridgeError::Timeout(timeout))?
+                    .map_err(BridgeError::Driver)?;
+                serde_json::from_str(&text)
+            }
+            None => {
+                let raw = tokio::time::timeout(timeout, self.client.execute(CALL_CLASSIC, vec![arg]))
+                    .await
+                    .map_err(|_| BridgeError::Timeout(timeout))??;
+                serde_json::from_value(raw)
+            }
+        }
+        .map_err(|e| BridgeError::Driver(e.to_string()))?;
         if answer.ok {
             serde_json::from_value(answer.value).map_err(|e| BridgeError::Page {
                 code: ErrorCode::BridgeBadAnswer.as_str().into(),

@@ -231,3 +231,82 @@ async fn a_reconnect_within_the_document_is_connected_at_once() {
         eprintln!("{state}: status changed after {:?}", started.elapsed());
     }
 }
+
+/// A call into the page goes over the session's BiDi WebSocket (`script.callFunction`), as the
+/// gateway's page calls do: its answer, an exception thrown in the page, a promise awaited, a
+/// typed bridge call through `Page` with nothing but BiDi to carry it, and a closed WebSocket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_calls_go_over_the_bidi_websocket() {
+    use wagate::browser::{Page, bidi};
+    let _b = browsers(1).await;
+    let sim = simulator().await;
+    let app = push_only_app(&sim, |_| {}).await;
+    let settings = app.env.settings();
+    let profile = tempfile::tempdir().unwrap();
+    let client = fantoccini::ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(wagate::browser::capabilities::capabilities(
+            &settings.browser,
+            profile.path(),
+        ))
+        .connect(&app.state.sessions.driver().url().await.unwrap())
+        .await
+        .expect("a browser");
+    let ws_url = bidi::websocket_url(&client).expect("chromedriver speaks BiDi");
+    let bell = bidi::connect(&ws_url).await.unwrap();
+    client.goto(&sim.base_url()).await.unwrap();
+    let script = bell.script();
+
+    let href = script
+        .call("(a) => a + ' ' + location.href", "at".into())
+        .await
+        .unwrap();
+    assert_eq!(href, format!("at {}", client.current_url().await.unwrap()));
+    let awaited = script
+        .call(
+            "async (a) => { await new Promise((r) => setTimeout(r, 50)); return a.toUpperCase(); }",
+            "later".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(awaited, "LATER");
+    let thrown = script
+        .call("(a) => { throw new Error('boom ' + a); }", "x".into())
+        .await
+        .unwrap_err();
+    assert!(thrown.contains("boom x"), "{thrown}");
+
+    // The bridge's typed calls: installed over classic WebDriver, called over BiDi alone.
+    let page = Page::new(client.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while page
+        .install(Instant::now() > deadline - Duration::from_secs(10))
+        .await
+        .unwrap()
+        != wagate::browser::Install::Installed
+    {
+        assert!(Instant::now() < deadline, "the bridge did not install");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    page.use_bidi(Some(script.clone()));
+    let report: serde_json::Value = page
+        .request(
+            &wagate::browser::protocol::Request::Capabilities,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(report.is_object(), "{report}");
+
+    client.close().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !script.is_closed() {
+        assert!(
+            Instant::now() < deadline,
+            "the session ended and its WebSocket stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let closed = script.call("(a) => a", "x".into()).await.unwrap_err();
+    assert!(closed.contains("closed"), "{closed}");
+}

@@ -41,6 +41,7 @@ impl Actor {
             None => None,
         };
         let page = Page::new(client);
+        page.use_bidi(bell.as_ref().map(Doorbell::script));
         self.page = Some(page.clone());
 
         let wa_url = &self.settings.browser.whatsapp_url;

@@ -67,6 +67,9 @@ impl Actor {
                                 Err(e) => tracing::warn!(session = self.key.id, error = %e, "BiDi push lost; polling the page instead"),
                             }
                         }
+                        if let Some(page) = &self.page {
+                            page.use_bidi(bell.as_ref().map(Doorbell::script));
+                        }
                         if bell.is_none() {
                             tick = MIN_TICK;
                             max_tick = polling_max;
