@@ -48,6 +48,53 @@ unsafe extern "C" {
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
+/// The bench's gateways require this bearer token on `/metrics`.
+const METRICS_TOKEN: &str = "bench-metrics";
+
+/// The gateway's `/metrics` text.
+async fn scrape(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The sum of the samples of `name` (a full series name) whose labels contain `labels`.
+fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Where the sends between two scrapes spent their time, from the gateway's `/metrics`: the
+/// mean of each `wagate_send_stage_seconds{stage}`, of the page call
+/// (`wagate_send_duration_seconds`) and of the HTTP request
+/// (`wagate_http_request_duration_seconds` of send-text), in ms; and the SQL statements the
+/// gateway ran per send meanwhile (`wagate_db_statements_total`: acks, events, deliveries too).
+fn send_breakdown(before: &str, after: &str, sends: usize) -> Value {
+    let delta = |name: &str, labels: &str| metric(after, name, labels) - metric(before, name, labels);
+    let mean_ms = |histogram: &str, labels: &str| {
+        let count = delta(&format!("{histogram}_count"), labels);
+        if count == 0.0 {
+            return Value::Null;
+        }
+        json!((delta(&format!("{histogram}_sum"), labels) / count * 1e4).round() / 10.0)
+    };
+    json!({
+        "store": mean_ms("wagate_send_stage_seconds", "stage=\"store\""),
+        "claim": mean_ms("wagate_send_stage_seconds", "stage=\"claim\""),
+        "page_call": mean_ms("wagate_send_duration_seconds", "type=\"chat\""),
+        "settle": mean_ms("wagate_send_stage_seconds", "stage=\"settle\""),
+        "http_request": mean_ms("wagate_http_request_duration_seconds", "send-text"),
+        "db_statements_per_send": (delta("wagate_db_statements_total", "") / sends.max(1) as f64 * 10.0).round() / 10.0,
+    })
+}
+
 fn start_gateway(sim: &Simulator, data: tempfile::TempDir) -> Gateway {
     start_gateway_with(sim, data, &[])
 }
@@ -82,6 +129,7 @@ fn start_gateway_with(sim: &Simulator, data: tempfile::TempDir, extra: &[(&str, 
         // A backlog built against a dead receiver drains as soon as the receiver is back.
         .env("WAGATE__WEBHOOKS__RETRY_MAX_SECS", "1")
         .env("WAGATE__WEBHOOKS__RETRY_INITIAL_MS", "200")
+        .env("WAGATE__SERVER__METRICS_TOKEN", METRICS_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -277,13 +325,19 @@ async fn main() {
         key: g.key.clone(),
     };
     let mut one = Vec::new();
+    let mut breakdown = Value::Null;
     for i in 0..sessions {
         let (qr, linked) = link(&http, &g, &sim, &format!("s{i}"), &format!("1555100{i:04}")).await;
         if i == 0 {
             // One connected session alone: the gateway's own cost, with no other browser busy.
+            let before = scrape(&http, &g.base).await;
             for _ in 0..sends {
                 one.push(api.send(&http, "s0").await);
             }
+            // The last sends' acks come 150 and 300 ms later (the simulator's phone).
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            breakdown = send_breakdown(&before, &scrape(&http, &g.base).await, sends);
+            println!("send-text, 1 session, means in ms: {breakdown}");
         }
         qr_times.push(qr);
         link_times.push(linked);
@@ -413,6 +467,7 @@ async fn main() {
         "me_wrk_50": me,
         "status_wrk_50": status,
         "send_text_1_session": one,
+        "send_text_1_session_breakdown_ms": breakdown,
         "send_via_handle_floor": floor,
         "send_text_with_all_connected": busy,
         "send_text_parallel": { "sessions": sessions, "latency": parallel, "msg_per_s": all.len() as f64 / elapsed },

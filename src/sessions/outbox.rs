@@ -80,7 +80,9 @@ impl Outbox {
         let session_id = row.session_id.unwrap_or_default();
         row.status = MessageStatus::Queued;
         row.expires_at = Some(row.created_at + chrono::Duration::seconds(self.inner.queue_ttl_secs as i64));
+        let storing = tokio::time::Instant::now();
         let stored = self.inner.db.insert_message(row).await?;
+        super::queue::record_stage("store", storing);
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.waiting).insert(stored.id, tx);
         self.wake(session_id);

@@ -146,6 +146,7 @@ impl QueueWorker {
         confirmed: &mut HashMap<String, Instant>,
     ) -> Result<Option<Duration>, DbError> {
         let session = self.handle.key.id;
+        let picking = Instant::now();
         let rows = self.db.next_queued(session, LOOKAHEAD).await?;
         if rows.is_empty() {
             return Ok(Some(Duration::from_secs(5)));
@@ -211,6 +212,7 @@ impl QueueWorker {
             // Taken meanwhile (upkeep, another worker): look again.
             return Ok(None);
         }
+        record_stage("claim", picking);
         let started = Instant::now();
         let result = self.attempt(&row, &key_id, tried_before, confirmed).await;
         let kind = row.msg_type.as_str().to_string();
@@ -236,7 +238,9 @@ impl QueueWorker {
         }
         // The caller hears the outcome even if the database cannot record it yet: the row then
         // stays `pending` with its key id, and upkeep has it settled by evidence.
+        let settling = Instant::now();
         let recorded = settle_with_retries(&self.db, row.id, &result).await;
+        record_stage("settle", settling);
         self.outbox.complete(row.id, result);
         recorded?;
         Ok(None)
@@ -356,6 +360,13 @@ impl QueueWorker {
             Err(e) => tracing::debug!(session = self.handle.key.id, error = %e, "no typing indicator"),
         }
     }
+}
+
+/// `wagate_send_stage_seconds{stage}`: the gateway's own steps of a send around its page call
+/// (`wagate_send_duration_seconds`): `store` (the row written, in the request), `claim` (the
+/// worker reads its queue and claims the row), `settle` (the outcome written). Seconds.
+pub(super) fn record_stage(stage: &'static str, since: Instant) {
+    metrics::histogram!("wagate_send_stage_seconds", "stage" => stage).record(since.elapsed().as_secs_f64());
 }
 
 /// What a row of a kind other than text and media sends, from its details; None for text and
