@@ -1,6 +1,7 @@
 //! Committed events fan out from here: the dispatcher is woken, stream subscribers get a copy.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Notify, broadcast};
 
@@ -20,6 +21,8 @@ pub struct Published {
 pub struct EventBus {
     stream: broadcast::Sender<Published>,
     wake: Arc<Notify>,
+    /// Wake-ups so far: whoever read the outbox tells by it whether anything may have come since.
+    wakes: Arc<AtomicU64>,
 }
 
 impl Default for EventBus {
@@ -29,6 +32,7 @@ impl Default for EventBus {
         EventBus {
             stream,
             wake: Arc::new(Notify::new()),
+            wakes: Arc::default(),
         }
     }
 }
@@ -42,7 +46,7 @@ impl EventBus {
             let _ = self.stream.send(e);
         }
         if any {
-            self.wake.notify_one();
+            self.wake();
         }
     }
 
@@ -56,6 +60,12 @@ impl EventBus {
     }
 
     pub fn wake(&self) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    /// How many wake-ups there were so far (events published, replays, retries due).
+    pub fn wakes(&self) -> u64 {
+        self.wakes.load(Ordering::SeqCst)
     }
 }

@@ -101,6 +101,9 @@ impl Database {
                     .load(c)
                     .await?;
                 let ids: Vec<i64> = heads.into_iter().flatten().collect();
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
                 ev::table
                     .filter(ev::id.eq_any(ids))
                     .order(ev::id)

@@ -244,6 +244,8 @@ impl Dispatcher {
                     Some(l) => l.claim(&me.db, &line_claim(group)).await,
                     None => true,
                 };
+                // Anything committed before this is seen by the line's reads below.
+                let wakes = me.db.events().wakes();
                 if claimed {
                     if let Err(e) = me.work_line(group, head.id).await {
                         tracing::warn!(error = %e, user = group.0, "webhook delivery stopped on a database error");
@@ -253,8 +255,11 @@ impl Dispatcher {
                     }
                 }
                 me.busy.lock().unwrap().remove(&group);
-                // Events may have arrived for this line while it was busy.
-                me.db.events().wake();
+                // Events may have arrived for this line while it was busy (the dispatcher's
+                // look at them skipped it): one more look, unless nothing came meanwhile.
+                if me.db.events().wakes() != wakes {
+                    me.db.events().wake();
+                }
             });
         }
         Ok(())
@@ -268,6 +273,8 @@ impl Dispatcher {
             if batch.is_empty() {
                 return Ok(());
             }
+            // A short batch is the line's end: what comes later wakes the dispatcher again.
+            let more = batch.len() as i64 == BATCH;
             let mut unwanted = Vec::new();
             for ev in batch {
                 if ev.next_attempt_at > crate::db::now() {
@@ -312,6 +319,9 @@ impl Dispatcher {
             }
             if !unwanted.is_empty() {
                 self.db.skip_events(unwanted).await?;
+            }
+            if !more {
+                return Ok(());
             }
         }
     }
