@@ -18,14 +18,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The `script.message` channel the page rings on.
 const CHANNEL: &str = "wagate";
@@ -44,6 +41,7 @@ pub struct Doorbell {
     /// events (the actor drains them from the page), so a stalled actor holds little memory.
     waiting: Arc<AtomicUsize>,
     ws_url: String,
+    context: String,
     script: Script,
 }
 
@@ -61,7 +59,7 @@ impl Doorbell {
     /// again, adds the preload script for later documents, and hands the new channel to the
     /// documents already open (their bell rang into the lost connection).
     pub async fn reconnect(&self) -> Result<Doorbell, String> {
-        open(&self.ws_url, true).await
+        open(&self.ws_url, &self.context, true).await
     }
 
     /// Calls into the page over this connection (valid while it lasts).
@@ -79,13 +77,32 @@ pub struct Script {
 }
 
 struct Calls {
-    sink: tokio::sync::Mutex<SplitSink<Socket, Message>>,
+    /// Frames for the writer task: a caller that stops waiting never leaves one half-written.
+    out: mpsc::UnboundedSender<Message>,
     /// Calls waiting for their answer, by command id; emptied when the WebSocket closes.
     pending: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
     next_id: AtomicU64,
     closed: AtomicBool,
     /// The top-level browsing context (W3C BiDi: the same id as the WebDriver window handle).
     context: String,
+}
+
+impl Calls {
+    /// The WebSocket is gone: calls still waiting fail, later ones are not sent.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        lock(&self.pending).clear();
+    }
+}
+
+/// Why a [`Script::call`] has no answer.
+#[derive(Debug)]
+pub enum CallError {
+    /// The call never left: the WebSocket was gone already. Nothing ran in the page.
+    NotSent(String),
+    /// The call was sent and may have run: the WebSocket went away before the answer, BiDi
+    /// refused it (e.g. `no such frame` while the document is replaced), or the page threw.
+    Failed(String),
 }
 
 impl Script {
@@ -95,19 +112,23 @@ impl Script {
     }
 
     /// Calls `function`, a JavaScript function declaration of one string argument, with `arg`,
-    /// awaiting the promise it may return. Ok: the string it returned (any other value is an
-    /// error); Err: the reason, for a closed WebSocket, a BiDi error (e.g. `no such frame`
-    /// while the document is replaced) or an exception thrown in the page.
-    pub async fn call(&self, function: &str, arg: String) -> Result<String, String> {
-        let calls = &self.inner;
+    /// awaiting the promise it may return. Ok: the string it returned (any other value is a
+    /// [`CallError::Failed`]).
+    pub async fn call(&self, function: &str, arg: String) -> Result<String, CallError> {
+        let calls = &*self.inner;
+        let not_sent = || CallError::NotSent("BiDi: the WebSocket is closed".into());
+        if self.is_closed() {
+            return Err(not_sent());
+        }
         let id = calls.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&calls.pending).insert(id, tx);
-        // The reader sets `closed` before it empties `pending`: a call registered after that
-        // is answered here, not left waiting.
-        if calls.closed.load(Ordering::Acquire) {
-            lock(&calls.pending).remove(&id);
-            return Err("BiDi: the WebSocket closed".into());
+        // From here on the entry goes when this call ends, answered or not (a caller's timeout
+        // drops this future).
+        let _forget = Forget { calls, id };
+        // `close` sets `closed` before it empties `pending`: an entry made after that is seen here.
+        if self.is_closed() {
+            return Err(not_sent());
         }
         let cmd = json!({
             "id": id,
@@ -119,15 +140,13 @@ impl Script {
                 "awaitPromise": true,
             },
         });
-        let sent = calls.sink.lock().await.send(Message::text(cmd.to_string())).await;
-        if let Err(e) = sent {
-            lock(&calls.pending).remove(&id);
-            return Err(format!("BiDi send: {e}"));
+        if calls.out.send(Message::text(cmd.to_string())).is_err() {
+            return Err(not_sent());
         }
-        // Dropped without an answer (a caller's timeout drops this future): its entry goes too.
-        let _forget = Forget { calls, id };
-        let answer = rx.await.map_err(|_| "BiDi: the WebSocket closed".to_string())?;
-        result_string(answer)
+        let answer = rx
+            .await
+            .map_err(|_| CallError::Failed("BiDi: the WebSocket closed before the answer".into()))?;
+        result_string(answer).map_err(CallError::Failed)
     }
 }
 
@@ -170,19 +189,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Connects to the session's BiDi WebSocket, subscribes and installs the preload script. Must run
-/// before the page is loaded (preload scripts apply to documents created after them).
-pub async fn connect(ws_url: &str) -> Result<Doorbell, String> {
-    open(ws_url, false).await
+/// before the page is loaded (preload scripts apply to documents created after them). `context`
+/// is the page's window handle (W3C BiDi: its browsing context id), where calls go.
+pub async fn connect(ws_url: &str, context: &str) -> Result<Doorbell, String> {
+    open(ws_url, context, false).await
 }
+
+/// The largest WebSocket message taken from the driver: 1 GiB, a media download's base64 with room.
+const MESSAGE_MAX: usize = 1 << 30;
 
 /// The BiDi function that makes `bell` the page's doorbell; rung once so the gateway drains.
 const SET_BELL: &str = "(bell) => { window.__wagateBell = bell; bell('document'); }";
 
-async fn open(ws_url: &str, open_documents: bool) -> Result<Doorbell, String> {
-    // No size limit on a message (tungstenite's default is 64 MiB): the peer is the session's own
-    // driver, and a media download comes back as one answer (base64). No Nagle delay either: a
-    // call is one small frame that waits for its answer.
-    let config = WebSocketConfig::default().max_message_size(None).max_frame_size(None);
+async fn open(ws_url: &str, context: &str, open_documents: bool) -> Result<Doorbell, String> {
+    // A media download comes back as one answer (base64), so past tungstenite's default 64 MiB
+    // (see `MESSAGE_MAX`). No Nagle delay: a call is one small frame that waits for its answer.
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MESSAGE_MAX))
+        .max_frame_size(Some(MESSAGE_MAX));
     let (mut ws, _) = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         tokio_tungstenite::connect_async_with_config(ws_url, Some(config), true),
@@ -220,14 +244,9 @@ async fn open(ws_url: &str, open_documents: bool) -> Result<Doorbell, String> {
         json!({ "functionDeclaration": SET_BELL, "arguments": channel }),
     )
     .await?;
-    let tree = ask(3, "browsingContext.getTree", json!({ "maxDepth": 0 })).await?;
-    let contexts = tree["contexts"].as_array().cloned().unwrap_or_default();
-    let context = contexts
-        .first()
-        .and_then(|c| c["context"].as_str())
-        .ok_or("BiDi: the session has no browsing context")?
-        .to_string();
     if open_documents {
+        let tree = ask(3, "browsingContext.getTree", json!({ "maxDepth": 0 })).await?;
+        let contexts = tree["contexts"].as_array().cloned().unwrap_or_default();
         for (i, ctx) in contexts.iter().enumerate() {
             let target = json!({ "context": ctx["context"] });
             let params = json!({ "functionDeclaration": SET_BELL, "arguments": channel, "target": target, "awaitPromise": false });
@@ -240,14 +259,28 @@ async fn open(ws_url: &str, open_documents: bool) -> Result<Doorbell, String> {
     let (tx, rx) = mpsc::unbounded_channel();
     let waiting = Arc::new(AtomicUsize::new(0));
     let counted = waiting.clone();
-    let (sink, mut stream) = ws.split();
+    let (mut sink, mut stream) = ws.split();
+    let (out, mut frames) = mpsc::unbounded_channel::<Message>();
     let calls = Arc::new(Calls {
-        sink: tokio::sync::Mutex::new(sink),
+        out,
         pending: Mutex::default(),
         // Past the ids the set-up above used.
         next_id: AtomicU64::new(1000),
         closed: AtomicBool::new(false),
-        context,
+        context: context.to_string(),
+    });
+    // Weak: the task ends with the last `Script` (its `out` sender), not with the WebSocket.
+    let writer = Arc::downgrade(&calls);
+    tokio::spawn(async move {
+        while let Some(frame) = frames.recv().await {
+            if let Err(e) = sink.send(frame).await {
+                tracing::debug!(error = %e, "BiDi WebSocket: write failed");
+                if let Some(calls) = writer.upgrade() {
+                    calls.close();
+                }
+                break;
+            }
+        }
     });
     let answers = calls.clone();
     tokio::spawn(async move {
@@ -260,6 +293,9 @@ async fn open(ws_url: &str, open_documents: bool) -> Result<Doorbell, String> {
                 if let Some(waiter) = lock(&answers.pending).remove(&id) {
                     let _ = waiter.send(v);
                 }
+            } else if v["type"] == "error" {
+                // An error without an id: a command the driver could not read (its caller times out).
+                tracing::warn!(error = %v["error"], message = %v["message"], "BiDi error without a command id");
             } else if v["method"] == "script.message" && v["params"]["channel"] == CHANNEL {
                 // The argument as a BiDi remote value: `{"type": "string", "value": "…"}`; the
                 // events are JSON (an object), a plain ring is a sequence number or `document`.
@@ -275,13 +311,13 @@ async fn open(ws_url: &str, open_documents: bool) -> Result<Doorbell, String> {
                 }
             }
         }
-        answers.closed.store(true, Ordering::Release);
-        lock(&answers.pending).clear();
+        answers.close();
     });
     Ok(Doorbell {
         rx,
         waiting,
         ws_url: ws_url.to_string(),
+        context: context.to_string(),
         script: Script { inner: calls },
     })
 }

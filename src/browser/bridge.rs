@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::bidi::Script;
+use super::bidi::{CallError, Script};
 use super::protocol::{Drain, Request};
 use crate::error_code::ErrorCode;
 
@@ -155,24 +155,22 @@ impl Page {
     /// it serialises): how a call another cluster node forwarded is made.
     pub async fn call_json<T: DeserializeOwned>(&self, arg: Value, timeout: Duration) -> Result<T, BridgeError> {
         let method = arg["method"].as_str().unwrap_or("?").to_string();
-        // A connection already lost (the actor has not noticed yet): classic WebDriver reaches the
-        // same page. One lost during the call is an error: the call may have run.
-        let script = self
-            .script
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .filter(|s| !s.is_closed());
-        let transport = if script.is_some() { "bidi" } else { "webdriver" };
+        let script = self.script.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let over_bidi = match script {
+            Some(script) => match tokio::time::timeout(timeout, script.call(CALL_BIDI, arg.to_string())).await {
+                Err(_) => return Err(BridgeError::Timeout(timeout)),
+                Ok(Ok(text)) => Some(serde_json::from_str::<CallAnswer>(&text)),
+                // A connection already lost (the actor has not noticed yet): classic WebDriver
+                // reaches the same page. A call that may have run is not made again.
+                Ok(Err(CallError::NotSent(_))) => None,
+                Ok(Err(CallError::Failed(e))) => return Err(BridgeError::Driver(e)),
+            },
+            None => None,
+        };
+        let transport = if over_bidi.is_some() { "bidi" } else { "webdriver" };
         metrics::counter!("wagate_page_calls_total", "transport" => transport).increment(1);
-        let answer: CallAnswer = match script {
-            Some(script) => {
-                let text = tokio::time::timeout(timeout, script.call(CALL_BIDI, arg.to_string()))
-                    .await
-                    .map_err(|_| BridgeError::Timeout(timeout))?
-                    .map_err(BridgeError::Driver)?;
-                serde_json::from_str(&text)
-            }
+        let answer = match over_bidi {
+            Some(answer) => answer,
             None => {
                 let raw = tokio::time::timeout(timeout, self.client.execute(CALL_CLASSIC, vec![arg]))
                     .await

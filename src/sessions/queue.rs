@@ -364,7 +364,9 @@ impl QueueWorker {
 
 /// `wagate_send_stage_seconds{stage}`: the gateway's own steps of a send around its page call
 /// (`wagate_send_duration_seconds`): `store` (the row written, in the request), `claim` (the
-/// worker reads its queue and claims the row), `settle` (the outcome written). Seconds.
+/// worker reads its queue, and today's count when `sending.daily_cap` is set, and claims the
+/// row), `settle` (the outcome written, retries included; not recorded for a send that ended
+/// in doubt and was requeued). Seconds.
 pub(super) fn record_stage(stage: &'static str, since: Instant) {
     metrics::histogram!("wagate_send_stage_seconds", "stage" => stage).record(since.elapsed().as_secs_f64());
 }

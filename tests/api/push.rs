@@ -233,35 +233,44 @@ async fn a_reconnect_within_the_document_is_connected_at_once() {
 }
 
 /// A call into the page goes over the session's BiDi WebSocket (`script.callFunction`), as the
-/// gateway's page calls do: its answer, an exception thrown in the page, a promise awaited, a
-/// typed bridge call through `Page` with nothing but BiDi to carry it, and a closed WebSocket.
+/// gateway's page calls do: its answer, an exception thrown in the page, a promise awaited; a
+/// typed bridge call through a `Page` whose classic WebDriver client is another browser (where it
+/// would find no bridge) answers from the BiDi page; once that WebSocket is closed, calls are not
+/// sent on it and go over classic WebDriver instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_calls_go_over_the_bidi_websocket() {
-    use wagate::browser::{Page, bidi};
-    let _b = browsers(1).await;
+    use wagate::browser::bidi::{self, CallError};
+    use wagate::browser::protocol::Request;
+    use wagate::browser::{BridgeError, Install, Page};
+    let _b = browsers(2).await;
     let sim = simulator().await;
     let app = push_only_app(&sim, |_| {}).await;
     let settings = app.env.settings();
-    let profile = tempfile::tempdir().unwrap();
-    let client = fantoccini::ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(wagate::browser::capabilities::capabilities(
-            &settings.browser,
-            profile.path(),
-        ))
-        .connect(&app.state.sessions.driver().url().await.unwrap())
-        .await
-        .expect("a browser");
-    let ws_url = bidi::websocket_url(&client).expect("chromedriver speaks BiDi");
-    let bell = bidi::connect(&ws_url).await.unwrap();
-    client.goto(&sim.base_url()).await.unwrap();
+    let driver = app.state.sessions.driver().url().await.unwrap();
+    let profiles = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut clients = Vec::new();
+    for profile in &profiles {
+        let caps = wagate::browser::capabilities::capabilities(&settings.browser, profile.path());
+        let client = fantoccini::ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps)
+            .connect(&driver)
+            .await
+            .expect("a browser");
+        clients.push(client);
+    }
+    let (bidi_side, other) = (clients[0].clone(), clients[1].clone());
+    let ws_url = bidi::websocket_url(&bidi_side).expect("chromedriver speaks BiDi");
+    let window = String::from(bidi_side.window().await.unwrap());
+    let bell = bidi::connect(&ws_url, &window).await.unwrap();
+    bidi_side.goto(&sim.base_url()).await.unwrap();
     let script = bell.script();
 
     let href = script
         .call("(a) => a + ' ' + location.href", "at".into())
         .await
         .unwrap();
-    assert_eq!(href, format!("at {}", client.current_url().await.unwrap()));
+    assert_eq!(href, format!("at {}", bidi_side.current_url().await.unwrap()));
     let awaited = script
         .call(
             "async (a) => { await new Promise((r) => setTimeout(r, 50)); return a.toUpperCase(); }",
@@ -270,35 +279,43 @@ async fn page_calls_go_over_the_bidi_websocket() {
         .await
         .unwrap();
     assert_eq!(awaited, "LATER");
-    let thrown = script
+    match script
         .call("(a) => { throw new Error('boom ' + a); }", "x".into())
         .await
-        .unwrap_err();
-    assert!(thrown.contains("boom x"), "{thrown}");
+    {
+        Err(CallError::Failed(e)) => assert!(e.contains("boom x"), "{e}"),
+        other => panic!("a page exception is a failed call: {other:?}"),
+    }
 
-    // The bridge's typed calls: installed over classic WebDriver, called over BiDi alone.
-    let page = Page::new(client.clone());
+    // The bridge is installed in the BiDi side's page only.
+    let installer = Page::new(bidi_side.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
-    while page
+    while installer
         .install(Instant::now() > deadline - Duration::from_secs(10))
         .await
         .unwrap()
-        != wagate::browser::Install::Installed
+        != Install::Installed
     {
         assert!(Instant::now() < deadline, "the bridge did not install");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    page.use_bidi(Some(script.clone()));
-    let report: serde_json::Value = page
-        .request(
-            &wagate::browser::protocol::Request::Capabilities,
-            Duration::from_secs(10),
-        )
+    let routed = Page::new(other.clone());
+    let capabilities = async |page: &Page| {
+        page.request::<serde_json::Value>(&Request::Capabilities, Duration::from_secs(10))
+            .await
+    };
+    let bridge_missing = |r: Result<serde_json::Value, BridgeError>| matches!(r, Err(BridgeError::Page { ref code, .. }) if code == "BRIDGE_MISSING");
+    assert!(
+        bridge_missing(capabilities(&routed).await),
+        "classic WebDriver reaches the other browser"
+    );
+    routed.use_bidi(Some(script.clone()));
+    let report = capabilities(&routed)
         .await
-        .unwrap();
+        .expect("over BiDi, the bridge's page answers");
     assert!(report.is_object(), "{report}");
 
-    client.close().await.unwrap();
+    bidi_side.close().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !script.is_closed() {
         assert!(
@@ -307,6 +324,14 @@ async fn page_calls_go_over_the_bidi_websocket() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let closed = script.call("(a) => a", "x".into()).await.unwrap_err();
-    assert!(closed.contains("closed"), "{closed}");
+    assert!(matches!(
+        script.call("(a) => a", "x".into()).await,
+        Err(CallError::NotSent(_))
+    ));
+    assert!(
+        bridge_missing(capabilities(&routed).await),
+        "with its WebSocket closed, the call went over classic WebDriver"
+    );
+    other.close().await.unwrap();
+    drop(bell);
 }

@@ -30,15 +30,16 @@ impl Actor {
             .map_err(|_| Outcome::BrowserLost("the browser did not start within 60 s".into()))?
             .map_err(|e| Outcome::BrowserLost(format!("could not start the browser: {e}")))?;
         // Before the page loads: the preload script must be there for its first document.
-        let bell = match bidi::websocket_url(&client) {
-            Some(url) => match bidi::connect(&url).await {
+        let window = client.window().await.map(String::from);
+        let bell = match (bidi::websocket_url(&client), window) {
+            (Some(url), Ok(window)) => match bidi::connect(&url, &window).await {
                 Ok(bell) => Some(bell),
                 Err(e) => {
                     tracing::warn!(session = self.key.id, error = %e, "no BiDi push; polling the page instead");
                     None
                 }
             },
-            None => None,
+            _ => None,
         };
         let page = Page::new(client);
         page.use_bidi(bell.as_ref().map(Doorbell::script));
