@@ -22,6 +22,7 @@ mod sessions;
 mod statement_count;
 mod users;
 mod webhooks;
+pub mod writer_turn;
 
 use std::time::Duration;
 
@@ -46,7 +47,8 @@ pub use models::*;
 pub use outbox::EventRow;
 pub use webhooks::WebhookRow;
 
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// SQLite through diesel_async, its statements run as [`writer_turn`] says.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, writer_turn::InPlaceInWriterTurn>;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -369,7 +371,7 @@ impl Database {
                     Pools::Sqlite(_) => Some(db.writer.clone().lock_owned().await),
                     Pools::Pg(_) => None,
                 };
-                f(db.conn().await?).await
+                writer_turn::writer_turn(async move { f(db.conn().await?).await }).await
             })
             .await
             .map_err(|e| DbError::Pool(format!("query task failed: {e}")))?
