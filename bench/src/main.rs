@@ -304,10 +304,11 @@ async fn main() {
         println!("written to {path}");
         return;
     }
-    // The floor first, alone on the machine: the same sends through a session handle in this
-    // process (actor, bridge, page, simulator), without HTTP, the queue or the outbox.
-    let floor = handle_floor(&sim, sends).await;
-    println!("send through the session handle (no HTTP, no queue), 1 session: {floor}");
+    // The floor: the same sends through a session handle in this process, taken in turn with the
+    // gateway's sends on its first session below, so both meet the same machine and simulator.
+    let floor_session = Floor::start(&sim).await;
+    let mut floor = Vec::new();
+    let mut floor_stats = Value::Null;
     let g = start_gateway(&sim, tempfile::tempdir().unwrap());
     let http = reqwest::Client::new();
     let pid = g.child.id();
@@ -333,11 +334,17 @@ async fn main() {
             let before = scrape(&http, &g.base).await;
             for _ in 0..sends {
                 one.push(api.send(&http, "s0").await);
+                floor.push(floor_session.send().await);
             }
             // The last sends' acks come 150 and 300 ms later (the simulator's phone).
             tokio::time::sleep(Duration::from_millis(500)).await;
             breakdown = send_breakdown(&before, &scrape(&http, &g.base).await, sends);
             println!("send-text, 1 session, means in ms: {breakdown}");
+            floor_session.manager.shutdown().await;
+            floor_stats = stats(std::mem::take(&mut floor));
+            println!(
+                "send through the session handle (no HTTP, no queue), 1 session, in turn with the above: {floor_stats}"
+            );
         }
         qr_times.push(qr);
         link_times.push(linked);
@@ -468,7 +475,7 @@ async fn main() {
         "status_wrk_50": status,
         "send_text_1_session": one,
         "send_text_1_session_breakdown_ms": breakdown,
-        "send_via_handle_floor": floor,
+        "send_via_handle_floor": floor_stats,
         "send_text_with_all_connected": busy,
         "send_text_parallel": { "sessions": sessions, "latency": parallel, "msg_per_s": all.len() as f64 / elapsed },
         "idle_machine_cpu_percent_of_one_core": idle_cpu,
@@ -490,41 +497,55 @@ struct GatewayRef {
     key: String,
 }
 
-/// Sends through a `SessionHandle` in this process: what the gateway's HTTP, queue and database
-/// add on top is the difference from `send_text_1_session`.
-async fn handle_floor(sim: &Simulator, sends: usize) -> Value {
-    use wagate::sessions::{ChatId, SessionManager, SessionState};
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = wagate::config::Settings::defaults().unwrap();
-    s.data_dir = dir.path().to_path_buf();
-    s.media.dir = dir.path().join("media");
-    s.database.url = format!("sqlite://{}", dir.path().join("floor.db").display());
-    s.browser.whatsapp_url = sim.base_url();
-    let db = wagate::db::Database::connect(&s.database_url().unwrap(), 4)
-        .await
-        .unwrap();
-    let user = db.create_user("floor", None, false).await.unwrap();
-    let (manager, mut events) = SessionManager::new(std::sync::Arc::new(s), db);
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let h = manager.start(user.id, "floor").await.unwrap();
-    let qr = h
-        .wait_for(Duration::from_secs(60), |i| i.qr.is_some())
-        .await
-        .and_then(|i| i.qr)
-        .expect("a QR");
-    sim.control().scan(&qr, Some("15559990000")).await.unwrap();
-    h.wait_for(Duration::from_secs(60), |i| i.state == SessionState::Connected)
-        .await
-        .expect("connected");
-    let chat = ChatId::parse("15550002002@c.us").unwrap();
-    let mut v = Vec::new();
-    for _ in 0..sends {
-        let t = Instant::now();
-        h.send_text(chat.clone(), "floor".into()).await.unwrap();
-        v.push(t.elapsed().as_secs_f64() * 1000.0);
+/// The floor of a send: a session in this process, driven through its `SessionHandle` (actor,
+/// page call over the session's BiDi connection, simulator), without HTTP, the queue or the
+/// database. What the gateway adds on top is the difference from `send_text_1_session`.
+struct Floor {
+    manager: wagate::sessions::SessionManager,
+    handle: wagate::sessions::SessionHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Floor {
+    async fn start(sim: &Simulator) -> Floor {
+        use wagate::sessions::{SessionManager, SessionState};
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = wagate::config::Settings::defaults().unwrap();
+        s.data_dir = dir.path().to_path_buf();
+        s.media.dir = dir.path().join("media");
+        s.database.url = format!("sqlite://{}", dir.path().join("floor.db").display());
+        s.browser.whatsapp_url = sim.base_url();
+        let db = wagate::db::Database::connect(&s.database_url().unwrap(), 4)
+            .await
+            .unwrap();
+        let user = db.create_user("floor", None, false).await.unwrap();
+        let (manager, mut events) = SessionManager::new(std::sync::Arc::new(s), db);
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let handle = manager.start(user.id, "floor").await.unwrap();
+        let qr = handle
+            .wait_for(Duration::from_secs(60), |i| i.qr.is_some())
+            .await
+            .and_then(|i| i.qr)
+            .expect("a QR");
+        sim.control().scan(&qr, Some("15559990000")).await.unwrap();
+        handle
+            .wait_for(Duration::from_secs(60), |i| i.state == SessionState::Connected)
+            .await
+            .expect("connected");
+        Floor {
+            manager,
+            handle,
+            _dir: dir,
+        }
     }
-    manager.shutdown().await;
-    stats(v)
+
+    /// One send to the same recipient as the bench's HTTP sends; its time in ms.
+    async fn send(&self) -> f64 {
+        let chat = wagate::sessions::ChatId::parse("15550002002@c.us").unwrap();
+        let t = Instant::now();
+        self.handle.send_text(chat, "floor".into()).await.unwrap();
+        t.elapsed().as_secs_f64() * 1000.0
+    }
 }
 
 /// Busy jiffies of the whole machine over `window`, as a percentage of one core.
