@@ -436,6 +436,26 @@ async fn main() {
     }
     let hook_latency = stats(hook_latency);
     println!("incoming message → webhook received ({incoming} sequential): {hook_latency}");
+    // The same after a quiet spell each (no poll is due: push carries them, see issue 15).
+    let quiet: usize = std::env::var("BENCH_QUIET_INCOMING")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let mut after_quiet = Vec::new();
+    for i in 0..quiet {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let body = format!("bench-quiet-{i}");
+        let t = Instant::now();
+        sim.control()
+            .deliver("15551000000", IncomingMessage::text("15550009999@c.us", &body))
+            .await
+            .unwrap();
+        if rx.wait_for_body(&body, Duration::from_secs(30)).await {
+            after_quiet.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let after_quiet = stats(after_quiet);
+    println!("incoming message after 2 s of quiet → webhook received ({quiet}): {after_quiet}");
 
     // A gateway restart on the same data: every linked session comes back without a QR.
     let key = g.key.clone();
@@ -482,6 +502,7 @@ async fn main() {
         "idle_gateway_tree_cpu_percent_of_one_core": idle_tree_cpu,
         "webhook_backlog_drain": drained,
         "incoming_to_webhook_ms": hook_latency,
+        "incoming_after_quiet_to_webhook_ms": after_quiet,
         "restart_to_all_connected_s": restore_all_s,
     });
     println!("{}", serde_json::to_string_pretty(&result).unwrap());
