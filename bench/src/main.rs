@@ -1,7 +1,9 @@
 //! `make bench`: the release gateway (a child process) against wagate-sim on loopback. Prints a
 //! table and writes `bench/results/<date>.json`. Numbers, not pass/fail.
 //!
-//! Env: `BENCH_SESSIONS` (default 10), `BENCH_SENDS` (default 200), `BENCH_INCOMING` (default 100);
+//! Env: `BENCH_SESSIONS` (default 10), `BENCH_SENDS` (default 200), `BENCH_INCOMING` (default 100),
+//! `BENCH_QUIET_INCOMING` (default 10), `BENCH_IDLE_SETTLE_S` (quiet seconds before the idle CPU
+//! is measured, default 60: a browser that just linked is busy for tens of seconds);
 //! `BENCH_MODE=uploads` measures memory under concurrent uploads instead (see `uploads.rs`),
 //! `BENCH_MODE=failover` a cluster node's failover time (see `failover.rs`).
 
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wagate_sim::{IncomingMessage, SimConfig, Simulator};
 
+mod cpu;
 mod failover;
 mod receiver;
 mod uploads;
@@ -361,14 +364,27 @@ async fn main() {
         }
     }
     let rss_sessions = rss_kb(pid);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Quiet first: a browser that just linked keeps busy for tens of seconds (measured: 10 sessions
+    // idle at 8.1 % of one core 5 s after the last link, 2.3 % after 60 s).
+    let settle: u64 = std::env::var("BENCH_IDLE_SETTLE_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    println!("idle from now on, measured after {settle} s");
+    tokio::time::sleep(Duration::from_secs(settle)).await;
     let roots = [pid, std::process::id()];
-    let (idle_cpu, idle_tree_cpu) = tokio::join!(
-        machine_cpu_percent(Duration::from_secs(20)),
-        tree_cpu_percent(&roots, Duration::from_secs(20))
+    let idle = cpu::idle(&roots, Duration::from_secs(20)).await;
+    let (idle_cpu, idle_tree_cpu) = (
+        idle["machine"].as_f64().unwrap_or(0.0),
+        idle["tree"].as_f64().unwrap_or(0.0),
     );
     println!("whole machine CPU while {sessions} sessions sit idle: {idle_cpu:.1} % of one core");
     println!("gateway + chromedriver + Chromium + simulator CPU while idle: {idle_tree_cpu:.1} % of one core");
+    println!(
+        "the rest of the machine (not the gateway's): {:.1} %; costliest commands: {}",
+        idle["others"].as_f64().unwrap_or(0.0),
+        idle["top_commands"]
+    );
 
     // Events pile up while the webhook points at a port nobody listens on.
     let rx = receiver::Receiver::start().await;
@@ -422,39 +438,14 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let mut hook_latency = Vec::new();
-    for i in 0..incoming {
-        let body = format!("bench-in-{i}");
-        let t = Instant::now();
-        sim.control()
-            .deliver("15551000000", IncomingMessage::text("15550009999@c.us", &body))
-            .await
-            .unwrap();
-        if rx.wait_for_body(&body, Duration::from_secs(30)).await {
-            hook_latency.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-    }
-    let hook_latency = stats(hook_latency);
+    let hook_latency = incoming_to_webhook(&sim, &rx, "bench-in", incoming, Duration::ZERO).await;
     println!("incoming message → webhook received ({incoming} sequential): {hook_latency}");
     // The same after a quiet spell each (no poll is due: push carries them, see issue 15).
     let quiet: usize = std::env::var("BENCH_QUIET_INCOMING")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let mut after_quiet = Vec::new();
-    for i in 0..quiet {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let body = format!("bench-quiet-{i}");
-        let t = Instant::now();
-        sim.control()
-            .deliver("15551000000", IncomingMessage::text("15550009999@c.us", &body))
-            .await
-            .unwrap();
-        if rx.wait_for_body(&body, Duration::from_secs(30)).await {
-            after_quiet.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-    }
-    let after_quiet = stats(after_quiet);
+    let after_quiet = incoming_to_webhook(&sim, &rx, "bench-quiet", quiet, Duration::from_secs(2)).await;
     println!("incoming message after 2 s of quiet → webhook received ({quiet}): {after_quiet}");
 
     // A gateway restart on the same data: every linked session comes back without a QR.
@@ -500,6 +491,8 @@ async fn main() {
         "send_text_parallel": { "sessions": sessions, "latency": parallel, "msg_per_s": all.len() as f64 / elapsed },
         "idle_machine_cpu_percent_of_one_core": idle_cpu,
         "idle_gateway_tree_cpu_percent_of_one_core": idle_tree_cpu,
+        "idle_settle_s": settle,
+        "idle_cpu_by_command": idle,
         "webhook_backlog_drain": drained,
         "incoming_to_webhook_ms": hook_latency,
         "incoming_after_quiet_to_webhook_ms": after_quiet,
@@ -570,67 +563,29 @@ impl Floor {
 }
 
 /// Busy jiffies of the whole machine over `window`, as a percentage of one core.
-async fn machine_cpu_percent(window: Duration) -> f64 {
-    fn sample() -> (u64, u64) {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let cpu: Vec<u64> = stat
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|v| v.parse().ok())
-            .collect();
-        let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
-        (cpu.iter().take(8).sum(), idle)
-    }
-    let (total0, idle0) = sample();
-    tokio::time::sleep(window).await;
-    let (total1, idle1) = sample();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-    let total = (total1 - total0).max(1) as f64;
-    let busy = total - (idle1 - idle0) as f64;
-    busy / total * cores * 100.0
-}
-
-/// CPU time of these processes and all their descendants (the gateway, chromedriver, every
-/// Chromium; the simulator in this process) over `window`, as a percentage of one core. Unlike
-/// the whole machine's, it does not count other work on the machine.
-async fn tree_cpu_percent(roots: &[u32], window: Duration) -> f64 {
-    fn sample(roots: &[u32]) -> u64 {
-        let mut procs: Vec<(u32, u32, u64)> = Vec::new();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            // Fields after the `(comm)`, which may hold spaces: state, ppid, ... utime(14), stime(15).
-            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-                continue;
-            };
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let ppid = f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-            let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-                + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            procs.push((pid, ppid, ticks));
+/// Milliseconds from the simulator delivering each of `count` text messages to the first session
+/// until the webhook receiver holds it, one at a time, each after `quiet` of nothing happening.
+async fn incoming_to_webhook(
+    sim: &Simulator,
+    rx: &receiver::Receiver,
+    prefix: &str,
+    count: usize,
+    quiet: Duration,
+) -> Value {
+    let mut latency = Vec::new();
+    for i in 0..count {
+        tokio::time::sleep(quiet).await;
+        let body = format!("{prefix}-{i}");
+        let t = Instant::now();
+        sim.control()
+            .deliver("15551000000", IncomingMessage::text("15550009999@c.us", &body))
+            .await
+            .unwrap();
+        if rx.wait_for_body(&body, Duration::from_secs(30)).await {
+            latency.push(t.elapsed().as_secs_f64() * 1000.0);
         }
-        let mut tree: Vec<u32> = roots.to_vec();
-        let mut i = 0;
-        while i < tree.len() {
-            let parent = tree[i];
-            tree.extend(procs.iter().filter(|p| p.1 == parent).map(|p| p.0));
-            i += 1;
-        }
-        procs.iter().filter(|p| tree.contains(&p.0)).map(|p| p.2).sum()
     }
-    let before = sample(roots);
-    let started = Instant::now();
-    tokio::time::sleep(window).await;
-    let after = sample(roots);
-    // USER_HZ is 100 on Linux.
-    (after.saturating_sub(before)) as f64 / 100.0 / started.elapsed().as_secs_f64() * 100.0
+    stats(latency)
 }
 
 impl GatewayRef {

@@ -1,0 +1,109 @@
+//! Idle CPU: of the whole machine (/proc/stat), of the gateway's process tree, and of every
+//! command on the machine, the last two from each thread's `schedstat` run time (nanoseconds, not
+//! the 10 ms ticks of /proc/<pid>/stat, which miss or over-count the short wake-ups an idle
+//! browser is made of). Read with the procfs crate.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use procfs::CurrentSI;
+use procfs::process::all_processes;
+use serde_json::{Value, json};
+
+/// One process at one moment: its parent, its command (`comm`) and its threads' run time in ns.
+struct Proc {
+    ppid: i32,
+    comm: String,
+    run_ns: u64,
+}
+
+fn snapshot() -> HashMap<i32, Proc> {
+    let mut procs = HashMap::new();
+    for p in all_processes().into_iter().flatten().flatten() {
+        let Ok(stat) = p.stat() else { continue };
+        let run_ns = p
+            .tasks()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|t| t.schedstat().ok())
+            .map(|s| s.sum_exec_runtime)
+            .sum();
+        procs.insert(
+            stat.pid,
+            Proc {
+                ppid: stat.ppid,
+                comm: stat.comm,
+                run_ns,
+            },
+        );
+    }
+    procs
+}
+
+/// Busy jiffies and all jiffies of all CPUs, from the first line of /proc/stat.
+fn machine_jiffies() -> (u64, u64) {
+    let Ok(k) = procfs::KernelStats::current() else {
+        return (0, 0);
+    };
+    let t = k.total;
+    let idle = t.idle + t.iowait.unwrap_or(0);
+    let all = t.user + t.nice + t.system + idle + t.irq.unwrap_or(0) + t.softirq.unwrap_or(0) + t.steal.unwrap_or(0);
+    (all - idle, all)
+}
+
+/// The pids of `roots` and all their descendants in `procs`.
+fn tree(procs: &HashMap<i32, Proc>, roots: &[u32]) -> Vec<i32> {
+    let mut tree: Vec<i32> = roots.iter().map(|&r| r as i32).collect();
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(procs.iter().filter(|(_, p)| p.ppid == parent).map(|(&pid, _)| pid));
+        i += 1;
+    }
+    tree
+}
+
+/// CPU over `window`, each in % of one core: `machine` (/proc/stat), `tree` (the processes under
+/// `roots`), `others` (everything else, from the threads' run time) and `top_commands` (the ten
+/// costliest commands anywhere, summed over their processes, marked whether they are in the tree).
+pub async fn idle(roots: &[u32], window: Duration) -> Value {
+    let (busy0, all0) = machine_jiffies();
+    let before = snapshot();
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let after = snapshot();
+    let (busy1, all1) = machine_jiffies();
+    let secs = started.elapsed().as_secs_f64();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let machine = (busy1 - busy0) as f64 / (all1 - all0).max(1) as f64 * cores * 100.0;
+
+    let in_tree = tree(&after, roots);
+    let percent = |ns: u64| ns as f64 / 1e9 / secs * 100.0;
+    let (mut tree_ns, mut others_ns) = (0, 0);
+    let mut by_command: HashMap<(String, bool), u64> = HashMap::new();
+    for (pid, p) in &after {
+        // A process born in the window counts from zero.
+        let ns = p.run_ns - before.get(pid).map_or(0, |b| b.run_ns.min(p.run_ns));
+        let ours = in_tree.contains(pid);
+        if ours {
+            tree_ns += ns;
+        } else {
+            others_ns += ns;
+        }
+        *by_command.entry((p.comm.clone(), ours)).or_default() += ns;
+    }
+    let mut top: Vec<_> = by_command.into_iter().collect();
+    top.sort_by_key(|t| std::cmp::Reverse(t.1));
+    let top: Vec<Value> = top
+        .into_iter()
+        .take(10)
+        .map(|((comm, ours), ns)| json!({ "command": comm, "gateway_tree": ours, "percent": (percent(ns) * 100.0).round() / 100.0 }))
+        .collect();
+    json!({
+        "machine": machine,
+        "tree": percent(tree_ns),
+        "others": percent(others_ns),
+        "top_commands": top,
+    })
+}
