@@ -27,13 +27,14 @@ run: deps build
 ## (ERA_SKIP: no simulator at all, or the gateway's own machinery — cluster leases, the database
 ## spool, queue pacing, metrics — whose page calls the other modules cover in both eras); that keeps
 ## CI well under 30 minutes on 2 cores. Then schemathesis fuzzes the live OpenAPI document, on
-## SQLite and on PostgreSQL.
+## SQLite and on PostgreSQL. Each run names --workspace, so its features, and so its test binary, are
+## the first run's: no second build.
 ERA_SKIP := auth cli database envelope openapi outbound sessions_offline cluster durability queue metrics
 test: deps fuzz-deps cluster-deps
 	$(CARGO) test --workspace
-	WAGATE_TEST_SIM_ERA=2026-09 $(CARGO) test --test api -- $(foreach m,$(ERA_SKIP),--skip $(m)::)
+	WAGATE_TEST_SIM_ERA=2026-09 $(CARGO) test --workspace --test api -- $(foreach m,$(ERA_SKIP),--skip $(m)::)
 	WAGATE_SCHEMATHESIS="$(SCHEMATHESIS_VENV)/bin/schemathesis" WAGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
-		$(CARGO) test --test api fuzz:: -- --ignored --test-threads=1
+		$(CARGO) test --workspace --test api fuzz:: -- --ignored --test-threads=1
 
 ## schemathesis in $(SCHEMATHESIS_VENV), unless it is there already (Debian needs python3-venv for a venv).
 fuzz-deps:
