@@ -3,12 +3,12 @@
 //! the 10 ms ticks of /proc/<pid>/stat, which miss or over-count the short wake-ups an idle
 //! browser is made of). Read with the procfs crate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use procfs::CurrentSI;
 use procfs::process::all_processes;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 /// One process at one moment: its parent, its command (`comm`) and its threads' run time in ns.
 struct Proc {
@@ -43,17 +43,14 @@ fn snapshot() -> HashMap<i32, Proc> {
 
 /// Busy jiffies and all jiffies of all CPUs, from the first line of /proc/stat.
 fn machine_jiffies() -> (u64, u64) {
-    let Ok(k) = procfs::KernelStats::current() else {
-        return (0, 0);
-    };
-    let t = k.total;
+    let t = procfs::KernelStats::current().expect("/proc/stat").total;
     let idle = t.idle + t.iowait.unwrap_or(0);
     let all = t.user + t.nice + t.system + idle + t.irq.unwrap_or(0) + t.softirq.unwrap_or(0) + t.steal.unwrap_or(0);
     (all - idle, all)
 }
 
 /// The pids of `roots` and all their descendants in `procs`.
-fn tree(procs: &HashMap<i32, Proc>, roots: &[u32]) -> Vec<i32> {
+fn tree(procs: &HashMap<i32, Proc>, roots: &[u32]) -> HashSet<i32> {
     let mut tree: Vec<i32> = roots.iter().map(|&r| r as i32).collect();
     let mut i = 0;
     while i < tree.len() {
@@ -61,13 +58,34 @@ fn tree(procs: &HashMap<i32, Proc>, roots: &[u32]) -> Vec<i32> {
         tree.extend(procs.iter().filter(|(_, p)| p.ppid == parent).map(|(&pid, _)| pid));
         i += 1;
     }
-    tree
+    tree.into_iter().collect()
 }
 
-/// CPU over `window`, each in % of one core: `machine` (/proc/stat), `tree` (the processes under
-/// `roots`), `others` (everything else, from the threads' run time) and `top_commands` (the ten
-/// costliest commands anywhere, summed over their processes, marked whether they are in the tree).
-pub async fn idle(roots: &[u32], window: Duration) -> Value {
+/// CPU over a window, each in % of one core.
+#[derive(Debug, Serialize)]
+pub struct Idle {
+    /// The whole machine, from /proc/stat.
+    pub machine: f64,
+    /// The processes under the roots given to [`idle`], from their threads' run time.
+    pub tree: f64,
+    /// Every other process, from their threads' run time.
+    pub others: f64,
+    /// The ten costliest commands anywhere, each summed over its processes.
+    pub top_commands: Vec<Command>,
+}
+
+/// One command's share of an [`Idle`] window.
+#[derive(Debug, Serialize)]
+pub struct Command {
+    pub command: String,
+    /// Whether these processes are under the roots (the gateway's tree).
+    pub gateway_tree: bool,
+    /// % of one core, to two decimals.
+    pub percent: f64,
+}
+
+/// What the machine, the processes under `roots` and every command used over `window`.
+pub async fn idle(roots: &[u32], window: Duration) -> Idle {
     let (busy0, all0) = machine_jiffies();
     let before = snapshot();
     let started = Instant::now();
@@ -95,15 +113,19 @@ pub async fn idle(roots: &[u32], window: Duration) -> Value {
     }
     let mut top: Vec<_> = by_command.into_iter().collect();
     top.sort_by_key(|t| std::cmp::Reverse(t.1));
-    let top: Vec<Value> = top
+    let top_commands = top
         .into_iter()
         .take(10)
-        .map(|((comm, ours), ns)| json!({ "command": comm, "gateway_tree": ours, "percent": (percent(ns) * 100.0).round() / 100.0 }))
+        .map(|((command, gateway_tree), ns)| Command {
+            command,
+            gateway_tree,
+            percent: (percent(ns) * 100.0).round() / 100.0,
+        })
         .collect();
-    json!({
-        "machine": machine,
-        "tree": percent(tree_ns),
-        "others": percent(others_ns),
-        "top_commands": top,
-    })
+    Idle {
+        machine,
+        tree: percent(tree_ns),
+        others: percent(others_ns),
+        top_commands,
+    }
 }

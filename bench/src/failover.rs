@@ -147,10 +147,7 @@ pub async fn run(sim: &Simulator, sessions: usize) -> Value {
 
     // Steady-state database load: node A runs every session, node B none (only its own upkeep,
     // leases and claim loop), so (A - B) / sessions is what one linked, quiet session costs.
-    let load_secs: u64 = std::env::var("BENCH_LOAD_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
+    let load_secs: u64 = crate::env_or("BENCH_LOAD_SECS", 30);
     let (a0, b0) = (statements(&http, &a).await, statements(&http, &b).await);
     tokio::time::sleep(Duration::from_secs(load_secs)).await;
     let (a1, b1) = (statements(&http, &a).await, statements(&http, &b).await);

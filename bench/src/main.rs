@@ -272,16 +272,15 @@ async fn link(http: &reqwest::Client, g: &Gateway, sim: &Simulator, session: &st
     (qr_ms, t2.elapsed().as_secs_f64() * 1000.0)
 }
 
+/// `name` from the environment parsed as a `T`, or `default` when it is unset or does not parse.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 #[tokio::main]
 async fn main() {
-    let sessions: usize = std::env::var("BENCH_SESSIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let sends: usize = std::env::var("BENCH_SENDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+    let sessions: usize = env_or("BENCH_SESSIONS", 10);
+    let sends: usize = env_or("BENCH_SENDS", 200);
     let sim = Simulator::start(SimConfig {
         qr_rotation: Duration::from_secs(60),
         ..SimConfig::default()
@@ -366,24 +365,18 @@ async fn main() {
     let rss_sessions = rss_kb(pid);
     // Quiet first: a browser that just linked keeps busy for tens of seconds (measured: 10 sessions
     // idle at 8.1 % of one core 5 s after the last link, 2.3 % after 60 s).
-    let settle: u64 = std::env::var("BENCH_IDLE_SETTLE_S")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
+    let settle: u64 = env_or("BENCH_IDLE_SETTLE_S", 60);
     println!("idle from now on, measured after {settle} s");
     tokio::time::sleep(Duration::from_secs(settle)).await;
     let roots = [pid, std::process::id()];
     let idle = cpu::idle(&roots, Duration::from_secs(20)).await;
-    let (idle_cpu, idle_tree_cpu) = (
-        idle["machine"].as_f64().unwrap_or(0.0),
-        idle["tree"].as_f64().unwrap_or(0.0),
-    );
+    let (idle_cpu, idle_tree_cpu) = (idle.machine, idle.tree);
     println!("whole machine CPU while {sessions} sessions sit idle: {idle_cpu:.1} % of one core");
     println!("gateway + chromedriver + Chromium + simulator CPU while idle: {idle_tree_cpu:.1} % of one core");
     println!(
         "the rest of the machine (not the gateway's): {:.1} %; costliest commands: {}",
-        idle["others"].as_f64().unwrap_or(0.0),
-        idle["top_commands"]
+        idle.others,
+        json!(idle.top_commands)
     );
 
     // Events pile up while the webhook points at a port nobody listens on.
@@ -434,17 +427,11 @@ async fn main() {
     println!("webhook backlog drained: {drained}");
 
     // Incoming message on the simulator → webhook received, one at a time.
-    let incoming: usize = std::env::var("BENCH_INCOMING")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+    let incoming: usize = env_or("BENCH_INCOMING", 100);
     let hook_latency = incoming_to_webhook(&sim, &rx, "bench-in", incoming, Duration::ZERO).await;
     println!("incoming message → webhook received ({incoming} sequential): {hook_latency}");
     // The same after a quiet spell each (no poll is due: push carries them, see issue 15).
-    let quiet: usize = std::env::var("BENCH_QUIET_INCOMING")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let quiet: usize = env_or("BENCH_QUIET_INCOMING", 10);
     let after_quiet = incoming_to_webhook(&sim, &rx, "bench-quiet", quiet, Duration::from_secs(2)).await;
     println!("incoming message after 2 s of quiet → webhook received ({quiet}): {after_quiet}");
 
@@ -562,7 +549,6 @@ impl Floor {
     }
 }
 
-/// Busy jiffies of the whole machine over `window`, as a percentage of one core.
 /// Milliseconds from the simulator delivering each of `count` text messages to the first session
 /// until the webhook receiver holds it, one at a time, each after `quiet` of nothing happening.
 async fn incoming_to_webhook(

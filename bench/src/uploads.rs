@@ -66,14 +66,8 @@ async fn one_round(g: &Gateway, n: usize, bytes: &[u8], json_body: bool) -> Valu
 }
 
 pub async fn run(g: &Gateway) -> Value {
-    let n: usize = std::env::var("BENCH_UPLOADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
-    let mib: usize = std::env::var("BENCH_UPLOAD_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(14);
+    let n: usize = crate::env_or("BENCH_UPLOADS", 8);
+    let mib: usize = crate::env_or("BENCH_UPLOAD_MIB", 14);
     let bytes: Vec<u8> = b"%PDF-1.7\n"
         .iter()
         .copied()
